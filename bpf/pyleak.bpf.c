@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Live-object accounting for one CPython process.
+ *
+ * Birth hooks see an object once it has its type (and refcount 1); death hooks are the
+ * tp_dealloc functions of the watched types.  Every object born after attach is kept in
+ * `objs` (address -> type), so deaths of objects that existed before attach never touch
+ * the per-type counts, and an address reborn without a seen death fixes its old type's
+ * count (`replaced`) instead of leaking an entry.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "pyleak.h"
+
+/* CPython type object layout, the same on 3.8-3.13 x86-64. */
+const volatile __u32 tp_basicsize_off = 32;
+const volatile __u32 tp_itemsize_off = 40;
+const volatile __u32 tp_dealloc_off = 48;
+const volatile __u32 tp_flags_off = 168;
+/* Adopt heap types (classes) on their first birth. */
+const volatile bool adopt_heap_types = true;
+/* Types whose size is not basicsize + itemsize * |ob_size| (str): size unknown at birth. */
+const volatile __u64 unsized_type = 0;
+
+#define Py_TPFLAGS_HEAPTYPE (1UL << 9)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 22);	/* set by the daemon (max_objects) */
+	__type(key, __u64);
+	__type(value, struct pyleak_obj);
+} objs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PYLEAK_MAX_TYPES);
+	__type(key, __u64);
+	__type(value, struct pyleak_type_stats);
+} types SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PYLEAK_MAX_HOOKS);
+	__type(key, __u32);
+	__type(value, struct pyleak_hook);
+} hooks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PYLEAK_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PYLEAK_RINGBUF_SIZE);
+} events SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* pt_regs offsets in enum pyleak_reg order (a rodata global: clang 14 emits bad BTF for a
+ * static const array in .rodata). */
+const volatile __u16 reg_offsets[] = {
+	offsetof(struct pt_regs, di), offsetof(struct pt_regs, si), offsetof(struct pt_regs, dx),
+	offsetof(struct pt_regs, cx), offsetof(struct pt_regs, r8), offsetof(struct pt_regs, r9),
+	offsetof(struct pt_regs, ax), offsetof(struct pt_regs, bx), offsetof(struct pt_regs, bp),
+	offsetof(struct pt_regs, r10), offsetof(struct pt_regs, r11), offsetof(struct pt_regs, r12),
+	offsetof(struct pt_regs, r13), offsetof(struct pt_regs, r14), offsetof(struct pt_regs, r15),
+};
+
+/* The verifier forbids ctx loads at a variable offset: read the register with a helper. */
+static __always_inline __u64 read_reg(struct pt_regs *ctx, __s32 reg)
+{
+	__u64 v = 0;
+
+	if (reg < 0 || reg >= (__s32)(sizeof(reg_offsets) / sizeof(reg_offsets[0])))
+		return 0;
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx + reg_offsets[reg]);
+	return v;
+}
+
+static __always_inline struct pyleak_hook *this_hook(struct pt_regs *ctx)
+{
+	__u32 idx = bpf_get_attach_cookie(ctx);
+
+	return bpf_map_lookup_elem(&hooks, &idx);
+}
+
+static __always_inline __u64 read_user_u64(__u64 addr, int *err)
+{
+	__u64 v = 0;
+
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		*err = 1;
+	return v;
+}
+
+/* A heap type seen for the first time: start counting it and ask the daemon to hook its dealloc. */
+static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
+{
+	struct pyleak_type_stats zero = { .flags = PYLEAK_TYPE_HEAP };
+	struct pyleak_event *ev;
+	__u64 flags, dealloc;
+	int err = 0;
+
+	if (!adopt_heap_types)
+		return NULL;
+	flags = read_user_u64(type + tp_flags_off, &err);
+	dealloc = read_user_u64(type + tp_dealloc_off, &err);
+	if (err) {
+		count(PYLEAK_CNT_READ_ERRORS);
+		return NULL;
+	}
+	if (!(flags & Py_TPFLAGS_HEAPTYPE))
+		return NULL;
+	if (bpf_map_update_elem(&types, &type, &zero, BPF_NOEXIST)) {
+		/* Lost a race with another CPU, or the map is full. */
+		struct pyleak_type_stats *ts = bpf_map_lookup_elem(&types, &type);
+
+		if (!ts)
+			count(PYLEAK_CNT_TYPES_FULL);
+		return ts;
+	}
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (ev) {
+		ev->kind = PYLEAK_EV_NEW_TYPE;
+		ev->pad = 0;
+		ev->type = type;
+		ev->dealloc = dealloc;
+		bpf_ringbuf_submit(ev, 0);
+	} else {
+		count(PYLEAK_CNT_EVENTS_LOST);
+	}
+	return bpf_map_lookup_elem(&types, &type);
+}
+
+static __always_inline __u32 object_size(__u64 obj, __u64 type)
+{
+	__s64 basic, item, n = 0;
+	int err = 0;
+
+	if (type == unsized_type)
+		return 0;
+	basic = read_user_u64(type + tp_basicsize_off, &err);
+	item = read_user_u64(type + tp_itemsize_off, &err);
+	if (item)
+		n = read_user_u64(obj + 16, &err);	/* ob_size of a PyVarObject */
+	if (err)
+		return 0;
+	if (n < 0)
+		n = -n;
+	return (__u32)(basic + item * n);
+}
+
+static __always_inline int record_birth(__u64 obj)
+{
+	struct pyleak_type_stats *ts, *old;
+	struct pyleak_obj *o, v = {};
+	__u64 type;
+	int err = 0;
+
+	if (!obj)
+		return 0;
+	type = read_user_u64(obj + 8, &err);
+	if (err) {
+		count(PYLEAK_CNT_READ_ERRORS);
+		return 0;
+	}
+	ts = bpf_map_lookup_elem(&types, &type);
+	if (!ts)
+		ts = adopt_type(type);
+	if (!ts || (ts->flags & PYLEAK_TYPE_IGNORED))
+		return 0;
+	count(PYLEAK_CNT_BIRTHS);
+	o = bpf_map_lookup_elem(&objs, &obj);
+	if (o) {
+		/* The same object seen by a nested hook, or an address reborn without a seen death. */
+		if (o->type == type)
+			return 0;
+		old = bpf_map_lookup_elem(&types, &o->type);
+		if (old) {
+			__sync_fetch_and_add(&old->replaced, 1);
+			__sync_fetch_and_add(&old->bytes_died, o->size);
+		}
+		o->type = type;
+		o->size = object_size(obj, type);
+		__sync_fetch_and_add(&ts->born, 1);
+		__sync_fetch_and_add(&ts->bytes_born, o->size);
+		return 0;
+	}
+	v.type = type;
+	v.size = object_size(obj, type);
+	if (bpf_map_update_elem(&objs, &obj, &v, BPF_NOEXIST)) {
+		__sync_fetch_and_add(&ts->dropped, 1);
+		count(PYLEAK_CNT_OBJS_FULL);
+		return 0;
+	}
+	__sync_fetch_and_add(&ts->born, 1);
+	__sync_fetch_and_add(&ts->bytes_born, v.size);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyleak_birth)
+{
+	struct pyleak_hook *h = this_hook(ctx);
+
+	if (!h)
+		return 0;
+	return record_birth(read_reg(ctx, h->reg));
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pyleak_birth_ret)
+{
+	return record_birth(PT_REGS_RC(ctx));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyleak_death)
+{
+	struct pyleak_hook *h = this_hook(ctx);
+	struct pyleak_type_stats *ts;
+	struct pyleak_obj *o;
+	__u64 obj, type, size;
+	int err = 0;
+
+	if (!h)
+		return 0;
+	obj = read_reg(ctx, h->reg);
+	o = bpf_map_lookup_elem(&objs, &obj);
+	if (o) {
+		type = o->type;
+		size = o->size;
+		if (bpf_map_delete_elem(&objs, &obj))
+			return 0;	/* another hook on this object's dealloc chain got it first */
+		count(PYLEAK_CNT_DEATHS);
+		ts = bpf_map_lookup_elem(&types, &type);
+		if (ts) {
+			__sync_fetch_and_add(&ts->died, 1);
+			__sync_fetch_and_add(&ts->bytes_died, size);
+		}
+		return 0;
+	}
+	/*
+	 * Not seen born: older than the attach.  Count it once, at the type's own dealloc
+	 * (a subclass's instance also passes through its base type's dealloc).
+	 */
+	type = read_user_u64(obj + 8, &err);
+	if (err)
+		return 0;
+	ts = bpf_map_lookup_elem(&types, &type);
+	if (!ts)
+		return 0;
+	if (read_user_u64(type + tp_dealloc_off, &err) == h->func && !err)
+		__sync_fetch_and_add(&ts->pre_died, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

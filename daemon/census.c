@@ -1,0 +1,782 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Census of a running CPython heap, read from outside with process_vm_readv. The target keeps
+ * running: every structure read is validated and a torn one is skipped and counted, never
+ * trusted. Memory use is bounded by one chunk of pools, the GC window cache and the hash tables.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/uio.h>
+
+#include "census.h"
+#include "procmem.h"
+
+#define POOL_OVERHEAD		48u
+#define POOL_SIZE_MIN		4096u
+#define POOL_BLOCKS_MAX		(CENSUS_POOL_MAX / 16)
+#define CHUNK_SIZE		(1u << 20)
+#define CHUNK_POOLS_MAX		(CHUNK_SIZE / POOL_SIZE_MIN)
+
+#define TPFLAGS_READY		(1ull << 12)
+#define TPFLAGS_HAVE_GC		(1ull << 14)
+#define TPFLAGS_TYPE_SUBCLASS	(1ull << 31)
+
+/* Offsets in PyObject / PyVarObject / PyTypeObject, x86-64, 3.8 to 3.13. */
+#define OB_TYPE			8
+#define TP_NAME			24
+#define TP_BASICSIZE		32
+#define TP_ITEMSIZE		40
+#define TP_FLAGS		168
+#define TYPE_READ_LEN		(TP_FLAGS + 8)
+
+#define REFCNT_MAX		(1ull << 33)
+#define BASICSIZE_MAX		(1ll << 24)
+#define ITEMSIZE_MAX		(1ll << 16)
+#define OB_SIZE_MAX		(1ull << 40)
+#define TYPE_DEPTH_MAX		8
+/* Non-type addresses cached at most; beyond, they are re-validated each time (memory bound). */
+#define NEGATIVES_MAX		(1u << 18)
+#define TABLE_INITIAL		1024u
+
+#define GC_NODES_MAX		50000000ull
+/* A GC list node as read: _gc_next, _gc_prev, then the object's ob_refcnt, ob_type, ob_size. */
+#define GC_NODE_WORDS		5
+#define GC_NODE_LEN		(GC_NODE_WORDS * 8)
+#define GC_PTR_MASK		(~3ull)
+#define WIN_SIZE		16384u
+#define WIN_COUNT		256u
+
+struct pool_header {
+	uint32_t count;
+	uint32_t pad;
+	uint64_t freeblock;
+	uint64_t nextpool;
+	uint64_t prevpool;
+	uint32_t arenaindex;
+	uint32_t szidx;
+	uint32_t nextoffset;
+	uint32_t maxnextoffset;
+};
+_Static_assert(sizeof(struct pool_header) == POOL_OVERHEAD, "pymalloc pool header is 48 bytes");
+
+/* One address seen as a possible type object: the validation verdict, then its tally. */
+struct type_entry {
+	uint64_t addr;		/* 0: empty slot */
+	uint64_t flags;
+	uint64_t count;
+	uint64_t bytes;
+	uint32_t basicsize;
+	uint32_t itemsize;
+	bool is_type;
+};
+
+struct type_table {
+	struct type_entry *slots;
+	size_t mask;
+	size_t used;
+	size_t negatives;
+};
+
+/* Addresses of the accepted pools, so that the GC walk skips objects already counted. */
+struct addr_set {
+	uint64_t *slots;
+	size_t mask;
+	size_t used;
+};
+
+struct mapping {
+	uint64_t start;
+	uint64_t end;
+	bool pools;		/* private, writable, anonymous: where pymalloc arenas live */
+};
+
+/* A cached, aligned window of target memory for the GC walk; [lo, hi) holds valid bytes. */
+struct window {
+	uint64_t base;
+	uint64_t lo;
+	uint64_t hi;
+};
+
+struct census_ctx {
+	pid_t pid;
+	const struct census_layout *layout;
+	struct census *out;
+	int err;		/* sticky fatal error: target gone, no permission, no memory */
+	struct mapping *maps;
+	size_t nmaps;
+	struct type_table types;
+	struct addr_set pools;
+	bool track_pools;
+	uint64_t memo_addr;	/* last address resolved: blocks of a pool mostly share a type */
+	struct type_entry *memo;
+	uint8_t *chunk;
+	uint8_t *headers;
+	uint32_t *offsets;
+	struct iovec *local;
+	struct iovec *remote;
+	struct window *wins;
+	uint8_t *win_data;
+};
+
+static inline uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline bool refcnt_plausible(uint64_t refcnt)
+{
+	return refcnt - 1 < REFCNT_MAX;
+}
+
+static inline size_t addr_hash(uint64_t addr)
+{
+	addr ^= addr >> 33;
+	addr *= 0xff51afd7ed558ccdull;
+	addr ^= addr >> 33;
+	return addr;
+}
+
+static bool sizes_valid(uint32_t pool_size, uint32_t max_block)
+{
+	return pool_size >= POOL_SIZE_MIN && pool_size <= CENSUS_POOL_MAX &&
+	       !(pool_size & (pool_size - 1)) && max_block >= 16 && !(max_block % 16) &&
+	       max_block <= pool_size - POOL_OVERHEAD;
+}
+
+/* Returns the block size if the header can be a live pool's, else -EINVAL. */
+static int pool_header_check(const struct pool_header *h, uint64_t pool_addr, uint32_t pool_size,
+			     uint32_t max_block)
+{
+	uint32_t size;
+
+	if (h->szidx >= max_block / 16)
+		return -EINVAL;
+	size = (h->szidx + 1) * 16;
+	if (h->maxnextoffset != pool_size - size || h->nextoffset > pool_size ||
+	    h->nextoffset < POOL_OVERHEAD + size || (h->nextoffset - POOL_OVERHEAD) % size)
+		return -EINVAL;
+	if (h->freeblock && (h->freeblock < pool_addr || h->freeblock - pool_addr >= pool_size))
+		return -EINVAL;
+	return size;
+}
+
+int census_pool_used_blocks(const uint8_t *pool, uint64_t pool_addr, uint32_t pool_size,
+			    uint32_t max_block, uint32_t *block_size, uint32_t *offsets)
+{
+	uint64_t free_map[POOL_BLOCKS_MAX / 64];
+	struct pool_header h;
+	uint32_t size, touched, nfree = 0, nused = 0, i;
+	uint64_t f;
+	int ret;
+
+	if (!sizes_valid(pool_size, max_block) || (pool_addr & (pool_size - 1)))
+		return -EINVAL;
+	memcpy(&h, pool, sizeof(h));
+	ret = pool_header_check(&h, pool_addr, pool_size, max_block);
+	if (ret < 0)
+		return ret;
+	size = ret;
+	touched = (h.nextoffset - POOL_OVERHEAD) / size;
+	memset(free_map, 0, (touched + 63) / 64 * sizeof(free_map[0]));
+
+	/*
+	 * The free list is walked in the copy: a link off the touched blocks, off a block boundary
+	 * or back to a block already seen means the pool changed while it was copied.
+	 */
+	for (f = h.freeblock; f; ) {
+		uint64_t off = f - pool_addr;
+
+		if (f < pool_addr + POOL_OVERHEAD || off >= h.nextoffset ||
+		    (off - POOL_OVERHEAD) % size)
+			return -EAGAIN;
+		i = (off - POOL_OVERHEAD) / size;
+		if (free_map[i / 64] & (1ull << (i % 64)))
+			return -EAGAIN;
+		free_map[i / 64] |= 1ull << (i % 64);
+		nfree++;
+		memcpy(&f, pool + off, sizeof(f));
+	}
+	if (touched - nfree != h.count)
+		return -EAGAIN;
+
+	for (i = 0; i < touched; i++)
+		if (!(free_map[i / 64] & (1ull << (i % 64))))
+			offsets[nused++] = POOL_OVERHEAD + i * size;
+	*block_size = size;
+	return nused;
+}
+
+/* Reads through procmem; only a vanished or forbidden target ends the census. */
+static int ctx_read(struct census_ctx *ctx, uint64_t addr, void *buf, size_t len)
+{
+	int err = procmem_read(ctx->pid, addr, buf, len);
+
+	if (err == -ESRCH || err == -EPERM)
+		ctx->err = err;
+	if (err)
+		ctx->out->read_failures++;
+	else
+		ctx->out->bytes_read += len;
+	return err;
+}
+
+/* Batched read; returns the bytes read (a prefix of the remote iovecs), 0 on failure. */
+static size_t ctx_readv(struct census_ctx *ctx, const struct iovec *local, unsigned long nlocal,
+			const struct iovec *remote, unsigned long nremote)
+{
+	size_t want = 0, i;
+	ssize_t n;
+
+	for (i = 0; i < nremote; i++)
+		want += remote[i].iov_len;
+	n = process_vm_readv(ctx->pid, local, nlocal, remote, nremote, 0);
+	if (n < 0) {
+		if (errno == ESRCH || errno == EPERM)
+			ctx->err = -errno;
+		n = 0;
+	}
+	if ((size_t)n < want)
+		ctx->out->read_failures++;
+	ctx->out->bytes_read += n;
+	return n;
+}
+
+static const struct mapping *maps_find(const struct census_ctx *ctx, uint64_t addr)
+{
+	size_t lo = 0, hi = ctx->nmaps;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < ctx->maps[mid].start)
+			hi = mid;
+		else if (addr >= ctx->maps[mid].end)
+			lo = mid + 1;
+		else
+			return &ctx->maps[mid];
+	}
+	return NULL;
+}
+
+static int maps_load(struct census_ctx *ctx)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0, room = 0;
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)ctx->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long long start, end, inode;
+		char perms[5], *name;
+		int name_at = 0;
+
+		if (sscanf(line, "%llx-%llx %4s %*x %*s %llu %n", &start, &end, perms, &inode,
+			   &name_at) < 4 || perms[0] != 'r')
+			continue;
+		if (ctx->nmaps == room) {
+			size_t n = room ? room * 2 : 256;
+			struct mapping *m = realloc(ctx->maps, n * sizeof(*m));
+
+			if (!m) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			ctx->maps = m;
+			room = n;
+		}
+		name = line + name_at;
+		name[strcspn(name, "\n")] = '\0';
+		ctx->maps[ctx->nmaps++] = (struct mapping){
+			.start = start,
+			.end = end,
+			/* arenas are mmap'd anonymous: [heap], [stack] and files hold none */
+			.pools = perms[1] == 'w' && perms[3] == 'p' && inode == 0 &&
+				 (!name[0] || !strncmp(name, "[anon:", 6)),
+		};
+	}
+cleanup:
+	free(line);
+	fclose(f);
+	return err;
+}
+
+static struct type_entry *type_table_slot(const struct type_table *t, uint64_t addr)
+{
+	size_t i;
+
+	for (i = addr_hash(addr) & t->mask; t->slots[i].addr && t->slots[i].addr != addr;
+	     i = (i + 1) & t->mask)
+		;
+	return &t->slots[i];
+}
+
+static int type_table_grow(struct census_ctx *ctx)
+{
+	struct type_table *t = &ctx->types;
+	size_t cap = (t->mask + 1) * 2, i, j;
+	struct type_entry *slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i <= t->mask; i++) {
+		if (!t->slots[i].addr)
+			continue;
+		for (j = addr_hash(t->slots[i].addr) & (cap - 1); slots[j].addr; j = (j + 1) & (cap - 1))
+			;
+		slots[j] = t->slots[i];
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->mask = cap - 1;
+	/* entries moved */
+	ctx->memo_addr = 0;
+	ctx->memo = NULL;
+	return 0;
+}
+
+static struct type_entry *type_table_insert(struct census_ctx *ctx, const struct type_entry *fresh)
+{
+	struct type_entry *e;
+
+	if ((ctx->types.used + 1) * 2 > ctx->types.mask + 1) {
+		int err = type_table_grow(ctx);
+
+		if (err) {
+			ctx->err = err;
+			return NULL;
+		}
+	}
+	e = type_table_slot(&ctx->types, fresh->addr);
+	if (!e->addr) {
+		*e = *fresh;
+		ctx->types.used++;
+		ctx->types.negatives += !fresh->is_type;
+	}
+	return e;
+}
+
+static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth);
+
+/* A type object is ready, sized sanely, and its own type is a type subclass. */
+static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int depth)
+{
+	uint8_t raw[TYPE_READ_LEN];
+	uint64_t meta, meta_flags;
+	int64_t basicsize, itemsize;
+
+	if (depth > TYPE_DEPTH_MAX || ctx_read(ctx, t->addr, raw, sizeof(raw)))
+		return false;
+	meta = load64(raw + OB_TYPE);
+	basicsize = (int64_t)load64(raw + TP_BASICSIZE);
+	itemsize = (int64_t)load64(raw + TP_ITEMSIZE);
+	t->flags = load64(raw + TP_FLAGS);
+	if (!refcnt_plausible(load64(raw)) || !load64(raw + TP_NAME) ||
+	    !(t->flags & TPFLAGS_READY) || basicsize < 16 || basicsize > BASICSIZE_MAX ||
+	    itemsize < 0 || itemsize > ITEMSIZE_MAX)
+		return false;
+	if (meta == t->addr) {
+		meta_flags = t->flags;
+	} else {
+		const struct type_entry *m = type_resolve(ctx, meta, depth + 1);
+
+		if (!m)
+			return false;
+		meta_flags = m->flags;
+	}
+	t->basicsize = basicsize;
+	t->itemsize = itemsize;
+	return meta_flags & TPFLAGS_TYPE_SUBCLASS;
+}
+
+/* Returns the table entry of the type object at addr, or NULL if addr is not one. */
+static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth)
+{
+	struct type_entry *e, fresh = { .addr = addr };
+
+	if (addr == ctx->memo_addr)
+		return ctx->memo;
+	e = type_table_slot(&ctx->types, addr);
+	if (!e->addr) {
+		/* Values that point nowhere are rejected without a read and without a slot. */
+		if (!addr || (addr & 7) || !maps_find(ctx, addr))
+			return NULL;
+		fresh.is_type = type_validate(ctx, &fresh, depth);
+		if (!fresh.is_type && ctx->types.negatives >= NEGATIVES_MAX)
+			return NULL;
+		/* validation may have grown the table: look the slot up again */
+		e = type_table_insert(ctx, &fresh);
+		if (!e)
+			return NULL;
+	}
+	ctx->memo_addr = addr;
+	ctx->memo = e->is_type ? e : NULL;
+	return ctx->memo;
+}
+
+static int addr_set_add(struct census_ctx *ctx, uint64_t key)
+{
+	struct addr_set *s = &ctx->pools;
+	size_t i;
+
+	if ((s->used + 1) * 2 > s->mask + 1) {
+		size_t cap = (s->mask + 1) * 2, j;
+		uint64_t *slots = calloc(cap, sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		for (j = 0; j <= s->mask; j++) {
+			if (!s->slots[j])
+				continue;
+			for (i = addr_hash(s->slots[j]) & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
+				;
+			slots[i] = s->slots[j];
+		}
+		free(s->slots);
+		s->slots = slots;
+		s->mask = cap - 1;
+	}
+	for (i = addr_hash(key) & s->mask; s->slots[i] && s->slots[i] != key; i = (i + 1) & s->mask)
+		;
+	if (!s->slots[i]) {
+		s->slots[i] = key;
+		s->used++;
+	}
+	return 0;
+}
+
+static bool addr_set_has(const struct addr_set *s, uint64_t key)
+{
+	size_t i;
+
+	for (i = addr_hash(key) & s->mask; s->slots[i]; i = (i + 1) & s->mask)
+		if (s->slots[i] == key)
+			return true;
+	return false;
+}
+
+/* Where a type's objects start in their block: after the GC header and any pre-header. */
+static inline uint32_t type_object_offset(uint64_t flags, uint64_t preheader_flags)
+{
+	if (!(flags & TPFLAGS_HAVE_GC))
+		return 0;
+	return flags & preheader_flags ? 32 : 16;
+}
+
+static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint32_t size, int nused)
+{
+	uint64_t pre = ctx->layout->preheader_flags;
+	uint32_t last = pre ? 32 : 16;
+	int i;
+
+	for (i = 0; i < nused; i++) {
+		const uint8_t *block = pool + ctx->offsets[i];
+		uint32_t off;
+
+		/* The first candidate whose type agrees with the offset it was found at wins. */
+		for (off = 0; off <= last && off + 16 <= size; off += 16) {
+			struct type_entry *e;
+
+			if (!refcnt_plausible(load64(block + off)))
+				continue;
+			e = type_resolve(ctx, load64(block + off + OB_TYPE), 0);
+			if (e && type_object_offset(e->flags, pre) == off) {
+				e->count++;
+				e->bytes += size;
+				ctx->out->objects++;
+				break;
+			}
+		}
+	}
+}
+
+static void pool_process(struct census_ctx *ctx, const uint8_t *copy, uint64_t addr)
+{
+	uint32_t size;
+	int n;
+
+	n = census_pool_used_blocks(copy, addr, ctx->layout->pool_size, ctx->layout->max_block,
+				    &size, ctx->offsets);
+	if (n < 0) {
+		ctx->out->pools_torn++;
+		return;
+	}
+	ctx->out->pools++;
+	ctx->out->blocks_used += n;
+	if (ctx->track_pools && addr_set_add(ctx, addr)) {
+		ctx->err = -ENOMEM;
+		return;
+	}
+	pool_count(ctx, copy, size, n);
+}
+
+/* Scans npools consecutive pool-aligned slots starting at base (one chunk). */
+static void chunk_scan(struct census_ctx *ctx, uint64_t base, uint32_t npools)
+{
+	uint32_t psize = ctx->layout->pool_size, max_block = ctx->layout->max_block;
+	size_t got, nio = 0, i, done;
+	struct iovec *local = ctx->local, *remote = ctx->remote;
+
+	/* Headers first: much of an anonymous mapping may be no pool, or an empty one. */
+	for (i = 0; i < npools; i++)
+		remote[i] = (struct iovec){ (void *)(uintptr_t)(base + i * psize), POOL_OVERHEAD };
+	local[0] = (struct iovec){ ctx->headers, (size_t)npools * POOL_OVERHEAD };
+	got = ctx_readv(ctx, local, 1, remote, npools) / POOL_OVERHEAD;
+
+	for (i = 0; i < got; i++) {
+		uint64_t addr = base + i * psize;
+		struct pool_header h;
+
+		memcpy(&h, ctx->headers + i * POOL_OVERHEAD, sizeof(h));
+		if (!h.count || pool_header_check(&h, addr, psize, max_block) < 0)
+			continue;
+		/* contiguous pools are read with one iovec */
+		if (nio && (uintptr_t)remote[nio - 1].iov_base + remote[nio - 1].iov_len == addr) {
+			remote[nio - 1].iov_len += psize;
+			local[nio - 1].iov_len += psize;
+			continue;
+		}
+		remote[nio] = (struct iovec){ (void *)(uintptr_t)addr, psize };
+		local[nio] = (struct iovec){ ctx->chunk + i * psize, psize };
+		nio++;
+	}
+	if (!nio)
+		return;
+
+	done = ctx_readv(ctx, local, nio, remote, nio);
+	for (i = 0; i < nio && done >= psize && !ctx->err; i++) {
+		size_t len = remote[i].iov_len < done ? remote[i].iov_len : done;
+		uint64_t addr = (uintptr_t)remote[i].iov_base;
+		size_t off;
+
+		for (off = 0; off + psize <= len && !ctx->err; off += psize)
+			pool_process(ctx, (uint8_t *)local[i].iov_base + off, addr + off);
+		done -= len;
+	}
+}
+
+static void pools_scan(struct census_ctx *ctx)
+{
+	uint64_t psize = ctx->layout->pool_size;
+	size_t m;
+
+	for (m = 0; m < ctx->nmaps && !ctx->err; m++) {
+		uint64_t addr = (ctx->maps[m].start + psize - 1) & ~(psize - 1);
+		uint64_t end = ctx->maps[m].end & ~(psize - 1);
+
+		if (!ctx->maps[m].pools)
+			continue;
+		for (; addr < end && !ctx->err; addr += CHUNK_SIZE) {
+			uint64_t len = end - addr < CHUNK_SIZE ? end - addr : CHUNK_SIZE;
+
+			chunk_scan(ctx, addr, len / psize);
+		}
+	}
+}
+
+/* Loads the aligned window holding [node, node + GC_NODE_LEN), clipped to node's mapping. */
+static int window_load(struct census_ctx *ctx, struct window *win, uint8_t *data, uint64_t base,
+		       uint64_t node)
+{
+	const struct mapping *m = maps_find(ctx, node);
+	uint64_t lo, hi;
+
+	if (!m || node + GC_NODE_LEN > m->end)
+		return -EFAULT;
+	lo = base > m->start ? base : m->start;
+	hi = base + WIN_SIZE < m->end ? base + WIN_SIZE : m->end;
+	win->hi = 0;
+	if (ctx_read(ctx, lo, data + (lo - base), hi - lo))
+		return -EFAULT;
+	win->base = base;
+	win->lo = lo;
+	win->hi = hi;
+	return 0;
+}
+
+/* List nodes mostly sit close to their neighbours: serve them from cached windows. */
+static int gc_node_read(struct census_ctx *ctx, uint64_t node, uint64_t w[GC_NODE_WORDS])
+{
+	uint64_t base = node & ~(uint64_t)(WIN_SIZE - 1);
+	size_t slot = (base / WIN_SIZE) & (WIN_COUNT - 1);
+	struct window *win = &ctx->wins[slot];
+	uint8_t *data = ctx->win_data + slot * WIN_SIZE;
+
+	if (node + GC_NODE_LEN > base + WIN_SIZE)
+		return ctx_read(ctx, node, w, GC_NODE_LEN);
+	if ((win->base != base || node < win->lo || node + GC_NODE_LEN > win->hi) &&
+	    window_load(ctx, win, data, base, node))
+		return ctx_read(ctx, node, w, GC_NODE_LEN);
+	memcpy(w, data + (node - base), GC_NODE_LEN);
+	return 0;
+}
+
+static void gc_count(struct census_ctx *ctx, const uint64_t w[GC_NODE_WORDS])
+{
+	struct type_entry *e;
+	uint64_t bytes, size;
+
+	if (!refcnt_plausible(w[2]))
+		return;
+	e = type_resolve(ctx, w[3], 0);
+	if (!e || !(e->flags & TPFLAGS_HAVE_GC))
+		return;
+	bytes = e->basicsize;
+	if (e->itemsize) {
+		size = (int64_t)w[4] < 0 ? -w[4] : w[4];
+		if (size < OB_SIZE_MAX)
+			bytes += e->itemsize * size;
+	}
+	e->count++;
+	e->bytes += bytes;
+	ctx->out->objects++;
+	ctx->out->gc_outside_pools++;
+}
+
+/* Follows one generation's circular list; a torn or unreadable node ends the walk. */
+static void gc_walk(struct census_ctx *ctx, uint64_t head)
+{
+	uint64_t pool_mask = ~(uint64_t)(ctx->layout->pool_size - 1);
+	uint64_t w[GC_NODE_WORDS], prev = head, node, steps = 0;
+
+	if (gc_node_read(ctx, head, w)) {
+		ctx->out->gc_torn++;
+		return;
+	}
+	for (node = w[0] & GC_PTR_MASK; node != head && !ctx->err; node = w[0] & GC_PTR_MASK) {
+		if (++steps > GC_NODES_MAX || gc_node_read(ctx, node, w) ||
+		    (w[1] & GC_PTR_MASK) != prev) {
+			ctx->out->gc_torn++;
+			return;
+		}
+		ctx->out->gc_walked++;
+		if (!addr_set_has(&ctx->pools, node & pool_mask))
+			gc_count(ctx, w);
+		prev = node;
+	}
+}
+
+static int count_compare(const void *a, const void *b)
+{
+	const struct census_count *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return (x->type > y->type) - (x->type < y->type);
+}
+
+static int counts_build(struct census_ctx *ctx)
+{
+	const struct type_table *t = &ctx->types;
+	struct census *out = ctx->out;
+	size_t i, n = 0;
+
+	for (i = 0; i <= t->mask; i++)
+		n += t->slots[i].is_type && t->slots[i].count;
+	out->counts = calloc(n ? n : 1, sizeof(*out->counts));
+	if (!out->counts)
+		return -ENOMEM;
+	for (i = 0; i <= t->mask; i++) {
+		const struct type_entry *e = &t->slots[i];
+
+		if (e->is_type && e->count)
+			out->counts[out->n++] = (struct census_count){ e->addr, e->count, e->bytes };
+	}
+	qsort(out->counts, out->n, sizeof(*out->counts), count_compare);
+	return 0;
+}
+
+static int ctx_init(struct census_ctx *ctx)
+{
+	ctx->types.slots = calloc(TABLE_INITIAL, sizeof(*ctx->types.slots));
+	ctx->types.mask = TABLE_INITIAL - 1;
+	ctx->chunk = malloc(CHUNK_SIZE);
+	ctx->headers = malloc(CHUNK_POOLS_MAX * POOL_OVERHEAD);
+	ctx->offsets = malloc(POOL_BLOCKS_MAX * sizeof(*ctx->offsets));
+	ctx->local = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->local));
+	ctx->remote = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->remote));
+	if (!ctx->types.slots || !ctx->chunk || !ctx->headers || !ctx->offsets || !ctx->local ||
+	    !ctx->remote)
+		return -ENOMEM;
+	if (!ctx->track_pools)
+		return 0;
+	ctx->pools.slots = calloc(TABLE_INITIAL, sizeof(*ctx->pools.slots));
+	ctx->pools.mask = TABLE_INITIAL - 1;
+	ctx->wins = calloc(WIN_COUNT, sizeof(*ctx->wins));
+	ctx->win_data = malloc((size_t)WIN_COUNT * WIN_SIZE);
+	if (!ctx->pools.slots || !ctx->wins || !ctx->win_data)
+		return -ENOMEM;
+	return 0;
+}
+
+static void ctx_release(struct census_ctx *ctx)
+{
+	free(ctx->maps);
+	free(ctx->types.slots);
+	free(ctx->pools.slots);
+	free(ctx->chunk);
+	free(ctx->headers);
+	free(ctx->offsets);
+	free(ctx->local);
+	free(ctx->remote);
+	free(ctx->wins);
+	free(ctx->win_data);
+}
+
+int census_run(pid_t pid, const struct census_layout *layout, struct census *out)
+{
+	struct census_ctx ctx = { .pid = pid, .layout = layout, .out = out };
+	struct timespec t0, t1;
+	int err, i;
+
+	memset(out, 0, sizeof(*out));
+	if (pid <= 0 || !sizes_valid(layout->pool_size, layout->max_block))
+		return -EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 4; i++)
+		ctx.track_pools |= layout->gc_heads[i] != 0;
+
+	err = ctx_init(&ctx);
+	if (err)
+		goto cleanup;
+	err = maps_load(&ctx);
+	if (err)
+		goto cleanup;
+	pools_scan(&ctx);
+	for (i = 0; i < 4 && !ctx.err; i++)
+		if (layout->gc_heads[i])
+			gc_walk(&ctx, layout->gc_heads[i]);
+	err = ctx.err;
+	if (err)
+		goto cleanup;
+	err = counts_build(&ctx);
+	if (err)
+		goto cleanup;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	out->seconds = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+cleanup:
+	ctx_release(&ctx);
+	if (err)
+		census_free(out);
+	return err;
+}
+
+void census_free(struct census *c)
+{
+	free(c->counts);
+	c->counts = NULL;
+	c->n = 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Counting the live objects of a running CPython process by type, from outside: the pymalloc
+ * pools found in its anonymous mappings are copied with process_vm_readv and their used blocks
+ * classified, then (optionally) the GC generation lists are walked for the big GC objects that
+ * malloc holds.
+ */
+#ifndef PYLEAK_CENSUS_H
+#define PYLEAK_CENSUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Largest pool size accepted in a layout; bounds the per-pool scratch space. */
+#define CENSUS_POOL_MAX 65536u
+
+struct census_layout {
+	uint32_t pool_size;      /* pymalloc pool: 4096 on 3.8/3.9, 16384 on 3.10+ */
+	uint32_t max_block;      /* 512: larger objects come from malloc, not pymalloc */
+	uint64_t preheader_flags;/* tp_flags bits that put 2 words before the GC header: 0 on <=3.10, 1<<4 on 3.11, (1<<3)|(1<<4) on 3.12+ */
+	uint64_t gc_heads[4];    /* addresses of the GC generation list heads (PyGC_Head) in the target, 0 = unused */
+};
+
+struct census_count { uint64_t type; uint64_t count; uint64_t bytes; };
+
+struct census {
+	struct census_count *counts;  /* one per type object address, sorted by count desc */
+	size_t n;
+	uint64_t pools, blocks_used, objects, gc_walked, gc_outside_pools, bytes_read;
+	double seconds;
+	uint64_t pools_torn;     /* looked like pools but changed while being copied: skipped */
+	uint64_t read_failures;  /* regions or nodes that could not be read: skipped */
+	uint64_t gc_torn;        /* generation walks cut short by a torn or unreadable node */
+};
+
+/* Counts live objects by type; 0 or negative errno. */
+int census_run(pid_t pid, const struct census_layout *layout, struct census *out);
+void census_free(struct census *c);
+
+/*
+ * Validates a local copy of one pymalloc pool (pool_addr: its address in the target) and writes
+ * the offsets of its used blocks, ascending, to offsets (room for pool_size / 16 entries) and the
+ * block size to block_size. Returns the number of used blocks, -EINVAL if the header is not a
+ * pool's, or -EAGAIN if the pool is inconsistent (its free list or count changed under the copy).
+ */
+int census_pool_used_blocks(const uint8_t *pool, uint64_t pool_addr, uint32_t pool_size,
+			    uint32_t max_block, uint32_t *block_size, uint32_t *offsets);
+
+#endif

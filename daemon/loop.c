@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+
+static int epfd = -1;
+
+int loop_init(void)
+{
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	return epfd < 0 ? -errno : 0;
+}
+
+void loop_fini(void)
+{
+	if (epfd >= 0)
+		close(epfd);
+	epfd = -1;
+}
+
+int loop_add(struct watcher *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) ? -errno : 0;
+}
+
+void loop_del(struct watcher *w)
+{
+	if (w->fd >= 0)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+int loop_run(volatile sig_atomic_t *stop)
+{
+	struct epoll_event evs[32];
+	int i, n;
+
+	while (!*stop) {
+		n = epoll_wait(epfd, evs, 32, 1000);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("epoll_wait: %m");
+			return -errno;
+		}
+		for (i = 0; i < n; i++) {
+			struct watcher *w = evs[i].data.ptr;
+
+			w->fn(w, evs[i].events);
+		}
+	}
+	return 0;
+}
+
+double loop_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double loop_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}

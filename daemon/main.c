@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/* pyleakd: options, config, signals, the event loop. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+
+#define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
+#define DEFAULT_MAX_OBJECTS (1u << 22)
+
+static volatile sig_atomic_t stop;
+
+static const char usage[] =
+"Usage: pyleakd [OPTIONS]\n"
+"Watches Python processes from outside (eBPF) and counts their live objects by type.\n"
+"\n"
+"Options:\n"
+"  -s, --socket PATH      Unix socket to serve (default " DEFAULT_SOCKET ",\n"
+"                         or $PYLEAKD_SOCKET)\n"
+"  -c, --config FILE      read KEY=VALUE settings: socket, group, max_objects, log_level\n"
+"  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
+"      --max-objects N    objects tracked per process (default 4194304); births past it\n"
+"                         are counted as drops\n"
+"  -f, --foreground       stay in the foreground (the default; for systemd units)\n"
+"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+"  -h, --help             show this help\n"
+"  -V, --version          show the version\n"
+"\n"
+"EXAMPLES\n"
+"  pyleakd                                  serve " DEFAULT_SOCKET "\n"
+"  PYLEAKD_SOCKET=/tmp/p.sock pyleakd -l debug  a private daemon, verbose\n"
+"  pyleakd --group adm                      let group adm run pyleakctl\n";
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char *buf;
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && log_threshold < LOG_LEVEL_DEBUG)
+		return 0;
+	/* Verifier logs are long: no fixed buffer. */
+	if (vasprintf(&buf, fmt, ap) < 0)
+		return 0;
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_msg(level == LIBBPF_WARN ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG, "%s", buf);
+	free(buf);
+	return 0;
+}
+
+static int group_parse(const char *name, struct server_options *o)
+{
+	struct group *gr = getgrnam(name);
+
+	if (!gr) {
+		fprintf(stderr, "pyleakd: unknown group %s\n", name);
+		return -EINVAL;
+	}
+	o->group = gr->gr_gid;
+	o->has_group = true;
+	return 0;
+}
+
+static int setting_apply(struct server_options *o, const char *key, const char *val)
+{
+	static char socket_path[4096];
+	char *end;
+	long n;
+
+	if (!strcmp(key, "socket")) {
+		snprintf(socket_path, sizeof(socket_path), "%s", val);
+		o->path = socket_path;
+	} else if (!strcmp(key, "group")) {
+		return group_parse(val, o);
+	} else if (!strcmp(key, "max_objects")) {
+		n = strtol(val, &end, 10);
+		if (*end || n < 1024 || n > (1L << 28)) {
+			fprintf(stderr, "pyleakd: max_objects must be 1024..268435456\n");
+			return -EINVAL;
+		}
+		o->target.max_objects = n;
+	} else if (!strcmp(key, "log_level")) {
+		n = log_parse_level(val);
+		if (n < 0) {
+			fprintf(stderr, "pyleakd: unknown log level %s\n", val);
+			return -EINVAL;
+		}
+		log_threshold = n;
+	} else {
+		fprintf(stderr, "pyleakd: unknown setting %s\n", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int config_read(const char *path, struct server_options *o)
+{
+	char line[4200];
+	int err = 0, lineno = 0;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f) {
+		fprintf(stderr, "pyleakd: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		char *key = line, *val, *end;
+
+		lineno++;
+		line[strcspn(line, "\n#")] = '\0';
+		while (*key == ' ' || *key == '\t')
+			key++;
+		if (!*key)
+			continue;
+		val = strchr(key, '=');
+		if (!val) {
+			fprintf(stderr, "pyleakd: %s:%d: expected KEY=VALUE\n", path, lineno);
+			err = -EINVAL;
+			break;
+		}
+		*val++ = '\0';
+		for (end = val + strlen(val); end > val && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			end[-1] = '\0';
+		while (*val == ' ' || *val == '\t')
+			val++;
+		key[strcspn(key, " \t")] = '\0';
+		err = setting_apply(o, key, val);
+	}
+	fclose(f);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "max-objects", required_argument, NULL, 'm' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
+	};
+	struct server_options o = { .target.max_objects = DEFAULT_MAX_OBJECTS };
+	char max_objects[32];
+	struct sigaction sa = { .sa_handler = on_signal };
+	const char *env = getenv("PYLEAKD_SOCKET");
+	int c, err;
+
+	o.path = env && *env ? env : DEFAULT_SOCKET;
+	while ((c = getopt_long(argc, argv, "s:c:g:fl:hV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.path = optarg;
+			break;
+		case 'c':
+			if (config_read(optarg, &o))
+				return 2;
+			break;
+		case 'g':
+			if (group_parse(optarg, &o))
+				return 2;
+			break;
+		case 'm':
+			snprintf(max_objects, sizeof(max_objects), "%s", optarg);
+			if (setting_apply(&o, "max_objects", max_objects))
+				return 2;
+			break;
+		case 'f':
+			break;
+		case 'l':
+			if (setting_apply(&o, "log_level", optarg))
+				return 2;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("pyleakd %s\n", PYLEAK_VERSION);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pyleakd: unexpected argument %s\n", argv[optind]);
+		return 2;
+	}
+	libbpf_set_print(libbpf_log);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* The default socket lives in /run/pyleakd, which systemd's RuntimeDirectory= also makes. */
+	if (!strcmp(o.path, DEFAULT_SOCKET))
+		mkdir("/run/pyleakd", 0755);
+	err = loop_init();
+	if (!err)
+		err = server_start(&o);
+	if (err) {
+		log_error("cannot start: %s", strerror(-err));
+		return 1;
+	}
+	log_info("listening on %s", o.path);
+	sd_notify(0, "READY=1");
+	err = loop_run(&stop);
+	sd_notify(0, "STOPPING=1");
+	target_detach_all();
+	server_stop();
+	loop_fini();
+	log_info("stopped");
+	return err ? 1 : 0;
+}

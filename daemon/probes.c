@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "insn.h"
+#include "log.h"
+#include "probes.h"
+#include "pyleak.skel.h"
+#include "python.h"
+
+static int rb_sample(void *ctx, void *data, size_t size)
+{
+	struct probes *p = ctx;
+
+	if (size < sizeof(struct pyleak_event))
+		return 0;
+	return p->event_fn(p->event_ctx, data);
+}
+
+int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
+		void *ctx)
+{
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->event_fn = fn;
+	p->event_ctx = ctx;
+	p->skel = pyleak_bpf__open();
+	if (!p->skel) {
+		err = -errno;
+		log_error("open BPF object for pid %d: %s", pid, strerror(-err));
+		return err;
+	}
+	p->skel->rodata->unsized_type = cfg->unsized_type;
+	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->max_objects);
+	if (err)
+		goto cleanup;
+	err = pyleak_bpf__load(p->skel);
+	if (err) {
+		log_error("load BPF object for pid %d: %s", pid, strerror(-err));
+		goto cleanup;
+	}
+	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), rb_sample, p, NULL);
+	if (!p->rb) {
+		err = -errno;
+		goto cleanup;
+	}
+	return 0;
+cleanup:
+	probes_close(p);
+	return err;
+}
+
+void probes_close(struct probes *p)
+{
+	int i;
+
+	/* Each uprobe link takes ~0.1 s to tear down in the kernel. */
+	for (i = 0; i < p->nlinks; i++)
+		bpf_link__destroy(p->links[i].link);
+	p->nlinks = 0;
+	ring_buffer__free(p->rb);
+	p->rb = NULL;
+	pyleak_bpf__destroy(p->skel);
+	p->skel = NULL;
+}
+
+struct reap {
+	struct reap *next;
+	struct probes p;
+};
+
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reap_cond = PTHREAD_COND_INITIALIZER;
+static struct reap *reap_queue;
+static bool reaper_running;
+
+static void *reaper(void *arg)
+{
+	struct reap *r;
+
+	(void)arg;
+	pthread_mutex_lock(&reap_lock);
+	while ((r = reap_queue)) {
+		pthread_mutex_unlock(&reap_lock);
+		probes_close(&r->p);
+		pthread_mutex_lock(&reap_lock);
+		reap_queue = r->next;
+		free(r);
+	}
+	reaper_running = false;
+	pthread_cond_broadcast(&reap_cond);
+	pthread_mutex_unlock(&reap_lock);
+	return NULL;
+}
+
+int probes_close_async(struct probes *p)
+{
+	struct reap *r, **pp;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int err = 0;
+
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		probes_close(p);
+		return -ENOMEM;
+	}
+	r->p = *p;
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_lock(&reap_lock);
+	/* Appended: the reaper pops from the head only after closing it. */
+	for (pp = &reap_queue; *pp; pp = &(*pp)->next)
+		;
+	*pp = r;
+	if (!reaper_running) {
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		err = -pthread_create(&tid, &attr, reaper, NULL);
+		pthread_attr_destroy(&attr);
+		reaper_running = !err;
+	}
+	pthread_mutex_unlock(&reap_lock);
+	if (err)
+		probes_reap_all();
+	return err;
+}
+
+void probes_reap_all(void)
+{
+	struct reap *r;
+
+	pthread_mutex_lock(&reap_lock);
+	while (reaper_running)
+		pthread_cond_wait(&reap_cond, &reap_lock);
+	/* Left over only if the thread could not start. */
+	while ((r = reap_queue)) {
+		reap_queue = r->next;
+		probes_close(&r->p);
+		free(r);
+	}
+	pthread_mutex_unlock(&reap_lock);
+}
+
+int probes_watch_type(struct probes *p, uint64_t type)
+{
+	struct pyleak_type_stats zero = {};
+
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.types), &type, &zero, BPF_NOEXIST) &&
+	    errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int probes_ignore_type(struct probes *p, uint64_t type)
+{
+	int fd = bpf_map__fd(p->skel->maps.types);
+	struct pyleak_type_stats st;
+
+	if (bpf_map_lookup_elem(fd, &type, &st))
+		return -errno;
+	st.flags |= PYLEAK_TYPE_IGNORED;
+	return bpf_map_update_elem(fd, &type, &st, BPF_EXIST) ? -errno : 0;
+}
+
+/* Reads the first bytes of the function from the file that maps it (memory may hold our int3s). */
+static int code_read(const char *path, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, offset);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	*got = n;
+	return 0;
+}
+
+/* Without a symbol size, a short window: bytes past the function's end could hold jumps
+ * that look like loops into its entry block. */
+#define CODE_UNKNOWN_SIZE 128
+#define CODE_MAX_SIZE 16384
+
+int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, const char *what)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	struct pyleak_hook hook = { .func = func, .kind = kind, .reg = PYLEAK_REG_RDI };
+	struct probe_link *pl;
+	struct insn_spot spot = { .offset = 0, .reg = INSN_REG_RDI };
+	struct bpf_program *prog;
+	char path[PATH_MAX];
+	uint64_t offset, ino;
+	uint8_t *code = NULL;
+	size_t got = 0;
+	__u32 idx;
+	int i, err = 0;
+
+	for (i = 0; i < p->nlinks; i++)
+		if (p->links[i].func == func && p->links[i].kind == kind)
+			return 1;
+	if (p->nlinks >= PYLEAK_MAX_HOOKS)
+		return -ENOSPC;
+	err = python_file_of_addr(p->pid, func, path, sizeof(path), &offset, &ino);
+	if (err) {
+		log_error("attach %s in pid %d: no file maps 0x%lx", what, p->pid, func);
+		return err;
+	}
+	size = size ? (size < CODE_MAX_SIZE ? size : CODE_MAX_SIZE) : CODE_UNKNOWN_SIZE;
+	code = malloc(size);
+	if (!code)
+		return -ENOMEM;
+	err = code_read(path, offset, code, size, &got);
+	if (err) {
+		log_error("attach %s in pid %d: read %s: %s", what, p->pid, path, strerror(-err));
+		goto cleanup;
+	}
+	/* A uretprobe must sit at the entry (it swaps the return address on the stack). */
+	if (kind == PYLEAK_HOOK_BIRTH_RET) {
+		spot.emulated = insn_is_emulated(code, got);
+	} else {
+		if (insn_find_spot(code, got, func, INSN_REG_RDI, &spot))
+			spot = (struct insn_spot){ .offset = 0, .reg = INSN_REG_RDI };
+		hook.reg = spot.reg;
+	}
+	idx = p->nlinks;
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.hooks), &idx, &hook, BPF_ANY)) {
+		err = -errno;
+		goto cleanup;
+	}
+	prog = kind == PYLEAK_HOOK_BIRTH ? p->skel->progs.pyleak_birth :
+	       kind == PYLEAK_HOOK_BIRTH_RET ? p->skel->progs.pyleak_birth_ret :
+	       p->skel->progs.pyleak_death;
+	opts.retprobe = kind == PYLEAK_HOOK_BIRTH_RET;
+	opts.bpf_cookie = idx;
+	pl = &p->links[p->nlinks];
+	pl->link = bpf_program__attach_uprobe_opts(prog, p->pid, path, offset + spot.offset, &opts);
+	if (!pl->link) {
+		err = -errno;
+		log_error("attach %s in pid %d: %s", what, p->pid, strerror(-err));
+		goto cleanup;
+	}
+	pl->func = func;
+	pl->offset = spot.offset;
+	pl->kind = kind;
+	pl->emulated = spot.emulated;
+	snprintf(pl->what, sizeof(pl->what), "%s", what);
+	p->nlinks++;
+	log_debug("pid %d: %s at %s+0x%lx (+%u, %s%s)", p->pid, what, path, offset, spot.offset,
+		  spot.emulated ? "emulated " : "single-stepped ", spot.mnemonic);
+cleanup:
+	free(code);
+	return err;
+}
+
+int probes_for_each_type(struct probes *p,
+			 void (*fn)(void *ctx, uint64_t type, const struct pyleak_type_stats *st),
+			 void *ctx)
+{
+	int fd = bpf_map__fd(p->skel->maps.types);
+	struct pyleak_type_stats st;
+	__u64 key, next;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!bpf_map_lookup_elem(fd, &key, &st))
+			fn(ctx, key, &st);
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX])
+{
+	int fd = bpf_map__fd(p->skel->maps.counters), ncpu = libbpf_num_possible_cpus();
+	__u32 i;
+	int c;
+
+	if (ncpu <= 0)
+		return ncpu;
+	{
+		__u64 vals[ncpu];
+
+		for (i = 0; i < PYLEAK_CNT_MAX; i++) {
+			out[i] = 0;
+			if (bpf_map_lookup_elem(fd, &i, vals))
+				return -errno;
+			for (c = 0; c < ncpu; c++)
+				out[i] += vals[c];
+		}
+	}
+	return 0;
+}
+
+int probes_epoll_fd(struct probes *p)
+{
+	return ring_buffer__epoll_fd(p->rb);
+}
+
+int probes_consume(struct probes *p)
+{
+	return ring_buffer__consume(p->rb);
+}

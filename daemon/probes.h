@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* One target's BPF object: loading it, placing its uprobes, reading its maps. */
+#ifndef PYLEAK_PROBES_H
+#define PYLEAK_PROBES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pyleak.h"
+
+struct pyleak_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+struct probe_link {
+	struct bpf_link *link;
+	uint64_t func;		/* runtime address of the hooked function */
+	uint32_t offset;	/* probe offset inside it */
+	int kind;		/* enum pyleak_hook_kind */
+	bool emulated;		/* the probed instruction is emulated, not single-stepped */
+	char what[48];
+};
+
+typedef int (*probes_event_fn)(void *ctx, const struct pyleak_event *ev);
+
+struct probes {
+	pid_t pid;
+	probes_event_fn event_fn;
+	void *event_ctx;
+	struct pyleak_bpf *skel;
+	struct ring_buffer *rb;
+	struct probe_link links[PYLEAK_MAX_HOOKS];
+	int nlinks;
+};
+
+struct probes_config {
+	uint32_t max_objects;	/* entries of the object map (its memory grows with use) */
+	uint64_t unsized_type;	/* type whose size is unknown at birth */
+};
+
+int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
+		void *ctx);
+void probes_close(struct probes *p);
+/* The same, in a background thread: tearing down uprobes takes ~0.1 s per link in the kernel,
+ * which must not stall the daemon's loop. */
+int probes_close_async(struct probes *p);
+/* Waits for every background teardown (at exit: all probes are gone when it returns). */
+void probes_reap_all(void);
+
+/* Counts a static type (its births are then tracked). */
+int probes_watch_type(struct probes *p, uint64_t type);
+/* Stops tracking a type's births (its deaths cannot be seen). */
+int probes_ignore_type(struct probes *p, uint64_t type);
+
+/* Places a uprobe at the function at runtime address func (size bytes long, 0 if unknown)
+ * in the target; a no-op if that function is hooked already (returns 1 then). */
+int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, const char *what);
+
+/* Calls fn for each counted type. */
+int probes_for_each_type(struct probes *p,
+			 void (*fn)(void *ctx, uint64_t type, const struct pyleak_type_stats *st),
+			 void *ctx);
+
+/* Sums the per-CPU counters. */
+int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX]);
+
+int probes_epoll_fd(struct probes *p);
+int probes_consume(struct probes *p);
+
+#endif

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pyleak.h"
+#include "python.h"
+
+/* Fewer direct calls than this: the build inlined _Py_NewReference (Debian's LTO+PGO 3.11). */
+#define NEWREF_MIN_CALLS 50
+
+struct map_line {
+	uint64_t start, end, pgoff, ino;
+	unsigned int dev_major, dev_minor;
+	char perms[5];
+	char path[PATH_MAX];
+};
+
+/* Parses one /proc/PID/maps line; 0 on success. */
+static int map_line_parse(const char *line, struct map_line *m)
+{
+	int pos = 0;
+
+	m->path[0] = '\0';
+	if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu %n", &m->start, &m->end, m->perms, &m->pgoff,
+		   &m->dev_major, &m->dev_minor, &m->ino, &pos) < 7)
+		return -EINVAL;
+	if (pos > 0) {
+		size_t n;
+
+		snprintf(m->path, sizeof(m->path), "%s", line + pos);
+		n = strlen(m->path);
+		while (n && (m->path[n - 1] == '\n' || m->path[n - 1] == ' '))
+			m->path[--n] = '\0';
+	}
+	return 0;
+}
+
+static FILE *maps_open(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	return fopen(path, "re");
+}
+
+static bool is_libpython(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "libpython3.", 11) && strstr(base, ".so");
+}
+
+/* Minor version from a name such as python3.11, libpython3.11.so.1.0; -1 if none. */
+static int minor_from_name(const char *path)
+{
+	const char *base = strrchr(path, '/'), *p;
+
+	base = base ? base + 1 : path;
+	p = strstr(base, "python3.");
+	if (!p || !isdigit((unsigned char)p[8]))
+		return -1;
+	return atoi(p + 8);
+}
+
+/* Finds the file that holds the interpreter (libpython if mapped, else the executable). */
+static int module_find(struct python_info *py)
+{
+	struct map_line m;
+	char line[PATH_MAX + 128];
+	bool found_lib = false;
+	FILE *f;
+	int err = 0;
+
+	f = maps_open(py->pid);
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	/* First pass picks the module, second collects its mappings. */
+	while (fgets(line, sizeof(line), f)) {
+		if (map_line_parse(line, &m) || m.path[0] != '/')
+			continue;
+		if (is_libpython(m.path)) {
+			snprintf(py->module, sizeof(py->module), "%s", m.path);
+			found_lib = true;
+			break;
+		}
+	}
+	if (!found_lib)
+		snprintf(py->module, sizeof(py->module), "%s", py->exe);
+	py->shared = found_lib;
+	rewind(f);
+	py->nmaps = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (map_line_parse(line, &m) || strcmp(m.path, py->module))
+			continue;
+		if (py->nmaps < PYTHON_MAX_MAPS) {
+			py->maps[py->nmaps].start = m.start;
+			py->maps[py->nmaps].end = m.end;
+			py->maps[py->nmaps].pgoff = m.pgoff;
+			py->nmaps++;
+		}
+		py->module_ino = m.ino;
+		py->module_dev = ((uint64_t)m.dev_major << 32) | m.dev_minor;
+	}
+	if (!py->nmaps)
+		err = -ENOEXEC;
+	fclose(f);
+	return err;
+}
+
+/* The version string: Py_Version (3.11+) or the "3.X.Y" literal in .rodata. */
+static int version_find(struct python_info *py)
+{
+	const char *data;
+	uint64_t vaddr, off;
+	uint32_t hex;
+	size_t size, i, n;
+	char want[8];
+
+	if (!elf_file_symbol(py->elf, "Py_Version", &vaddr, NULL) &&
+	    !elf_file_vaddr_to_offset(py->elf, vaddr, &off) &&
+	    !elf_file_pread(py->elf, off, &hex, sizeof(hex))) {
+		py->major = hex >> 24;
+		py->minor = (hex >> 16) & 0xff;
+		py->micro = (hex >> 8) & 0xff;
+		goto done;
+	}
+	py->minor = minor_from_name(py->module);
+	if (py->minor < 0 || elf_file_section(py->elf, ".rodata", (const void **)&data, &size, NULL))
+		return -ENOEXEC;
+	snprintf(want, sizeof(want), "3.%d.", py->minor);
+	/*
+	 * PY_VERSION is a literal such as "3.8.18"; the linker may have merged it into the tail of
+	 * a longer string ("/root/.pyenv/versions/3.8.18"), so only its end is certain: a NUL.
+	 */
+	n = strlen(want);
+	for (i = 1; i + n + 2 < size; i++) {
+		size_t j = i + n;
+
+		if (data[i] != '3' || isdigit((unsigned char)data[i - 1]) || data[i - 1] == '.' ||
+		    memcmp(data + i, want, n) || !isdigit((unsigned char)data[j]))
+			continue;
+		while (j < size && isdigit((unsigned char)data[j]))
+			j++;
+		if (j < size && (data[j] == '\0' || data[j] == '+')) {
+			py->major = 3;
+			py->micro = atoi(data + i + n);
+			goto done;
+		}
+	}
+	return -ENOEXEC;
+done:
+	snprintf(py->version, sizeof(py->version), "%d.%d.%d", py->major, py->minor, py->micro);
+	return 0;
+}
+
+int python_inspect(pid_t pid, struct python_info *py)
+{
+	char link[64];
+	uint64_t vaddr;
+	ssize_t n;
+	int err;
+
+	memset(py, 0, sizeof(*py));
+	py->pid = pid;
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	n = readlink(link, py->exe, sizeof(py->exe) - 1);
+	if (n < 0) {
+		err = errno == ENOENT ? -ESRCH : -errno;
+		goto cleanup;
+	}
+	py->exe[n] = '\0';
+	err = module_find(py);
+	if (err)
+		goto cleanup;
+	snprintf(py->module_path, sizeof(py->module_path), "/proc/%d/root%s", pid, py->module);
+	err = elf_file_open(py->module_path, &py->elf);
+	if (err) {
+		err = err == -ENOENT || err == -EACCES ? err : -ENOEXEC;
+		goto cleanup;
+	}
+	/* Where the first file mapping sits tells the load bias (0 for ET_EXEC). */
+	if (!elf_file_is_exec(py->elf)) {
+		uint64_t vaddr0;
+
+		if (elf_file_offset_to_vaddr(py->elf, py->maps[0].pgoff, &vaddr0)) {
+			err = -ENOEXEC;
+			goto cleanup;
+		}
+		py->bias = py->maps[0].start - vaddr0;
+	}
+	if (python_symbol_addr(py, "_PyRuntime", &py->runtime)) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	err = version_find(py);
+	if (err)
+		goto cleanup;
+	if (py->major != 3 || py->minor < 8 || py->minor > 13) {
+		err = -EPROTONOSUPPORT;
+		goto cleanup;
+	}
+	if (!elf_file_symbol(py->elf, "_Py_NewReference", &vaddr, NULL) &&
+	    !elf_file_has_plt_slot(py->elf, "_Py_NewReference")) {
+		py->newref_calls = elf_file_count_calls(py->elf, vaddr);
+		py->inlined = py->newref_calls < NEWREF_MIN_CALLS;
+	}
+	return 0;
+cleanup:
+	python_release(py);
+	return err;
+}
+
+void python_release(struct python_info *py)
+{
+	elf_file_close(py->elf);
+	py->elf = NULL;
+}
+
+int python_symbol_addr(const struct python_info *py, const char *name, uint64_t *addr)
+{
+	uint64_t vaddr;
+	int err;
+
+	err = elf_file_symbol(py->elf, name, &vaddr, NULL);
+	if (err)
+		return err;
+	*addr = vaddr + py->bias;
+	return 0;
+}
+
+uint64_t python_func_size(const struct python_info *py, uint64_t addr)
+{
+	uint64_t size = 0;
+
+	return elf_file_func_size_at(py->elf, addr - py->bias, &size) ? 0 : size;
+}
+
+int python_file_of_addr(pid_t pid, uint64_t addr, char *path, size_t len, uint64_t *offset,
+			uint64_t *ino)
+{
+	char line[PATH_MAX + 128];
+	struct map_line m;
+	int err = -ENOENT;
+	FILE *f;
+
+	f = maps_open(pid);
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (map_line_parse(line, &m) || addr < m.start || addr >= m.end)
+			continue;
+		if (m.path[0] == '/') {
+			snprintf(path, len, "/proc/%d/root%s", pid, m.path);
+			*offset = m.pgoff + (addr - m.start);
+			*ino = m.ino;
+			err = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+bool python_still_mapped(const struct python_info *py)
+{
+	char line[PATH_MAX + 128];
+	struct map_line m;
+	bool found = false;
+	FILE *f;
+
+	f = maps_open(py->pid);
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (map_line_parse(line, &m))
+			continue;
+		found = m.ino == py->module_ino && m.start == py->maps[0].start &&
+			(((uint64_t)m.dev_major << 32) | m.dev_minor) == py->module_dev;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * What to hook, per build.  Births: on builds that call _Py_NewReference (3.9+, not LTO) it sees
+ * every object once it has its type, freelist reuse included.  3.8 has no such function: hook the
+ * constructors' returns.  Debian's LTO build inlines every constructor but PyType_GenericAlloc
+ * (classes, sets): the other builtins' births cannot be seen, so they are counted by census.
+ * Deaths: each watched type's tp_dealloc (read from the type objects at attach), plus the direct
+ * dealloc entry points the 3.11+ eval loop calls without going through tp_dealloc.
+ */
+static const char *const builtin_types[] = {
+	"PyUnicode_Type", "PyBytes_Type", "PyLong_Type", "PyFloat_Type",
+	"PyList_Type", "PyDict_Type", "PyTuple_Type", "PySet_Type",
+};
+static const char *const ctor_syms_38[] = {
+	"PyType_GenericAlloc", "_PyObject_GC_New", "_PyObject_GC_NewVar", "_PyObject_New",
+	"_PyObject_NewVar", "PyUnicode_New", "_PyLong_New", "PyFloat_FromDouble", "PyTuple_New",
+	"PyList_New", "new_dict", "PyBytes_FromStringAndSize", "_PyBytes_FromSize",
+	"resize_compact",	/* a str moved by realloc: PyUnicode_Format, the writer's finish */
+};
+static const char *const direct_dealloc_syms[] = {
+	"_PyFloat_ExactDealloc", "_PyUnicode_ExactDealloc", "_PyLong_ExactDealloc",
+};
+
+static void plan_add(struct python_plan *plan, const char *sym, int kind)
+{
+	if (plan->nhooks < PYTHON_MAX_HOOKS) {
+		plan->hooks[plan->nhooks].symbol = sym;
+		plan->hooks[plan->nhooks].kind = kind;
+		plan->nhooks++;
+	}
+}
+
+void python_plan(const struct python_info *py, struct python_plan *plan)
+{
+	uint64_t vaddr;
+	size_t i;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->pool_size = py->minor >= 10 ? 16384 : 4096;
+	plan->preheader_flags = py->minor >= 12 ? (1 << 3) | (1 << 4) : py->minor == 11 ? 1 << 4 : 0;
+	plan->unsized = "PyUnicode_Type";
+	if (py->inlined) {
+		plan_add(plan, "PyType_GenericAlloc", PYLEAK_HOOK_BIRTH_RET);
+		plan->watched[plan->nwatched++] = "PySet_Type";
+		for (i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++)
+			if (strcmp(builtin_types[i], "PySet_Type"))
+				plan->census[plan->ncensus++] = builtin_types[i];
+		return;
+	}
+	if (!elf_file_symbol(py->elf, "_Py_NewReference", &vaddr, NULL)) {
+		plan_add(plan, "_Py_NewReference", PYLEAK_HOOK_BIRTH);
+		/* 3.12+: what realloc moved (str and bytes resized in place) is reborn here. */
+		plan_add(plan, "_Py_NewReferenceNoTotal", PYLEAK_HOOK_BIRTH);
+	} else {
+		for (i = 0; i < sizeof(ctor_syms_38) / sizeof(ctor_syms_38[0]); i++)
+			plan_add(plan, ctor_syms_38[i], PYLEAK_HOOK_BIRTH_RET);
+	}
+	for (i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++)
+		plan->watched[plan->nwatched++] = builtin_types[i];
+	for (i = 0; i < sizeof(direct_dealloc_syms) / sizeof(direct_dealloc_syms[0]); i++)
+		plan_add(plan, direct_dealloc_syms[i], PYLEAK_HOOK_DEATH);
+}

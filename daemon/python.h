@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/* Finding the CPython interpreter of a PID, and what to hook in it (one table per build). */
+#ifndef PYLEAK_PYTHON_H
+#define PYLEAK_PYTHON_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "elf.h"
+
+#define PYTHON_MAX_MAPS 16
+#define PYTHON_MAX_HOOKS 24
+
+struct python_mapping {
+	uint64_t start, end, pgoff;
+};
+
+struct python_info {
+	pid_t pid;
+	int major, minor, micro;
+	char version[16];
+	char exe[PATH_MAX];		/* the executable, as the target sees it */
+	char module[PATH_MAX];		/* the file holding the interpreter: exe or libpython */
+	char module_path[PATH_MAX + 32];	/* the same, reachable from the daemon (/proc/PID/root/...) */
+	uint64_t module_dev, module_ino;
+	struct elf_file *elf;
+	struct python_mapping maps[PYTHON_MAX_MAPS];
+	int nmaps;
+	bool shared;			/* interpreter in libpython, not the executable */
+	bool inlined;			/* LTO build: _Py_NewReference is inlined into its callers */
+	long newref_calls;		/* direct calls to _Py_NewReference found in the code */
+	uint64_t bias;			/* load bias of the module: runtime = vaddr + bias */
+	uint64_t runtime;		/* address of _PyRuntime in the target */
+};
+
+/* The census layout and hook plan for one interpreter; see python_plan(). */
+struct python_hook_spec {
+	const char *symbol;
+	int kind;			/* enum pyleak_hook_kind */
+};
+
+struct python_plan {
+	struct python_hook_spec hooks[PYTHON_MAX_HOOKS];	/* births and fixed deaths */
+	int nhooks;
+	const char *watched[12];	/* static type objects counted by probes */
+	int nwatched;
+	const char *census[12];		/* static type objects whose births no probe sees: counted by census */
+	int ncensus;
+	const char *unsized;		/* type whose size is unknown at birth (str) */
+	uint32_t pool_size;		/* pymalloc pool size */
+	uint64_t preheader_flags;	/* tp_flags bits that add 2 words before the GC header */
+};
+
+/*
+ * Inspects PID: 0, -ESRCH (no such process), -EACCES, -ENOEXEC (not Python),
+ * -EPROTONOSUPPORT (a CPython we do not support).
+ */
+int python_inspect(pid_t pid, struct python_info *py);
+void python_release(struct python_info *py);
+
+/* Runtime address of a symbol of the interpreter module. */
+int python_symbol_addr(const struct python_info *py, const char *name, uint64_t *addr);
+
+/* Bytes from addr to the end of its function in the interpreter module; 0 if unknown. */
+uint64_t python_func_size(const struct python_info *py, uint64_t addr);
+
+/* The mapped file holding addr in pid (path reachable from the daemon) and its offset in it. */
+int python_file_of_addr(pid_t pid, uint64_t addr, char *path, size_t len, uint64_t *offset,
+			uint64_t *ino);
+
+void python_plan(const struct python_info *py, struct python_plan *plan);
+
+/* True if the mapping of the interpreter module that was inspected is still in the process
+ * (false after an exec or exit). */
+bool python_still_mapped(const struct python_info *py);
+
+#endif

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* The Unix socket: peer credentials, bounded line reads, request -> handler -> JSON reply. */
+#ifndef PYLEAK_SERVER_H
+#define PYLEAK_SERVER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "target.h"
+
+struct server_options {
+	const char *path;
+	gid_t group;		/* members may use the socket too */
+	bool has_group;
+	struct target_options target;
+};
+
+int server_start(const struct server_options *opt);
+void server_stop(void);
+
+#endif

@@ -1,0 +1,544 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "procmem.h"
+#include "target.h"
+
+/* CPython type object fields (3.8-3.13, x86-64). */
+#define TP_NAME_OFF 24
+#define TP_DEALLOC_OFF 48
+/* Ended targets stay listed (for `status`) this long. */
+#define ENDED_KEEP_S 600.0
+
+static struct target *targets;
+
+const char *target_state_name(enum target_state s)
+{
+	switch (s) {
+	case TARGET_TRACKING: return "tracking";
+	case TARGET_EXITED: return "exited";
+	case TARGET_EXECED: return "execed";
+	case TARGET_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+struct target *target_list(void)
+{
+	return targets;
+}
+
+static void target_free(struct target *t)
+{
+	python_release(&t->py);
+	free(t->rows);
+	free(t);
+}
+
+/* Frees targets that ended long ago; their fds left the loop when they ended. */
+static void targets_prune(void)
+{
+	struct target **pp = &targets, *t;
+	double now = loop_now();
+
+	while ((t = *pp)) {
+		if (t->state != TARGET_TRACKING && now - t->ended_at > ENDED_KEEP_S) {
+			*pp = t->next;
+			target_free(t);
+		} else {
+			pp = &t->next;
+		}
+	}
+}
+
+struct target *target_find(pid_t pid)
+{
+	struct target *t;
+
+	targets_prune();
+	for (t = targets; t; t = t->next)
+		if (t->pid == pid)
+			return t;
+	return NULL;
+}
+
+/* Stops tracking: the BPF object and its maps are freed, the record stays for `status`. */
+static void target_end(struct target *t, enum target_state state)
+{
+	if (t->state != TARGET_TRACKING)
+		return;
+	loop_del(&t->pid_watch);
+	loop_del(&t->rb_watch);
+	probes_close_async(&t->probes);
+	if (t->pidfd >= 0)
+		close(t->pidfd);
+	t->pidfd = -1;
+	t->state = state;
+	t->ended_at = loop_now();
+	log_info("pid %d: %s, probes removed", t->pid, target_state_name(state));
+}
+
+static void target_unlink(struct target *t)
+{
+	struct target **pp;
+
+	for (pp = &targets; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+}
+
+void target_detach(struct target *t)
+{
+	target_end(t, TARGET_EXITED);
+	target_unlink(t);
+	target_free(t);
+}
+
+void target_detach_all(void)
+{
+	while (targets)
+		target_detach(targets);
+	probes_reap_all();
+}
+
+static int type_name_read(pid_t pid, uint64_t type, char *buf, size_t len)
+{
+	char name[256];
+	const char *dot;
+	uint64_t p;
+	size_t n;
+	int err;
+
+	err = procmem_read_u64(pid, type + TP_NAME_OFF, &p);
+	if (!err)
+		err = procmem_read_str(pid, p, name, sizeof(name));
+	if (err) {
+		snprintf(buf, len, "<type 0x%lx>", type);
+		return err;
+	}
+	/* type(obj).__name__ is the part after the module prefix. */
+	dot = strrchr(name, '.');
+	dot = dot ? dot + 1 : name;
+	n = strnlen(dot, len - 1);
+	memcpy(buf, dot, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static void on_pid_exit(struct watcher *w, uint32_t events)
+{
+	struct target *t = (struct target *)((char *)w - offsetof(struct target, pid_watch));
+
+	(void)events;
+	target_end(t, TARGET_EXITED);
+}
+
+static void on_ringbuf(struct watcher *w, uint32_t events)
+{
+	struct target *t = (struct target *)((char *)w - offsetof(struct target, rb_watch));
+
+	(void)events;
+	if (t->state == TARGET_TRACKING)
+		probes_consume(&t->probes);
+}
+
+/* A heap type's first birth: hook its tp_dealloc, or stop counting it if we cannot. */
+static int on_event(void *ctx, const struct pyleak_event *ev)
+{
+	struct target *t = ctx;
+	char what[96], name[64];
+	int err;
+
+	if (ev->kind != PYLEAK_EV_NEW_TYPE)
+		return 0;
+	type_name_read(t->pid, ev->type, name, sizeof(name));
+	snprintf(what, sizeof(what), "tp_dealloc of %s", name);
+	err = probes_hook(&t->probes, ev->dealloc, python_func_size(&t->py, ev->dealloc),
+			  PYLEAK_HOOK_DEATH, what);
+	if (err < 0) {
+		log_warn("pid %d: not counting type %s: %s", t->pid, name, strerror(-err));
+		probes_ignore_type(&t->probes, ev->type);
+	}
+	return 0;
+}
+
+/* Watches a static type: its births count, and its tp_dealloc is hooked for deaths. */
+static int type_watch(struct target *t, const char *sym)
+{
+	uint64_t type, dealloc;
+	char what[96];
+	int err;
+
+	err = python_symbol_addr(&t->py, sym, &type);
+	if (err)
+		return 0;	/* not in this version */
+	err = procmem_read_u64(t->pid, type + TP_DEALLOC_OFF, &dealloc);
+	if (err) {
+		log_error("attach pid %d: read %s: %s", t->pid, sym, strerror(-err));
+		return err;
+	}
+	snprintf(what, sizeof(what), "tp_dealloc of %s", sym);
+	err = probes_hook(&t->probes, dealloc, python_func_size(&t->py, dealloc), PYLEAK_HOOK_DEATH,
+			  what);
+	if (err < 0)
+		return err;
+	return probes_watch_type(&t->probes, type);
+}
+
+static int target_hook_all(struct target *t)
+{
+	int i, err, births = 0, pass;
+	uint64_t addr;
+
+	for (i = 0; i < t->plan.nwatched; i++) {
+		err = type_watch(t, t->plan.watched[i]);
+		if (err)
+			return err;
+	}
+	/* Deaths before births, so no object is seen born without its death being seen too. */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < t->plan.nhooks; i++) {
+			const struct python_hook_spec *h = &t->plan.hooks[i];
+			bool death = h->kind == PYLEAK_HOOK_DEATH;
+
+			if (death != (pass == 0) || python_symbol_addr(&t->py, h->symbol, &addr))
+				continue;
+			err = probes_hook(&t->probes, addr, python_func_size(&t->py, addr), h->kind,
+					  h->symbol);
+			if (err < 0)
+				return err;
+			births += !death;
+		}
+	}
+	if (!births) {
+		log_error("attach pid %d: no allocation function to hook in %s", t->pid, t->py.module);
+		return -EPROTONOSUPPORT;
+	}
+	return 0;
+}
+
+static void census_setup(struct target *t)
+{
+	int i;
+
+	t->layout.pool_size = t->plan.pool_size;
+	t->layout.max_block = 512;
+	t->layout.preheader_flags = t->plan.preheader_flags;
+	for (i = 0; i < t->plan.ncensus; i++)
+		if (!python_symbol_addr(&t->py, t->plan.census[i], &t->census_types[t->ncensus]))
+			t->ncensus++;
+}
+
+int target_attach(pid_t pid, const char *mode, const struct target_options *opt, struct target **out)
+{
+	struct probes_config cfg = { .max_objects = opt->max_objects };
+	struct target *t;
+	int err;
+
+	t = target_find(pid);
+	if (t && t->state == TARGET_TRACKING) {
+		*out = t;
+		return 1;
+	}
+	if (t) {
+		target_unlink(t);
+		target_free(t);
+	}
+	if (strcmp(mode, "precise"))
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->pid = pid;
+	t->pidfd = -1;
+	t->pid_watch.fd = -1;
+	t->rb_watch.fd = -1;
+	t->state = TARGET_FAILED;
+	snprintf(t->mode, sizeof(t->mode), "%s", mode);
+	err = python_inspect(pid, &t->py);
+	if (err)
+		goto cleanup;
+	python_plan(&t->py, &t->plan);
+	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (t->pidfd < 0) {
+		err = errno == ESRCH ? -ESRCH : -errno;
+		goto cleanup;
+	}
+	python_symbol_addr(&t->py, t->plan.unsized, &t->unsized_type);
+	cfg.unsized_type = t->unsized_type;
+	err = probes_open(&t->probes, pid, &cfg, on_event, t);
+	if (err)
+		goto cleanup;
+	t->state = TARGET_TRACKING;
+	err = target_hook_all(t);
+	if (err)
+		goto cleanup;
+	census_setup(t);
+	t->pid_watch = (struct watcher){ .fd = t->pidfd, .fn = on_pid_exit };
+	t->rb_watch = (struct watcher){ .fd = probes_epoll_fd(&t->probes), .fn = on_ringbuf };
+	err = loop_add(&t->pid_watch, EPOLLIN);
+	if (!err)
+		err = loop_add(&t->rb_watch, EPOLLIN);
+	if (err)
+		goto cleanup;
+	t->attached_at = loop_now();
+	t->next = targets;
+	targets = t;
+	log_info("pid %d: attached (python %s, %s%s, %d probes)", pid, t->py.version,
+		 t->py.shared ? "libpython" : "static", t->py.inlined ? ", LTO-inlined" : "",
+		 t->probes.nlinks);
+	*out = t;
+	return 0;
+cleanup:
+	if (t->state == TARGET_TRACKING) {
+		/* Only the loop watchers may be missing: target_end() tolerates that. */
+		target_end(t, TARGET_FAILED);
+	} else if (t->pidfd >= 0) {
+		close(t->pidfd);
+	}
+	target_free(t);
+	return err;
+}
+
+static struct type_row *row_get(struct target *t, uint64_t type)
+{
+	struct type_row *r;
+	size_t i;
+
+	for (i = 0; i < t->nrows; i++)
+		if (t->rows[i].type == type)
+			return &t->rows[i];
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+
+		r = realloc(t->rows, cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		t->rows = r;
+		t->cap = cap;
+	}
+	r = &t->rows[t->nrows++];
+	memset(r, 0, sizeof(*r));
+	r->type = type;
+	type_name_read(t->pid, type, r->name, sizeof(r->name));
+	return r;
+}
+
+static void row_set(struct type_row *r, int64_t live, int64_t bytes)
+{
+	if (r->seen) {
+		r->prev_live = r->live;
+		r->has_prev = true;
+	}
+	r->live = live;
+	r->bytes = bytes;
+	r->seen = true;
+}
+
+static void sample_type(void *ctx, uint64_t type, const struct pyleak_type_stats *st)
+{
+	struct target *t = ctx;
+	struct type_row *r = row_get(t, type);
+	int64_t live;
+
+	if (!r)
+		return;
+	r->st = *st;
+	live = (int64_t)(st->born - st->died - st->replaced);
+	row_set(r, live, type == t->unsized_type ? -1 : (int64_t)(st->bytes_born - st->bytes_died));
+}
+
+static int sample_census(struct target *t)
+{
+	struct census c = {};
+	size_t i;
+	int j, err;
+
+	err = census_run(t->pid, &t->layout, &c);
+	if (err) {
+		log_warn("census of pid %d: %s", t->pid, strerror(-err));
+		return err;
+	}
+	t->census_seconds = c.seconds;
+	for (j = 0; j < t->ncensus; j++) {
+		struct type_row *r = row_get(t, t->census_types[j]);
+		int64_t live = 0, bytes = 0;
+
+		if (!r)
+			continue;
+		for (i = 0; i < c.n; i++) {
+			if (c.counts[i].type == t->census_types[j]) {
+				live = c.counts[i].count;
+				bytes = c.counts[i].bytes;
+				break;
+			}
+		}
+		r->census = true;
+		row_set(r, live, bytes);
+	}
+	census_free(&c);
+	return 0;
+}
+
+int target_sample(struct target *t)
+{
+	int err;
+
+	if (t->state != TARGET_TRACKING)
+		return -ESRCH;
+	if (!python_still_mapped(&t->py)) {
+		target_end(t, kill(t->pid, 0) ? TARGET_EXITED : TARGET_EXECED);
+		return -ESRCH;
+	}
+	err = probes_for_each_type(&t->probes, sample_type, t);
+	if (!err && t->ncensus)
+		err = sample_census(t);
+	t->samples++;
+	return err;
+}
+
+static int row_cmp_live(const void *a, const void *b)
+{
+	const struct type_row *x = *(const struct type_row *const *)a, *y = *(const struct type_row *const *)b;
+
+	return (y->live > x->live) - (y->live < x->live);
+}
+
+static int row_cmp_bytes(const void *a, const void *b)
+{
+	const struct type_row *x = *(const struct type_row *const *)a, *y = *(const struct type_row *const *)b;
+
+	return (y->bytes > x->bytes) - (y->bytes < x->bytes);
+}
+
+static int64_t row_delta(const struct type_row *r)
+{
+	return r->has_prev ? r->live - r->prev_live : r->live;
+}
+
+static int row_cmp_growth(const void *a, const void *b)
+{
+	const struct type_row *x = *(const struct type_row *const *)a, *y = *(const struct type_row *const *)b;
+	int64_t dx = row_delta(x), dy = row_delta(y);
+
+	return (dy > dx) - (dy < dx);
+}
+
+static json_t *row_json(const struct type_row *r)
+{
+	json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "type", r->name, "live", (json_int_t)r->live,
+			      "delta", (json_int_t)row_delta(r), "source", r->census ? "census" : "probes");
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "bytes", r->bytes >= 0 ? json_integer(r->bytes) : json_null());
+	if (!r->census) {
+		json_object_set_new(o, "born", json_integer(r->st.born));
+		json_object_set_new(o, "died", json_integer(r->st.died));
+		json_object_set_new(o, "died_unseen", json_integer(r->st.replaced));
+		json_object_set_new(o, "older_died", json_integer(r->st.pre_died));
+		if (r->st.dropped)
+			json_object_set_new(o, "dropped", json_integer(r->st.dropped));
+	}
+	return o;
+}
+
+static json_t *notes_json(struct target *t)
+{
+	json_t *notes = json_array();
+	uint64_t cnt[PYLEAK_CNT_MAX];
+	char buf[512];
+	int i, n = 0;
+
+	if (!notes)
+		return NULL;
+	json_array_append_new(notes, json_string(
+		"probes rows count objects born since attach and still alive; census rows count every live object"));
+	if (t->ncensus) {
+		n = snprintf(buf, sizeof(buf), "this build (LTO) inlines the constructors of");
+		for (i = 0; i < t->plan.ncensus && n < (int)sizeof(buf); i++)
+			n += snprintf(buf + n, sizeof(buf) - n, "%s %s", i ? "," : "", t->plan.census[i]);
+		snprintf(buf + n, sizeof(buf) - n > 0 ? sizeof(buf) - n : 0,
+			 ": no probe sees their births, so they are counted by heap census "
+			 "(pymalloc blocks; objects over 512 bytes are not seen)");
+		json_array_append_new(notes, json_string(buf));
+	}
+	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_OBJS_FULL]) {
+		snprintf(buf, sizeof(buf), "%lu births not tracked: object map full (max_objects)",
+			 cnt[PYLEAK_CNT_OBJS_FULL]);
+		json_array_append_new(notes, json_string(buf));
+	}
+	return notes;
+}
+
+json_t *target_top_json(struct target *t, int n, const char *sort)
+{
+	int (*cmp)(const void *, const void *) = row_cmp_live;
+	const struct type_row **sorted;
+	json_t *doc, *types;
+	size_t i, m = 0;
+
+	if (!strcmp(sort, "bytes"))
+		cmp = row_cmp_bytes;
+	else if (!strcmp(sort, "growth"))
+		cmp = row_cmp_growth;
+	sorted = calloc(t->nrows ? t->nrows : 1, sizeof(*sorted));
+	if (!sorted)
+		return NULL;
+	for (i = 0; i < t->nrows; i++)
+		if (t->rows[i].seen && (t->rows[i].live || row_delta(&t->rows[i]) || t->rows[i].census))
+			sorted[m++] = &t->rows[i];
+	qsort(sorted, m, sizeof(*sorted), cmp);
+	types = json_array();
+	for (i = 0; types && i < m && (n <= 0 || (int)i < n); i++)
+		json_array_append_new(types, row_json(sorted[i]));
+	free(sorted);
+	doc = json_pack("{s:i, s:s, s:s, s:f, s:f, s:o, s:o}", "pid", t->pid, "python", t->py.version,
+			"mode", t->mode, "time", loop_now(), "since", t->attached_at, "types", types,
+			"notes", notes_json(t));
+	if (doc && t->ncensus)
+		json_object_set_new(doc, "census_s", json_real(t->census_seconds));
+	return doc;
+}
+
+json_t *target_status_json(struct target *t)
+{
+	uint64_t cnt[PYLEAK_CNT_MAX] = {};
+	int i, stepped = 0;
+	json_t *o;
+
+	if (t->state == TARGET_TRACKING)
+		probes_read_counters(&t->probes, cnt);
+	for (i = 0; i < t->probes.nlinks; i++)
+		stepped += !t->probes.links[i].emulated;
+	o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:i, s:i, s:I, s:I}",
+		      "pid", t->pid, "python", t->py.version, "mode", t->mode,
+		      "state", target_state_name(t->state), "exe", t->py.exe, "module", t->py.module,
+		      "lto_inlined", t->py.inlined,
+		      "attached_s", (t->state == TARGET_TRACKING ? loop_now() : t->ended_at) - t->attached_at,
+		      "probes", t->probes.nlinks, "probes_single_stepped", stepped,
+		      "events", (json_int_t)(cnt[PYLEAK_CNT_BIRTHS] + cnt[PYLEAK_CNT_DEATHS]),
+		      "drops", (json_int_t)(cnt[PYLEAK_CNT_OBJS_FULL] + cnt[PYLEAK_CNT_TYPES_FULL] +
+					    cnt[PYLEAK_CNT_EVENTS_LOST]));
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "counters", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+		"births", (json_int_t)cnt[PYLEAK_CNT_BIRTHS], "deaths", (json_int_t)cnt[PYLEAK_CNT_DEATHS],
+		"objects_map_full", (json_int_t)cnt[PYLEAK_CNT_OBJS_FULL],
+		"types_map_full", (json_int_t)cnt[PYLEAK_CNT_TYPES_FULL],
+		"read_errors", (json_int_t)cnt[PYLEAK_CNT_READ_ERRORS],
+		"events_lost", (json_int_t)cnt[PYLEAK_CNT_EVENTS_LOST]));
+	return o;
+}

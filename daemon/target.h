@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* One tracked process: its lifecycle (attach, exit, exec, detach), probes and samples. */
+#ifndef PYLEAK_TARGET_H
+#define PYLEAK_TARGET_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "census.h"
+#include "loop.h"
+#include "probes.h"
+#include "python.h"
+
+enum target_state { TARGET_TRACKING, TARGET_EXITED, TARGET_EXECED, TARGET_FAILED };
+
+struct type_row {
+	uint64_t type;
+	char name[64];
+	bool census;		/* counted by heap census, not probes */
+	bool seen;		/* present in the latest sample */
+	bool has_prev;
+	int64_t live, prev_live;
+	int64_t bytes;		/* -1: unknown */
+	struct pyleak_type_stats st;
+};
+
+struct target {
+	struct target *next;
+	pid_t pid;
+	enum target_state state;
+	char mode[16];
+	double attached_at, ended_at;	/* wall clock */
+	struct python_info py;
+	struct python_plan plan;
+	struct probes probes;
+	struct census_layout layout;
+	uint64_t census_types[12];
+	int ncensus;
+	uint64_t unsized_type;
+	struct type_row *rows;
+	size_t nrows, cap;
+	uint64_t samples;
+	double census_seconds;		/* duration of the last census */
+	int pidfd;
+	struct watcher pid_watch, rb_watch;
+};
+
+struct target_options {
+	uint32_t max_objects;
+};
+
+/* Attaches to pid (a no-op returning 1 if it is tracked already). Negative errno:
+ * see python_inspect(), plus -EINVAL for an unknown mode. */
+int target_attach(pid_t pid, const char *mode, const struct target_options *opt, struct target **out);
+void target_detach(struct target *t);
+/* The tracked (or recently ended) target of pid, or NULL. */
+struct target *target_find(pid_t pid);
+struct target *target_list(void);
+void target_detach_all(void);
+
+/* Reads the maps (and the census where the build needs one) into t->rows. */
+int target_sample(struct target *t);
+
+json_t *target_top_json(struct target *t, int n, const char *sort);
+json_t *target_status_json(struct target *t);
+const char *target_state_name(enum target_state s);
+
+#endif

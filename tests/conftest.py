@@ -1,0 +1,169 @@
+"""Fixtures for the integration tests: a private pyleakd, the interpreters, target programs.
+
+Everything here is real: the daemon loads real BPF into the kernel and attaches to real
+CPython processes. Run as root (CI is root).
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYLEAKD = os.path.join(ROOT, "pyleakd")
+PYLEAKCTL = os.path.join(ROOT, "pyleakctl")
+PROGRAMS = os.path.join(ROOT, "tests", "programs")
+SCENARIOS = os.path.normpath(os.path.join(ROOT, "..", "shared", "scenarios"))
+PYENV = os.path.expanduser("~/.pyenv/versions")
+
+# Debian's interpreter and each pyenv minor version the project supports.
+PYENV_MINORS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+def _pyenv_python(minor):
+    """The newest pyenv build of a minor version, by full path (never the shim)."""
+    found = sorted(glob.glob(os.path.join(PYENV, minor + ".*", "bin", "python" + minor)),
+                   key=lambda p: [int(x) for x in p.split("/")[-3].split(".") if x.isdigit()])
+    return found[-1] if found else None
+
+
+def interpreters():
+    """pytest params: (id, path or None); a missing one becomes a skip with a message."""
+    params = [pytest.param("/usr/bin/python3.11", id="debian-3.11")]
+    for minor in PYENV_MINORS:
+        params.append(pytest.param(_pyenv_python(minor), id="pyenv-" + minor))
+    return params
+
+
+def require(python):
+    if python is None or not os.access(python, os.X_OK):
+        pytest.skip("interpreter not installed: %s" % (python or "pyenv build missing"))
+    return python
+
+
+class Daemon:
+    def __init__(self, tmpdir):
+        self.socket = os.path.join(tmpdir, "pyleakd.sock")
+        self.log = open(os.path.join(tmpdir, "pyleakd.log"), "w+")
+        self.proc = subprocess.Popen([PYLEAKD, "--socket", self.socket, "--log-level", "debug"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("pyleakd exited: " + self.log_text())
+            if self.ctl("status", "--json")[0] == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("pyleakd did not become ready: " + self.log_text())
+
+    def log_text(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def ctl(self, *args, timeout=120, env=None):
+        """Runs pyleakctl; returns (exit code, stdout, stderr)."""
+        e = dict(os.environ, PYLEAKD_SOCKET=self.socket)
+        e.update(env or {})
+        r = subprocess.run([PYLEAKCTL] + list(args), capture_output=True, text=True,
+                           timeout=timeout, env=e)
+        return r.returncode, r.stdout, r.stderr
+
+    def json(self, *args, **kw):
+        """Runs pyleakctl ... --json; returns (exit code, parsed document)."""
+        code, out, err = self.ctl(*(list(args) + ["--json"]), **kw)
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            raise AssertionError("not one JSON document on stdout: %r (stderr %r)" % (out, err))
+        return code, doc
+
+    def ok(self, *args, **kw):
+        code, doc = self.json(*args, **kw)
+        assert code == 0, doc
+        return doc
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (BPF)")
+    with tempfile.TemporaryDirectory(prefix="pyleak-test-") as tmp:
+        d = Daemon(tmp)
+        yield d
+        code = d.stop()
+        assert code == 0, "pyleakd exit code %s; log:\n%s" % (code, open(os.path.join(tmp, "pyleakd.log")).read())
+
+
+class Target:
+    """A Python program that reports JSON lines on stdout and may take commands on stdin."""
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.pid = self.proc.pid
+
+    def read(self, timeout=120):
+        """The next JSON line of stdout."""
+        import select
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.time()))
+            if not r:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError("target exited: %s" % self.proc.stderr.read())
+            line = line.strip()
+            if line.startswith("{"):
+                return json.loads(line)
+        raise AssertionError("target said nothing for %ss" % timeout)
+
+    def send(self, cmd):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def target_factory():
+    made = []
+
+    def make(argv):
+        t = Target(argv)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.stop()
+
+
+def top_counts(daemon, pid):
+    """{type: live} from `pyleakctl top --json` with every type."""
+    doc = daemon.ok("top", "-p", str(pid), "-n", "100000")
+    return {row["type"]: row["live"] for row in doc["types"]}, doc

@@ -1,0 +1,134 @@
+"""Acceptance: bad input gets a clear error, and the daemon keeps serving."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+from conftest import PROGRAMS, _pyenv_python, require
+
+PROGRAM = os.path.join(PROGRAMS, "known_counts.py")
+
+
+def any_python():
+    for p in ["/usr/bin/python3.11"] + [_pyenv_python(m) for m in ("3.12", "3.11", "3.10")]:
+        if p and os.access(p, os.X_OK):
+            return p
+    return require(None)
+
+
+def error_of(daemon, *args):
+    code, doc = daemon.json(*args)
+    assert code != 0, doc
+    assert set(doc) == {"error"}, doc
+    return doc["error"]["code"], doc["error"]["message"]
+
+
+def test_not_python(daemon):
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        code, msg = error_of(daemon, "top", "-p", str(sleeper.pid))
+        assert code == "not_python"
+        assert str(sleeper.pid) in msg
+        c, out, err = daemon.ctl("attach", "-p", str(sleeper.pid))
+        assert c != 0 and err.startswith("pyleakctl: ") and "not a Python process" in err
+        assert len(err.strip().splitlines()) == 1
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert daemon.ok("status")["version"]
+
+
+def test_no_such_process(daemon):
+    p = subprocess.Popen(["true"])
+    p.wait()
+    code, msg = error_of(daemon, "attach", "-p", str(p.pid))
+    assert code == "no_such_process"
+    code, _ = error_of(daemon, "top", "-p", "2147483647")
+    assert code == "no_such_process"
+
+
+def test_target_exits_while_tracked(daemon, target_factory):
+    t = target_factory([any_python(), PROGRAM])
+    pid = t.read()["pid"]
+    daemon.ok("attach", "-p", str(pid))
+    t.send("create")
+    t.proc.stdin.write("exit\n")
+    t.proc.stdin.flush()
+    t.proc.wait(timeout=30)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        states = {x["pid"]: x["state"] for x in daemon.ok("status")["targets"]}
+        if states.get(pid) == "exited":
+            break
+        time.sleep(0.1)
+    assert states.get(pid) == "exited", states
+    code, _ = error_of(daemon, "top", "-p", str(pid))
+    assert code == "no_such_process"
+
+
+def test_second_attach_is_noop(daemon, target_factory):
+    t = target_factory([any_python(), PROGRAM])
+    pid = t.read()["pid"]
+    first = daemon.ok("attach", "-p", str(pid))
+    second = daemon.ok("attach", "-p", str(pid))
+    assert first["attached"] is True and second["attached"] is False
+    tracked = [x for x in daemon.ok("status")["targets"] if x["pid"] == pid]
+    assert len(tracked) == 1 and tracked[0]["state"] == "tracking"
+    assert daemon.ok("detach", "-p", str(pid))["detached"] is True
+    code, _ = error_of(daemon, "detach", "-p", str(pid))
+    assert code == "not_attached"
+
+
+def raw(daemon, payload):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(daemon.socket)
+    s.sendall(payload)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return json.loads(data)
+
+
+def test_malformed_requests(daemon):
+    for payload in [b"{not json\n", b"[1,2]\n", b"{\"cmd\": 7}\n", b"{\"cmd\": \"nope\"}\n",
+                    b"{\"cmd\": \"top\", \"pid\": \"x\"}\n", b"{\"cmd\": \"top\", \"pid\": -3}\n",
+                    b"{\"cmd\": \"top\", \"pid\": 1, \"sort\": \"size\"}\n",
+                    b"{\"cmd\": \"attach\", \"pid\": 1, \"mode\": \"warp\"}\n",
+                    b"\xff\xfe\n"]:
+        reply = raw(daemon, payload)
+        assert reply["error"]["code"] == "bad_request", (payload, reply)
+    reply = raw(daemon, b"x" * (70 * 1024))
+    assert reply["error"]["code"] == "bad_request"
+    # A client that connects and vanishes mid-request.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(daemon.socket)
+    s.sendall(b"{\"cmd\": \"sta")
+    s.close()
+    assert daemon.alive()
+    assert daemon.ok("status")["version"]
+
+
+def test_unauthorised_caller(daemon):
+    # `nobody` can neither open the socket (mode 0600) nor, if it could, be served.
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        os.path.join(os.path.dirname(PROGRAMS), "..", "pyleakctl"),
+                        "--socket", daemon.socket, "status", "--json"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert json.loads(r.stdout)["error"]["code"] == "permission_denied", r.stdout
+    assert daemon.alive()
+
+
+def test_no_daemon():
+    from conftest import PYLEAKCTL
+    r = subprocess.run([PYLEAKCTL, "--socket", "/nonexistent/pyleakd.sock", "status", "--json"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert json.loads(r.stdout)["error"]["code"] == "no_daemon"
+    assert r.stderr.startswith("pyleakctl: ")

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+/* Pool validation and used-block listing of the census, on synthetic pymalloc pools. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "census.h"
+
+#define POOL_ADDR	0x7f1234560000ull	/* aligned to every pool size tested */
+#define BIG		16384u
+#define SMALL		4096u
+#define MAX_BLOCK	512u
+
+static uint8_t pool[CENSUS_POOL_MAX] __attribute__((aligned(16)));
+static uint32_t offsets[CENSUS_POOL_MAX / 16];
+
+static void put32(uint32_t off, uint32_t v)
+{
+	memcpy(pool + off, &v, sizeof(v));
+}
+
+static void put64(uint32_t off, uint64_t v)
+{
+	memcpy(pool + off, &v, sizeof(v));
+}
+
+/* Writes a header: blocks of size, touched blocks handed out so far, free list head. */
+static void pool_init(uint32_t pool_size, uint32_t size, uint32_t touched, uint32_t count,
+		      uint64_t freeblock)
+{
+	memset(pool, 0xa5, sizeof(pool));
+	put32(0, count);
+	put32(4, 0);
+	put64(8, freeblock);
+	put64(16, 0);
+	put64(24, 0);
+	put32(32, 7);
+	put32(36, size / 16 - 1);
+	put32(40, 48 + touched * size);
+	put32(44, pool_size - size);
+}
+
+static uint64_t block_addr(uint32_t size, uint32_t i)
+{
+	return POOL_ADDR + 48 + (uint64_t)i * size;
+}
+
+/* Links the given blocks into a free list, in order, and makes the header point at it. */
+static void free_list_set(uint32_t size, const uint32_t *blocks, size_t n)
+{
+	size_t i;
+
+	put64(8, n ? block_addr(size, blocks[0]) : 0);
+	for (i = 0; i < n; i++)
+		put64(48 + blocks[i] * size, i + 1 < n ? block_addr(size, blocks[i + 1]) : 0);
+}
+
+static int used(uint32_t pool_size, uint32_t *size)
+{
+	return census_pool_used_blocks(pool, POOL_ADDR, pool_size, MAX_BLOCK, size, offsets);
+}
+
+static void test_fresh_pool(void **state)
+{
+	uint32_t size = 0;
+
+	(void)state;
+	/* as pymalloc leaves a new pool: first block handed out, second on the free list */
+	pool_init(BIG, 64, 2, 1, block_addr(64, 1));
+	put64(48 + 64, 0);
+	assert_int_equal(used(BIG, &size), 1);
+	assert_int_equal(size, 64);
+	assert_int_equal(offsets[0], 48);
+}
+
+static void test_full_pool(void **state)
+{
+	uint32_t size = 0, n = (BIG - 48) / 16, i;
+
+	(void)state;
+	pool_init(BIG, 16, n, n, 0);
+	assert_int_equal(used(BIG, &size), n);
+	for (i = 0; i < n; i++)
+		assert_int_equal(offsets[i], 48 + i * 16);
+}
+
+static void test_free_list_excluded(void **state)
+{
+	static const uint32_t freed[] = { 5, 2, 9, 7 };
+	static const uint32_t expect[] = { 0, 1, 3, 4, 6, 8 };
+	uint32_t size = 0, i;
+
+	(void)state;
+	pool_init(BIG, 48, 10, 6, 0);
+	free_list_set(48, freed, 4);
+	assert_int_equal(used(BIG, &size), 6);
+	assert_int_equal(size, 48);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(offsets[i], 48 + expect[i] * 48);
+}
+
+static void test_empty_pool(void **state)
+{
+	static const uint32_t freed[] = { 0, 1, 2 };
+	uint32_t size = 0;
+
+	(void)state;
+	pool_init(BIG, 512, 3, 0, 0);
+	free_list_set(512, freed, 3);
+	assert_int_equal(used(BIG, &size), 0);
+}
+
+static void test_small_pool(void **state)
+{
+	static const uint32_t freed[] = { 3 };
+	uint32_t size = 0, n = (SMALL - 48) / 32;
+
+	(void)state;
+	/* 3.8/3.9: 4 KiB pools; blocks do not fill the pool exactly */
+	pool_init(SMALL, 32, n, n - 1, 0);
+	free_list_set(32, freed, 1);
+	assert_int_equal(used(SMALL, &size), n - 1);
+	assert_int_equal(offsets[2], 48 + 2 * 32);
+	assert_int_equal(offsets[3], 48 + 4 * 32);
+	/* the same bytes are no 16 KiB pool */
+	assert_int_equal(used(BIG, &size), -EINVAL);
+}
+
+static void test_not_a_pool(void **state)
+{
+	uint32_t size;
+
+	(void)state;
+	memset(pool, 0, sizeof(pool));
+	assert_int_equal(used(BIG, &size), -EINVAL);
+
+	pool_init(BIG, 64, 4, 4, 0);
+	put32(44, BIG - 48);			/* maxnextoffset of another size */
+	assert_int_equal(used(BIG, &size), -EINVAL);
+
+	pool_init(BIG, 64, 4, 4, 0);
+	put32(40, 48 + 4 * 64 + 16);		/* nextoffset off a block boundary */
+	assert_int_equal(used(BIG, &size), -EINVAL);
+
+	pool_init(BIG, 64, 4, 4, 0);
+	put32(40, BIG + 64);			/* nextoffset past the pool */
+	assert_int_equal(used(BIG, &size), -EINVAL);
+
+	pool_init(BIG, 64, 4, 4, 0);
+	put32(40, 48);				/* no block handed out: never a live pool */
+	assert_int_equal(used(BIG, &size), -EINVAL);
+
+	pool_init(BIG, 528, 4, 4, 0);		/* size class above max_block */
+	assert_int_equal(used(BIG, &size), -EINVAL);
+
+	pool_init(BIG, 64, 4, 3, POOL_ADDR + BIG + 48);	/* free list head outside the pool */
+	assert_int_equal(used(BIG, &size), -EINVAL);
+}
+
+static void test_bad_arguments(void **state)
+{
+	uint32_t size;
+
+	(void)state;
+	pool_init(BIG, 64, 4, 4, 0);
+	assert_int_equal(census_pool_used_blocks(pool, POOL_ADDR + SMALL, BIG, MAX_BLOCK, &size,
+						 offsets), -EINVAL);
+	assert_int_equal(census_pool_used_blocks(pool, POOL_ADDR, BIG + 1, MAX_BLOCK, &size,
+						 offsets), -EINVAL);
+	assert_int_equal(census_pool_used_blocks(pool, POOL_ADDR, BIG, 24, &size, offsets),
+			 -EINVAL);
+}
+
+static void test_inconsistent(void **state)
+{
+	static const uint32_t freed[] = { 1, 3 };
+	uint32_t size;
+
+	(void)state;
+	pool_init(BIG, 32, 6, 5, 0);		/* count disagrees with the free list */
+	free_list_set(32, freed, 2);
+	assert_int_equal(used(BIG, &size), -EAGAIN);
+
+	pool_init(BIG, 32, 6, 4, 0);		/* free list loops */
+	free_list_set(32, freed, 2);
+	put64(48 + 3 * 32, block_addr(32, 1));
+	assert_int_equal(used(BIG, &size), -EAGAIN);
+
+	pool_init(BIG, 32, 6, 4, 0);		/* link past the touched blocks */
+	free_list_set(32, freed, 2);
+	put64(48 + 3 * 32, block_addr(32, 6));
+	assert_int_equal(used(BIG, &size), -EAGAIN);
+
+	pool_init(BIG, 32, 6, 4, 0);		/* link off a block boundary */
+	free_list_set(32, freed, 2);
+	put64(48 + 3 * 32, block_addr(32, 4) + 8);
+	assert_int_equal(used(BIG, &size), -EAGAIN);
+
+	pool_init(BIG, 32, 6, 5, POOL_ADDR + 16);	/* head into the pool header */
+	assert_int_equal(used(BIG, &size), -EAGAIN);
+
+	pool_init(BIG, 32, 6, 4, 0);		/* link leaves the pool */
+	free_list_set(32, freed, 2);
+	put64(48 + 3 * 32, 0x1000);
+	assert_int_equal(used(BIG, &size), -EAGAIN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fresh_pool),
+		cmocka_unit_test(test_full_pool),
+		cmocka_unit_test(test_free_list_excluded),
+		cmocka_unit_test(test_empty_pool),
+		cmocka_unit_test(test_small_pool),
+		cmocka_unit_test(test_not_a_pool),
+		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_inconsistent),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
