@@ -37,7 +37,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps run test unit integration fuzz
+.PHONY: all clean deps run test unit integration fuzz bench install
 all: pyleakd pyleakctl
 
 $(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/cli $(OUTPUT)/tests:
@@ -102,6 +102,30 @@ integration: all
 test: deps
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(PYTHON) -m pytest -q -rs tests
+
+# libFuzzer on the census pool validator (it parses memory copied from targets).
+FUZZ_SECONDS ?= 60
+$(OUTPUT)/fuzz_census_pool: tests/fuzz/fuzz_census_pool.c daemon/census.c daemon/procmem.c | $(OUTPUT)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -iquote daemon $^ -o $@
+
+fuzz: $(OUTPUT)/fuzz_census_pool
+	$(Q)mkdir -p $(OUTPUT)/fuzz-corpus
+	$(Q)$< -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(OUTPUT)/fuzz-corpus
+
+# Overhead ratios on Debian's python3.11 and every pyenv 3.8-3.13 present (needs root).
+BENCH_PYTHONS ?= /usr/bin/python3.11 $(wildcard $(HOME)/.pyenv/versions/3.1[0-3].*/bin/python3.1[0-3]) \
+	$(wildcard $(HOME)/.pyenv/versions/3.[89].*/bin/python3.[89])
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) bench/overhead.py --json bench/results/overhead.json $(BENCH_PYTHONS)
+
+PREFIX ?= /usr/local
+install: all
+	install -D -m 0755 pyleakd $(DESTDIR)$(PREFIX)/sbin/pyleakd
+	install -D -m 0755 pyleakctl $(DESTDIR)$(PREFIX)/bin/pyleakctl
+	install -D -m 0644 deploy/pyleakd.service $(DESTDIR)/etc/systemd/system/pyleakd.service
+	install -D -m 0644 deploy/pyleakd.conf $(DESTDIR)/etc/pyleak/pyleakd.conf
 
 clean:
 	$(call msg,CLEAN)

@@ -21,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PYLEAKCTL_VERSION	"0.1.0"
+#ifndef PYLEAK_VERSION
+#define PYLEAK_VERSION		"0.1.0"	/* the Makefile passes its VERSION */
+#endif
 #define DEFAULT_SOCKET		"/run/pyleakd/pyleakd.sock"
 #define DEFAULT_COUNT		20
 #define DEFAULT_WINDOW		60
@@ -1507,7 +1509,7 @@ int main(int argc, char **argv)
 	if (opts_parse(&o, argc, argv))
 		return EXIT_USAGE;
 	if (o.version)
-		puts("pyleakctl " PYLEAKCTL_VERSION);
+		puts("pyleakctl " PYLEAK_VERSION);
 	else if (o.help || !o.cmd)
 		usage_print(o.cmd);
 	else
