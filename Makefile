@@ -20,7 +20,7 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-DAEMON_LIBS := -lbpf -lelf -lz -ljansson -lcapstone -lsystemd
+DAEMON_LIBS := -lbpf -lelf -lz -ljansson -lcapstone -lsystemd -lm
 CLI_LIBS := -ljansson
 
 DAEMON_SRCS := $(wildcard daemon/*.c)

@@ -11,6 +11,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
 #include "pyleak.h"
 
 /* CPython type object layout, the same on 3.8-3.13 x86-64. */
@@ -20,10 +21,15 @@ const volatile __u32 tp_dealloc_off = 48;
 const volatile __u32 tp_flags_off = 168;
 /* Adopt heap types (classes) on their first birth. */
 const volatile bool adopt_heap_types = true;
+/* The target's pid (tgid), for the exec tracepoint. */
+const volatile __u32 target_tgid = 0;
 /* Types whose size is not basicsize + itemsize * |ob_size| (str): size unknown at birth. */
 const volatile __u64 unsized_type = 0;
 
 #define Py_TPFLAGS_HEAPTYPE (1UL << 9)
+
+/* Read by the daemon through the skeleton's mmap of .bss. */
+struct pyleak_gc gc_state = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -248,6 +254,8 @@ int BPF_KPROBE(pyleak_death)
 		if (ts) {
 			__sync_fetch_and_add(&ts->died, 1);
 			__sync_fetch_and_add(&ts->bytes_died, size);
+			if (gc_state.in_gc)
+				__sync_fetch_and_add(&ts->gc_died, 1);
 		}
 		return 0;
 	}
@@ -261,8 +269,76 @@ int BPF_KPROBE(pyleak_death)
 	ts = bpf_map_lookup_elem(&types, &type);
 	if (!ts)
 		return 0;
-	if (read_user_u64(type + tp_dealloc_off, &err) == h->func && !err)
+	if (read_user_u64(type + tp_dealloc_off, &err) == h->func && !err) {
 		__sync_fetch_and_add(&ts->pre_died, 1);
+		if (gc_state.in_gc)
+			__sync_fetch_and_add(&ts->gc_died, 1);
+	}
+	return 0;
+}
+
+/* The GIL serialises collections within one process: plain stores are enough. */
+static __always_inline void gc_begin(__s64 gen)
+{
+	gc_state.gen = gen >= 0 && gen < PYLEAK_GC_GENS - 1 ? gen : PYLEAK_GC_GENS - 1;
+	gc_state.start_ns = bpf_ktime_get_ns();
+	gc_state.in_gc = 1;
+}
+
+static __always_inline void gc_end(__s64 collected)
+{
+	__u32 g = gc_state.gen;
+	__u64 dt;
+
+	if (!gc_state.in_gc || g >= PYLEAK_GC_GENS)
+		return;
+	dt = bpf_ktime_get_ns() - gc_state.start_ns;
+	gc_state.gens[g].runs++;
+	gc_state.gens[g].ns += dt;
+	if (dt > gc_state.gens[g].max_ns)
+		gc_state.gens[g].max_ns = dt;
+	if (collected > 0)
+		gc_state.gens[g].collected += collected;
+	gc_state.in_gc = 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyleak_gc_start)
+{
+	struct pyleak_hook *h = this_hook(ctx);
+
+	if (h)
+		gc_begin(h->reg < 0 ? -1 : (__s32)read_reg(ctx, h->reg));
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pyleak_gc_done)
+{
+	gc_end(PT_REGS_RC(ctx));
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(pyleak_gc_start_usdt, int gen)
+{
+	gc_begin(gen);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(pyleak_gc_done_usdt, long collected)
+{
+	gc_end(collected);
+	return 0;
+}
+
+/* An exec replaces the interpreter the probes were placed in; pidfds do not report it. */
+SEC("tp/sched/sched_process_exec")
+int pyleak_exec(void *ctx)
+{
+	if (bpf_get_current_pid_tgid() >> 32 == target_tgid)
+		count(PYLEAK_CNT_EXECS);
 	return 0;
 }
 

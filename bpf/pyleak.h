@@ -34,6 +34,8 @@ enum pyleak_hook_kind {
 	PYLEAK_HOOK_BIRTH = 1,	/* object in a register: it has its type and refcount 1 */
 	PYLEAK_HOOK_BIRTH_RET,	/* constructor's return value (uretprobe) */
 	PYLEAK_HOOK_DEATH,	/* a tp_dealloc (or a direct free path): object in a register */
+	PYLEAK_HOOK_GC_START,	/* the cyclic collector's entry: generation in a register (or -1) */
+	PYLEAK_HOOK_GC_DONE,	/* its return (uretprobe): objects collected */
 };
 
 /* Indexed by the attach cookie of each uprobe. */
@@ -63,8 +65,26 @@ struct pyleak_type_stats {
 	__u64 bytes_born;
 	__u64 bytes_died;
 	__u64 dropped;		/* births not tracked because the object map was full */
+	__u64 gc_died;		/* deaths (seen born, or at the type's own dealloc) inside a collection */
 	__u32 flags;		/* enum pyleak_type_flags */
 	__u32 pad;
+};
+
+#define PYLEAK_GC_GENS 4	/* generations 0-2, and 3 for "not known" (3.8's cloned collector) */
+
+struct pyleak_gc_gen {
+	__u64 runs;
+	__u64 ns;
+	__u64 max_ns;
+	__u64 collected;
+};
+
+/* The cyclic GC of one target: a collection in progress, and totals per generation. */
+struct pyleak_gc {
+	__u32 in_gc;
+	__s32 gen;
+	__u64 start_ns;
+	struct pyleak_gc_gen gens[PYLEAK_GC_GENS];
 };
 
 enum pyleak_counter {
@@ -74,6 +94,7 @@ enum pyleak_counter {
 	PYLEAK_CNT_TYPES_FULL,
 	PYLEAK_CNT_READ_ERRORS,
 	PYLEAK_CNT_EVENTS_LOST,
+	PYLEAK_CNT_EXECS,	/* the target called exec: its probes now watch nothing */
 	PYLEAK_CNT_MAX,
 };
 

@@ -112,42 +112,43 @@ int elf_file_symbol(const struct elf_file *ef, const char *name, uint64_t *vaddr
 	return symtab_lookup(ef->elf, ef->dynsym, name, vaddr, size);
 }
 
-int elf_file_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr, uint64_t *offset)
+/* The PT_LOAD segment whose file bytes hold x: a virtual address, or a file offset. */
+static int load_segment(const struct elf_file *ef, uint64_t x, bool is_vaddr, GElf_Phdr *ph)
 {
 	size_t i, n;
 
 	if (elf_getphdrnum(ef->elf, &n))
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		GElf_Phdr ph;
+		uint64_t start;
 
-		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
+		if (!gelf_getphdr(ef->elf, i, ph) || ph->p_type != PT_LOAD)
 			continue;
-		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
-			*offset = vaddr - ph.p_vaddr + ph.p_offset;
+		start = is_vaddr ? ph->p_vaddr : ph->p_offset;
+		if (x >= start && x < start + ph->p_filesz)
 			return 0;
-		}
 	}
 	return -ENOENT;
 }
 
+int elf_file_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr, uint64_t *offset)
+{
+	GElf_Phdr ph;
+	int err = load_segment(ef, vaddr, true, &ph);
+
+	if (!err)
+		*offset = vaddr - ph.p_vaddr + ph.p_offset;
+	return err;
+}
+
 int elf_file_offset_to_vaddr(const struct elf_file *ef, uint64_t offset, uint64_t *vaddr)
 {
-	size_t i, n;
+	GElf_Phdr ph;
+	int err = load_segment(ef, offset, false, &ph);
 
-	if (elf_getphdrnum(ef->elf, &n))
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (offset >= ph.p_offset && offset < ph.p_offset + ph.p_filesz) {
-			*vaddr = offset - ph.p_offset + ph.p_vaddr;
-			return 0;
-		}
-	}
-	return -ENOENT;
+	if (!err)
+		*vaddr = offset - ph.p_offset + ph.p_vaddr;
+	return err;
 }
 
 static int symtab_func_at(Elf_Scn *scn, uint64_t vaddr, uint64_t *size)

@@ -30,10 +30,12 @@ static const char usage[] =
 "Options:\n"
 "  -s, --socket PATH      Unix socket to serve (default " DEFAULT_SOCKET ",\n"
 "                         or $PYLEAKD_SOCKET)\n"
-"  -c, --config FILE      read KEY=VALUE settings: socket, group, max_objects, log_level\n"
+"  -c, --config FILE      read KEY=VALUE settings: socket, group, max_objects,\n"
+"                         sample_interval, log_level\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
+"      --sample-interval SEC  history sample period for `leaks` (default 2)\n"
 "  -f, --foreground       stay in the foreground (the default; for systemd units)\n"
 "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 "  -h, --help             show this help\n"
@@ -99,6 +101,14 @@ static int setting_apply(struct server_options *o, const char *key, const char *
 			return -EINVAL;
 		}
 		o->target.max_objects = n;
+	} else if (!strcmp(key, "sample_interval")) {
+		double d = strtod(val, &end);
+
+		if (*end || d < 0.1 || d > 3600) {
+			fprintf(stderr, "pyleakd: sample_interval must be 0.1..3600 seconds\n");
+			return -EINVAL;
+		}
+		o->target.sample_interval = d;
 	} else if (!strcmp(key, "log_level")) {
 		n = log_parse_level(val);
 		if (n < 0) {
@@ -158,13 +168,15 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "max-objects", required_argument, NULL, 'm' },
+		{ "sample-interval", required_argument, NULL, 'i' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{},
 	};
-	struct server_options o = { .target.max_objects = DEFAULT_MAX_OBJECTS };
+	struct server_options o = { .target.max_objects = DEFAULT_MAX_OBJECTS,
+				    .target.sample_interval = 2.0 };
 	char max_objects[32];
 	struct sigaction sa = { .sa_handler = on_signal };
 	const char *env = getenv("PYLEAKD_SOCKET");
@@ -187,6 +199,10 @@ int main(int argc, char **argv)
 		case 'm':
 			snprintf(max_objects, sizeof(max_objects), "%s", optarg);
 			if (setting_apply(&o, "max_objects", max_objects))
+				return 2;
+			break;
+		case 'i':
+			if (setting_apply(&o, "sample_interval", optarg))
 				return 2;
 			break;
 		case 'f':
@@ -220,6 +236,8 @@ int main(int argc, char **argv)
 	err = loop_init();
 	if (!err)
 		err = server_start(&o);
+	if (!err)
+		err = target_sampler_start(&o.target);
 	if (err) {
 		log_error("cannot start: %s", strerror(-err));
 		return 1;
@@ -228,6 +246,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	err = loop_run(&stop);
 	sd_notify(0, "STOPPING=1");
+	target_sampler_stop();
 	target_detach_all();
 	server_stop();
 	loop_fini();

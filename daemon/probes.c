@@ -43,12 +43,19 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 		return err;
 	}
 	p->skel->rodata->unsized_type = cfg->unsized_type;
+	p->skel->rodata->target_tgid = pid;
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->max_objects);
 	if (err)
 		goto cleanup;
 	err = pyleak_bpf__load(p->skel);
 	if (err) {
 		log_error("load BPF object for pid %d: %s", pid, strerror(-err));
+		goto cleanup;
+	}
+	p->exec_link = bpf_program__attach(p->skel->progs.pyleak_exec);
+	if (!p->exec_link) {
+		err = -errno;
+		log_error("attach exec tracepoint for pid %d: %s", pid, strerror(-err));
 		goto cleanup;
 	}
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), rb_sample, p, NULL);
@@ -70,6 +77,10 @@ void probes_close(struct probes *p)
 	for (i = 0; i < p->nlinks; i++)
 		bpf_link__destroy(p->links[i].link);
 	p->nlinks = 0;
+	for (i = 0; i < 2; i++)
+		bpf_link__destroy(p->usdt_links[i]);
+	bpf_link__destroy(p->exec_link);
+	p->exec_link = NULL;
 	ring_buffer__free(p->rb);
 	p->rb = NULL;
 	pyleak_bpf__destroy(p->skel);
@@ -196,10 +207,11 @@ static int code_read(const char *path, uint64_t offset, uint8_t *buf, size_t len
 #define CODE_UNKNOWN_SIZE 128
 #define CODE_MAX_SIZE 16384
 
-int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, const char *what)
+int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int arg, const char *what)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);
-	struct pyleak_hook hook = { .func = func, .kind = kind, .reg = PYLEAK_REG_RDI };
+	struct pyleak_hook hook = { .func = func, .kind = kind, .reg = arg };
+	bool ret = kind == PYLEAK_HOOK_BIRTH_RET || kind == PYLEAK_HOOK_GC_DONE;
 	struct probe_link *pl;
 	struct insn_spot spot = { .offset = 0, .reg = INSN_REG_RDI };
 	struct bpf_program *prog;
@@ -230,22 +242,26 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, const 
 		goto cleanup;
 	}
 	/* A uretprobe must sit at the entry (it swaps the return address on the stack). */
-	if (kind == PYLEAK_HOOK_BIRTH_RET) {
+	if (ret) {
 		spot.emulated = insn_is_emulated(code, got);
 	} else {
-		if (insn_find_spot(code, got, func, INSN_REG_RDI, &spot))
-			spot = (struct insn_spot){ .offset = 0, .reg = INSN_REG_RDI };
-		hook.reg = spot.reg;
+		if (insn_find_spot(code, got, func, arg < 0 ? INSN_REG_RDI : (enum insn_reg)arg, &spot))
+			spot = (struct insn_spot){ .offset = 0, .reg = (enum insn_reg)arg };
+		hook.reg = arg < 0 ? -1 : spot.reg;
 	}
 	idx = p->nlinks;
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.hooks), &idx, &hook, BPF_ANY)) {
 		err = -errno;
 		goto cleanup;
 	}
-	prog = kind == PYLEAK_HOOK_BIRTH ? p->skel->progs.pyleak_birth :
-	       kind == PYLEAK_HOOK_BIRTH_RET ? p->skel->progs.pyleak_birth_ret :
-	       p->skel->progs.pyleak_death;
-	opts.retprobe = kind == PYLEAK_HOOK_BIRTH_RET;
+	switch (kind) {
+	case PYLEAK_HOOK_BIRTH: prog = p->skel->progs.pyleak_birth; break;
+	case PYLEAK_HOOK_BIRTH_RET: prog = p->skel->progs.pyleak_birth_ret; break;
+	case PYLEAK_HOOK_GC_START: prog = p->skel->progs.pyleak_gc_start; break;
+	case PYLEAK_HOOK_GC_DONE: prog = p->skel->progs.pyleak_gc_done; break;
+	default: prog = p->skel->progs.pyleak_death; break;
+	}
+	opts.retprobe = ret;
 	opts.bpf_cookie = idx;
 	pl = &p->links[p->nlinks];
 	pl->link = bpf_program__attach_uprobe_opts(prog, p->pid, path, offset + spot.offset, &opts);
@@ -265,6 +281,24 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, const 
 cleanup:
 	free(code);
 	return err;
+}
+
+int probes_usdt_gc(struct probes *p, const char *path)
+{
+	static const char *const names[] = { "gc__start", "gc__done" };
+	struct bpf_program *progs[] = { p->skel->progs.pyleak_gc_start_usdt,
+					p->skel->progs.pyleak_gc_done_usdt };
+	int i, err;
+
+	for (i = 0; i < 2; i++) {
+		p->usdt_links[i] = bpf_program__attach_usdt(progs[i], p->pid, path, "python", names[i], NULL);
+		if (!p->usdt_links[i]) {
+			err = -errno;
+			log_error("attach USDT python:%s in pid %d: %s", names[i], p->pid, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
 }
 
 int probes_for_each_type(struct probes *p,
@@ -305,6 +339,11 @@ int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX])
 		}
 	}
 	return 0;
+}
+
+void probes_read_gc(struct probes *p, struct pyleak_gc *out)
+{
+	*out = p->skel->bss->gc_state;
 }
 
 int probes_epoll_fd(struct probes *p)

@@ -30,6 +30,8 @@ struct probes {
 	void *event_ctx;
 	struct pyleak_bpf *skel;
 	struct ring_buffer *rb;
+	struct bpf_link *exec_link;
+	struct bpf_link *usdt_links[2];
 	struct probe_link links[PYLEAK_MAX_HOOKS];
 	int nlinks;
 };
@@ -53,9 +55,13 @@ int probes_watch_type(struct probes *p, uint64_t type);
 /* Stops tracking a type's births (its deaths cannot be seen). */
 int probes_ignore_type(struct probes *p, uint64_t type);
 
-/* Places a uprobe at the function at runtime address func (size bytes long, 0 if unknown)
- * in the target; a no-op if that function is hooked already (returns 1 then). */
-int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, const char *what);
+/* Places a uprobe of kind at the function at runtime address func (size bytes long, 0 if
+ * unknown) in the target, where the BPF program can still read the argument that arrived in
+ * register arg (enum pyleak_reg; -1: none needed). A no-op returning 1 if already hooked. */
+int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int arg, const char *what);
+
+/* Attaches the GC USDT probes (python:gc__start, python:gc__done) of the binary at path. */
+int probes_usdt_gc(struct probes *p, const char *path);
 
 /* Calls fn for each counted type. */
 int probes_for_each_type(struct probes *p,
@@ -64,6 +70,9 @@ int probes_for_each_type(struct probes *p,
 
 /* Sums the per-CPU counters. */
 int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX]);
+
+/* The collector's totals, read from the BPF object's .bss. */
+void probes_read_gc(struct probes *p, struct pyleak_gc *out);
 
 int probes_epoll_fd(struct probes *p);
 int probes_consume(struct probes *p);

@@ -319,12 +319,41 @@ static void plan_add(struct python_plan *plan, const char *sym, int kind)
 	}
 }
 
+/* The cyclic collector: USDT where the build has it, else its static function (.symtab):
+ * gc_collect_main(tstate, generation, ...) on 3.10+, collect(tstate, generation, ...) on 3.9,
+ * and on 3.8 two constant-propagated clones of collect() whose arguments are not known. */
+static void plan_gc(const struct python_info *py, struct python_plan *plan)
+{
+	static const char *const names[] = { "gc_collect_main", "collect" };
+	const void *data;
+	uint64_t vaddr;
+	size_t size, i;
+
+	if (!elf_file_section(py->elf, ".note.stapsdt", &data, &size, NULL)) {
+		plan->gc_usdt = true;
+		return;
+	}
+	plan->gc_gen_reg = PYLEAK_REG_RSI;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!elf_file_symbol(py->elf, names[i], &vaddr, NULL)) {
+			plan->gc_funcs[plan->ngc_funcs++] = names[i];
+			return;
+		}
+	}
+	plan->gc_gen_reg = -1;
+	if (!elf_file_symbol(py->elf, "collect.constprop.0", &vaddr, NULL))
+		plan->gc_funcs[plan->ngc_funcs++] = "collect.constprop.0";
+	if (!elf_file_symbol(py->elf, "collect.constprop.1", &vaddr, NULL))
+		plan->gc_funcs[plan->ngc_funcs++] = "collect.constprop.1";
+}
+
 void python_plan(const struct python_info *py, struct python_plan *plan)
 {
 	uint64_t vaddr;
 	size_t i;
 
 	memset(plan, 0, sizeof(*plan));
+	plan_gc(py, plan);
 	plan->pool_size = py->minor >= 10 ? 16384 : 4096;
 	plan->preheader_flags = py->minor >= 12 ? (1 << 3) | (1 << 4) : py->minor == 11 ? 1 << 4 : 0;
 	plan->unsized = "PyUnicode_Type";

@@ -49,6 +49,10 @@ struct python_plan {
 	const char *census[12];		/* static type objects whose births no probe sees: counted by census */
 	int ncensus;
 	const char *unsized;		/* type whose size is unknown at birth (str) */
+	bool gc_usdt;			/* the build has python:gc__start/gc__done */
+	const char *gc_funcs[2];	/* else the collector function(s) to hook, entry and return */
+	int ngc_funcs;
+	int gc_gen_reg;			/* register holding the generation at entry, -1 unknown */
 	uint32_t pool_size;		/* pymalloc pool size */
 	uint64_t preheader_flags;	/* tp_flags bits that add 2 words before the GC header */
 };

@@ -129,8 +129,10 @@ static json_t *handle_status(void)
 	json_t *arr = json_array(), *doc;
 	struct target *t;
 
-	for (t = target_list(); t; t = t->next)
+	for (t = target_list(); t; t = t->next) {
+		target_check(t);
 		json_array_append_new(arr, target_status_json(t));
+	}
 	getrusage(RUSAGE_SELF, &ru);
 	doc = json_pack("{s:s, s:f, s:i, s:f, s:I, s:o, s:{s:I, s:I, s:i}}",
 			"version", PYLEAK_VERSION, "uptime_s", loop_mono() - started_mono, "pid", getpid(),
@@ -202,9 +204,6 @@ static json_t *handle_attach(json_t *req)
 		return error_new("bad_request", "attach: needs an integer \"pid\" > 0 and a string \"mode\"");
 	if (strcmp(mode, "precise") && strcmp(mode, "sampled"))
 		return error_new("bad_request", "attach: mode must be precise or sampled");
-	t = target_find(pid);
-	if (t && t->state != TARGET_TRACKING)
-		t = NULL;
 	ret = target_attach(pid, mode, &opts.target, &t);
 	if (ret < 0)
 		return error_attach(pid, ret);
@@ -242,12 +241,30 @@ static json_t *handle_top(json_t *req)
 	t = target_get(pid, "precise", &err);
 	if (!t)
 		return err;
-	ret = target_sample(t);
+	ret = target_sample(t, true);
 	if (ret == -ESRCH)
 		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
 	if (ret)
 		return error_new("internal", "pid %d: sample: %s", pid, strerror(-ret));
 	return target_top_json(t, n, sort);
+}
+
+static json_t *handle_leaks(json_t *req)
+{
+	json_t *err = NULL;
+	struct target *t;
+	long window = 60, n = 20;
+	pid_t pid;
+
+	if (field_pid(req, &pid) || field_int(req, "window", 1, 86400, &window) ||
+	    field_int(req, "n", 0, 100000, &n))
+		return error_new("bad_request", "leaks: needs an integer \"pid\" > 0, optional \"window\" and \"n\"");
+	t = target_get(pid, "precise", &err);
+	if (!t)
+		return err;
+	if (target_check(t))
+		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+	return target_leaks_json(t, window, n);
 }
 
 static json_t *handle_request(struct client *c, const char *line)
@@ -277,7 +294,9 @@ static json_t *handle_request(struct client *c, const char *line)
 		reply = handle_detach(req);
 	else if (!strcmp(cmd, "top"))
 		reply = handle_top(req);
-	else if (!strcmp(cmd, "leaks") || !strcmp(cmd, "sites"))
+	else if (!strcmp(cmd, "leaks"))
+		reply = handle_leaks(req);
+	else if (!strcmp(cmd, "sites"))
 		reply = error_new("not_implemented", "%s: not available in this version", cmd);
 	else
 		reply = error_new("bad_request", "unknown command \"%.64s\"", cmd);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -20,6 +21,10 @@
 #define ENDED_KEEP_S 600.0
 
 static struct target *targets;
+static struct watcher sampler = { .fd = -1 };
+static double sample_interval = 2.0;
+/* A census may use this share of the daemon's time (it costs the daemon, not the target). */
+#define CENSUS_DUTY 0.05
 
 const char *target_state_name(enum target_state s)
 {
@@ -39,7 +44,11 @@ struct target *target_list(void)
 
 static void target_free(struct target *t)
 {
+	size_t i;
+
 	python_release(&t->py);
+	for (i = 0; i < t->nrows; i++)
+		free(t->rows[i].hist);
 	free(t->rows);
 	free(t);
 }
@@ -166,7 +175,7 @@ static int on_event(void *ctx, const struct pyleak_event *ev)
 	type_name_read(t->pid, ev->type, name, sizeof(name));
 	snprintf(what, sizeof(what), "tp_dealloc of %s", name);
 	err = probes_hook(&t->probes, ev->dealloc, python_func_size(&t->py, ev->dealloc),
-			  PYLEAK_HOOK_DEATH, what);
+			  PYLEAK_HOOK_DEATH, PYLEAK_REG_RDI, what);
 	if (err < 0) {
 		log_warn("pid %d: not counting type %s: %s", t->pid, name, strerror(-err));
 		probes_ignore_type(&t->probes, ev->type);
@@ -191,16 +200,43 @@ static int type_watch(struct target *t, const char *sym)
 	}
 	snprintf(what, sizeof(what), "tp_dealloc of %s", sym);
 	err = probes_hook(&t->probes, dealloc, python_func_size(&t->py, dealloc), PYLEAK_HOOK_DEATH,
-			  what);
+			  PYLEAK_REG_RDI, what);
 	if (err < 0)
 		return err;
 	return probes_watch_type(&t->probes, type);
+}
+
+/* Collections: their duration, and which deaths happen inside one. */
+static int target_hook_gc(struct target *t)
+{
+	const struct python_plan *plan = &t->plan;
+	uint64_t addr, size;
+	int i, err;
+
+	if (plan->gc_usdt)
+		return probes_usdt_gc(&t->probes, t->py.module_path);
+	for (i = 0; i < plan->ngc_funcs; i++) {
+		if (python_symbol_addr(&t->py, plan->gc_funcs[i], &addr))
+			continue;
+		size = python_func_size(&t->py, addr);
+		err = probes_hook(&t->probes, addr, size, PYLEAK_HOOK_GC_START, plan->gc_gen_reg,
+				  plan->gc_funcs[i]);
+		if (err >= 0)
+			err = probes_hook(&t->probes, addr, size, PYLEAK_HOOK_GC_DONE, -1, plan->gc_funcs[i]);
+		if (err < 0)
+			return err;
+	}
+	return 0;
 }
 
 static int target_hook_all(struct target *t)
 {
 	int i, err, births = 0, pass;
 	uint64_t addr;
+
+	err = target_hook_gc(t);
+	if (err)
+		return err;
 
 	for (i = 0; i < t->plan.nwatched; i++) {
 		err = type_watch(t, t->plan.watched[i]);
@@ -216,7 +252,7 @@ static int target_hook_all(struct target *t)
 			if (death != (pass == 0) || python_symbol_addr(&t->py, h->symbol, &addr))
 				continue;
 			err = probes_hook(&t->probes, addr, python_func_size(&t->py, addr), h->kind,
-					  h->symbol);
+					  PYLEAK_REG_RDI, h->symbol);
 			if (err < 0)
 				return err;
 			births += !death;
@@ -372,6 +408,7 @@ static int sample_census(struct target *t)
 		return err;
 	}
 	t->census_seconds = c.seconds;
+	t->census_at = loop_mono();
 	for (j = 0; j < t->ncensus; j++) {
 		struct type_row *r = row_get(t, t->census_types[j]);
 		int64_t live = 0, bytes = 0;
@@ -392,21 +429,106 @@ static int sample_census(struct target *t)
 	return 0;
 }
 
-int target_sample(struct target *t)
+int target_check(struct target *t)
 {
-	int err;
+	uint64_t cnt[PYLEAK_CNT_MAX];
 
 	if (t->state != TARGET_TRACKING)
 		return -ESRCH;
+	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_EXECS]) {
+		target_end(t, TARGET_EXECED);
+		return -ESRCH;
+	}
 	if (!python_still_mapped(&t->py)) {
 		target_end(t, kill(t->pid, 0) ? TARGET_EXITED : TARGET_EXECED);
 		return -ESRCH;
 	}
+	return 0;
+}
+
+int target_sample(struct target *t, bool force_census)
+{
+	int err;
+
+	err = target_check(t);
+	if (err)
+		return err;
 	err = probes_for_each_type(&t->probes, sample_type, t);
-	if (!err && t->ncensus)
+	if (!err && t->ncensus &&
+	    (force_census || loop_mono() - t->census_at >= t->census_seconds / CENSUS_DUTY))
 		err = sample_census(t);
 	t->samples++;
 	return err;
+}
+
+static void history_record(struct target *t)
+{
+	struct history_sample hs = { .t = loop_mono() };
+	size_t i;
+
+	for (i = 0; i < t->nrows; i++) {
+		struct type_row *r = &t->rows[i];
+
+		if (!r->seen)
+			continue;
+		if (!r->hist) {
+			r->hist = calloc(1, sizeof(*r->hist));
+			if (!r->hist)
+				continue;
+		}
+		hs.live = r->live;
+		hs.deaths = r->st.died + r->st.pre_died;
+		hs.gc_deaths = r->st.gc_died;
+		history_push(r->hist, &hs);
+	}
+}
+
+static void on_sample_tick(struct watcher *w, uint32_t events)
+{
+	struct target *t;
+	uint64_t ticks;
+
+	(void)events;
+	if (read(w->fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	for (t = targets; t; t = t->next)
+		if (t->state == TARGET_TRACKING && !target_sample(t, false))
+			history_record(t);
+}
+
+int target_sampler_start(const struct target_options *opt)
+{
+	struct itimerspec its = {};
+	int err;
+
+	sample_interval = opt->sample_interval;
+	sampler.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sampler.fd < 0)
+		return -errno;
+	sampler.fn = on_sample_tick;
+	its.it_value.tv_sec = its.it_interval.tv_sec = (time_t)sample_interval;
+	its.it_value.tv_nsec = its.it_interval.tv_nsec =
+		(long)((sample_interval - (time_t)sample_interval) * 1e9);
+	if (timerfd_settime(sampler.fd, 0, &its, NULL)) {
+		err = -errno;
+		goto cleanup;
+	}
+	err = loop_add(&sampler, EPOLLIN);
+	if (!err)
+		return 0;
+cleanup:
+	close(sampler.fd);
+	sampler.fd = -1;
+	return err;
+}
+
+void target_sampler_stop(void)
+{
+	if (sampler.fd < 0)
+		return;
+	loop_del(&sampler);
+	close(sampler.fd);
+	sampler.fd = -1;
 }
 
 static int row_cmp_live(const void *a, const void *b)
@@ -483,6 +605,95 @@ static json_t *notes_json(struct target *t)
 	return notes;
 }
 
+/* Collections per generation since attach (generation "unknown" on 3.8, see python_plan). */
+static json_t *gc_json(struct target *t)
+{
+	static const char *const names[PYLEAK_GC_GENS] = { "0", "1", "2", "unknown" };
+	struct pyleak_gc gc;
+	json_t *o = json_object();
+	int g;
+
+	if (!o || t->state != TARGET_TRACKING)
+		return o;
+	probes_read_gc(&t->probes, &gc);
+	for (g = 0; g < PYLEAK_GC_GENS; g++) {
+		if (g == PYLEAK_GC_GENS - 1 && !gc.gens[g].runs)
+			continue;
+		json_object_set_new(o, names[g], json_pack("{s:I, s:f, s:f, s:I}",
+			"runs", (json_int_t)gc.gens[g].runs, "total_ms", gc.gens[g].ns / 1e6,
+			"max_ms", gc.gens[g].max_ns / 1e6, "collected", (json_int_t)gc.gens[g].collected));
+	}
+	return o;
+}
+
+/* By score, then classes before builtins (what a user can act on), then by growth rate. */
+static int suspect_cmp(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	double sx = json_real_value(json_object_get(x, "score"));
+	double sy = json_real_value(json_object_get(y, "score"));
+	int cx = json_is_true(json_object_get(x, "class")), cy = json_is_true(json_object_get(y, "class"));
+	double gx = json_real_value(json_object_get(x, "growth_per_min"));
+	double gy = json_real_value(json_object_get(y, "growth_per_min"));
+
+	if (sx != sy)
+		return (sy > sx) - (sy < sx);
+	if (cx != cy)
+		return cy - cx;
+	return (gy > gx) - (gy < gx);
+}
+
+json_t *target_leaks_json(struct target *t, double window_s, int n)
+{
+	json_t **list, *suspects = json_array(), *notes = json_array(), *doc;
+	double now = loop_mono();
+	size_t i, m = 0;
+	int ready = 0;
+
+	list = calloc(t->nrows ? t->nrows : 1, sizeof(*list));
+	if (!list || !suspects || !notes)
+		goto fail;
+	for (i = 0; i < t->nrows; i++) {
+		struct type_row *r = &t->rows[i];
+		struct leak_score sc;
+
+		if (!r->hist || history_score(r->hist, now, window_s, &sc))
+			continue;
+		ready++;
+		if (sc.score < 0.1 && sc.gc_fraction < 0.5)
+			continue;
+		list[m++] = json_pack("{s:s, s:I, s:f, s:f, s:f, s:s, s:I, s:i, s:f, s:s, s:b, s:[]}",
+			"type", r->name, "live", (json_int_t)r->live, "growth_per_min", sc.growth_per_min,
+			"score", sc.score, "freed_by_gc_fraction", sc.gc_fraction < 0 ? 0.0 : sc.gc_fraction,
+			"evidence", sc.evidence, "growth", (json_int_t)sc.growth, "samples", sc.samples,
+			"span_s", sc.span_s, "source", r->census ? "census" : "probes",
+			"class", (r->st.flags & PYLEAK_TYPE_HEAP) != 0, "sites");
+	}
+	qsort(list, m, sizeof(*list), suspect_cmp);
+	for (i = 0; i < m; i++) {
+		if (n > 0 && (int)i >= n)
+			json_decref(list[i]);
+		else
+			json_array_append_new(suspects, list[i]);
+	}
+	if (!ready)
+		json_array_append_new(notes, json_string(
+			"collecting history: a type needs 3 samples in the window to be judged"));
+	if (t->ncensus)
+		json_array_append_new(notes, json_string(
+			"census types have no death counts: freed_by_gc_fraction is 0 for them"));
+	free(list);
+	doc = json_pack("{s:i, s:s, s:f, s:f, s:o, s:o, s:o}", "pid", t->pid, "python", t->py.version,
+			"window_s", window_s, "sample_interval_s", sample_interval, "suspects", suspects,
+			"gc", gc_json(t), "notes", notes);
+	return doc;
+fail:
+	free(list);
+	json_decref(suspects);
+	json_decref(notes);
+	return NULL;
+}
+
 json_t *target_top_json(struct target *t, int n, const char *sort)
 {
 	int (*cmp)(const void *, const void *) = row_cmp_live;
@@ -510,6 +721,8 @@ json_t *target_top_json(struct target *t, int n, const char *sort)
 			"notes", notes_json(t));
 	if (doc && t->ncensus)
 		json_object_set_new(doc, "census_s", json_real(t->census_seconds));
+	if (doc)
+		json_object_set_new(doc, "gc", gc_json(t));
 	return doc;
 }
 
@@ -534,6 +747,7 @@ json_t *target_status_json(struct target *t)
 					    cnt[PYLEAK_CNT_EVENTS_LOST]));
 	if (!o)
 		return NULL;
+	json_object_set_new(o, "gc", gc_json(t));
 	json_object_set_new(o, "counters", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
 		"births", (json_int_t)cnt[PYLEAK_CNT_BIRTHS], "deaths", (json_int_t)cnt[PYLEAK_CNT_DEATHS],
 		"objects_map_full", (json_int_t)cnt[PYLEAK_CNT_OBJS_FULL],

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "census.h"
+#include "history.h"
 #include "loop.h"
 #include "probes.h"
 #include "python.h"
@@ -24,6 +25,7 @@ struct type_row {
 	int64_t live, prev_live;
 	int64_t bytes;		/* -1: unknown */
 	struct pyleak_type_stats st;
+	struct history *hist;	/* periodic samples (HISTORY_CAP of them, ~16 KiB) */
 };
 
 struct target {
@@ -43,12 +45,14 @@ struct target {
 	size_t nrows, cap;
 	uint64_t samples;
 	double census_seconds;		/* duration of the last census */
+	double census_at;		/* monotonic time it ended */
 	int pidfd;
 	struct watcher pid_watch, rb_watch;
 };
 
 struct target_options {
 	uint32_t max_objects;
+	double sample_interval;		/* seconds between history samples */
 };
 
 /* Attaches to pid (a no-op returning 1 if it is tracked already). Negative errno:
@@ -60,10 +64,18 @@ struct target *target_find(pid_t pid);
 struct target *target_list(void);
 void target_detach_all(void);
 
-/* Reads the maps (and the census where the build needs one) into t->rows. */
-int target_sample(struct target *t);
+/* Ends tracking if the process exited or exec'd; -ESRCH then. */
+int target_check(struct target *t);
+/* Reads the maps (and the census where the build needs one) into t->rows; a census is skipped
+ * unless forced or its last run is old enough to keep the daemon under ~5% of a core. */
+int target_sample(struct target *t, bool force_census);
+
+/* Starts sampling every tracked target into its history every opt->sample_interval. */
+int target_sampler_start(const struct target_options *opt);
+void target_sampler_stop(void);
 
 json_t *target_top_json(struct target *t, int n, const char *sort);
+json_t *target_leaks_json(struct target *t, double window_s, int n);
 json_t *target_status_json(struct target *t);
 const char *target_state_name(enum target_state s);
 

@@ -47,11 +47,11 @@ def require(python):
 
 
 class Daemon:
-    def __init__(self, tmpdir):
+    def __init__(self, tmpdir, *extra):
         self.socket = os.path.join(tmpdir, "pyleakd.sock")
         self.log = open(os.path.join(tmpdir, "pyleakd.log"), "w+")
-        self.proc = subprocess.Popen([PYLEAKD, "--socket", self.socket, "--log-level", "debug"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([PYLEAKD, "--socket", self.socket, "--log-level", "debug"] +
+                                     list(extra), stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -67,6 +67,35 @@ def test_target_exits_while_tracked(daemon, target_factory):
     assert code == "no_such_process"
 
 
+def test_target_execs_while_tracked(daemon, target_factory):
+    t = target_factory([any_python(), PROGRAM])
+    pid = t.read()["pid"]
+    daemon.ok("attach", "-p", str(pid))
+    t.proc.stdin.write("exec\n")
+    t.proc.stdin.flush()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        states = {x["pid"]: x["state"] for x in daemon.ok("status")["targets"]}
+        if states.get(pid) == "execed":
+            break
+        time.sleep(0.1)
+    assert states.get(pid) == "execed", states
+    code, msg = error_of(daemon, "top", "-p", str(pid))
+    assert code == "no_such_process" and "execed" in msg
+
+
+def test_ps_lists_pythons(daemon, target_factory):
+    python = any_python()
+    t = target_factory([python, PROGRAM])
+    pid = t.read()["pid"]
+    procs = {p["pid"]: p for p in daemon.ok("ps")["processes"]}
+    assert pid in procs and procs[pid]["tracked"] is False, procs.get(pid)
+    assert procs[pid]["python"].startswith(os.path.basename(python)[6:]), procs[pid]
+    daemon.ok("attach", "-p", str(pid))
+    procs = {p["pid"]: p for p in daemon.ok("ps")["processes"]}
+    assert procs[pid]["tracked"] is True
+
+
 def test_second_attach_is_noop(daemon, target_factory):
     t = target_factory([any_python(), PROGRAM])
     pid = t.read()["pid"]
@@ -114,14 +143,31 @@ def test_malformed_requests(daemon):
     assert daemon.ok("status")["version"]
 
 
-def test_unauthorised_caller(daemon):
-    # `nobody` can neither open the socket (mode 0600) nor, if it could, be served.
-    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                        os.path.join(os.path.dirname(PROGRAMS), "..", "pyleakctl"),
-                        "--socket", daemon.socket, "status", "--json"],
-                       capture_output=True, text=True, timeout=30)
+def as_nobody(socket_path, *args):
+    from conftest import PYLEAKCTL
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           PYLEAKCTL, "--socket", socket_path] + list(args) + ["--json"],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_unauthorised_caller(daemon, tmp_path):
+    # The socket's mode keeps `nobody` out...
+    r = as_nobody(daemon.socket, "status")
     assert r.returncode != 0
     assert json.loads(r.stdout)["error"]["code"] == "permission_denied", r.stdout
+    # ...and if the file were opened up, the daemon's own credential check still would.
+    from conftest import Daemon
+    os.chmod(str(tmp_path), 0o755)
+    d = Daemon(str(tmp_path))
+    try:
+        os.chmod(d.socket, 0o666)
+        r = as_nobody(d.socket, "top", "-p", "1")
+        err = json.loads(r.stdout)["error"]
+        assert r.returncode != 0 and err["code"] == "permission_denied", r.stdout
+        assert "may not use pyleakd" in err["message"]
+        assert d.ok("status")["targets"] == []
+    finally:
+        assert d.stop() == 0
     assert daemon.alive()
 
 
@@ -132,3 +178,22 @@ def test_no_daemon():
     assert r.returncode != 0
     assert json.loads(r.stdout)["error"]["code"] == "no_daemon"
     assert r.stderr.startswith("pyleakctl: ")
+
+
+def test_full_object_map_is_reported(target_factory, tmp_path):
+    """A map too small for the program: the drops are counted and shown, never silent."""
+    from conftest import Daemon
+    d = Daemon(str(tmp_path), "--max-objects", "1024")
+    try:
+        t = target_factory([any_python(), PROGRAM])
+        pid = t.read()["pid"]
+        d.ok("attach", "-p", str(pid))
+        t.send("create")
+        top = d.ok("top", "-p", str(pid), "-n", "100")
+        assert any("object map full" in n for n in top["notes"]), top["notes"]
+        foo = [r for r in top["types"] if r["type"] == "Foo"][0]
+        assert foo["dropped"] > 0 and foo["live"] < 100000
+        st = [x for x in d.ok("status")["targets"] if x["pid"] == pid][0]
+        assert st["drops"] > 0 and st["counters"]["objects_map_full"] > 0
+    finally:
+        assert d.stop() == 0

@@ -2,7 +2,7 @@
 """Creates, holds and frees known numbers of objects, one phase per line read on stdin.
 
 Phases: "create" (make and hold them), "half" (drop half of each kind), "all" (drop the
-rest), "exit". After each phase it prints one JSON line with what it holds, so a test can
+rest), "exit", "exec" (become `sleep 60`, for the exec-while-tracked test). After each phase it prints one JSON line with what it holds, so a test can
 compare pyleak's counts with the truth. Works on Python 3.8+.
 """
 import json
@@ -77,6 +77,8 @@ def main():
             drop(1.0)
         elif cmd == "exit":
             return
+        elif cmd == "exec":
+            os.execv("/bin/sleep", ["sleep", "60"])
         report(cmd)
 
 
