@@ -474,7 +474,22 @@ static inline uint32_t type_object_offset(uint64_t flags, uint64_t preheader_fla
 	return flags & preheader_flags ? 32 : 16;
 }
 
-static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint32_t size, int nused)
+/* Keeps the CENSUS_TOP_LISTS longest lists, longest first (insertion into a short array). */
+static void list_note(struct census *out, uint64_t addr, int64_t len)
+{
+	int i;
+
+	if (out->nlists == CENSUS_TOP_LISTS && len <= out->lists[CENSUS_TOP_LISTS - 1].len)
+		return;
+	if (out->nlists < CENSUS_TOP_LISTS)
+		out->nlists++;
+	for (i = out->nlists - 1; i > 0 && out->lists[i - 1].len < len; i--)
+		out->lists[i] = out->lists[i - 1];
+	out->lists[i] = (struct census_container){ addr, len };
+}
+
+static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t pool_addr,
+		       uint32_t size, int nused)
 {
 	uint64_t pre = ctx->layout->preheader_flags;
 	uint32_t last = pre ? 32 : 16;
@@ -495,6 +510,9 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint32_t siz
 				e->count++;
 				e->bytes += size;
 				ctx->out->objects++;
+				if (e->addr == ctx->layout->list_type && off + 24 <= size)
+					list_note(ctx->out, pool_addr + ctx->offsets[i] + off,
+						  (int64_t)load64(block + off + 16));
 				break;
 			}
 		}
@@ -518,7 +536,7 @@ static void pool_process(struct census_ctx *ctx, const uint8_t *copy, uint64_t a
 		ctx->err = -ENOMEM;
 		return;
 	}
-	pool_count(ctx, copy, size, n);
+	pool_count(ctx, copy, addr, size, n);
 }
 
 /* Scans npools consecutive pool-aligned slots starting at base (one chunk). */

@@ -20,7 +20,12 @@ struct census_layout {
 	uint32_t max_block;      /* 512: larger objects come from malloc, not pymalloc */
 	uint64_t preheader_flags;/* tp_flags bits that put 2 words before the GC header: 0 on <=3.10, 1<<4 on 3.11, (1<<3)|(1<<4) on 3.12+ */
 	uint64_t gc_heads[4];    /* addresses of the GC generation list heads (PyGC_Head) in the target, 0 = unused */
+	uint64_t list_type;      /* &PyList_Type: the longest lists are reported (what holds a leak), 0 = no */
 };
+
+#define CENSUS_TOP_LISTS 8
+
+struct census_container { uint64_t addr; int64_t len; };
 
 struct census_count { uint64_t type; uint64_t count; uint64_t bytes; };
 
@@ -32,6 +37,8 @@ struct census {
 	uint64_t pools_torn;     /* looked like pools but changed while being copied: skipped */
 	uint64_t read_failures;  /* regions or nodes that could not be read: skipped */
 	uint64_t gc_torn;        /* generation walks cut short by a torn or unreadable node */
+	struct census_container lists[CENSUS_TOP_LISTS];  /* the longest lists, longest first */
+	int nlists;
 };
 
 /* Counts live objects by type; 0 or negative errno. */

@@ -272,6 +272,7 @@ static void census_setup(struct target *t)
 	t->layout.pool_size = t->plan.pool_size;
 	t->layout.max_block = 512;
 	t->layout.preheader_flags = t->plan.preheader_flags;
+	python_symbol_addr(&t->py, "PyList_Type", &t->layout.list_type);
 	for (i = 0; i < t->plan.ncensus; i++)
 		if (!python_symbol_addr(&t->py, t->plan.census[i], &t->census_types[t->ncensus]))
 			t->ncensus++;
@@ -402,13 +403,24 @@ static int sample_census(struct target *t)
 	size_t i;
 	int j, err;
 
+	struct list_snapshot *snap;
+
 	err = census_run(t->pid, &t->layout, &c);
+	t->census_at = loop_mono();
 	if (err) {
+		/* Back off: a census failure repeats (an allocator pyleak cannot walk). */
+		t->census_seconds = 1;
 		log_warn("census of pid %d: %s", t->pid, strerror(-err));
-		return err;
+		return t->ncensus ? err : 0;
 	}
 	t->census_seconds = c.seconds;
-	t->census_at = loop_mono();
+	snap = &t->snaps[t->snap_head];
+	t->snap_head = (t->snap_head + 1) % LIST_SNAPSHOTS;
+	if (t->nsnaps < LIST_SNAPSHOTS)
+		t->nsnaps++;
+	snap->t = t->census_at;
+	snap->n = c.nlists;
+	memcpy(snap->lists, c.lists, sizeof(c.lists));
 	for (j = 0; j < t->ncensus; j++) {
 		struct type_row *r = row_get(t, t->census_types[j]);
 		int64_t live = 0, bytes = 0;
@@ -454,8 +466,9 @@ int target_sample(struct target *t, bool force_census)
 	if (err)
 		return err;
 	err = probes_for_each_type(&t->probes, sample_type, t);
-	if (!err && t->ncensus &&
-	    (force_census || loop_mono() - t->census_at >= t->census_seconds / CENSUS_DUTY))
+	/* Every build gets a census now and then: it finds the containers that hold a leak. */
+	if (!err && ((force_census && t->ncensus) ||
+		     loop_mono() - t->census_at >= t->census_seconds / CENSUS_DUTY))
 		err = sample_census(t);
 	t->samples++;
 	return err;
@@ -643,6 +656,47 @@ static int suspect_cmp(const void *a, const void *b)
 	return (gy > gx) - (gy < gx);
 }
 
+/* The list that grew the most in the window, if it holds at least half of growth. */
+static json_t *holder_json(struct target *t, double since, int64_t growth, char *evidence, size_t len)
+{
+	const struct list_snapshot *old = NULL, *new = NULL;
+	const struct census_container *best = NULL;
+	int64_t best_grew = 0;
+	char addr[32];
+	int i, j;
+
+	for (i = 0; i < t->nsnaps; i++) {
+		const struct list_snapshot *s = &t->snaps[(t->snap_head + LIST_SNAPSHOTS - t->nsnaps + i) %
+							  LIST_SNAPSHOTS];
+
+		if (s->t < since)
+			continue;
+		if (!old)
+			old = s;
+		new = s;
+	}
+	if (!old || old == new)
+		return NULL;
+	for (i = 0; i < new->n; i++) {
+		for (j = 0; j < old->n; j++) {
+			int64_t grew = new->lists[i].len - old->lists[j].len;
+
+			if (new->lists[i].addr == old->lists[j].addr && grew > best_grew) {
+				best = &new->lists[i];
+				best_grew = grew;
+			}
+		}
+	}
+	if (!best || best_grew * 2 < growth)
+		return NULL;
+	i = strlen(evidence);
+	snprintf(evidence + i, len - i, "; held by one list at 0x%lx that grew by %ld to %ld items in %.0f s",
+		 best->addr, best_grew, best->len, new->t - old->t);
+	snprintf(addr, sizeof(addr), "0x%lx", best->addr);
+	return json_pack("{s:s, s:s, s:I, s:I}", "container", "list", "address", addr,
+			 "length", (json_int_t)best->len, "growth", (json_int_t)best_grew);
+}
+
 json_t *target_leaks_json(struct target *t, double window_s, int n)
 {
 	json_t **list, *suspects = json_array(), *notes = json_array(), *doc;
@@ -656,18 +710,26 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 	for (i = 0; i < t->nrows; i++) {
 		struct type_row *r = &t->rows[i];
 		struct leak_score sc;
+		json_t *holder;
 
 		if (!r->hist || history_score(r->hist, now, window_s, &sc))
 			continue;
 		ready++;
 		if (sc.score < 0.1 && sc.gc_fraction < 0.5)
 			continue;
-		list[m++] = json_pack("{s:s, s:I, s:f, s:f, s:f, s:s, s:I, s:i, s:f, s:s, s:b, s:[]}",
+		holder = sc.growth_score >= 0.5 ?
+			 holder_json(t, now - window_s, sc.growth, sc.evidence, sizeof(sc.evidence)) : NULL;
+		list[m] = json_pack("{s:s, s:I, s:f, s:f, s:f, s:s, s:I, s:i, s:f, s:s, s:b, s:[]}",
 			"type", r->name, "live", (json_int_t)r->live, "growth_per_min", sc.growth_per_min,
 			"score", sc.score, "freed_by_gc_fraction", sc.gc_fraction < 0 ? 0.0 : sc.gc_fraction,
 			"evidence", sc.evidence, "growth", (json_int_t)sc.growth, "samples", sc.samples,
 			"span_s", sc.span_s, "source", r->census ? "census" : "probes",
 			"class", (r->st.flags & PYLEAK_TYPE_HEAP) != 0, "sites");
+		if (list[m] && holder)
+			json_object_set_new(list[m], "held_by", holder);
+		else
+			json_decref(holder);
+		m++;
 	}
 	qsort(list, m, sizeof(*list), suspect_cmp);
 	for (i = 0; i < m; i++) {

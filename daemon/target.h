@@ -28,6 +28,15 @@ struct type_row {
 	struct history *hist;	/* periodic samples (HISTORY_CAP of them, ~16 KiB) */
 };
 
+/* The longest lists at one census: what holds a growing type. */
+struct list_snapshot {
+	double t;
+	struct census_container lists[CENSUS_TOP_LISTS];
+	int n;
+};
+
+#define LIST_SNAPSHOTS 64
+
 struct target {
 	struct target *next;
 	pid_t pid;
@@ -46,6 +55,8 @@ struct target {
 	uint64_t samples;
 	double census_seconds;		/* duration of the last census */
 	double census_at;		/* monotonic time it ended */
+	struct list_snapshot snaps[LIST_SNAPSHOTS];
+	int snap_head, nsnaps;
 	int pidfd;
 	struct watcher pid_watch, rb_watch;
 };

@@ -34,15 +34,17 @@ def test_cipher_cycles(daemon, target_factory, python):
     assert sc and sc[0]["freed_by_gc_fraction"] >= 0.9, report["gc"]
     assert "cyclic garbage" in sc[0]["evidence"]
 
-    # GC disabled: the cycles stay; StreamCrypto and Cryptor grow in step with connections.
+    # GC disabled: the cycles stay; StreamCrypto grows by two per connection, with the 4 KiB
+    # ctypes buffer each owns. Cryptor is in no cycle: reference counting frees it, and
+    # gc.get_objects() agrees (0 left after 1,000 connections), so it must not be a suspect.
     top = {x["type"]: x for x in report["nogc"] if x["score"] >= 0.5}
-    assert "StreamCrypto" in top and "Cryptor" in top, report["nogc"]
     names = [x["type"] for x in report["nogc"]]
-    assert names.index("StreamCrypto") < 5 and names.index("Cryptor") < 5, names
+    assert "StreamCrypto" in top and names.index("StreamCrypto") < 3, report["nogc"]
+    assert "Cryptor" not in top, report["nogc"]
     conn_per_min = ((last["nogc"]["connections"] - first["nogc"]["connections"]) /
                     (last["nogc"]["t"] - first["nogc"]["t"]) * 60)
-    assert abs(top["Cryptor"]["growth_per_min"] - conn_per_min) <= 0.2 * conn_per_min, (top, conn_per_min)
-    assert abs(top["StreamCrypto"]["growth_per_min"] - 2 * conn_per_min) <= 0.4 * conn_per_min
+    assert abs(top["StreamCrypto"]["growth_per_min"] - 2 * conn_per_min) <= 0.4 * conn_per_min, \
+        (top["StreamCrypto"], conn_per_min)
 
     # Fixed: no cycles, no suspect.
     assert not [x for x in report["fixed"] if x["score"] >= 0.5], report["fixed"]
@@ -68,17 +70,22 @@ def test_churn_no_false_positive_and_slow_leak_found(daemon, target_factory):
         daemon.ok("attach", "-p", str(t.pid))
     start = time.time()
     false_positives, found = [], {}
+    worst = {}
     while time.time() - start < seconds:
         time.sleep(15)
         elapsed = time.time() - start
         for python in pythons:
             for x in suspects(daemon, churn[python].pid, window=120):
+                worst[python] = max(worst.get(python, 0), x["score"])
                 if x["score"] >= 0.5:
                     false_positives.append((python, round(elapsed), x))
             if python not in found:
                 for x in suspects(daemon, leak[python].pid, window=120):
                     if x["type"] == "dict" and x["score"] >= 0.5:
                         found[python] = (round(elapsed), x)
+    print("churn: max suspect score per interpreter over %d s: %s" % (seconds, worst))
+    print("slow leak found: %s" % {p: (w, round(x["score"], 2), round(x["growth_per_min"]))
+                                   for p, (w, x) in found.items()})
     assert not false_positives, false_positives
     missing = [p for p in pythons if p not in found]
     assert not missing, "slow dict leak not found within %d s on %s" % (seconds, missing)

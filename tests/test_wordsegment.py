@@ -54,6 +54,8 @@ def test_wordsegment(daemon, target_factory, python):
         if s and s[0]["type"] == "str" and s[0]["score"] >= 0.5:
             found = s[0]
     assert found, "str not ranked first within 60 s of attach: %s" % s
+    print("%s: str first after %.0f s, score %.2f, %+.0f per task" % (
+        python, time.time() - attached, found["score"], found["growth_per_min"] * period / 60))
     assert abs(found["growth_per_min"] * period / 60 - WORDS) <= 0.2 * WORDS, (found, period)
 
     time.sleep(max(0.0, 40 - (time.time() - attached)))
