@@ -79,7 +79,10 @@ bool elf_file_has_symtab(const struct elf_file *ef)
 	return ef->symtab != NULL;
 }
 
-static int symtab_lookup(Elf *elf, Elf_Scn *scn, const char *name, uint64_t *vaddr, uint64_t *size)
+/* The first defined symbol of scn that match() accepts; 0 or -ENOENT. */
+static int symtab_find(Elf *elf, Elf_Scn *scn,
+		       bool (*match)(const GElf_Sym *sym, const char *name, const void *arg),
+		       const void *arg, GElf_Sym *out)
 {
 	Elf_Data *data;
 	GElf_Shdr sh;
@@ -89,27 +92,43 @@ static int symtab_lookup(Elf *elf, Elf_Scn *scn, const char *name, uint64_t *vad
 		return -ENOENT;
 	n = sh.sh_size / sh.sh_entsize;
 	for (i = 0; i < n; i++) {
-		GElf_Sym sym;
 		const char *s;
 
-		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+		if (!gelf_getsym(data, i, out) || out->st_shndx == SHN_UNDEF || !out->st_value)
 			continue;
-		s = elf_strptr(elf, sh.sh_link, sym.st_name);
-		if (s && !strcmp(s, name)) {
-			*vaddr = sym.st_value;
-			if (size)
-				*size = sym.st_size;
+		s = elf_strptr(elf, sh.sh_link, out->st_name);
+		if (s && match(out, s, arg))
 			return 0;
-		}
 	}
 	return -ENOENT;
 }
 
+static bool match_name(const GElf_Sym *sym, const char *name, const void *arg)
+{
+	(void)sym;
+	return !strcmp(name, arg);
+}
+
+static bool match_func_at(const GElf_Sym *sym, const char *name, const void *arg)
+{
+	uint64_t vaddr = *(const uint64_t *)arg;
+
+	(void)name;
+	return GELF_ST_TYPE(sym->st_info) == STT_FUNC && vaddr >= sym->st_value &&
+	       vaddr < sym->st_value + sym->st_size;
+}
+
 int elf_file_symbol(const struct elf_file *ef, const char *name, uint64_t *vaddr, uint64_t *size)
 {
-	if (!symtab_lookup(ef->elf, ef->symtab, name, vaddr, size))
-		return 0;
-	return symtab_lookup(ef->elf, ef->dynsym, name, vaddr, size);
+	GElf_Sym sym;
+
+	if (symtab_find(ef->elf, ef->symtab, match_name, name, &sym) &&
+	    symtab_find(ef->elf, ef->dynsym, match_name, name, &sym))
+		return -ENOENT;
+	*vaddr = sym.st_value;
+	if (size)
+		*size = sym.st_size;
+	return 0;
 }
 
 /* The PT_LOAD segment whose file bytes hold x: a virtual address, or a file offset. */
@@ -151,33 +170,15 @@ int elf_file_offset_to_vaddr(const struct elf_file *ef, uint64_t offset, uint64_
 	return err;
 }
 
-static int symtab_func_at(Elf_Scn *scn, uint64_t vaddr, uint64_t *size)
-{
-	Elf_Data *data;
-	GElf_Shdr sh;
-	size_t i, n;
-
-	if (!scn || !gelf_getshdr(scn, &sh) || !(data = elf_getdata(scn, NULL)) || !sh.sh_entsize)
-		return -ENOENT;
-	n = sh.sh_size / sh.sh_entsize;
-	for (i = 0; i < n; i++) {
-		GElf_Sym sym;
-
-		if (!gelf_getsym(data, i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC)
-			continue;
-		if (vaddr >= sym.st_value && vaddr < sym.st_value + sym.st_size) {
-			*size = sym.st_size - (vaddr - sym.st_value);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
 int elf_file_func_size_at(const struct elf_file *ef, uint64_t vaddr, uint64_t *size)
 {
-	if (!symtab_func_at(ef->symtab, vaddr, size))
-		return 0;
-	return symtab_func_at(ef->dynsym, vaddr, size);
+	GElf_Sym sym;
+
+	if (symtab_find(ef->elf, ef->symtab, match_func_at, &vaddr, &sym) &&
+	    symtab_find(ef->elf, ef->dynsym, match_func_at, &vaddr, &sym))
+		return -ENOENT;
+	*size = sym.st_size - (vaddr - sym.st_value);
+	return 0;
 }
 
 int elf_file_pread(const struct elf_file *ef, uint64_t offset, void *buf, size_t len)

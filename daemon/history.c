@@ -76,6 +76,7 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	double xs[HISTORY_CAP], ys[HISTORY_CAP], fx[SEGMENTS_MAX], fy[SEGMENTS_MAX], slope;
 	const struct history_sample *first = NULL, *last = NULL;
 	int i, n = 0, k, j;
+	bool pending;
 	uint64_t gc;
 
 	memset(out, 0, sizeof(*out));
@@ -137,8 +138,17 @@ int history_score(const struct history *h, double now, double window_s, struct l
 
 	out->deaths = last->deaths - first->deaths;
 	gc = last->gc_deaths - first->gc_deaths;
+	out->gc_full = last->gc_full - first->gc_full;
 	if (out->deaths >= GC_MIN_DEATHS)
 		out->gc_fraction = (double)gc / out->deaths;
+	/*
+	 * Cyclic garbage piles up in the oldest generation until a full collection: growth is a
+	 * leak only if it outlives one ("across GC cycles"). With the GC disabled no type dies
+	 * inside a collection, so this never hides that kind of leak.
+	 */
+	pending = out->gc_fraction >= GC_FRACTION_CYCLIC && !out->gc_full;
+	if (pending)
+		out->growth_score = 0;
 	out->score = out->growth_score;
 	if (out->gc_fraction >= GC_FRACTION_CYCLIC && 0.45 * out->gc_fraction > out->score)
 		out->score = 0.45 * out->gc_fraction;
@@ -148,6 +158,10 @@ int history_score(const struct history *h, double now, double window_s, struct l
 			 "grew by %+ld in %.0f s (%+.0f/min); its floor rose in %d of %d intervals, "
 			 "never returning to %ld", out->growth, out->span_s, out->growth_per_min,
 			 out->rising, k - 1, out->first);
+	else if (out->growth > 0 && pending)
+		snprintf(out->evidence, sizeof(out->evidence),
+			 "%+ld in %.0f s, not judged: no full collection ran in the window to free it",
+			 out->growth, out->span_s);
 	else if (out->growth > 0 && k < SEGMENTS_MIN)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "%+ld in %.0f s: too few samples (%d) to judge a trend yet", out->growth,

@@ -24,6 +24,16 @@ def error_of(daemon, *args):
     return doc["error"]["code"], doc["error"]["message"]
 
 
+def wait_state(daemon, pid, state):
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        states = {x["pid"]: x["state"] for x in daemon.ok("status")["targets"]}
+        if states.get(pid) == state:
+            return
+        time.sleep(0.1)
+    raise AssertionError("pid %d never %s: %s" % (pid, state, states))
+
+
 def test_not_python(daemon):
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
@@ -56,13 +66,7 @@ def test_target_exits_while_tracked(daemon, target_factory):
     t.proc.stdin.write("exit\n")
     t.proc.stdin.flush()
     t.proc.wait(timeout=30)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        states = {x["pid"]: x["state"] for x in daemon.ok("status")["targets"]}
-        if states.get(pid) == "exited":
-            break
-        time.sleep(0.1)
-    assert states.get(pid) == "exited", states
+    wait_state(daemon, pid, "exited")
     code, _ = error_of(daemon, "top", "-p", str(pid))
     assert code == "no_such_process"
 
@@ -73,13 +77,7 @@ def test_target_execs_while_tracked(daemon, target_factory):
     daemon.ok("attach", "-p", str(pid))
     t.proc.stdin.write("exec\n")
     t.proc.stdin.flush()
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        states = {x["pid"]: x["state"] for x in daemon.ok("status")["targets"]}
-        if states.get(pid) == "execed":
-            break
-        time.sleep(0.1)
-    assert states.get(pid) == "execed", states
+    wait_state(daemon, pid, "execed")
     code, msg = error_of(daemon, "top", "-p", str(pid))
     assert code == "no_such_process" and "execed" in msg
 
