@@ -21,6 +21,8 @@
 /* A type is "cyclic garbage" when at least this share of its deaths happen inside the GC. */
 #define GC_FRACTION_CYCLIC 0.5
 #define GC_MIN_DEATHS 20
+/* Sample intervals with deaths inside collections needed to judge a cyclic type's growth. */
+#define GC_MIN_COLLECTIONS 3
 
 void history_push(struct history *h, const struct history_sample *s)
 {
@@ -75,7 +77,7 @@ int history_score(const struct history *h, double now, double window_s, struct l
 {
 	double xs[HISTORY_CAP], ys[HISTORY_CAP], fx[SEGMENTS_MAX], fy[SEGMENTS_MAX], slope;
 	const struct history_sample *first = NULL, *last = NULL;
-	int i, n = 0, k, j;
+	int i, n = 0, k, j, gc_steps = 0;
 	bool pending;
 	uint64_t gc;
 
@@ -88,6 +90,8 @@ int history_score(const struct history *h, double now, double window_s, struct l
 			continue;
 		if (!first)
 			first = s;
+		else if (s->gc_deaths > last->gc_deaths)
+			gc_steps++;
 		last = s;
 		xs[n] = s->t - now;
 		ys[n] = (double)s->live;
@@ -138,15 +142,15 @@ int history_score(const struct history *h, double now, double window_s, struct l
 
 	out->deaths = last->deaths - first->deaths;
 	gc = last->gc_deaths - first->gc_deaths;
-	out->gc_full = last->gc_full - first->gc_full;
 	if (out->deaths >= GC_MIN_DEATHS)
 		out->gc_fraction = (double)gc / out->deaths;
 	/*
-	 * Cyclic garbage piles up in the oldest generation until a full collection: growth is a
-	 * leak only if it outlives one ("across GC cycles"). With the GC disabled no type dies
-	 * inside a collection, so this never hides that kind of leak.
+	 * Cyclic garbage piles up until a collection frees it, and collections can be minutes
+	 * apart: its growth is a leak only if it outlives several collections that freed some
+	 * of it ("across GC cycles"). With the GC disabled no type dies inside a collection, so
+	 * this never hides that kind of leak.
 	 */
-	pending = out->gc_fraction >= GC_FRACTION_CYCLIC && !out->gc_full;
+	pending = out->gc_fraction >= GC_FRACTION_CYCLIC && gc_steps < GC_MIN_COLLECTIONS;
 	if (pending)
 		out->growth_score = 0;
 	out->score = out->growth_score;
@@ -160,8 +164,8 @@ int history_score(const struct history *h, double now, double window_s, struct l
 			 out->rising, k - 1, out->first);
 	else if (out->growth > 0 && pending)
 		snprintf(out->evidence, sizeof(out->evidence),
-			 "%+ld in %.0f s, not judged: no full collection ran in the window to free it",
-			 out->growth, out->span_s);
+			 "%+ld in %.0f s, not judged: it dies in cyclic-GC collections, and too few "
+			 "of them (%d) ran in the window", out->growth, out->span_s, gc_steps);
 	else if (out->growth > 0 && k < SEGMENTS_MIN)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "%+ld in %.0f s: too few samples (%d) to judge a trend yet", out->growth,

@@ -13,7 +13,6 @@ struct history_sample {
 	int64_t live;
 	uint64_t deaths;	/* cumulative deaths seen */
 	uint64_t gc_deaths;	/* cumulative deaths inside a cyclic-GC collection */
-	uint64_t gc_full;	/* cumulative full (oldest-generation) collections of the process */
 };
 
 struct history {
@@ -33,7 +32,6 @@ struct leak_score {
 	int samples;
 	double span_s;
 	double gc_fraction;	/* deaths inside collections / deaths, -1 if too few deaths */
-	uint64_t gc_full;	/* full collections in the window */
 	uint64_t deaths;
 	char evidence[320];
 };

@@ -477,12 +477,8 @@ int target_sample(struct target *t, bool force_census)
 static void history_record(struct target *t)
 {
 	struct history_sample hs = { .t = loop_mono() };
-	struct pyleak_gc gc;
 	size_t i;
 
-	probes_read_gc(&t->probes, &gc);
-	/* Generation "unknown" (3.8) counts as full: its collections cannot be told apart. */
-	hs.gc_full = gc.gens[2].runs + gc.gens[PYLEAK_GC_GENS - 1].runs;
 	for (i = 0; i < t->nrows; i++) {
 		struct type_row *r = &t->rows[i];
 

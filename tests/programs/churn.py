@@ -3,7 +3,8 @@
 
 Each batch handles requests that build dicts, lists, strs, floats and class instances which
 die at the end of the request, keeps a bounded LRU cache, makes cyclic garbage for the
-collector (a sawtooth), and every 20 s rebuilds a 20,000-word index (a step down, then up).
+collector (a sawtooth: enough of it that a young collection runs every few seconds), and
+every 20 s rebuilds a 20,000-word index (a step down, then up).
 With --leak-rate R it also keeps R dicts per second for ever (a slow leak amid the churn).
 Prints {"t": seconds, "requests": N, "leaked": N, "pid": PID} every second. Python 3.8+.
 """
@@ -37,7 +38,7 @@ def handle(i, cache):
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
-    if i % 50 == 0:
+    if i % 5 == 0:
         Node()
     return len(body)
 
