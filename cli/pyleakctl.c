@@ -747,8 +747,9 @@ static json_t *detach_request(const struct opts *o)
 
 static json_t *top_request(const struct opts *o)
 {
-	return json_pack("{s:s,s:i,s:i,s:s}", "cmd", "top", "pid", o->pid, "n", o->count,
-			 "sort", sorts[o->sort]);
+	/* The refresh interval: each row's delta then covers one refresh. */
+	return json_pack("{s:s,s:i,s:i,s:s,s:f}", "cmd", "top", "pid", o->pid, "n", o->count,
+			 "sort", sorts[o->sort], "interval", o->interval);
 }
 
 static json_t *leaks_request(const struct opts *o)
@@ -873,18 +874,19 @@ static int detach_render(FILE *out, json_t *reply, const struct opts *o)
 	return 0;
 }
 
-/* Whatever the daemon says about the collector, as key=value pairs on one line. */
+/* The collector per generation: "gc: gen0 12 runs 3.1 ms (max 0.4), ...". */
 static void gc_print(FILE *out, json_t *gc)
 {
 	const char *key;
-	json_t *value;
+	json_t *gen;
 
-	if (!json_is_object(gc))
+	if (!json_object_size(gc))
 		return;
 	fputs("gc:", out);
-	json_object_foreach(gc, key, value) {
-		fprintf(out, " %s=", key);
-		value_print(out, value);
+	json_object_foreach(gc, key, gen) {
+		fprintf(out, " gen%s %.0f runs %.1f ms (max %.1f), %.0f collected;", key,
+			json_number_value(field(gen, "runs")), json_number_value(field(gen, "total_ms")),
+			json_number_value(field(gen, "max_ms")), json_number_value(field(gen, "collected")));
 	}
 	putc('\n', out);
 }

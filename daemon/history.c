@@ -37,6 +37,16 @@ static const struct history_sample *sample_at(const struct history *h, uint32_t 
 	return &h->s[(h->head + HISTORY_CAP - h->n + i) % HISTORY_CAP];
 }
 
+const struct history_sample *history_at(const struct history *h, double t)
+{
+	int i;
+
+	for (i = (int)h->n - 1; i >= 0; i--)
+		if (sample_at(h, i)->t <= t)
+			return sample_at(h, i);
+	return NULL;
+}
+
 /* Least-squares slope of y over x, and its t statistic (+inf for a perfect fit). */
 static double slope_fit(const double *x, const double *y, int n, double *t)
 {
@@ -160,8 +170,8 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	if (out->growth_score >= 0.5)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "grew by %+ld in %.0f s (%+.0f/min); its floor rose in %d of %d intervals, "
-			 "never returning to %ld", out->growth, out->span_s, out->growth_per_min,
-			 out->rising, k - 1, out->first);
+			 "never falling back to where the window began", out->growth, out->span_s,
+			 out->growth_per_min, out->rising, k - 1);
 	else if (out->growth > 0 && pending)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "%+ld in %.0f s, not judged: it dies in cyclic-GC collections, and too few "

@@ -228,7 +228,8 @@ static json_t *handle_detach(json_t *req)
 static json_t *handle_top(json_t *req)
 {
 	const char *sort = "live";
-	json_t *err = NULL;
+	json_t *err = NULL, *iv;
+	double interval = 0;
 	struct target *t;
 	long n = 20;
 	pid_t pid;
@@ -236,6 +237,11 @@ static json_t *handle_top(json_t *req)
 
 	if (field_pid(req, &pid) || field_int(req, "n", 0, 100000, &n) || field_str(req, "sort", &sort))
 		return error_new("bad_request", "top: needs an integer \"pid\" > 0, optional \"n\" and \"sort\"");
+	iv = json_object_get(req, "interval");
+	if (iv && (!json_is_number(iv) || json_number_value(iv) < 0 || json_number_value(iv) > 86400))
+		return error_new("bad_request", "top: \"interval\" must be a number of seconds");
+	if (iv)
+		interval = json_number_value(iv);
 	if (strcmp(sort, "live") && strcmp(sort, "bytes") && strcmp(sort, "growth"))
 		return error_new("bad_request", "top: sort must be live, bytes or growth");
 	t = target_get(pid, "precise", &err);
@@ -246,7 +252,7 @@ static json_t *handle_top(json_t *req)
 		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
 	if (ret)
 		return error_new("internal", "pid %d: sample: %s", pid, strerror(-ret));
-	return target_top_json(t, n, sort);
+	return target_top_json(t, n, sort, interval);
 }
 
 static json_t *handle_leaks(json_t *req)

@@ -373,13 +373,15 @@ static struct type_row *row_get(struct target *t, uint64_t type)
 	return r;
 }
 
-static void row_set(struct type_row *r, int64_t live, int64_t bytes)
+static void row_set(struct type_row *r, int64_t live, int64_t net, int64_t bytes)
 {
 	if (r->seen) {
 		r->prev_live = r->live;
+		r->prev_net = r->net;
 		r->has_prev = true;
 	}
 	r->live = live;
+	r->net = net;
 	r->bytes = bytes;
 	r->seen = true;
 }
@@ -394,7 +396,8 @@ static void sample_type(void *ctx, uint64_t type, const struct pyleak_type_stats
 		return;
 	r->st = *st;
 	live = (int64_t)(st->born - st->died - st->replaced);
-	row_set(r, live, type == t->unsized_type ? -1 : (int64_t)(st->bytes_born - st->bytes_died));
+	row_set(r, live, live - (int64_t)st->pre_died,
+		type == t->unsized_type ? -1 : (int64_t)(st->bytes_born - st->bytes_died));
 }
 
 static int sample_census(struct target *t)
@@ -435,7 +438,7 @@ static int sample_census(struct target *t)
 			}
 		}
 		r->census = true;
-		row_set(r, live, bytes);
+		row_set(r, live, live, bytes);
 	}
 	census_free(&c);
 	return 0;
@@ -489,7 +492,7 @@ static void history_record(struct target *t)
 			if (!r->hist)
 				continue;
 		}
-		hs.live = r->live;
+		hs.live = r->net;
 		hs.deaths = r->st.died + r->st.pre_died;
 		hs.gc_deaths = r->st.gc_died;
 		history_push(r->hist, &hs);
@@ -558,15 +561,22 @@ static int row_cmp_bytes(const void *a, const void *b)
 	return (y->bytes > x->bytes) - (y->bytes < x->bytes);
 }
 
-static int64_t row_delta(const struct type_row *r)
+/* Change over the last `span` seconds, from the history (the previous sample without one). */
+static int64_t row_delta(const struct type_row *r, double span)
 {
-	return r->has_prev ? r->live - r->prev_live : r->live;
+	const struct history_sample *s = r->hist ? history_at(r->hist, loop_mono() - span) : NULL;
+
+	if (s)
+		return r->net - s->live;
+	return r->has_prev ? r->net - r->prev_net : r->net;
 }
+
+static double delta_span;	/* the span of the `top` being answered */
 
 static int row_cmp_growth(const void *a, const void *b)
 {
 	const struct type_row *x = *(const struct type_row *const *)a, *y = *(const struct type_row *const *)b;
-	int64_t dx = row_delta(x), dy = row_delta(y);
+	int64_t dx = row_delta(x, delta_span), dy = row_delta(y, delta_span);
 
 	return (dy > dx) - (dy < dx);
 }
@@ -574,12 +584,14 @@ static int row_cmp_growth(const void *a, const void *b)
 static json_t *row_json(const struct type_row *r)
 {
 	json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "type", r->name, "live", (json_int_t)r->live,
-			      "delta", (json_int_t)row_delta(r), "source", r->census ? "census" : "probes");
+			      "delta", (json_int_t)row_delta(r, delta_span),
+			      "source", r->census ? "census" : "probes");
 
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "bytes", r->bytes >= 0 ? json_integer(r->bytes) : json_null());
 	if (!r->census) {
+		json_object_set_new(o, "net", json_integer(r->net));
 		json_object_set_new(o, "born", json_integer(r->st.born));
 		json_object_set_new(o, "died", json_integer(r->st.died));
 		json_object_set_new(o, "died_unseen", json_integer(r->st.replaced));
@@ -756,13 +768,14 @@ fail:
 	return NULL;
 }
 
-json_t *target_top_json(struct target *t, int n, const char *sort)
+json_t *target_top_json(struct target *t, int n, const char *sort, double span)
 {
 	int (*cmp)(const void *, const void *) = row_cmp_live;
 	const struct type_row **sorted;
 	json_t *doc, *types;
 	size_t i, m = 0;
 
+	delta_span = span > 0 ? span : sample_interval;
 	if (!strcmp(sort, "bytes"))
 		cmp = row_cmp_bytes;
 	else if (!strcmp(sort, "growth"))
@@ -771,7 +784,8 @@ json_t *target_top_json(struct target *t, int n, const char *sort)
 	if (!sorted)
 		return NULL;
 	for (i = 0; i < t->nrows; i++)
-		if (t->rows[i].seen && (t->rows[i].live || row_delta(&t->rows[i]) || t->rows[i].census))
+		if (t->rows[i].seen && (t->rows[i].live || row_delta(&t->rows[i], delta_span) ||
+					t->rows[i].census))
 			sorted[m++] = &t->rows[i];
 	qsort(sorted, m, sizeof(*sorted), cmp);
 	types = json_array();

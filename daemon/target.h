@@ -23,6 +23,10 @@ struct type_row {
 	bool seen;		/* present in the latest sample */
 	bool has_prev;
 	int64_t live, prev_live;
+	/* Population change since attach: births minus every death seen, older objects' too
+	 * (census rows: the live count). What history, delta and leak scores follow, so that
+	 * older objects replaced by new ones (a cache turning over) are not growth. */
+	int64_t net, prev_net;
 	int64_t bytes;		/* -1: unknown */
 	struct pyleak_type_stats st;
 	struct history *hist;	/* periodic samples (HISTORY_CAP of them, ~16 KiB) */
@@ -85,7 +89,8 @@ int target_sample(struct target *t, bool force_census);
 int target_sampler_start(const struct target_options *opt);
 void target_sampler_stop(void);
 
-json_t *target_top_json(struct target *t, int n, const char *sort);
+/* delta of each row: the change over the last span seconds (0: one sample interval). */
+json_t *target_top_json(struct target *t, int n, const char *sort, double span);
 json_t *target_leaks_json(struct target *t, double window_s, int n);
 json_t *target_status_json(struct target *t);
 const char *target_state_name(enum target_state s);

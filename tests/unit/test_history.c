@@ -47,7 +47,7 @@ static void test_staircase_is_a_leak(void **state)
 	assert_int_equal(history_score(&h, 60.0, 60.0, &sc), 0);
 	assert_true(sc.score >= 0.99);
 	assert_true(sc.growth_per_min > 0.95 * 178758 * 30 && sc.growth_per_min < 1.05 * 178758 * 30);
-	assert_non_null(strstr(sc.evidence, "never returning"));
+	assert_non_null(strstr(sc.evidence, "never falling back"));
 }
 
 /* A flat working set under heavy churn: whatever is in flight at sample time. */
