@@ -308,6 +308,9 @@ static const char *const ctor_syms_38[] = {
 };
 static const char *const direct_dealloc_syms[] = {
 	"_PyFloat_ExactDealloc", "_PyUnicode_ExactDealloc", "_PyLong_ExactDealloc",
+	/* A str about to be moved by realloc: its old address dies, the new one is reborn (by
+	 * _Py_NewReference*, or the uretprobe on 3.8); unseen, the old entry would linger. */
+	"resize_compact",
 };
 
 static void plan_add(struct python_plan *plan, const char *sym, int kind)
@@ -363,6 +366,7 @@ void python_plan(const struct python_info *py, struct python_plan *plan)
 		for (i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++)
 			if (strcmp(builtin_types[i], "PySet_Type"))
 				plan->census[plan->ncensus++] = builtin_types[i];
+		plan->census_why = "this build (LTO) inlines their constructors: no probe sees their births";
 		return;
 	}
 	if (!elf_file_symbol(py->elf, "_Py_NewReference", &vaddr, NULL)) {
@@ -373,8 +377,17 @@ void python_plan(const struct python_info *py, struct python_plan *plan)
 		for (i = 0; i < sizeof(ctor_syms_38) / sizeof(ctor_syms_38[0]); i++)
 			plan_add(plan, ctor_syms_38[i], PYLEAK_HOOK_BIRTH_RET);
 	}
-	for (i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++)
-		plan->watched[plan->nwatched++] = builtin_types[i];
+	for (i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++) {
+		/* 3.11+'s specialised int operations free their operands with PyObject_Free
+		 * (single-stepped, and called for every small free): int deaths are not seen. */
+		if (py->minor >= 11 && !strcmp(builtin_types[i], "PyLong_Type"))
+			plan->census[plan->ncensus++] = builtin_types[i];
+		else
+			plan->watched[plan->nwatched++] = builtin_types[i];
+	}
+	if (plan->ncensus)
+		plan->census_why = "the 3.11+ eval loop frees them with PyObject_Free, past any death "
+				   "probe";
 	for (i = 0; i < sizeof(direct_dealloc_syms) / sizeof(direct_dealloc_syms[0]); i++)
 		plan_add(plan, direct_dealloc_syms[i], PYLEAK_HOOK_DEATH);
 }

@@ -614,12 +614,11 @@ static json_t *notes_json(struct target *t)
 	json_array_append_new(notes, json_string(
 		"probes rows count objects born since attach and still alive; census rows count every live object"));
 	if (t->ncensus) {
-		n = snprintf(buf, sizeof(buf), "this build (LTO) inlines the constructors of");
 		for (i = 0; i < t->plan.ncensus && n < (int)sizeof(buf); i++)
-			n += snprintf(buf + n, sizeof(buf) - n, "%s %s", i ? "," : "", t->plan.census[i]);
+			n += snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "", t->plan.census[i]);
 		snprintf(buf + n, sizeof(buf) - n > 0 ? sizeof(buf) - n : 0,
-			 ": no probe sees their births, so they are counted by heap census "
-			 "(pymalloc blocks; objects over 512 bytes are not seen)");
+			 ": %s, so they are counted by heap census (pymalloc blocks; objects over "
+			 "512 bytes are not seen)", t->plan.census_why);
 		json_array_append_new(notes, json_string(buf));
 	}
 	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_OBJS_FULL]) {
