@@ -148,15 +148,19 @@ def as_nobody(socket_path, *args):
                           capture_output=True, text=True, timeout=30)
 
 
-def test_unauthorised_caller(daemon, tmp_path):
+def test_unauthorised_caller(daemon):
     # The socket's mode keeps `nobody` out...
     r = as_nobody(daemon.socket, "status")
     assert r.returncode != 0
     assert json.loads(r.stdout)["error"]["code"] == "permission_denied", r.stdout
     # ...and if the file were opened up, the daemon's own credential check still would.
+    import shutil
+    import tempfile
     from conftest import Daemon
-    os.chmod(str(tmp_path), 0o755)
-    d = Daemon(str(tmp_path))
+    # A directory `nobody` can traverse (pytest's tmp_path parents are 0700).
+    tmp = tempfile.mkdtemp(prefix="pyleak-open-")
+    os.chmod(tmp, 0o755)
+    d = Daemon(tmp)
     try:
         os.chmod(d.socket, 0o666)
         r = as_nobody(d.socket, "top", "-p", "1")
@@ -166,6 +170,7 @@ def test_unauthorised_caller(daemon, tmp_path):
         assert d.ok("status")["targets"] == []
     finally:
         assert d.stop() == 0
+        shutil.rmtree(tmp)
     assert daemon.alive()
 
 
