@@ -379,15 +379,19 @@ void python_plan(const struct python_info *py, struct python_plan *plan)
 	}
 	for (i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++) {
 		/* 3.11+'s specialised int operations free their operands with PyObject_Free
-		 * (single-stepped, and called for every small free): int deaths are not seen. */
-		if (py->minor >= 11 && !strcmp(builtin_types[i], "PyLong_Type"))
+		 * (single-stepped, and called for every small free): int deaths are not seen.
+		 * 3.8 builds instance dicts in static code inlined into its callers
+		 * (new_dict_with_shared_keys): no constructor returns them. */
+		if ((py->minor >= 11 && !strcmp(builtin_types[i], "PyLong_Type")) ||
+		    (py->minor == 8 && !strcmp(builtin_types[i], "PyDict_Type")))
 			plan->census[plan->ncensus++] = builtin_types[i];
 		else
 			plan->watched[plan->nwatched++] = builtin_types[i];
 	}
 	if (plan->ncensus)
-		plan->census_why = "the 3.11+ eval loop frees them with PyObject_Free, past any death "
-				   "probe";
+		plan->census_why = py->minor == 8 ?
+			"3.8 creates instance dicts in inlined code that no probe sees" :
+			"the 3.11+ eval loop frees them with PyObject_Free, past any death probe";
 	for (i = 0; i < sizeof(direct_dealloc_syms) / sizeof(direct_dealloc_syms[0]); i++)
 		plan_add(plan, direct_dealloc_syms[i], PYLEAK_HOOK_DEATH);
 }
