@@ -74,11 +74,6 @@ bool elf_file_is_exec(const struct elf_file *ef)
 	return ef->exec;
 }
 
-bool elf_file_has_symtab(const struct elf_file *ef)
-{
-	return ef->symtab != NULL;
-}
-
 /* The first defined symbol of scn that match() accepts; 0 or -ENOENT. */
 static int symtab_find(Elf *elf, Elf_Scn *scn,
 		       bool (*match)(const GElf_Sym *sym, const char *name, const void *arg),

@@ -14,8 +14,6 @@ void elf_file_close(struct elf_file *ef);
 
 /* ET_EXEC: symbol values are absolute addresses (no load bias). */
 bool elf_file_is_exec(const struct elf_file *ef);
-/* True if the file still has a .symtab (static functions are then visible). */
-bool elf_file_has_symtab(const struct elf_file *ef);
 
 /* Looks a symbol up in .symtab, then .dynsym; 0 or -ENOENT. */
 int elf_file_symbol(const struct elf_file *ef, const char *name, uint64_t *vaddr, uint64_t *size);

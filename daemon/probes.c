@@ -276,8 +276,9 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	pl->emulated = spot.emulated;
 	snprintf(pl->what, sizeof(pl->what), "%s", what);
 	p->nlinks++;
-	log_debug("pid %d: %s at %s+0x%lx (+%u, %s%s)", p->pid, what, path, offset, spot.offset,
-		  spot.emulated ? "emulated " : "single-stepped ", spot.mnemonic);
+	log_debug("pid %d: %s at %s+0x%lx (+%u, %s %s, object in %s)", p->pid, what, path, offset,
+		  spot.offset, spot.emulated ? "emulated" : "single-stepped", spot.mnemonic,
+		  hook.reg < 0 ? "-" : insn_reg_name((enum insn_reg)hook.reg));
 cleanup:
 	free(code);
 	return err;
