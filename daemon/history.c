@@ -88,7 +88,7 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	double xs[HISTORY_CAP], ys[HISTORY_CAP], fx[SEGMENTS_MAX], fy[SEGMENTS_MAX], slope;
 	const struct history_sample *first = NULL, *last = NULL;
 	int i, n = 0, k, j, gc_steps = 0;
-	bool pending;
+	bool pending, early;
 	uint64_t gc;
 
 	memset(out, 0, sizeof(*out));
@@ -142,7 +142,9 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	}
 	out->segments = k;
 	slope_fit(fx, fy, k, &out->trend_t);
-	if (k >= SEGMENTS_MIN && fy[k - 1] - fy[0] >= 1 && out->growth > 0) {
+	/* Judge only on half a window or more: the first seconds after attach hold warm-up. */
+	early = k < SEGMENTS_MIN || out->span_s < window_s / 2;
+	if (!early && fy[k - 1] - fy[0] >= 1 && out->growth > 0) {
 		/* t >= 6 (or a perfect fit) scores fully; t <= 2 is noise. */
 		double t = isinf(out->trend_t) ? 1e9 : out->trend_t;
 
@@ -176,10 +178,10 @@ int history_score(const struct history *h, double now, double window_s, struct l
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "%+ld in %.0f s, not judged: it dies in cyclic-GC collections, and too few "
 			 "of them (%d) ran in the window", out->growth, out->span_s, gc_steps);
-	else if (out->growth > 0 && k < SEGMENTS_MIN)
+	else if (out->growth > 0 && early)
 		snprintf(out->evidence, sizeof(out->evidence),
-			 "%+ld in %.0f s: too few samples (%d) to judge a trend yet", out->growth,
-			 out->span_s, n);
+			 "%+ld in %.0f s: too soon (%d samples) to judge a trend in a %.0f s window",
+			 out->growth, out->span_s, n, window_s);
 	else if (out->growth > 0)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "%+ld in %.0f s, but not sustained: floor rose in %d of %d intervals "

@@ -144,11 +144,15 @@ static void test_few_samples_never_score(void **state)
 	(void)state;
 	for (i = 0; i < 11; i++)
 		push(i, i * 1000, 0, 0);
-	assert_int_equal(history_score(&h, 10, 100, &sc), 0);
+	assert_int_equal(history_score(&h, 10, 20, &sc), 0);
 	assert_true(sc.score == 0);
 	push(11, 11000, 0, 0);
-	assert_int_equal(history_score(&h, 11, 100, &sc), 0);
+	assert_int_equal(history_score(&h, 11, 20, &sc), 0);
 	assert_true(sc.score >= 0.99);
+	/* Twelve samples, but 11 s of a 100 s window: too soon. */
+	assert_int_equal(history_score(&h, 11, 100, &sc), 0);
+	assert_true(sc.score == 0);
+	assert_non_null(strstr(sc.evidence, "too soon"));
 }
 
 static void test_needs_three_samples_in_window(void **state)
