@@ -112,14 +112,14 @@ static void test_growth_before_collections_is_pending(void **state)
 	/* One collection freed some early on, then none for the rest of the window. */
 	for (i = 0; i < 30; i++)
 		push(i, 1000 + 20 * i, i ? 1000 : 0, i ? 990 : 0);
-	assert_int_equal(history_score(&h, 29, 60, &sc), 0);
+	assert_int_equal(history_score(&h, 29, 40, &sc), 0);
 	assert_true(sc.score < 0.5);
 	assert_non_null(strstr(sc.evidence, "too few"));
 	/* The same growth, surviving a collection every 5 s: a leak of objects in cycles. */
 	memset(&h, 0, sizeof(h));
 	for (i = 0; i < 30; i++)
 		push(i, 1000 + 20 * i, 1000 * (i / 5), 990 * (i / 5));
-	assert_int_equal(history_score(&h, 29, 60, &sc), 0);
+	assert_int_equal(history_score(&h, 29, 40, &sc), 0);
 	assert_true(sc.score >= 0.99);
 }
 
