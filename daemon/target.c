@@ -376,7 +376,6 @@ static struct type_row *row_get(struct target *t, uint64_t type)
 static void row_set(struct type_row *r, int64_t live, int64_t net, int64_t bytes)
 {
 	if (r->seen) {
-		r->prev_live = r->live;
 		r->prev_net = r->net;
 		r->has_prev = true;
 	}

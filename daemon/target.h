@@ -22,7 +22,7 @@ struct type_row {
 	bool census;		/* counted by heap census, not probes */
 	bool seen;		/* present in the latest sample */
 	bool has_prev;
-	int64_t live, prev_live;
+	int64_t live;
 	/* Population change since attach: births minus every death seen, older objects' too
 	 * (census rows: the live count). What history, delta and leak scores follow, so that
 	 * older objects replaced by new ones (a cache turning over) are not growth. */
