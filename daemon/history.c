@@ -85,7 +85,7 @@ static double clamp01(double v)
 
 int history_score(const struct history *h, double now, double window_s, struct leak_score *out)
 {
-	double xs[HISTORY_CAP], ys[HISTORY_CAP], fx[SEGMENTS_MAX], fy[SEGMENTS_MAX], slope;
+	double xs[HISTORY_CAP], ys[HISTORY_CAP], fx[SEGMENTS_MAX], fy[SEGMENTS_MAX], slope, t_all;
 	const struct history_sample *first = NULL, *last = NULL;
 	int i, n = 0, k, j, gc_steps = 0;
 	bool pending, early;
@@ -121,7 +121,7 @@ int history_score(const struct history *h, double now, double window_s, struct l
 		if (ys[i] > out->max)
 			out->max = (int64_t)ys[i];
 	}
-	slope = slope_fit(xs, ys, n, &out->trend_t);
+	slope = slope_fit(xs, ys, n, &t_all);
 	out->growth_per_min = slope * 60;
 
 	/* Floors of up to SEGMENTS_MAX consecutive segments with equal numbers of samples. */

@@ -105,8 +105,6 @@ static int module_find(struct python_info *py)
 			py->maps[py->nmaps].pgoff = m.pgoff;
 			py->nmaps++;
 		}
-		py->module_ino = m.ino;
-		py->module_dev = ((uint64_t)m.dev_major << 32) | m.dev_minor;
 	}
 	if (!py->nmaps)
 		err = -ENOEXEC;
@@ -266,26 +264,6 @@ int python_file_of_addr(pid_t pid, uint64_t addr, char *path, size_t len, uint64
 	}
 	fclose(f);
 	return err;
-}
-
-bool python_still_mapped(const struct python_info *py)
-{
-	char line[PATH_MAX + 128];
-	struct map_line m;
-	bool found = false;
-	FILE *f;
-
-	f = maps_open(py->pid);
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (map_line_parse(line, &m))
-			continue;
-		found = m.ino == py->module_ino && m.start == py->maps[0].start &&
-			(((uint64_t)m.dev_major << 32) | m.dev_minor) == py->module_dev;
-	}
-	fclose(f);
-	return found;
 }
 
 /*

@@ -24,7 +24,6 @@ struct python_info {
 	char exe[PATH_MAX];		/* the executable, as the target sees it */
 	char module[PATH_MAX];		/* the file holding the interpreter: exe or libpython */
 	char module_path[PATH_MAX + 32];	/* the same, reachable from the daemon (/proc/PID/root/...) */
-	uint64_t module_dev, module_ino;
 	struct elf_file *elf;
 	struct python_mapping maps[PYTHON_MAX_MAPS];
 	int nmaps;
@@ -76,9 +75,5 @@ int python_file_of_addr(pid_t pid, uint64_t addr, char *path, size_t len, uint64
 			uint64_t *ino);
 
 void python_plan(const struct python_info *py, struct python_plan *plan);
-
-/* True if the mapping of the interpreter module that was inspected is still in the process
- * (false after an exec or exit). */
-bool python_still_mapped(const struct python_info *py);
 
 #endif

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,12 +448,9 @@ int target_check(struct target *t)
 
 	if (t->state != TARGET_TRACKING)
 		return -ESRCH;
+	/* Exit arrives through the pidfd; exec only through the BPF tracepoint's counter. */
 	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_EXECS]) {
 		target_end(t, TARGET_EXECED);
-		return -ESRCH;
-	}
-	if (!python_still_mapped(&t->py)) {
-		target_end(t, kill(t->pid, 0) ? TARGET_EXITED : TARGET_EXECED);
 		return -ESRCH;
 	}
 	return 0;
