@@ -342,4 +342,166 @@ int pyleak_exec(void *ctx)
 	return 0;
 }
 
+/*
+ * Allocation sites: the first touch of each page of the target's memory records the Python
+ * stack of the faulting thread.  Heap growth is what a leak is made of, and it arrives in
+ * fresh pages, so one stack per page samples the allocations that grow the heap at a cost
+ * paid per 4 KiB, not per object; a census later finds the object each sample allocated.
+ */
+const volatile struct pyleak_stack_layout stack_layout = {};
+
+/* Set by the daemon's governor: a page is sampled when its hash & page_sample_mask == 0. */
+__u64 page_sample_mask = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pyleak_stack);
+} stack_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);	/* set by the daemon (max_stacks) */
+	__type(key, __u64);
+	__type(value, struct pyleak_stack);
+} stacks SEC(".maps");
+
+/* Page number -> its first toucher; the oldest pages are forgotten first when it is full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 18);	/* set by the daemon (max_pages) */
+	__type(key, __u64);
+	__type(value, struct pyleak_page_site);
+} pages SEC(".maps");
+
+/* Follows a pointer chain: p = *(p + offs[0]), then *(p + offs[1]), ... */
+static __always_inline __u64 chain_read(__u64 p, const volatile __u16 *offs, __u8 n, int *err)
+{
+	int i;
+
+	for (i = 0; i < PYLEAK_CHAIN_MAX; i++) {
+		if (i >= n || !p)
+			break;
+		p = read_user_u64(p + offs[i], err);
+	}
+	return p;
+}
+
+static __always_inline __u32 frame_offset(__u64 frame, __u64 code, int *err)
+{
+	__s32 lasti = 0;
+	__u64 ip;
+
+	switch (stack_layout.pos_kind) {
+	case PYLEAK_POS_LASTI_BYTES:
+	case PYLEAK_POS_LASTI_UNITS:
+		if (bpf_probe_read_user(&lasti, sizeof(lasti), (void *)(frame + stack_layout.pos)))
+			*err = 1;
+		if (lasti < 0)
+			return 0;	/* not started yet */
+		return stack_layout.pos_kind == PYLEAK_POS_LASTI_UNITS ? lasti * 2 : lasti;
+	case PYLEAK_POS_INSTR_PTR:
+		ip = read_user_u64(frame + stack_layout.pos, err);
+		code += stack_layout.code_adaptive;
+		return ip >= code && ip - code < (1u << 30) ? ip - code : 0;
+	}
+	return 0;
+}
+
+/* The current thread's Python stack, innermost frame first; returns its depth. */
+static __always_inline int stack_read(struct pyleak_stack *st)
+{
+	__u64 frame, code;
+	__u8 owner;
+	int err = 0, i;
+
+	st->depth = 0;
+	st->truncated = 0;
+	frame = chain_read(stack_layout.runtime, stack_layout.tstate, stack_layout.ntstate, &err);
+	if (frame)
+		frame = chain_read(frame, stack_layout.frame, stack_layout.nframe, &err);
+	for (i = 0; i < 2 * PYLEAK_STACK_DEPTH && frame && !err; i++) {
+		__u32 d = st->depth;
+
+		if (d >= PYLEAK_STACK_DEPTH) {
+			st->truncated = 1;
+			break;
+		}
+		code = read_user_u64(frame + stack_layout.code, &err);
+		owner = 0;
+		if (stack_layout.owner_skip)
+			bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + stack_layout.owner));
+		/* Shim frames (3.12+) and frames whose code slot holds no code object are skipped. */
+		if (code && owner != stack_layout.owner_skip &&
+		    read_user_u64(code + 8, &err) == stack_layout.code_type) {
+			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].code = code;
+			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].offset = frame_offset(frame, code, &err);
+			st->depth = d + 1;
+		}
+		frame = read_user_u64(frame + stack_layout.back, &err);
+	}
+	if (err)
+		st->truncated = 1;
+	return st->depth;
+}
+
+static __always_inline __u64 stack_hash(const struct pyleak_stack *st)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+	int i;
+
+	for (i = 0; i < PYLEAK_STACK_DEPTH; i++) {
+		if (i >= st->depth)
+			break;
+		h = (h ^ st->frames[i].code) * 0x100000001b3ULL;
+		h = (h ^ st->frames[i].offset) * 0x100000001b3ULL;
+	}
+	return h | 1;	/* 0 means "no site" to the daemon */
+}
+
+struct page_fault_args {
+	__u64 common;
+	__u64 address;
+	__u64 ip;
+	__u64 error_code;
+};
+
+SEC("tp/exceptions/page_fault_user")
+int pyleak_fault(struct page_fault_args *ctx)
+{
+	struct pyleak_page_site site = {};
+	struct pyleak_stack *st;
+	__u64 page, id, mask = page_sample_mask;
+	__u32 zero = 0;
+
+	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
+		return 0;
+	count(PYLEAK_CNT_FAULTS);
+	page = ctx->address >> PYLEAK_PAGE_SHIFT;
+	if (((page * 0x9E3779B97F4A7C15ULL) >> 32) & mask) {
+		count(PYLEAK_CNT_PAGES_SKIPPED);
+		return 0;
+	}
+	st = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (!st)
+		return 0;
+	if (stack_read(st) <= 0) {
+		count(PYLEAK_CNT_NO_STACK);
+		return 0;
+	}
+	id = stack_hash(st);
+	if (bpf_map_update_elem(&stacks, &id, st, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&stacks, &id)) {
+		count(PYLEAK_CNT_STACKS_FULL);
+		return 0;
+	}
+	site.stack = id;
+	site.addr = ctx->address;
+	site.every = mask + 1;
+	bpf_map_update_elem(&pages, &page, &site, BPF_ANY);
+	count(PYLEAK_CNT_PAGES);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

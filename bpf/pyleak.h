@@ -95,6 +95,11 @@ enum pyleak_counter {
 	PYLEAK_CNT_READ_ERRORS,
 	PYLEAK_CNT_EVENTS_LOST,
 	PYLEAK_CNT_EXECS,	/* the target called exec: its probes now watch nothing */
+	PYLEAK_CNT_FAULTS,	/* first touches of the target's pages (page faults) */
+	PYLEAK_CNT_PAGES,	/* of those, pages whose Python stack was recorded */
+	PYLEAK_CNT_PAGES_SKIPPED,	/* not sampled: the governor's page sampling rate */
+	PYLEAK_CNT_NO_STACK,	/* no Python frame to record (thread outside Python) */
+	PYLEAK_CNT_STACKS_FULL,	/* the stack map was full: page left unattributed */
 	PYLEAK_CNT_MAX,
 };
 
@@ -107,6 +112,63 @@ struct pyleak_event {
 	__u32 pad;
 	__u64 type;
 	__u64 dealloc;
+};
+
+/*
+ * Allocation sites.  The first touch of a page of the target's heap (a page fault) records
+ * the Python stack of the faulting thread and the faulting address: pymalloc touches a fresh
+ * page when it carves the block after the one being allocated (or a new pool's header), so
+ * a census can tell which object that allocation made: one sampled object per fresh page.  Frames are (code object, byte offset in its bytecode), innermost first;
+ * names and lines are resolved in userspace.
+ */
+#define PYLEAK_STACK_DEPTH	16
+#define PYLEAK_PAGE_SHIFT	12
+
+struct pyleak_frame {
+	__u64 code;
+	__u32 offset;		/* byte offset of the current instruction in the code's bytecode */
+	__u32 pad;
+};
+
+struct pyleak_stack {
+	__u32 depth;
+	__u32 truncated;	/* deeper frames were not recorded */
+	struct pyleak_frame frames[PYLEAK_STACK_DEPTH];
+};
+
+/* Value of the page map: the stack that first touched the page, where, and the sampling. */
+struct pyleak_page_site {
+	__u64 stack;
+	__u64 addr;		/* faulting address */
+	__u32 every;		/* 1 page in `every` was sampled then (the governor's rate) */
+	__u32 pad;
+};
+
+enum pyleak_pos_kind {
+	PYLEAK_POS_NONE,
+	PYLEAK_POS_LASTI_BYTES,	/* int f_lasti, in bytes (3.8, 3.9) */
+	PYLEAK_POS_LASTI_UNITS,	/* int f_lasti, in 2-byte code units (3.10) */
+	PYLEAK_POS_INSTR_PTR,	/* pointer into co_code_adaptive (3.11+) */
+};
+
+#define PYLEAK_CHAIN_MAX	4
+
+/* Where the current Python stack is, for one interpreter version (see daemon/pystack.c). */
+struct pyleak_stack_layout {
+	__u64 runtime;		/* address of _PyRuntime in the target; 0: no stacks */
+	__u64 code_type;	/* &PyCode_Type: frames holding anything else are skipped */
+	__u16 tstate[PYLEAK_CHAIN_MAX];	/* thread state = *(...*(runtime + tstate[0]) + ...) */
+	__u16 frame[PYLEAK_CHAIN_MAX];	/* current frame = *(...*(tstate + frame[0]) + ...) */
+	__u8 ntstate;
+	__u8 nframe;
+	__u8 pos_kind;		/* enum pyleak_pos_kind */
+	__u8 owner_skip;	/* frame owner value of shim frames to skip (3.12+), 0: none */
+	__u16 back;		/* previous frame */
+	__u16 code;		/* code object */
+	__u16 pos;		/* position field */
+	__u16 code_adaptive;	/* bytecode start in the code object (3.11+) */
+	__u16 owner;		/* owner byte (3.12+) */
+	__u16 pad[3];
 };
 
 #endif

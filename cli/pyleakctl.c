@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pprof.h"
+
 #ifndef PYLEAK_VERSION
 #define PYLEAK_VERSION		"0.1.0"	/* the Makefile passes its VERSION */
 #endif
@@ -52,6 +54,7 @@ enum cmd_option {
 	CO_WINDOW,
 	CO_TYPE,
 	CO_FORMAT,
+	CO_OUTPUT,
 	CO_NR,
 };
 
@@ -71,7 +74,7 @@ static const struct {
 } cmd_options[CO_NR] = {
 	[CO_PID] = { 'p', "-p PID", "the target process", POSITIVE },
 	[CO_MODE] = { 'm', "--mode precise|sampled", "how to track (default precise)", NULL },
-	[CO_ONCE] = { 'o', "--once", "print one table and exit", NULL },
+	[CO_ONCE] = { 'O', "--once", "print one table and exit", NULL },
 	[CO_COUNT] = { 'n', "-n N", "rows to show (default " XSTR(DEFAULT_COUNT) ")", POSITIVE },
 	[CO_INTERVAL] = {
 		'i', "--interval SEC",
@@ -85,7 +88,11 @@ static const struct {
 		POSITIVE " of seconds",
 	},
 	[CO_TYPE] = { 't', "--type TYPE", "type name as type(obj).__name__ shows it", "a name" },
-	[CO_FORMAT] = { 'f', "--format table|folded|pprof", "output format (default table)", NULL },
+	[CO_FORMAT] = {
+		'f', "--format table|folded|pprof",
+		"output format (default table); pprof is gzip'd binary, not for a terminal", NULL,
+	},
+	[CO_OUTPUT] = { 'o', "-o FILE", "write the output to FILE instead of stdout", "a file name" },
 };
 
 static const char *const global_options[][2] = {
@@ -117,12 +124,13 @@ static const struct option long_options[] = {
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ "mode",	required_argument,	NULL, 'm' },
-	{ "once",	no_argument,		NULL, 'o' },
+	{ "once",	no_argument,		NULL, 'O' },
 	{ "interval",	required_argument,	NULL, 'i' },
 	{ "sort",	required_argument,	NULL, 's' },
 	{ "window",	required_argument,	NULL, 'w' },
 	{ "type",	required_argument,	NULL, 't' },
 	{ "format",	required_argument,	NULL, 'f' },
+	{ "output",	required_argument,	NULL, 'o' },
 	{ NULL,		0,			NULL, 0 },
 };
 
@@ -132,6 +140,7 @@ struct opts {
 	const struct command *cmd;
 	const char *socket;
 	const char *type;
+	const char *output;	/* -o FILE, or NULL for stdout */
 	int pid;
 	int count;
 	int window;
@@ -159,10 +168,10 @@ struct command {
 
 static volatile sig_atomic_t stop_requested;
 
-static void json_print(json_t *doc)
+static void json_print(FILE *out, json_t *doc)
 {
-	json_dumpf(doc, stdout, JSON_INDENT(2));
-	putchar('\n');
+	json_dumpf(doc, out, JSON_INDENT(2));
+	putc('\n', out);
 }
 
 static bool char_is_control(unsigned char c)
@@ -184,7 +193,7 @@ static void failure_print(bool json, json_t *doc, const char *message)
 	text_put(stderr, message);
 	putc('\n', stderr);
 	if (json && doc)
-		json_print(doc);
+		json_print(stdout, doc);
 }
 
 static json_t *error_doc(const char *code, const char *message)
@@ -979,6 +988,27 @@ cleanup:
 	return err;
 }
 
+/* Text in a folded stack, where ';' would end a frame: a path may hold one. */
+static void folded_put(FILE *out, const char *s)
+{
+	for (; *s; s++)
+		putc(*s == ';' ? '?' : *s, out);
+}
+
+/* As FRAME_FMT. */
+static void folded_frame_print(FILE *out, json_t *frame)
+{
+	struct frame_text ft;
+
+	frame_text_get(&ft, frame);
+	folded_put(out, ft.function);
+	fputs(" (", out);
+	folded_put(out, ft.file);
+	putc(':', out);
+	folded_put(out, ft.line);
+	putc(')', out);
+}
+
 /*
  * Folded stacks (flamegraph.pl input) start at the root. The daemon lists a stack from the
  * allocating frame outwards, so it is walked backwards; a site without one is its own frame.
@@ -986,22 +1016,34 @@ cleanup:
 static void sites_folded_print(FILE *out, json_t *sites)
 {
 	json_t *site, *stack;
-	struct frame_text ft;
 	size_t i, j, n;
 
 	json_array_foreach(sites, i, site) {
 		stack = field(site, "stack");
 		n = json_array_size(stack);
 		for (j = n; j-- > 0;) {
-			frame_text_get(&ft, json_array_get(stack, j));
-			fprintf(out, "%s" FRAME_FMT, j + 1 < n ? ";" : "", FRAME_ARGS(ft));
+			if (j + 1 < n)
+				putc(';', out);
+			folded_frame_print(out, json_array_get(stack, j));
 		}
-		if (!n) {
-			frame_text_get(&ft, site);
-			fprintf(out, FRAME_FMT, FRAME_ARGS(ft));
-		}
+		if (!n)
+			folded_frame_print(out, site);
 		fprintf(out, " %.0f\n", json_number_value(field(site, "live")));
 	}
+}
+
+static int sites_pprof_write(FILE *out, json_t *reply)
+{
+	uint8_t *profile = NULL;
+	size_t len = 0;
+	int err;
+
+	err = pprof_encode(reply, &profile, &len);
+	/* A failed write is reported by the caller, which checks the stream last. */
+	if (!err)
+		fwrite(profile, 1, len, out);
+	free(profile);
+	return err;
 }
 
 static int site_add(struct table *t, json_t *site)
@@ -1036,6 +1078,8 @@ static int sites_render(FILE *out, json_t *reply, const struct opts *o)
 		sites_folded_print(out, sites);
 		return 0;
 	}
+	if (o->format == FORMAT_PPROF)
+		return sites_pprof_write(out, reply);
 	if (!json_array_size(sites)) {
 		fprintf(out, "no allocation sites recorded for type %s\n", o->type);
 		return 0;
@@ -1094,7 +1138,7 @@ static const struct command commands[] = {
 	}, {
 		.name = "sites",
 		.summary = "where the live objects of a type were allocated",
-		.options = CO(PID) | CO(TYPE) | CO(COUNT) | CO(FORMAT),
+		.options = CO(PID) | CO(TYPE) | CO(COUNT) | CO(FORMAT) | CO(OUTPUT),
 		.required = CO(PID) | CO(TYPE),
 		.request = sites_request,
 		.render = sites_render,
@@ -1194,6 +1238,7 @@ static void usage_print(const struct command *cmd)
 	     "  pyleakctl leaks -p 4242 --window 120\n"
 	     "  pyleakctl sites -p 4242 --type str\n"
 	     "  pyleakctl sites -p 4242 --type str --format folded | flamegraph.pl > str.svg\n"
+	     "  pyleakctl sites -p 4242 --type str --format pprof -o str.pb.gz\n"
 	     "  PYLEAKD_SOCKET=/tmp/p.sock pyleakctl status");
 }
 
@@ -1274,6 +1319,9 @@ static int cmd_option_parse(struct opts *o, enum cmd_option id)
 	case CO_TYPE:
 		o->type = optarg;
 		return *optarg ? 0 : -EINVAL;
+	case CO_OUTPUT:
+		o->output = optarg;
+		return *optarg ? 0 : -EINVAL;
 	default:
 		return choice_parse(optarg, formats, &o->format);
 	}
@@ -1310,7 +1358,7 @@ static void options_scan(struct opts *o, int argc, char **argv)
 	int c;
 
 	opterr = 0;	/* errors are reported once, after --json is known */
-	while ((c = getopt_long(argc, argv, ":p:n:h", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:n:o:h", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'S':
 			o->socket = optarg;
@@ -1378,20 +1426,50 @@ static int opts_parse(struct opts *o, int argc, char **argv)
 		    o->usage_error, o->cmd ? o->cmd->name : "", o->cmd ? " " : "");
 }
 
-static int reply_print(const struct opts *o, json_t *reply)
+static int reply_print(const struct opts *o, FILE *out, json_t *reply)
 {
 	int err;
 
 	if (o->json) {
-		json_print(reply);
+		json_print(out, reply);
 		return 0;
 	}
 	err = json_sanitize(reply);
 	if (!err)
-		err = o->cmd->render(stdout, reply, o);
+		err = o->cmd->render(out, reply, o);
 	if (err)
 		return fail(o->json, err, "internal", "cannot show the reply: %s", strerror(-err));
 	return 0;
+}
+
+/* The reply on stdout or, with -o, in that file, created only once there is a reply. */
+static int reply_output(const struct opts *o, json_t *reply)
+{
+	FILE *out;
+	bool bad;
+	int err;
+
+	if (!o->output)
+		return reply_print(o, stdout, reply);
+	out = fopen(o->output, "we");
+	if (!out)
+		return fail(o->json, -errno, "internal", "cannot create %s: %s", o->output,
+			    strerror(errno));
+	err = reply_print(o, out, reply);
+	bad = ferror(out);
+	if ((fclose(out) || bad) && !err)
+		err = fail(o->json, -EIO, "internal", "cannot write %s: %s", o->output,
+			   strerror(errno));
+	return err;
+}
+
+/* Binary output would garble a terminal: pprof goes to a file or a pipe. */
+static int output_check(const struct opts *o)
+{
+	if (o->format != FORMAT_PPROF || o->json || o->output || !isatty(STDOUT_FILENO))
+		return 0;
+	return fail(o->json, -EINVAL, "bad_request",
+		    "pprof output is binary and stdout is a terminal: use -o FILE or redirect it");
 }
 
 static void stop_handle(int sig)
@@ -1456,7 +1534,7 @@ static int top_watch(const struct opts *o, struct client *c, json_t *req)
 			fputs(SCREEN_CLEAR, stdout);
 		else if (frames)
 			putchar('\n');
-		err = reply_print(o, reply);
+		err = reply_print(o, stdout, reply);
 		json_decref(reply);
 		/* A failed write is reported by main(), which checks stdout last. */
 		if (!err && fflush(stdout))
@@ -1477,8 +1555,9 @@ static int command_run(const struct opts *o)
 	json_t *req, *reply = NULL;
 	int err;
 
-	if (o->format == FORMAT_PPROF && !o->json)
-		return fail(o->json, -EOPNOTSUPP, "bad_request", "pprof output not supported yet");
+	err = output_check(o);
+	if (err)
+		return err;
 	req = o->cmd->request(o);
 	if (!req)
 		return fail(o->json, -EINVAL, "bad_request", "arguments must be valid UTF-8");
@@ -1491,7 +1570,7 @@ static int command_run(const struct opts *o)
 	}
 	err = client_request(&c, req, &reply, o->json);
 	if (!err)
-		err = reply_print(o, reply);
+		err = reply_output(o, reply);
 cleanup:
 	json_decref(reply);
 	json_decref(req);

@@ -89,6 +89,13 @@ struct addr_set {
 	size_t used;
 };
 
+/* Tallies per (type, site), when the layout attributes objects to sites. */
+struct site_table {
+	struct census_site *slots;
+	size_t mask;
+	size_t used;
+};
+
 struct mapping {
 	uint64_t start;
 	uint64_t end;
@@ -111,6 +118,7 @@ struct census_ctx {
 	size_t nmaps;
 	struct type_table types;
 	struct addr_set pools;
+	struct site_table sites;
 	bool track_pools;
 	uint64_t memo_addr;	/* last address resolved: blocks of a pool mostly share a type */
 	struct type_entry *memo;
@@ -488,6 +496,50 @@ static void list_note(struct census *out, uint64_t addr, int64_t len)
 	out->lists[i] = (struct census_container){ addr, len };
 }
 
+static int site_table_grow(struct site_table *t)
+{
+	size_t n = (t->mask + 1) * 2, i, j;
+	struct census_site *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i <= t->mask; i++) {
+		if (!t->slots[i].count)
+			continue;
+		j = addr_hash(t->slots[i].type ^ t->slots[i].site * 31) & (n - 1);
+		while (slots[j].count)
+			j = (j + 1) & (n - 1);
+		slots[j] = t->slots[i];
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->mask = n - 1;
+	return 0;
+}
+
+static void site_note(struct census_ctx *ctx, uint64_t type, uint64_t block, uint32_t size,
+		      uint64_t pool)
+{
+	struct site_table *t = &ctx->sites;
+	double weight = 1;
+	uint64_t site = ctx->layout->site_of(ctx->layout->site_arg, block, size, pool, &weight);
+	size_t j;
+
+	if (t->used * 2 >= t->mask && site_table_grow(t)) {
+		ctx->err = -ENOMEM;
+		return;
+	}
+	j = addr_hash(type ^ site * 31) & t->mask;
+	while (t->slots[j].count && (t->slots[j].type != type || t->slots[j].site != site))
+		j = (j + 1) & t->mask;
+	if (!t->slots[j].count) {
+		t->slots[j] = (struct census_site){ type, site, 0, 0 };
+		t->used++;
+	}
+	t->slots[j].count++;
+	t->slots[j].estimate += site ? weight : 1;
+}
+
 static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t pool_addr,
 		       uint32_t size, int nused)
 {
@@ -510,6 +562,9 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 				e->count++;
 				e->bytes += size;
 				ctx->out->objects++;
+				if (ctx->layout->site_of)
+					site_note(ctx, e->addr, pool_addr + ctx->offsets[i], size,
+						  pool_addr);
 				if (e->addr == ctx->layout->list_type && off + 24 <= size)
 					list_note(ctx->out, pool_addr + ctx->offsets[i] + off,
 						  (int64_t)load64(block + off + 16));
@@ -714,6 +769,14 @@ static int counts_build(struct census_ctx *ctx)
 			out->counts[out->n++] = (struct census_count){ e->addr, e->count, e->bytes };
 	}
 	qsort(out->counts, out->n, sizeof(*out->counts), count_compare);
+	if (!ctx->sites.used)
+		return 0;
+	out->sites = calloc(ctx->sites.used, sizeof(*out->sites));
+	if (!out->sites)
+		return -ENOMEM;
+	for (i = 0; i <= ctx->sites.mask; i++)
+		if (ctx->sites.slots[i].count)
+			out->sites[out->nsites++] = ctx->sites.slots[i];
 	return 0;
 }
 
@@ -729,6 +792,12 @@ static int ctx_init(struct census_ctx *ctx)
 	if (!ctx->types.slots || !ctx->chunk || !ctx->headers || !ctx->offsets || !ctx->local ||
 	    !ctx->remote)
 		return -ENOMEM;
+	if (ctx->layout->site_of) {
+		ctx->sites.slots = calloc(TABLE_INITIAL, sizeof(*ctx->sites.slots));
+		ctx->sites.mask = TABLE_INITIAL - 1;
+		if (!ctx->sites.slots)
+			return -ENOMEM;
+	}
 	if (!ctx->track_pools)
 		return 0;
 	ctx->pools.slots = calloc(TABLE_INITIAL, sizeof(*ctx->pools.slots));
@@ -745,6 +814,7 @@ static void ctx_release(struct census_ctx *ctx)
 	free(ctx->maps);
 	free(ctx->types.slots);
 	free(ctx->pools.slots);
+	free(ctx->sites.slots);
 	free(ctx->chunk);
 	free(ctx->headers);
 	free(ctx->offsets);
@@ -795,6 +865,8 @@ cleanup:
 void census_free(struct census *c)
 {
 	free(c->counts);
+	free(c->sites);
 	c->counts = NULL;
-	c->n = 0;
+	c->sites = NULL;
+	c->n = c->nsites = 0;
 }

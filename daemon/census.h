@@ -21,6 +21,12 @@ struct census_layout {
 	uint64_t preheader_flags;/* tp_flags bits that put 2 words before the GC header: 0 on <=3.10, 1<<4 on 3.11, (1<<3)|(1<<4) on 3.12+ */
 	uint64_t gc_heads[4];    /* addresses of the GC generation list heads (PyGC_Head) in the target, 0 = unused */
 	uint64_t list_type;      /* &PyList_Type: the longest lists are reported (what holds a leak), 0 = no */
+	/* Optional: the allocation site of the pool block at block (size bytes, in the pool at
+	 * pool) and the allocations it stands for; 0 = none known.  Pool objects are then also
+	 * tallied per (type, site). */
+	uint64_t (*site_of)(const void *arg, uint64_t block, uint32_t size, uint64_t pool,
+			    double *weight);
+	const void *site_arg;
 };
 
 #define CENSUS_TOP_LISTS 8
@@ -29,9 +35,15 @@ struct census_container { uint64_t addr; int64_t len; };
 
 struct census_count { uint64_t type; uint64_t count; uint64_t bytes; };
 
+/* Objects of one type attributed to one site (site 0: no site known): count objects were
+ * found, standing for estimate allocations (sampling). */
+struct census_site { uint64_t type; uint64_t site; uint64_t count; double estimate; };
+
 struct census {
 	struct census_count *counts;  /* one per type object address, sorted by count desc */
 	size_t n;
+	struct census_site *sites;    /* with layout->site_of: per (type, site), in no order */
+	size_t nsites;
 	uint64_t pools, blocks_used, objects, gc_walked, gc_outside_pools, bytes_read;
 	double seconds;
 	uint64_t pools_torn;     /* looked like pools but changed while being copied: skipped */

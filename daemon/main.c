@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
 
@@ -20,6 +22,9 @@
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
 #define DEFAULT_MAX_OBJECTS (1u << 22)
+#define DEFAULT_MAX_PAGES (1u << 18)
+#define DEFAULT_MAX_STACKS (1u << 14)
+#define DEFAULT_BUDGET 0.01
 
 static volatile sig_atomic_t stop;
 
@@ -30,12 +35,20 @@ static const char usage[] =
 "Options:\n"
 "  -s, --socket PATH      Unix socket to serve (default " DEFAULT_SOCKET ",\n"
 "                         or $PYLEAKD_SOCKET)\n"
-"  -c, --config FILE      read KEY=VALUE settings: socket, group, max_objects,\n"
-"                         sample_interval, log_level\n"
+"  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
+"                         max_objects, max_pages, sample_interval, log_level\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
 "      --sample-interval SEC  history sample period for `leaks` (default 2)\n"
+"      --mode MODE        how top/leaks/sites attach on demand: precise (default:\n"
+"                         every birth and death, on-demand use) or sampled\n"
+"                         (always-on: heap census + page-sampled sites)\n"
+"      --budget FRACTION  CPU share of each target its probes may cost; the\n"
+"                         governor thins allocation-site sampling to stay under it\n"
+"                         (default 0.01; 0: unlimited)\n"
+"      --max-pages N      heap pages whose allocation site is kept per process\n"
+"                         (default 262144 = 1 GiB of heap; oldest forgotten first)\n"
 "  -f, --foreground       stay in the foreground (the default; for systemd units)\n"
 "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 "  -h, --help             show this help\n"
@@ -44,7 +57,8 @@ static const char usage[] =
 "EXAMPLES\n"
 "  pyleakd                                  serve " DEFAULT_SOCKET "\n"
 "  PYLEAKD_SOCKET=/tmp/p.sock pyleakd -l debug  a private daemon, verbose\n"
-"  pyleakd --group adm                      let group adm run pyleakctl\n";
+"  pyleakd --group adm                      let group adm run pyleakctl\n"
+"  pyleakd --mode sampled --budget 0.005    always-on: at most 0.5% of each target\n";
 
 static void on_signal(int sig)
 {
@@ -101,6 +115,27 @@ static int setting_apply(struct server_options *o, const char *key, const char *
 			return -EINVAL;
 		}
 		o->target.max_objects = n;
+	} else if (!strcmp(key, "max_pages")) {
+		n = strtol(val, &end, 10);
+		if (*end || n < 1024 || n > (1L << 26)) {
+			fprintf(stderr, "pyleakd: max_pages must be 1024..67108864\n");
+			return -EINVAL;
+		}
+		o->target.max_pages = n;
+	} else if (!strcmp(key, "mode")) {
+		if (strcmp(val, "precise") && strcmp(val, "sampled")) {
+			fprintf(stderr, "pyleakd: mode must be precise or sampled\n");
+			return -EINVAL;
+		}
+		snprintf(o->target.mode, sizeof(o->target.mode), "%s", val);
+	} else if (!strcmp(key, "budget")) {
+		double d = strtod(val, &end);
+
+		if (*end || d < 0 || d > 1) {
+			fprintf(stderr, "pyleakd: budget must be a fraction in [0, 1]\n");
+			return -EINVAL;
+		}
+		o->target.budget = d;
 	} else if (!strcmp(key, "sample_interval")) {
 		double d = strtod(val, &end);
 
@@ -169,6 +204,9 @@ int main(int argc, char **argv)
 		{ "group", required_argument, NULL, 'g' },
 		{ "max-objects", required_argument, NULL, 'm' },
 		{ "sample-interval", required_argument, NULL, 'i' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "max-pages", required_argument, NULL, 'p' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -176,7 +214,12 @@ int main(int argc, char **argv)
 		{},
 	};
 	struct server_options o = { .target.max_objects = DEFAULT_MAX_OBJECTS,
+				    .target.max_pages = DEFAULT_MAX_PAGES,
+				    .target.max_stacks = DEFAULT_MAX_STACKS,
+				    .target.budget = DEFAULT_BUDGET,
+				    .target.mode = "precise",
 				    .target.sample_interval = 2.0 };
+	int stats_fd;
 	char max_objects[32];
 	struct sigaction sa = { .sa_handler = on_signal };
 	const char *env = getenv("PYLEAKD_SOCKET");
@@ -205,6 +248,18 @@ int main(int argc, char **argv)
 			if (setting_apply(&o, "sample_interval", optarg))
 				return 2;
 			break;
+		case 'M':
+			if (setting_apply(&o, "mode", optarg))
+				return 2;
+			break;
+		case 'b':
+			if (setting_apply(&o, "budget", optarg))
+				return 2;
+			break;
+		case 'p':
+			if (setting_apply(&o, "max_pages", optarg))
+				return 2;
+			break;
 		case 'f':
 			break;
 		case 'l':
@@ -227,6 +282,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	libbpf_set_print(libbpf_log);
+	/* BPF run-time statistics while the daemon runs: the governor measures probe cost. */
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0)
+		log_warn("BPF run-time statistics unavailable (%s): probe cost is not measured",
+			 strerror(errno));
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -250,6 +310,8 @@ int main(int argc, char **argv)
 	target_detach_all();
 	server_stop();
 	loop_fini();
+	if (stats_fd >= 0)
+		close(stats_fd);
 	log_info("stopped");
 	return err ? 1 : 0;
 }

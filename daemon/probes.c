@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -44,7 +45,12 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	}
 	p->skel->rodata->unsized_type = cfg->unsized_type;
 	p->skel->rodata->target_tgid = pid;
+	p->skel->rodata->stack_layout = cfg->stacks;
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->max_objects);
+	if (!err)
+		err = bpf_map__set_max_entries(p->skel->maps.pages, cfg->max_pages);
+	if (!err)
+		err = bpf_map__set_max_entries(p->skel->maps.stacks, cfg->max_stacks);
 	if (err)
 		goto cleanup;
 	err = pyleak_bpf__load(p->skel);
@@ -57,6 +63,14 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 		err = -errno;
 		log_error("attach exec tracepoint for pid %d: %s", pid, strerror(-err));
 		goto cleanup;
+	}
+	if (cfg->stacks.runtime) {
+		p->fault_link = bpf_program__attach(p->skel->progs.pyleak_fault);
+		if (!p->fault_link) {
+			err = -errno;
+			log_error("attach page-fault tracepoint for pid %d: %s", pid, strerror(-err));
+			goto cleanup;
+		}
 	}
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), rb_sample, p, NULL);
 	if (!p->rb) {
@@ -81,6 +95,8 @@ void probes_close(struct probes *p)
 		bpf_link__destroy(p->usdt_links[i]);
 	bpf_link__destroy(p->exec_link);
 	p->exec_link = NULL;
+	bpf_link__destroy(p->fault_link);
+	p->fault_link = NULL;
 	ring_buffer__free(p->rb);
 	p->rb = NULL;
 	pyleak_bpf__destroy(p->skel);
@@ -345,6 +361,93 @@ int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX])
 void probes_read_gc(struct probes *p, struct pyleak_gc *out)
 {
 	*out = p->skel->bss->gc_state;
+}
+
+long probes_for_each_page(struct probes *p,
+			  void (*fn)(void *ctx, uint64_t page, const struct pyleak_page_site *site),
+			  void *ctx)
+{
+	enum { BATCH = 2048 };
+	int fd = bpf_map__fd(p->skel->maps.pages);
+	struct pyleak_page_site vals[BATCH];
+	__u64 keys[BATCH], in = 0, out = 0;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	bool first = true, done = false;
+	long total = 0;
+	__u32 n, i;
+	int err;
+
+	while (!done) {
+		n = BATCH;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &n, &opts);
+		if (err && errno != ENOENT)
+			return -errno;
+		done = err != 0;
+		for (i = 0; i < n; i++)
+			fn(ctx, keys[i], &vals[i]);
+		total += n;
+		in = out;
+		first = false;
+	}
+	return total;
+}
+
+int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out)
+{
+	return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.stacks), &id, out) ? -errno : 0;
+}
+
+void probes_set_page_mask(struct probes *p, uint64_t mask)
+{
+	p->skel->bss->page_sample_mask = mask;
+}
+
+uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns)
+{
+	struct bpf_prog_info info;
+	struct bpf_program *prog;
+	uint64_t total = 0;
+	__u32 len;
+
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		if (bpf_program__fd(prog) < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			continue;
+		total += info.run_time_ns;
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+			total += info.run_cnt * trap_ns;
+	}
+	return total;
+}
+
+static uint64_t map_memlock(int fd)
+{
+	char path[64], line[128];
+	uint64_t v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %" SCNu64, &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+uint64_t probes_maps_memory(struct probes *p)
+{
+	struct bpf_map *m;
+	uint64_t total = 0;
+
+	bpf_object__for_each_map(m, p->skel->obj)
+		total += map_memlock(bpf_map__fd(m));
+	return total;
 }
 
 int probes_epoll_fd(struct probes *p)

@@ -31,6 +31,7 @@ struct probes {
 	struct pyleak_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *exec_link;
+	struct bpf_link *fault_link;	/* allocation sites: the page-fault tracepoint */
 	struct bpf_link *usdt_links[2];
 	struct probe_link links[PYLEAK_MAX_HOOKS];
 	int nlinks;
@@ -39,6 +40,9 @@ struct probes {
 struct probes_config {
 	uint32_t max_objects;	/* entries of the object map (its memory grows with use) */
 	uint64_t unsized_type;	/* type whose size is unknown at birth */
+	struct pyleak_stack_layout stacks;	/* runtime 0: no allocation sites */
+	uint32_t max_pages;	/* pages whose first-touch stack is kept (LRU) */
+	uint32_t max_stacks;	/* distinct stacks kept */
 };
 
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
@@ -73,6 +77,19 @@ int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX]);
 
 /* The collector's totals, read from the BPF object's .bss. */
 void probes_read_gc(struct probes *p, struct pyleak_gc *out);
+
+/* Calls fn for each recorded page (page number -> first toucher); returns how many, or -errno. */
+long probes_for_each_page(struct probes *p,
+			  void (*fn)(void *ctx, uint64_t page, const struct pyleak_page_site *site),
+			  void *ctx);
+int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out);
+/* The governor's page sampling: record the stack of 1 page in mask + 1 (mask = 2^k - 1). */
+void probes_set_page_mask(struct probes *p, uint64_t mask);
+/* Time the target has spent in this object's programs, in ns: BPF run time (when the kernel
+ * keeps statistics, see main.c) plus trap_ns per uprobe hit. */
+uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns);
+/* Kernel memory the target's maps may use at most, in bytes (from their fdinfo). */
+uint64_t probes_maps_memory(struct probes *p);
 
 int probes_epoll_fd(struct probes *p);
 int probes_consume(struct probes *p);

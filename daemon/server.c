@@ -195,7 +195,9 @@ static struct target *target_get(pid_t pid, const char *mode, json_t **err)
 
 static json_t *handle_attach(json_t *req)
 {
-	const char *mode = "precise";
+	struct target_options topt = opts.target;
+	const char *mode = opts.target.mode;
+	json_t *budget;
 	struct target *t;
 	pid_t pid;
 	int ret;
@@ -204,7 +206,13 @@ static json_t *handle_attach(json_t *req)
 		return error_new("bad_request", "attach: needs an integer \"pid\" > 0 and a string \"mode\"");
 	if (strcmp(mode, "precise") && strcmp(mode, "sampled"))
 		return error_new("bad_request", "attach: mode must be precise or sampled");
-	ret = target_attach(pid, mode, &opts.target, &t);
+	budget = json_object_get(req, "budget");
+	if (budget && (!json_is_number(budget) || json_number_value(budget) < 0 ||
+		       json_number_value(budget) > 1))
+		return error_new("bad_request", "attach: \"budget\" must be a fraction of the target's CPU in [0, 1]");
+	if (budget)
+		topt.budget = json_number_value(budget);
+	ret = target_attach(pid, mode, &topt, &t);
 	if (ret < 0)
 		return error_attach(pid, ret);
 	return json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "python", t->py.version, "mode", t->mode,
@@ -244,7 +252,7 @@ static json_t *handle_top(json_t *req)
 		interval = json_number_value(iv);
 	if (strcmp(sort, "live") && strcmp(sort, "bytes") && strcmp(sort, "growth"))
 		return error_new("bad_request", "top: sort must be live, bytes or growth");
-	t = target_get(pid, "precise", &err);
+	t = target_get(pid, opts.target.mode, &err);
 	if (!t)
 		return err;
 	ret = target_sample(t, true);
@@ -265,12 +273,40 @@ static json_t *handle_leaks(json_t *req)
 	if (field_pid(req, &pid) || field_int(req, "window", 1, 86400, &window) ||
 	    field_int(req, "n", 0, 100000, &n))
 		return error_new("bad_request", "leaks: needs an integer \"pid\" > 0, optional \"window\" and \"n\"");
-	t = target_get(pid, "precise", &err);
+	t = target_get(pid, opts.target.mode, &err);
 	if (!t)
 		return err;
 	if (target_check(t))
 		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
 	return target_leaks_json(t, window, n);
+}
+
+static json_t *handle_sites(json_t *req)
+{
+	const char *type = NULL;
+	json_t *err = NULL, *doc;
+	struct target *t;
+	long n = 20;
+	pid_t pid;
+	int ret;
+
+	if (field_pid(req, &pid) || field_str(req, "type", &type) || !type || !*type ||
+	    field_int(req, "n", 0, 100000, &n))
+		return error_new("bad_request", "sites: needs an integer \"pid\" > 0, a string \"type\", optional \"n\"");
+	t = target_get(pid, opts.target.mode, &err);
+	if (!t)
+		return err;
+	if (target_check(t))
+		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+	doc = target_sites_json(t, type, n, &ret);
+	if (doc)
+		return doc;
+	if (ret == -EOPNOTSUPP)
+		return error_new("unsupported_python", "pid %d: Python %s: allocation sites are not supported",
+				 pid, t->py.version);
+	if (ret == -ESRCH)
+		return error_new("no_such_process", "pid %d: exited", pid);
+	return error_new("internal", "pid %d: sites: %s", pid, strerror(-ret));
 }
 
 static json_t *handle_request(struct client *c, const char *line)
@@ -303,7 +339,7 @@ static json_t *handle_request(struct client *c, const char *line)
 	else if (!strcmp(cmd, "leaks"))
 		reply = handle_leaks(req);
 	else if (!strcmp(cmd, "sites"))
-		reply = error_new("not_implemented", "%s: not available in this version", cmd);
+		reply = handle_sites(req);
 	else
 		reply = error_new("bad_request", "unknown command \"%.64s\"", cmd);
 cleanup:

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,19 +12,30 @@
 
 #include "log.h"
 #include "procmem.h"
+#include "pystack.h"
+#include "sites.h"
 #include "target.h"
 
 /* CPython type object fields (3.8-3.13, x86-64). */
 #define TP_NAME_OFF 24
 #define TP_DEALLOC_OFF 48
+#define TP_FLAGS_OFF 168
 /* Ended targets stay listed (for `status`) this long. */
 #define ENDED_KEEP_S 600.0
 
 static struct target *targets;
 static struct watcher sampler = { .fd = -1 };
 static double sample_interval = 2.0;
-/* A census may use this share of the daemon's time (it costs the daemon, not the target). */
+/* A census may use this share of the daemon's time (it costs the daemon, not the target);
+ * in sampled mode (always-on, many targets) all of them share 1% of a core. */
 #define CENSUS_DUTY 0.05
+#define CENSUS_BUDGET_SAMPLED 0.01
+/* Sampled mode keeps history for types with at least this many objects (memory bound). */
+#define SAMPLED_ROW_MIN 256
+/* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
+#define UPROBE_TRAP_NS 700
+/* Governor: the page sampling rate ranges from every page to 1 in 4096. */
+#define PAGE_MASK_MAX 4095
 
 const char *target_state_name(enum target_state s)
 {
@@ -279,7 +291,8 @@ static void census_setup(struct target *t)
 
 int target_attach(pid_t pid, const char *mode, const struct target_options *opt, struct target **out)
 {
-	struct probes_config cfg = { .max_objects = opt->max_objects };
+	struct probes_config cfg = { .max_objects = opt->max_objects, .max_pages = opt->max_pages,
+				     .max_stacks = opt->max_stacks };
 	struct target *t;
 	int err;
 
@@ -292,11 +305,14 @@ int target_attach(pid_t pid, const char *mode, const struct target_options *opt,
 		target_unlink(t);
 		target_free(t);
 	}
-	if (strcmp(mode, "precise"))
+	if (strcmp(mode, "precise") && strcmp(mode, "sampled"))
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->opt = *opt;
+	t->sampled = !strcmp(mode, "sampled");
+	t->gov.budget = opt->budget;
 	t->pid = pid;
 	t->pidfd = -1;
 	t->pid_watch.fd = -1;
@@ -314,11 +330,16 @@ int target_attach(pid_t pid, const char *mode, const struct target_options *opt,
 	}
 	python_symbol_addr(&t->py, t->plan.unsized, &t->unsized_type);
 	cfg.unsized_type = t->unsized_type;
+	if (pystack_layout(&t->py, &cfg.stacks))
+		log_warn("pid %d: no Python stack layout for %s: no allocation sites", pid,
+			 t->py.version);
+	t->sites = cfg.stacks.runtime != 0;
 	err = probes_open(&t->probes, pid, &cfg, on_event, t);
 	if (err)
 		goto cleanup;
 	t->state = TARGET_TRACKING;
-	err = target_hook_all(t);
+	/* Sampled mode: no per-object probe, only the rare ones (collections, page faults). */
+	err = t->sampled ? target_hook_gc(t) : target_hook_all(t);
 	if (err)
 		goto cleanup;
 	census_setup(t);
@@ -332,9 +353,9 @@ int target_attach(pid_t pid, const char *mode, const struct target_options *opt,
 	t->attached_at = loop_now();
 	t->next = targets;
 	targets = t;
-	log_info("pid %d: attached (python %s, %s%s, %d probes)", pid, t->py.version,
+	log_info("pid %d: attached %s (python %s, %s%s, %d probes%s)", pid, mode, t->py.version,
 		 t->py.shared ? "libpython" : "static", t->py.inlined ? ", LTO-inlined" : "",
-		 t->probes.nlinks);
+		 t->probes.nlinks, t->sites ? ", allocation sites" : "");
 	*out = t;
 	return 0;
 cleanup:
@@ -348,14 +369,29 @@ cleanup:
 	return err;
 }
 
-static struct type_row *row_get(struct target *t, uint64_t type)
+static bool type_is_heap(struct target *t, uint64_t type)
 {
-	struct type_row *r;
+	uint64_t flags = 0;
+
+	return !procmem_read_u64(t->pid, type + TP_FLAGS_OFF, &flags) && (flags & (1u << 9));
+}
+
+static struct type_row *row_find(struct target *t, uint64_t type)
+{
 	size_t i;
 
 	for (i = 0; i < t->nrows; i++)
 		if (t->rows[i].type == type)
 			return &t->rows[i];
+	return NULL;
+}
+
+static struct type_row *row_get(struct target *t, uint64_t type)
+{
+	struct type_row *r = row_find(t, type);
+
+	if (r)
+		return r;
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
 
@@ -398,6 +434,31 @@ static void sample_type(void *ctx, uint64_t type, const struct pyleak_type_stats
 		type == t->unsized_type ? -1 : (int64_t)(st->bytes_born - st->bytes_died));
 }
 
+/* Sampled mode: every type the census found is a census row; a type seen before and now
+ * absent has none left. */
+static void census_rows_all(struct target *t, const struct census *c)
+{
+	struct type_row *r;
+	size_t i;
+
+	for (i = 0; i < t->nrows; i++)
+		t->rows[i].seen = false;
+	for (i = 0; i < c->n; i++) {
+		r = row_find(t, c->counts[i].type);
+		if (!r && c->counts[i].count < SAMPLED_ROW_MIN)
+			continue;
+		r = r ? r : row_get(t, c->counts[i].type);
+		if (!r)
+			continue;
+		r->census = true;
+		r->st.flags = type_is_heap(t, r->type) ? PYLEAK_TYPE_HEAP : 0;
+		row_set(r, c->counts[i].count, c->counts[i].count, c->counts[i].bytes);
+	}
+	for (i = 0; i < t->nrows; i++)
+		if (!t->rows[i].seen && t->rows[i].has_prev)
+			row_set(&t->rows[i], 0, 0, 0);
+}
+
 static int sample_census(struct target *t)
 {
 	struct census c = {};
@@ -412,7 +473,7 @@ static int sample_census(struct target *t)
 		/* Back off: a census failure repeats (an allocator pyleak cannot walk). */
 		t->census_seconds = 1;
 		log_warn("census of pid %d: %s", t->pid, strerror(-err));
-		return t->ncensus ? err : 0;
+		return t->ncensus || t->sampled ? err : 0;
 	}
 	t->census_seconds = c.seconds;
 	snap = &t->snaps[t->snap_head];
@@ -422,6 +483,8 @@ static int sample_census(struct target *t)
 	snap->t = t->census_at;
 	snap->n = c.nlists;
 	memcpy(snap->lists, c.lists, sizeof(c.lists));
+	if (t->sampled)
+		census_rows_all(t, &c);
 	for (j = 0; j < t->ncensus; j++) {
 		struct type_row *r = row_get(t, t->census_types[j]);
 		int64_t live = 0, bytes = 0;
@@ -456,6 +519,80 @@ int target_check(struct target *t)
 	return 0;
 }
 
+/* Sampled targets share one budget of the daemon's time: 1% of a core for all of them. */
+static double census_duty(const struct target *t)
+{
+	const struct target *o;
+	int n = 0;
+
+	if (!t->sampled)
+		return CENSUS_DUTY;
+	for (o = targets; o; o = o->next)
+		n += o->sampled && o->state == TARGET_TRACKING;
+	return CENSUS_BUDGET_SAMPLED / (n ? n : 1);
+}
+
+/* The target's own CPU time (utime + stime), in seconds; -1 if unreadable. */
+static double target_cpu_seconds(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the command name may hold spaces and parentheses */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * The overhead governor: compares what the probes cost the target (BPF run time plus the
+ * uprobe traps) with the target's own CPU time over the last interval, and halves the page
+ * sampling rate while over budget (doubling it back while well under).  Per-object probes
+ * (precise mode) cannot be thinned: their cost is reported, and sampled mode is the remedy.
+ */
+static void governor_tick(struct target *t)
+{
+	struct governor *g = &t->gov;
+	double cpu = target_cpu_seconds(t->pid), dcpu;
+	uint64_t mask = g->page_mask;
+
+	g->prev_cost_ns = g->cost_ns;
+	g->cost_ns = probes_cost_ns(&t->probes, UPROBE_TRAP_NS);
+	if (cpu < 0)
+		return;
+	g->prev_cpu_s = g->cpu_s ? g->cpu_s : cpu;
+	g->cpu_s = cpu;
+	dcpu = g->cpu_s - g->prev_cpu_s;
+	if (dcpu <= 0)
+		return;
+	g->ratio = (g->cost_ns - g->prev_cost_ns) / 1e9 / dcpu;
+	if (!g->budget || !t->sites)
+		return;
+	if (g->ratio > g->budget && mask < PAGE_MASK_MAX) {
+		mask = mask * 2 + 1;
+		g->throttles++;
+	} else if (g->ratio < g->budget / 4 && mask) {
+		mask >>= 1;
+	}
+	if (mask != g->page_mask) {
+		g->page_mask = mask;
+		probes_set_page_mask(&t->probes, mask);
+		log_debug("pid %d: governor: probes cost %.2f%% of its CPU (budget %.2f%%): "
+			  "stack of 1 page in %lu", t->pid, g->ratio * 100, g->budget * 100, mask + 1);
+	}
+}
+
 int target_sample(struct target *t, bool force_census)
 {
 	int err;
@@ -465,9 +602,10 @@ int target_sample(struct target *t, bool force_census)
 		return err;
 	err = probes_for_each_type(&t->probes, sample_type, t);
 	/* Every build gets a census now and then: it finds the containers that hold a leak. */
-	if (!err && ((force_census && t->ncensus) ||
-		     loop_mono() - t->census_at >= t->census_seconds / CENSUS_DUTY))
+	if (!err && ((force_census && (t->ncensus || t->sampled)) ||
+		     loop_mono() - t->census_at >= t->census_seconds / census_duty(t)))
 		err = sample_census(t);
+	governor_tick(t);
 	t->samples++;
 	return err;
 }
@@ -706,9 +844,10 @@ static json_t *holder_json(struct target *t, double since, int64_t growth, char 
 json_t *target_leaks_json(struct target *t, double window_s, int n)
 {
 	json_t **list, *suspects = json_array(), *notes = json_array(), *doc;
+	struct census sc_sites = {};
 	double now = loop_mono();
 	size_t i, m = 0;
-	int ready = 0;
+	int ready = 0, sites_err = t->sites ? 1 : -EOPNOTSUPP;
 
 	list = calloc(t->nrows ? t->nrows : 1, sizeof(*list));
 	if (!list || !suspects || !notes)
@@ -731,6 +870,11 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 			"evidence", sc.evidence, "growth", (json_int_t)sc.growth, "samples", sc.samples,
 			"span_s", sc.span_s, "source", r->census ? "census" : "probes",
 			"class", (r->st.flags & PYLEAK_TYPE_HEAP) != 0, "sites");
+		/* Where a growing type grows: one census with sites serves every suspect. */
+		if (sites_err == 1 && list[m] && sc.growth_score >= 0.5)
+			sites_err = sites_census(t, &sc_sites);
+		if (!sites_err && list[m] && sc.growth_score >= 0.5)
+			json_object_set_new(list[m], "sites", sites_json(t, &sc_sites, r->type, 3));
 		if (list[m] && holder)
 			json_object_set_new(list[m], "held_by", holder);
 		else
@@ -747,9 +891,13 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 	if (!ready)
 		json_array_append_new(notes, json_string(
 			"collecting history: a type needs 3 samples in the window to be judged"));
-	if (t->ncensus)
+	if (t->ncensus || t->sampled)
 		json_array_append_new(notes, json_string(
 			"census types have no death counts: freed_by_gc_fraction is 0 for them"));
+	if (sites_err < 0)
+		json_array_append_new(notes, json_string(
+			"no allocation sites: this interpreter's stacks cannot be read"));
+	census_free(&sc_sites);
 	free(list);
 	doc = json_pack("{s:i, s:s, s:f, s:f, s:o, s:o, s:o}", "pid", t->pid, "python", t->py.version,
 			"window_s", window_s, "sample_interval_s", sample_interval, "suspects", suspects,
@@ -824,5 +972,59 @@ json_t *target_status_json(struct target *t)
 		"types_map_full", (json_int_t)cnt[PYLEAK_CNT_TYPES_FULL],
 		"read_errors", (json_int_t)cnt[PYLEAK_CNT_READ_ERRORS],
 		"events_lost", (json_int_t)cnt[PYLEAK_CNT_EVENTS_LOST]));
+	json_object_set_new(o, "sites", json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}",
+		"enabled", t->sites, "page_faults", (json_int_t)cnt[PYLEAK_CNT_FAULTS],
+		"pages_sampled", (json_int_t)cnt[PYLEAK_CNT_PAGES],
+		"pages_skipped", (json_int_t)cnt[PYLEAK_CNT_PAGES_SKIPPED],
+		"no_python_stack", (json_int_t)cnt[PYLEAK_CNT_NO_STACK],
+		"stacks_map_full", (json_int_t)cnt[PYLEAK_CNT_STACKS_FULL]));
+	json_object_set_new(o, "governor", json_pack("{s:f, s:f, s:f, s:I, s:I, s:f}",
+		"budget", t->gov.budget, "spent_ratio", t->gov.ratio, "spent_s", t->gov.cost_ns / 1e9,
+		"page_sample_every", (json_int_t)(t->gov.page_mask + 1),
+		"throttles", (json_int_t)t->gov.throttles, "target_cpu_s", t->gov.cpu_s));
+	if (t->state == TARGET_TRACKING)
+		json_object_set_new(o, "maps_bytes", json_integer(probes_maps_memory(&t->probes)));
+	json_object_set_new(o, "census_s", json_real(t->census_seconds));
 	return o;
+}
+
+json_t *target_sites_json(struct target *t, const char *type_name, int n, int *err)
+{
+	uint64_t live = 0, samples = 0, type = 0, cnt[PYLEAK_CNT_MAX] = {};
+	double attributed = 0;
+	struct census c = {};
+	json_t *doc = NULL;
+	char name[64], note[640];
+	size_t i;
+
+	if (!t->sites) {
+		*err = -EOPNOTSUPP;
+		return NULL;
+	}
+	*err = sites_census(t, &c);
+	if (*err)
+		return NULL;
+	/* Counts are sorted: the most numerous type of that name (names need not be unique). */
+	for (i = 0; i < c.n && !type; i++)
+		if (!type_name_read(t->pid, c.counts[i].type, name, sizeof(name)) &&
+		    !strcmp(name, type_name))
+			type = c.counts[i].type;
+	if (type)
+		sites_totals(&c, type, &live, &attributed, &samples);
+	probes_read_counters(&t->probes, cnt);
+	snprintf(note, sizeof(note),
+		 "sampled: one allocation per fresh 4 KiB heap page (1 page in %lu now) has its "
+		 "Python stack recorded; a site's live is its %lu sampled %s objects still alive, "
+		 "each standing for the objects of one page, %.0f in all of the %lu live %s objects "
+		 "in pymalloc pools (the rest are older than the attach, or not sampled)",
+		 t->gov.page_mask + 1, samples, type_name, attributed, live, type_name);
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "pid", t->pid,
+			"type", type_name, "mode", t->mode, "sampled", note, "live", (json_int_t)live,
+			"attributed", (json_int_t)(attributed + 0.5), "samples", (json_int_t)samples,
+			"pages_sampled", (json_int_t)cnt[PYLEAK_CNT_PAGES],
+			"sites", type ? sites_json(t, &c, type, n) : json_array());
+	census_free(&c);
+	if (!doc)
+		*err = -ENOMEM;
+	return doc;
 }

@@ -41,11 +41,34 @@ struct list_snapshot {
 
 #define LIST_SNAPSHOTS 64
 
+struct target_options {
+	uint32_t max_objects;
+	uint32_t max_pages;		/* pages whose allocation site is kept per target */
+	uint32_t max_stacks;		/* distinct allocation stacks kept per target */
+	double sample_interval;		/* seconds between history samples */
+	double budget;			/* target CPU share its probes may cost; 0: unlimited */
+	char mode[16];			/* for attach on demand (top, leaks, sites) */
+};
+
+/* The overhead governor: what one target's probes cost it, and the page sampling it set. */
+struct governor {
+	double budget;			/* 0: unlimited */
+	uint64_t page_mask;		/* 1 page in page_mask + 1 gets a stack */
+	uint64_t cost_ns, prev_cost_ns;	/* estimated probe time in the target, cumulative */
+	double cpu_s, prev_cpu_s;	/* the target's own CPU time */
+	double ratio;			/* cost / CPU over the last interval */
+	uint64_t throttles;		/* times the sampling rate was lowered */
+};
+
 struct target {
 	struct target *next;
 	pid_t pid;
 	enum target_state state;
 	char mode[16];
+	bool sampled;			/* sampled mode: no per-object probes, census counts */
+	struct target_options opt;
+	struct governor gov;
+	bool sites;			/* allocation sites are recorded */
 	double attached_at, ended_at;	/* wall clock */
 	struct python_info py;
 	struct python_plan plan;
@@ -65,13 +88,9 @@ struct target {
 	struct watcher pid_watch, rb_watch;
 };
 
-struct target_options {
-	uint32_t max_objects;
-	double sample_interval;		/* seconds between history samples */
-};
 
-/* Attaches to pid (a no-op returning 1 if it is tracked already). Negative errno:
- * see python_inspect(), plus -EINVAL for an unknown mode. */
+/* Attaches to pid (a no-op returning 1 if it is tracked already) in mode "precise" or
+ * "sampled". Negative errno: see python_inspect(), plus -EINVAL for an unknown mode. */
 int target_attach(pid_t pid, const char *mode, const struct target_options *opt, struct target **out);
 void target_detach(struct target *t);
 /* The tracked (or recently ended) target of pid, or NULL. */
@@ -93,6 +112,8 @@ void target_sampler_stop(void);
 json_t *target_top_json(struct target *t, int n, const char *sort, double span);
 json_t *target_leaks_json(struct target *t, double window_s, int n);
 json_t *target_status_json(struct target *t);
+/* Allocation sites of the type named type_name (`sites`); NULL and *err on failure. */
+json_t *target_sites_json(struct target *t, const char *type_name, int n, int *err);
 const char *target_state_name(enum target_state s);
 
 #endif

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Allocation sites.  BPF records, at the first touch of each page of the target, the Python
+ * stack of the faulting thread (page -> stack id).  A census then finds every pool object,
+ * looks up its page, and tallies (type, stack); a stack is named here, frame by frame, from
+ * the code objects it points at.  Leaked objects accumulate in pages that their allocation
+ * site touched first, so the sites of a growing type are where it grows.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pystack.h"
+#include "sites.h"
+#include "target.h"
+
+#define POOL_HEADER 48	/* pymalloc's pool header: the first block follows it */
+
+struct page_entry {
+	uint64_t page;		/* 0: empty */
+	struct pyleak_page_site site;
+};
+
+struct page_table {
+	struct page_entry *slots;
+	size_t mask;
+	size_t used;
+};
+
+static size_t page_hash(uint64_t page)
+{
+	return (page * 0x9E3779B97F4A7C15ull) >> 20;
+}
+
+static void page_add(void *ctx, uint64_t page, const struct pyleak_page_site *site)
+{
+	struct page_table *t = ctx;
+	size_t j;
+
+	if (!page || t->used * 2 > t->mask)
+		return;		/* sized for every entry up front: cannot happen */
+	for (j = page_hash(page) & t->mask; t->slots[j].page && t->slots[j].page != page;
+	     j = (j + 1) & t->mask)
+		;
+	t->used += !t->slots[j].page;
+	t->slots[j] = (struct page_entry){ page, *site };
+}
+
+static const struct pyleak_page_site *page_find(const struct page_table *t, uint64_t addr)
+{
+	uint64_t page = addr >> PYLEAK_PAGE_SHIFT;
+	size_t j;
+
+	for (j = page_hash(page) & t->mask; t->slots[j].page; j = (j + 1) & t->mask)
+		if (t->slots[j].page == page)
+			return &t->slots[j].site;
+	return NULL;
+}
+
+/*
+ * pymalloc carves a pool's blocks in address order, and carving block N writes the free-list
+ * link into block N+1: a fault at the start of block N+1 was taken while allocating block N.
+ * A new pool's header is written while its first block is allocated.  Each sample stands for
+ * the blocks of one page (and for the pages the governor skipped).
+ */
+static uint64_t block_site(const void *arg, uint64_t block, uint32_t size, uint64_t pool,
+			   double *weight)
+{
+	const struct pyleak_page_site *s = page_find(arg, block + size);
+
+	if (!s || s->addr != block + size) {
+		s = block == pool + POOL_HEADER ? page_find(arg, pool) : NULL;
+		if (!s || s->addr < pool || s->addr >= block)
+			return 0;
+	}
+	*weight = (double)(1u << PYLEAK_PAGE_SHIFT) / size * (s->every ? s->every : 1);
+	return s->stack;
+}
+
+int sites_census(struct target *t, struct census *out)
+{
+	struct census_layout layout = t->layout;
+	struct page_table pages = {};
+	size_t cap = 1024;
+	long n;
+	int err;
+
+	/* Twice the map's capacity keeps probing short whatever it holds. */
+	while (cap < 2ull * t->opt.max_pages + 2)
+		cap *= 2;
+	pages.slots = calloc(cap, sizeof(*pages.slots));
+	if (!pages.slots)
+		return -ENOMEM;
+	pages.mask = cap - 1;
+	n = probes_for_each_page(&t->probes, page_add, &pages);
+	if (n < 0) {
+		err = (int)n;
+		log_warn("read page sites of pid %d: %s", t->pid, strerror(-err));
+		goto cleanup;
+	}
+	layout.site_of = block_site;
+	layout.site_arg = &pages;
+	err = census_run(t->pid, &layout, out);
+cleanup:
+	free(pages.slots);
+	return err;
+}
+
+void sites_totals(const struct census *c, uint64_t type, uint64_t *live, double *attributed,
+		  uint64_t *samples)
+{
+	size_t i;
+
+	*live = *samples = 0;
+	*attributed = 0;
+	for (i = 0; i < c->nsites; i++) {
+		if (c->sites[i].type != type)
+			continue;
+		*live += c->sites[i].count;
+		if (c->sites[i].site) {
+			*attributed += c->sites[i].estimate;
+			*samples += c->sites[i].count;
+		}
+	}
+}
+
+static int site_cmp(const void *a, const void *b)
+{
+	const struct census_site *x = a, *y = b;
+
+	return (x->estimate < y->estimate) - (x->estimate > y->estimate);
+}
+
+static json_t *frame_json(const struct pystack_frame *f)
+{
+	return json_pack("{s:s,s:s,s:i}", "function", f->function, "file", f->file, "line",
+			 f->line);
+}
+
+/* One site: its innermost frame's function, file and line, its live count and its stack. */
+static json_t *site_json(struct target *t, struct pystack_cache *cache,
+			 const struct census_site *s)
+{
+	struct pystack_frame f = { .function = "<unknown>", .file = "", .line = -1 };
+	struct pyleak_stack st;
+	json_t *site, *stack;
+	uint32_t i;
+
+	stack = json_array();
+	if (!stack)
+		return NULL;
+	if (probes_read_stack(&t->probes, s->site, &st))
+		st.depth = 0;
+	for (i = 0; i < st.depth && i < PYLEAK_STACK_DEPTH; i++) {
+		struct pystack_frame g;
+
+		if (pystack_frame_resolve(cache, st.frames[i].code, st.frames[i].offset, &g)) {
+			snprintf(g.function, sizeof(g.function), "<code %#llx gone>",
+				 (unsigned long long)st.frames[i].code);
+			g.file[0] = '\0';
+			g.line = -1;
+		}
+		if (!i)
+			f = g;
+		json_array_append_new(stack, frame_json(&g));
+	}
+	site = frame_json(&f);
+	if (site) {
+		json_object_set_new(site, "live", json_integer((json_int_t)(s->estimate + 0.5)));
+		json_object_set_new(site, "samples", json_integer((json_int_t)s->count));
+		json_object_set_new(site, "truncated", json_boolean(st.depth && st.truncated));
+		json_object_set_new(site, "stack", stack);
+	} else {
+		json_decref(stack);
+	}
+	return site;
+}
+
+json_t *sites_json(struct target *t, const struct census *c, uint64_t type, int n)
+{
+	struct census_site *mine = NULL;
+	struct pystack_cache *cache = NULL;
+	json_t *arr = json_array();
+	size_t i, k = 0;
+
+	if (!arr)
+		return NULL;
+	mine = calloc(c->nsites ? c->nsites : 1, sizeof(*mine));
+	cache = pystack_cache_new(&t->py);
+	if (!mine || !cache)
+		goto cleanup;
+	for (i = 0; i < c->nsites; i++)
+		if (c->sites[i].type == type && c->sites[i].site)
+			mine[k++] = c->sites[i];
+	qsort(mine, k, sizeof(*mine), site_cmp);
+	for (i = 0; i < k && (n <= 0 || (int)i < n); i++)
+		json_array_append_new(arr, site_json(t, cache, &mine[i]));
+cleanup:
+	free(mine);
+	pystack_cache_free(cache);
+	return arr;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Allocation sites: a census whose objects are attributed to the Python stack that first
+ * touched their page (recorded by BPF at the page fault), and those sites as JSON.
+ */
+#ifndef PYLEAK_SITES_H
+#define PYLEAK_SITES_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "census.h"
+
+struct target;
+
+/* Runs a census of t with per-(type, site) tallies; 0 or a negative errno. */
+int sites_census(struct target *t, struct census *out);
+
+/* The n largest sites of type in c, as the contract's "sites" array; NULL on no memory. */
+json_t *sites_json(struct target *t, const struct census *c, uint64_t type, int n);
+
+/* Pool objects of type in c, how many of them the sites stand for, and the sampled ones. */
+void sites_totals(const struct census *c, uint64_t type, uint64_t *live, double *attributed,
+		  uint64_t *samples);
+
+#endif
