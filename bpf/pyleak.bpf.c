@@ -430,10 +430,11 @@ static __always_inline int stack_read(struct pyleak_stack *st)
 		}
 		code = read_user_u64(frame + stack_layout.code, &err);
 		owner = 0;
-		if (stack_layout.owner_skip)
-			bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + stack_layout.owner));
+		if (stack_layout.owner_skip &&
+		    bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + stack_layout.owner)))
+			err = 1;
 		/* Shim frames (3.12+) and frames whose code slot holds no code object are skipped. */
-		if (code && owner != stack_layout.owner_skip &&
+		if (code && (!stack_layout.owner_skip || owner != stack_layout.owner_skip) &&
 		    read_user_u64(code + 8, &err) == stack_layout.code_type) {
 			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].code = code;
 			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].offset = frame_offset(frame, code, &err);

@@ -30,6 +30,8 @@ struct builder {
 	Perftools__Profiles__Profile profile;	/* its arrays of pointers have room for all */
 	Perftools__Profiles__ValueType sample_type;
 	Perftools__Profiles__ValueType *sample_types[1];
+	Perftools__Profiles__Mapping mapping;	/* the only one */
+	Perftools__Profiles__Mapping *mappings[1];
 	Perftools__Profiles__Sample *samples;
 	Perftools__Profiles__Location *locations;
 	Perftools__Profiles__Line *lines;	/* one per location */
@@ -182,7 +184,6 @@ static int function_id(struct builder *b, int64_t name, int64_t file, uint64_t *
 	perftools__profiles__function__init(f);
 	f->id = *id;
 	f->name = name;
-	f->system_name = name;
 	f->filename = file;
 	p->function[p->n_function++] = f;
 	return 0;
@@ -219,6 +220,7 @@ static int location_id(struct builder *b, json_t *frame, uint64_t *id)
 	loc = &b->locations[p->n_location];
 	perftools__profiles__location__init(loc);
 	loc->id = *id;
+	loc->mapping_id = b->mapping.id;
 	loc->n_line = 1;
 	loc->line = &b->line_ptrs[p->n_location];
 	p->location[p->n_location++] = loc;
@@ -251,7 +253,7 @@ static int sample_add(struct builder *b, json_t *site)
 	return err;
 }
 
-/* The sample type, the comments and the time: what every profile has before its samples. */
+/* The sample type, the mapping, the comments and the time: what comes before the samples. */
 static int header_add(struct builder *b, json_t *reply)
 {
 	Perftools__Profiles__Profile *p = &b->profile;
@@ -281,6 +283,13 @@ static int header_add(struct builder *b, json_t *reply)
 	p->sample_type = b->sample_types;
 	p->n_sample_type = 1;
 	p->default_sample_type = b->sample_type.type;
+	b->mapping.id = 1;
+	b->mapping.has_functions = true;
+	b->mapping.has_filenames = true;
+	b->mapping.has_line_numbers = true;
+	b->mappings[0] = &b->mapping;
+	p->mapping = b->mappings;
+	p->n_mapping = 1;
 	p->comment = b->comments;
 	if (!clock_gettime(CLOCK_REALTIME, &now))
 		p->time_nanos = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
@@ -296,6 +305,7 @@ static int profile_build(struct builder *b, json_t *reply)
 	int err;
 
 	perftools__profiles__value_type__init(&b->sample_type);
+	perftools__profiles__mapping__init(&b->mapping);
 	err = builder_alloc(b, json_array_size(sites), frames_count(sites));
 	if (!err)
 		err = header_add(b, reply);

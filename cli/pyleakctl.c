@@ -90,7 +90,7 @@ static const struct {
 	[CO_TYPE] = { 't', "--type TYPE", "type name as type(obj).__name__ shows it", "a name" },
 	[CO_FORMAT] = {
 		'f', "--format table|folded|pprof",
-		"output format (default table); pprof is gzip'd binary, not for a terminal", NULL,
+		"output format (default table; pprof is gzip'd binary)", NULL,
 	},
 	[CO_OUTPUT] = { 'o', "-o FILE", "write the output to FILE instead of stdout", "a file name" },
 };
