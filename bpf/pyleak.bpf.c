@@ -167,6 +167,158 @@ static __always_inline __u32 object_size(__u64 obj, __u64 type)
 	return (__u32)(basic + item * n);
 }
 
+/*
+ * Allocation sites: the first touch of each page of the target's memory records the Python
+ * stack of the faulting thread.  Heap growth is what a leak is made of, and it arrives in
+ * fresh pages, so one stack per page samples the allocations that grow the heap at a cost
+ * paid per 4 KiB, not per object; a census later finds the object each sample allocated.
+ */
+const volatile struct pyleak_stack_layout stack_layout = {};
+/* Precise mode also records the stack of 1 birth in birth_sample_every (0: none). */
+const volatile __u32 birth_sample_every = 0;
+
+/* Set by the daemon's governor: a page is sampled when its hash & page_sample_mask == 0. */
+__u64 page_sample_mask = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pyleak_stack);
+} stack_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);	/* set by the daemon (max_stacks) */
+	__type(key, __u64);
+	__type(value, struct pyleak_stack);
+} stacks SEC(".maps");
+
+/* Page number -> its first toucher; the oldest pages are forgotten first when it is full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 18);	/* set by the daemon (max_pages) */
+	__type(key, __u64);
+	__type(value, struct pyleak_page_site);
+} pages SEC(".maps");
+
+/* Follows a pointer chain: p = *(p + offs[0]), then *(p + offs[1]), ... */
+static __always_inline __u64 chain_read(__u64 p, const volatile __u16 *offs, __u8 n, int *err)
+{
+	int i;
+
+	for (i = 0; i < PYLEAK_CHAIN_MAX; i++) {
+		if (i >= n || !p)
+			break;
+		p = read_user_u64(p + offs[i], err);
+	}
+	return p;
+}
+
+static __always_inline __u32 frame_offset(__u64 frame, __u64 code, int *err)
+{
+	__s32 lasti = 0;
+	__u64 ip;
+
+	switch (stack_layout.pos_kind) {
+	case PYLEAK_POS_LASTI_BYTES:
+	case PYLEAK_POS_LASTI_UNITS:
+		if (bpf_probe_read_user(&lasti, sizeof(lasti), (void *)(frame + stack_layout.pos)))
+			*err = 1;
+		if (lasti < 0)
+			return 0;	/* not started yet */
+		return stack_layout.pos_kind == PYLEAK_POS_LASTI_UNITS ? lasti * 2 : lasti;
+	case PYLEAK_POS_INSTR_PTR:
+		ip = read_user_u64(frame + stack_layout.pos, err);
+		code += stack_layout.code_adaptive;
+		return ip >= code && ip - code < (1u << 30) ? ip - code : 0;
+	}
+	return 0;
+}
+
+/* The current thread's Python stack, innermost frame first; returns its depth. */
+static __always_inline int stack_read(struct pyleak_stack *st)
+{
+	__u64 frame, code;
+	__u8 owner;
+	int err = 0, i;
+
+	st->depth = 0;
+	st->truncated = 0;
+	frame = chain_read(stack_layout.runtime, stack_layout.tstate, stack_layout.ntstate, &err);
+	if (frame)
+		frame = chain_read(frame, stack_layout.frame, stack_layout.nframe, &err);
+	for (i = 0; i < 2 * PYLEAK_STACK_DEPTH && frame && !err; i++) {
+		__u32 d = st->depth;
+
+		if (d >= PYLEAK_STACK_DEPTH) {
+			st->truncated = 1;
+			break;
+		}
+		code = read_user_u64(frame + stack_layout.code, &err);
+		owner = 0;
+		if (stack_layout.owner_skip &&
+		    bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + stack_layout.owner)))
+			err = 1;
+		/* Shim frames (3.12+) and frames whose code slot holds no code object are skipped. */
+		if (code && (!stack_layout.owner_skip || owner != stack_layout.owner_skip) &&
+		    read_user_u64(code + 8, &err) == stack_layout.code_type) {
+			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].code = code;
+			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].offset = frame_offset(frame, code, &err);
+			st->depth = d + 1;
+		}
+		frame = read_user_u64(frame + stack_layout.back, &err);
+	}
+	if (err)
+		st->truncated = 1;
+	return st->depth;
+}
+
+static __always_inline __u64 stack_hash(const struct pyleak_stack *st)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+	int i;
+
+	for (i = 0; i < PYLEAK_STACK_DEPTH; i++) {
+		if (i >= st->depth)
+			break;
+		h = (h ^ st->frames[i].code) * 0x100000001b3ULL;
+		h = (h ^ st->frames[i].offset) * 0x100000001b3ULL;
+	}
+	return h | 1;	/* 0 means "no site" to the daemon */
+}
+
+/* Interns the current Python stack; its id, or 0 if there is none (or no room). */
+static __always_inline __u64 stack_intern(void)
+{
+	struct pyleak_stack *st;
+	__u32 zero = 0;
+	__u64 id;
+
+	st = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (!st)
+		return 0;
+	if (stack_read(st) <= 0) {
+		count(PYLEAK_CNT_NO_STACK);
+		return 0;
+	}
+	id = stack_hash(st);
+	if (bpf_map_update_elem(&stacks, &id, st, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&stacks, &id)) {
+		count(PYLEAK_CNT_STACKS_FULL);
+		return 0;
+	}
+	return id;
+}
+
+static __always_inline __u64 birth_stack(void)
+{
+	if (!birth_sample_every || !stack_layout.runtime ||
+	    bpf_get_prandom_u32() % birth_sample_every)
+		return 0;
+	return stack_intern();
+}
+
 static __always_inline int record_birth(__u64 obj)
 {
 	struct pyleak_type_stats *ts, *old;
@@ -199,12 +351,14 @@ static __always_inline int record_birth(__u64 obj)
 		}
 		o->type = type;
 		o->size = object_size(obj, type);
+		o->stack = birth_stack();
 		__sync_fetch_and_add(&ts->born, 1);
 		__sync_fetch_and_add(&ts->bytes_born, o->size);
 		return 0;
 	}
 	v.type = type;
 	v.size = object_size(obj, type);
+	v.stack = birth_stack();
 	if (bpf_map_update_elem(&objs, &obj, &v, BPF_NOEXIST)) {
 		__sync_fetch_and_add(&ts->dropped, 1);
 		count(PYLEAK_CNT_OBJS_FULL);
@@ -342,125 +496,6 @@ int pyleak_exec(void *ctx)
 	return 0;
 }
 
-/*
- * Allocation sites: the first touch of each page of the target's memory records the Python
- * stack of the faulting thread.  Heap growth is what a leak is made of, and it arrives in
- * fresh pages, so one stack per page samples the allocations that grow the heap at a cost
- * paid per 4 KiB, not per object; a census later finds the object each sample allocated.
- */
-const volatile struct pyleak_stack_layout stack_layout = {};
-
-/* Set by the daemon's governor: a page is sampled when its hash & page_sample_mask == 0. */
-__u64 page_sample_mask = 0;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pyleak_stack);
-} stack_scratch SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);	/* set by the daemon (max_stacks) */
-	__type(key, __u64);
-	__type(value, struct pyleak_stack);
-} stacks SEC(".maps");
-
-/* Page number -> its first toucher; the oldest pages are forgotten first when it is full. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1 << 18);	/* set by the daemon (max_pages) */
-	__type(key, __u64);
-	__type(value, struct pyleak_page_site);
-} pages SEC(".maps");
-
-/* Follows a pointer chain: p = *(p + offs[0]), then *(p + offs[1]), ... */
-static __always_inline __u64 chain_read(__u64 p, const volatile __u16 *offs, __u8 n, int *err)
-{
-	int i;
-
-	for (i = 0; i < PYLEAK_CHAIN_MAX; i++) {
-		if (i >= n || !p)
-			break;
-		p = read_user_u64(p + offs[i], err);
-	}
-	return p;
-}
-
-static __always_inline __u32 frame_offset(__u64 frame, __u64 code, int *err)
-{
-	__s32 lasti = 0;
-	__u64 ip;
-
-	switch (stack_layout.pos_kind) {
-	case PYLEAK_POS_LASTI_BYTES:
-	case PYLEAK_POS_LASTI_UNITS:
-		if (bpf_probe_read_user(&lasti, sizeof(lasti), (void *)(frame + stack_layout.pos)))
-			*err = 1;
-		if (lasti < 0)
-			return 0;	/* not started yet */
-		return stack_layout.pos_kind == PYLEAK_POS_LASTI_UNITS ? lasti * 2 : lasti;
-	case PYLEAK_POS_INSTR_PTR:
-		ip = read_user_u64(frame + stack_layout.pos, err);
-		code += stack_layout.code_adaptive;
-		return ip >= code && ip - code < (1u << 30) ? ip - code : 0;
-	}
-	return 0;
-}
-
-/* The current thread's Python stack, innermost frame first; returns its depth. */
-static __always_inline int stack_read(struct pyleak_stack *st)
-{
-	__u64 frame, code;
-	__u8 owner;
-	int err = 0, i;
-
-	st->depth = 0;
-	st->truncated = 0;
-	frame = chain_read(stack_layout.runtime, stack_layout.tstate, stack_layout.ntstate, &err);
-	if (frame)
-		frame = chain_read(frame, stack_layout.frame, stack_layout.nframe, &err);
-	for (i = 0; i < 2 * PYLEAK_STACK_DEPTH && frame && !err; i++) {
-		__u32 d = st->depth;
-
-		if (d >= PYLEAK_STACK_DEPTH) {
-			st->truncated = 1;
-			break;
-		}
-		code = read_user_u64(frame + stack_layout.code, &err);
-		owner = 0;
-		if (stack_layout.owner_skip &&
-		    bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + stack_layout.owner)))
-			err = 1;
-		/* Shim frames (3.12+) and frames whose code slot holds no code object are skipped. */
-		if (code && (!stack_layout.owner_skip || owner != stack_layout.owner_skip) &&
-		    read_user_u64(code + 8, &err) == stack_layout.code_type) {
-			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].code = code;
-			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].offset = frame_offset(frame, code, &err);
-			st->depth = d + 1;
-		}
-		frame = read_user_u64(frame + stack_layout.back, &err);
-	}
-	if (err)
-		st->truncated = 1;
-	return st->depth;
-}
-
-static __always_inline __u64 stack_hash(const struct pyleak_stack *st)
-{
-	__u64 h = 0xcbf29ce484222325ULL;
-	int i;
-
-	for (i = 0; i < PYLEAK_STACK_DEPTH; i++) {
-		if (i >= st->depth)
-			break;
-		h = (h ^ st->frames[i].code) * 0x100000001b3ULL;
-		h = (h ^ st->frames[i].offset) * 0x100000001b3ULL;
-	}
-	return h | 1;	/* 0 means "no site" to the daemon */
-}
-
 struct page_fault_args {
 	__u64 common;
 	__u64 address;
@@ -472,9 +507,7 @@ SEC("tp/exceptions/page_fault_user")
 int pyleak_fault(struct page_fault_args *ctx)
 {
 	struct pyleak_page_site site = {};
-	struct pyleak_stack *st;
 	__u64 page, id, mask = page_sample_mask;
-	__u32 zero = 0;
 
 	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
 		return 0;
@@ -484,19 +517,9 @@ int pyleak_fault(struct page_fault_args *ctx)
 		count(PYLEAK_CNT_PAGES_SKIPPED);
 		return 0;
 	}
-	st = bpf_map_lookup_elem(&stack_scratch, &zero);
-	if (!st)
+	id = stack_intern();
+	if (!id)
 		return 0;
-	if (stack_read(st) <= 0) {
-		count(PYLEAK_CNT_NO_STACK);
-		return 0;
-	}
-	id = stack_hash(st);
-	if (bpf_map_update_elem(&stacks, &id, st, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&stacks, &id)) {
-		count(PYLEAK_CNT_STACKS_FULL);
-		return 0;
-	}
 	site.stack = id;
 	site.addr = ctx->address;
 	site.every = mask + 1;

@@ -50,6 +50,7 @@ struct pyleak_obj {
 	__u64 type;
 	__u32 size;		/* bytes at birth; 0 = unknown */
 	__u32 pad;
+	__u64 stack;		/* allocation stack id if this birth was sampled, else 0 */
 };
 
 enum pyleak_type_flags {

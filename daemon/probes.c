@@ -46,6 +46,7 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	p->skel->rodata->unsized_type = cfg->unsized_type;
 	p->skel->rodata->target_tgid = pid;
 	p->skel->rodata->stack_layout = cfg->stacks;
+	p->skel->rodata->birth_sample_every = cfg->birth_sample_every;
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->max_objects);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.pages, cfg->max_pages);
@@ -363,33 +364,53 @@ void probes_read_gc(struct probes *p, struct pyleak_gc *out)
 	*out = p->skel->bss->gc_state;
 }
 
-long probes_for_each_page(struct probes *p,
-			  void (*fn)(void *ctx, uint64_t page, const struct pyleak_page_site *site),
-			  void *ctx)
+/* Reads a hash map with u64 keys in batches, calling fn(ctx, key, value) for each entry. */
+static long map_for_each(int fd, size_t vsize, void (*fn)(void *ctx, uint64_t key, const void *val),
+			 void *ctx)
 {
 	enum { BATCH = 2048 };
-	int fd = bpf_map__fd(p->skel->maps.pages);
-	struct pyleak_page_site vals[BATCH];
-	__u64 keys[BATCH], in = 0, out = 0;
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u64 keys[BATCH], in = 0, out = 0;
 	bool first = true, done = false;
 	long total = 0;
+	uint8_t *vals;
 	__u32 n, i;
 	int err;
 
+	vals = malloc(BATCH * vsize);
+	if (!vals)
+		return -ENOMEM;
 	while (!done) {
 		n = BATCH;
 		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &n, &opts);
-		if (err && errno != ENOENT)
-			return -errno;
+		if (err && errno != ENOENT) {
+			total = -errno;
+			break;
+		}
 		done = err != 0;
 		for (i = 0; i < n; i++)
-			fn(ctx, keys[i], &vals[i]);
+			fn(ctx, keys[i], vals + i * vsize);
 		total += n;
 		in = out;
 		first = false;
 	}
+	free(vals);
 	return total;
+}
+
+long probes_for_each_page(struct probes *p,
+			  void (*fn)(void *ctx, uint64_t page, const struct pyleak_page_site *site),
+			  void *ctx)
+{
+	return map_for_each(bpf_map__fd(p->skel->maps.pages), sizeof(struct pyleak_page_site),
+			    (void (*)(void *, uint64_t, const void *))fn, ctx);
+}
+
+long probes_for_each_obj(struct probes *p,
+			 void (*fn)(void *ctx, uint64_t addr, const struct pyleak_obj *o), void *ctx)
+{
+	return map_for_each(bpf_map__fd(p->skel->maps.objs), sizeof(struct pyleak_obj),
+			    (void (*)(void *, uint64_t, const void *))fn, ctx);
 }
 
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out)

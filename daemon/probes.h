@@ -43,6 +43,7 @@ struct probes_config {
 	struct pyleak_stack_layout stacks;	/* runtime 0: no allocation sites */
 	uint32_t max_pages;	/* pages whose first-touch stack is kept (LRU) */
 	uint32_t max_stacks;	/* distinct stacks kept */
+	uint32_t birth_sample_every;	/* stack of 1 birth in N (per-object probes); 0: none */
 };
 
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
@@ -82,6 +83,9 @@ void probes_read_gc(struct probes *p, struct pyleak_gc *out);
 long probes_for_each_page(struct probes *p,
 			  void (*fn)(void *ctx, uint64_t page, const struct pyleak_page_site *site),
 			  void *ctx);
+/* Calls fn for each object born since attach and alive; returns how many, or -errno. */
+long probes_for_each_obj(struct probes *p,
+			 void (*fn)(void *ctx, uint64_t addr, const struct pyleak_obj *o), void *ctx);
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out);
 /* The governor's page sampling: record the stack of 1 page in mask + 1 (mask = 2^k - 1). */
 void probes_set_page_mask(struct probes *p, uint64_t mask);

@@ -107,6 +107,68 @@ cleanup:
 	return err;
 }
 
+struct birth_tally {
+	struct census_site *v;
+	size_t n, cap;
+	double every;
+	int err;
+};
+
+static void birth_add(void *ctx, uint64_t addr, const struct pyleak_obj *o)
+{
+	struct birth_tally *b = ctx;
+	struct census_site *v;
+
+	(void)addr;
+	if (!o->stack || b->err)
+		return;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 1024;
+		v = realloc(b->v, b->cap * sizeof(*v));
+		if (!v) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->v = v;
+	}
+	b->v[b->n++] = (struct census_site){ o->type, o->stack, 1, b->every };
+}
+
+static int type_site_cmp(const void *a, const void *b)
+{
+	const struct census_site *x = a, *y = b;
+
+	if (x->type != y->type)
+		return (x->type > y->type) - (x->type < y->type);
+	return (x->site > y->site) - (x->site < y->site);
+}
+
+int sites_births(struct target *t, struct census *out)
+{
+	struct birth_tally b = { .every = t->opt.birth_sample_every };
+	size_t i, k = 0;
+	long n;
+
+	memset(out, 0, sizeof(*out));
+	n = probes_for_each_obj(&t->probes, birth_add, &b);
+	if (n < 0 || b.err) {
+		free(b.v);
+		return n < 0 ? (int)n : b.err;
+	}
+	qsort(b.v, b.n, sizeof(*b.v), type_site_cmp);
+	for (i = 0; i < b.n; i++) {
+		if (k && b.v[k - 1].type == b.v[i].type && b.v[k - 1].site == b.v[i].site) {
+			b.v[k - 1].count++;
+			b.v[k - 1].estimate += b.every;
+		} else {
+			b.v[k++] = b.v[i];
+		}
+	}
+	out->sites = b.v;
+	out->nsites = k;
+	return 0;
+}
+
 void sites_totals(const struct census *c, uint64_t type, uint64_t *live, double *attributed,
 		  uint64_t *samples)
 {

@@ -16,6 +16,10 @@ struct target;
 /* Runs a census of t with per-(type, site) tallies; 0 or a negative errno. */
 int sites_census(struct target *t, struct census *out);
 
+/* Sites of the objects born since attach whose birth had its stack sampled (per-object probes,
+ * precise mode), in out->sites; 0 or a negative errno. */
+int sites_births(struct target *t, struct census *out);
+
 /* The n largest sites of type in c, as the contract's "sites" array; NULL on no memory. */
 json_t *sites_json(struct target *t, const struct census *c, uint64_t type, int n);
 

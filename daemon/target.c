@@ -334,6 +334,7 @@ int target_attach(pid_t pid, const char *mode, const struct target_options *opt,
 		log_warn("pid %d: no Python stack layout for %s: no allocation sites", pid,
 			 t->py.version);
 	t->sites = cfg.stacks.runtime != 0;
+	cfg.birth_sample_every = t->sampled ? 0 : opt->birth_sample_every;
 	err = probes_open(&t->probes, pid, &cfg, on_event, t);
 	if (err)
 		goto cleanup;
@@ -558,8 +559,8 @@ static double target_cpu_seconds(pid_t pid)
 /*
  * The overhead governor: compares what the probes cost the target (BPF run time plus the
  * uprobe traps) with the target's own CPU time over the last interval, and halves the page
- * sampling rate while over budget (doubling it back while well under).  Per-object probes
- * (precise mode) cannot be thinned: their cost is reported, and sampled mode is the remedy.
+ * sampling rate while over budget (doubling it back while well under), in sampled mode.
+ * Per-object probes (precise, on-demand mode) cannot be thinned: their cost is reported.
  */
 static void governor_tick(struct target *t)
 {
@@ -577,7 +578,7 @@ static void governor_tick(struct target *t)
 	if (dcpu <= 0)
 		return;
 	g->ratio = (g->cost_ns - g->prev_cost_ns) / 1e9 / dcpu;
-	if (!g->budget || !t->sites)
+	if (!g->budget || !t->sites || !t->sampled)
 		return;
 	if (g->ratio > g->budget && mask < PAGE_MASK_MAX) {
 		mask = mask * 2 + 1;
@@ -844,10 +845,13 @@ static json_t *holder_json(struct target *t, double since, int64_t growth, char 
 json_t *target_leaks_json(struct target *t, double window_s, int n)
 {
 	json_t **list, *suspects = json_array(), *notes = json_array(), *doc;
-	struct census sc_sites = {};
+	/* Sites: from sampled births for probe-counted types, from heap pages for the others;
+	 * each computed once, for the first suspect that needs it (1: not yet). */
+	struct census by_pages = {}, by_births = {};
+	int pages_err = t->sites ? 1 : -EOPNOTSUPP, births_err = pages_err;
 	double now = loop_mono();
 	size_t i, m = 0;
-	int ready = 0, sites_err = t->sites ? 1 : -EOPNOTSUPP;
+	int ready = 0;
 
 	list = calloc(t->nrows ? t->nrows : 1, sizeof(*list));
 	if (!list || !suspects || !notes)
@@ -870,11 +874,16 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 			"evidence", sc.evidence, "growth", (json_int_t)sc.growth, "samples", sc.samples,
 			"span_s", sc.span_s, "source", r->census ? "census" : "probes",
 			"class", (r->st.flags & PYLEAK_TYPE_HEAP) != 0, "sites");
-		/* Where a growing type grows: one census with sites serves every suspect. */
-		if (sites_err == 1 && list[m] && sc.growth_score >= 0.5)
-			sites_err = sites_census(t, &sc_sites);
-		if (!sites_err && list[m] && sc.growth_score >= 0.5)
-			json_object_set_new(list[m], "sites", sites_json(t, &sc_sites, r->type, 3));
+		if (list[m] && sc.growth_score >= 0.5) {
+			bool births = !r->census && t->opt.birth_sample_every && !t->sampled;
+			int *err = births ? &births_err : &pages_err;
+			struct census *c = births ? &by_births : &by_pages;
+
+			if (*err == 1)
+				*err = births ? sites_births(t, c) : sites_census(t, c);
+			if (!*err)
+				json_object_set_new(list[m], "sites", sites_json(t, c, r->type, 3));
+		}
 		if (list[m] && holder)
 			json_object_set_new(list[m], "held_by", holder);
 		else
@@ -894,10 +903,11 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 	if (t->ncensus || t->sampled)
 		json_array_append_new(notes, json_string(
 			"census types have no death counts: freed_by_gc_fraction is 0 for them"));
-	if (sites_err < 0)
+	if (!t->sites)
 		json_array_append_new(notes, json_string(
 			"no allocation sites: this interpreter's stacks cannot be read"));
-	census_free(&sc_sites);
+	census_free(&by_pages);
+	census_free(&by_births);
 	free(list);
 	doc = json_pack("{s:i, s:s, s:f, s:f, s:o, s:o, s:o}", "pid", t->pid, "python", t->py.version,
 			"window_s", window_s, "sample_interval_s", sample_interval, "suspects", suspects,
@@ -988,6 +998,34 @@ json_t *target_status_json(struct target *t)
 	return o;
 }
 
+/* Sites of a type counted by per-object probes: from the births whose stack was sampled. */
+static json_t *births_sites_json(struct target *t, const struct type_row *r, int n, int *err)
+{
+	uint64_t live = 0, samples = 0;
+	double attributed = 0;
+	struct census c;
+	char note[512];
+	json_t *doc;
+
+	*err = sites_births(t, &c);
+	if (*err)
+		return NULL;
+	sites_totals(&c, r->type, &live, &attributed, &samples);
+	snprintf(note, sizeof(note),
+		 "sampled: 1 birth in %u has its Python stack recorded; a site's live is its %lu "
+		 "sampled %s objects still alive times %u, %.0f in all of the %ld live %s objects born "
+		 "since attach", t->opt.birth_sample_every, samples, r->name,
+		 t->opt.birth_sample_every, attributed, (long)r->live, r->name);
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "pid", t->pid, "type", r->name,
+			"mode", t->mode, "sampled", note, "live", (json_int_t)r->live,
+			"attributed", (json_int_t)(attributed + 0.5), "samples", (json_int_t)samples,
+			"sites", sites_json(t, &c, r->type, n));
+	census_free(&c);
+	if (!doc)
+		*err = -ENOMEM;
+	return doc;
+}
+
 json_t *target_sites_json(struct target *t, const char *type_name, int n, int *err)
 {
 	uint64_t live = 0, samples = 0, type = 0, cnt[PYLEAK_CNT_MAX] = {};
@@ -997,10 +1035,17 @@ json_t *target_sites_json(struct target *t, const char *type_name, int n, int *e
 	char name[64], note[640];
 	size_t i;
 
+	const struct type_row *r = NULL;
+
 	if (!t->sites) {
 		*err = -EOPNOTSUPP;
 		return NULL;
 	}
+	for (i = 0; i < t->nrows && !r; i++)
+		if (!t->rows[i].census && !strcmp(t->rows[i].name, type_name))
+			r = &t->rows[i];
+	if (r && t->opt.birth_sample_every && !t->sampled)
+		return births_sites_json(t, r, n, err);
 	*err = sites_census(t, &c);
 	if (*err)
 		return NULL;

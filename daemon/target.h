@@ -45,6 +45,7 @@ struct target_options {
 	uint32_t max_objects;
 	uint32_t max_pages;		/* pages whose allocation site is kept per target */
 	uint32_t max_stacks;		/* distinct allocation stacks kept per target */
+	uint32_t birth_sample_every;	/* precise mode: stack of 1 birth in N */
 	double sample_interval;		/* seconds between history samples */
 	double budget;			/* target CPU share its probes may cost; 0: unlimited */
 	char mode[16];			/* for attach on demand (top, leaks, sites) */
