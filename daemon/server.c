@@ -296,7 +296,8 @@ static json_t *handle_sites(json_t *req)
 	t = target_get(pid, opts.target.mode, &err);
 	if (!t)
 		return err;
-	if (target_check(t))
+	ret = target_sample(t, false);
+	if (ret == -ESRCH)
 		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
 	doc = target_sites_json(t, type, n, &ret);
 	if (doc)

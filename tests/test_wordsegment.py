@@ -3,6 +3,8 @@
 `top`: str grows by 178,758 per task (within 1%), and stays flat with --fixed.
 `leaks`: within 60 s of attach str ranks first, growing by ~178,758 per task interval; the
 fixed twin has no suspect with score >= 0.5.
+`sites`: str's first site is load() at the line that makes the words (`line.split`, the line
+above the append), called from main(), holding >= 90% of the growth since attach.
 """
 import os
 import time
@@ -15,6 +17,11 @@ SCENARIO = os.path.join(SCENARIOS, "wordsegment_leak.py")
 WORDS = 178758
 TASKS = 3
 INTERVAL = 2.0
+
+
+def split_line():
+    src = open(SCENARIO).read().splitlines()
+    return next(i + 1 for i, l in enumerate(src) if "line.split(" in l)
 
 
 @pytest.mark.parametrize("python", interpreters())
@@ -57,6 +64,20 @@ def test_wordsegment(daemon, target_factory, python):
     print("%s: str first after %.0f s, score %.2f, %+.0f per task" % (
         python, time.time() - attached, found["score"], found["growth_per_min"] * period / 60))
     assert abs(found["growth_per_min"] * period / 60 - WORDS) <= 0.2 * WORDS, (found, period)
+
+    line = split_line()
+    assert found["sites"] and found["sites"][0]["function"] == "load", found
+    assert found["sites"][0]["line"] == line, (found["sites"], line)
+    words = leak.read()["words"]
+    doc = daemon.ok("sites", "-p", str(leak.pid), "--type", "str")
+    top = doc["sites"][0]
+    since = words - first[leak]["words"]
+    print("%s: sites: %s:%d holds %d of %d words since attach; %s" % (
+        python, top["function"], top["line"], top["live"], since, doc["sampled"]))
+    assert top["function"] == "load" and top["file"].endswith("wordsegment_leak.py"), doc
+    assert top["line"] == line, (top, line)
+    assert [f["function"] for f in top["stack"][:2]] == ["load", "main"], top["stack"]
+    assert top["live"] >= 0.9 * since, (top["live"], since)
 
     time.sleep(max(0.0, 40 - (time.time() - attached)))
     s = daemon.ok("leaks", "-p", str(fixed.pid), "--window", "60")["suspects"]
