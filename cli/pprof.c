@@ -57,14 +57,14 @@ static const char *text_get(json_t *obj, const char *key, const char *missing)
 	return s ? s : missing;
 }
 
-/* A JSON number as an int64_t; 0 when missing or out of range. */
+/* A JSON number as an int64_t, rounded to the nearest; 0 when missing or out of range. */
 static int64_t number_get(json_t *v)
 {
 	double x = json_number_value(v);
 
 	if (json_is_integer(v))
 		return json_integer_value(v);
-	return x > -9e18 && x < 9e18 ? (int64_t)x : 0;
+	return x > -9e18 && x < 9e18 ? (int64_t)(x < 0 ? x - 0.5 : x + 0.5) : 0;
 }
 
 /* Frames of all sites; a site without a stack is one frame. */
@@ -253,12 +253,29 @@ static int sample_add(struct builder *b, json_t *site)
 	return err;
 }
 
+/* What the profile is: its type and pid, then what the daemon says was sampled. */
+static int comments_add(struct builder *b, json_t *reply)
+{
+	Perftools__Profiles__Profile *p = &b->profile;
+	const char *sampled = json_string_value(field(reply, "sampled"));
+	char *comment;
+	int err;
+
+	if (asprintf(&comment, "pyleak sites: live objects of type %s in pid %" PRId64,
+		     text_get(reply, "type", "?"), number_get(field(reply, "pid"))) < 0)
+		return -ENOMEM;
+	p->comment = b->comments;
+	err = string_index(b, comment, &b->comments[p->n_comment++]);
+	if (!err && sampled)
+		err = string_index(b, sampled, &b->comments[p->n_comment++]);
+	free(comment);
+	return err;
+}
+
 /* The sample type, the mapping, the comments and the time: what comes before the samples. */
 static int header_add(struct builder *b, json_t *reply)
 {
 	Perftools__Profiles__Profile *p = &b->profile;
-	const char *sampled = json_string_value(field(reply, "sampled"));
-	char *comment = NULL;
 	struct timespec now;
 	int64_t empty;
 	int err;
@@ -268,17 +285,10 @@ static int header_add(struct builder *b, json_t *reply)
 		err = string_index(b, PPROF_SAMPLE_TYPE, &b->sample_type.type);
 	if (!err)
 		err = string_index(b, PPROF_SAMPLE_UNIT, &b->sample_type.unit);
-	if (!err && asprintf(&comment, "pyleak sites: live objects of type %s in pid %" PRId64,
-			     text_get(reply, "type", "?"), number_get(field(reply, "pid"))) < 0) {
-		comment = NULL;
-		err = -ENOMEM;
-	}
 	if (!err)
-		err = string_index(b, comment, &b->comments[p->n_comment++]);
-	if (!err && sampled)
-		err = string_index(b, sampled, &b->comments[p->n_comment++]);
+		err = comments_add(b, reply);
 	if (err)
-		goto cleanup;
+		return err;
 	b->sample_types[0] = &b->sample_type;
 	p->sample_type = b->sample_types;
 	p->n_sample_type = 1;
@@ -290,12 +300,9 @@ static int header_add(struct builder *b, json_t *reply)
 	b->mappings[0] = &b->mapping;
 	p->mapping = b->mappings;
 	p->n_mapping = 1;
-	p->comment = b->comments;
 	if (!clock_gettime(CLOCK_REALTIME, &now))
 		p->time_nanos = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-cleanup:
-	free(comment);
-	return err;
+	return 0;
 }
 
 static int profile_build(struct builder *b, json_t *reply)
