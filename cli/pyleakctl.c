@@ -47,6 +47,7 @@
 enum cmd_option {
 	CO_PID,
 	CO_MODE,
+	CO_BUDGET,
 	CO_ONCE,
 	CO_COUNT,
 	CO_INTERVAL,
@@ -74,6 +75,11 @@ static const struct {
 } cmd_options[CO_NR] = {
 	[CO_PID] = { 'p', "-p PID", "the target process", POSITIVE },
 	[CO_MODE] = { 'm', "--mode precise|sampled", "how to track (default precise)", NULL },
+	[CO_BUDGET] = {
+		'b', "--budget FRACTION",
+		"CPU share of the target its probes may cost (default: the daemon's, 0.01)",
+		"a fraction in [0, 1]",
+	},
 	[CO_ONCE] = { 'O', "--once", "print one table and exit", NULL },
 	[CO_COUNT] = { 'n', "-n N", "rows to show (default " XSTR(DEFAULT_COUNT) ")", POSITIVE },
 	[CO_INTERVAL] = {
@@ -124,6 +130,7 @@ static const struct option long_options[] = {
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ "mode",	required_argument,	NULL, 'm' },
+	{ "budget",	required_argument,	NULL, 'b' },
 	{ "once",	no_argument,		NULL, 'O' },
 	{ "interval",	required_argument,	NULL, 'i' },
 	{ "sort",	required_argument,	NULL, 's' },
@@ -148,6 +155,7 @@ struct opts {
 	int sort;		/* index into sorts[] */
 	int format;		/* enum format */
 	double interval;
+	double budget;		/* < 0: not given */
 	unsigned int seen;	/* CO_* bits given on the command line */
 	bool json;
 	bool once;
@@ -746,7 +754,12 @@ static json_t *plain_request(const struct opts *o)
 
 static json_t *attach_request(const struct opts *o)
 {
-	return json_pack("{s:s,s:i,s:s}", "cmd", "attach", "pid", o->pid, "mode", modes[o->mode]);
+	json_t *req = json_pack("{s:s,s:i,s:s}", "cmd", "attach", "pid", o->pid, "mode",
+				modes[o->mode]);
+
+	if (req && (o->seen & CO(BUDGET)))
+		json_object_set_new(req, "budget", json_real(o->budget));
+	return req;
 }
 
 static json_t *detach_request(const struct opts *o)
@@ -1109,7 +1122,7 @@ static const struct command commands[] = {
 	}, {
 		.name = "attach",
 		.summary = "start tracking a process (top and leaks also attach on demand)",
-		.options = CO(PID) | CO(MODE),
+		.options = CO(PID) | CO(MODE) | CO(BUDGET),
 		.required = CO(PID),
 		.request = attach_request,
 		.render = attach_render,
@@ -1232,7 +1245,7 @@ static void usage_print(const struct command *cmd)
 	     "\n"
 	     "EXAMPLES\n"
 	     "  pyleakctl status\n"
-	     "  pyleakctl attach -p 4242 --mode sampled\n"
+	     "  pyleakctl attach -p 4242 --mode sampled --budget 0.005\n"
 	     "  pyleakctl top -p 4242\n"
 	     "  pyleakctl top -p 4242 --once --json | jq .types[0]\n"
 	     "  pyleakctl leaks -p 4242 --window 120\n"
@@ -1305,6 +1318,13 @@ static int cmd_option_parse(struct opts *o, enum cmd_option id)
 		return positive_parse(optarg, &o->pid);
 	case CO_MODE:
 		return choice_parse(optarg, modes, &o->mode);
+	case CO_BUDGET: {
+		char *end;
+
+		errno = 0;
+		o->budget = strtod(optarg, &end);
+		return *optarg && !*end && !errno && o->budget >= 0 && o->budget <= 1 ? 0 : -EINVAL;
+	}
 	case CO_ONCE:
 		o->once = true;
 		return 0;
