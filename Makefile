@@ -54,17 +54,19 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(OUTPUT)/pyleak.bpf.o: bpf/pyleak.bpf.c bpf/pyleak.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(wildcard bpf/*.bpf.c))
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/pyleak.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
 		-I/usr/include/x86_64-linux-gnu -c $< -o $@
 	$(Q)llvm-strip -g $@
 
-$(OUTPUT)/pyleak.skel.h: $(OUTPUT)/pyleak.bpf.o
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(DAEMON_OBJS): $(OUTPUT)/pyleak.skel.h $(wildcard daemon/*.h) bpf/pyleak.h | $(OUTPUT)/daemon
+$(DAEMON_OBJS): $(BPF_SKELS) $(wildcard daemon/*.h) bpf/pyleak.h | $(OUTPUT)/daemon
 $(OUTPUT)/daemon/%.o: daemon/%.c
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -82,7 +84,7 @@ $(OUTPUT)/cli/%.pb-c.o: $(OUTPUT)/cli/%.pb-c.c
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-.SECONDARY: $(CLI_PROTO_OBJS:.o=.c)
+.SECONDARY: $(CLI_PROTO_OBJS:.o=.c) $(BPF_SKELS:.skel.h=.bpf.o)
 
 pyleakd: $(DAEMON_OBJS)
 	$(call msg,BINARY,$@)

@@ -10,6 +10,7 @@
 #define PYLEAK_MAX_HOOKS	64
 #define PYLEAK_MAX_TYPES	4096
 #define PYLEAK_RINGBUF_SIZE	(64 * 1024)
+#define PYLEAK_MAX_TARGETS	1024	/* processes with allocation sites at once */
 
 /* Where a hook finds the object pointer; the order matches enum insn_reg. */
 enum pyleak_reg {
@@ -101,6 +102,7 @@ enum pyleak_counter {
 	PYLEAK_CNT_PAGES_SKIPPED,	/* not sampled: the governor's page sampling rate */
 	PYLEAK_CNT_NO_STACK,	/* no Python frame to record (thread outside Python) */
 	PYLEAK_CNT_STACKS_FULL,	/* the stack map was full: page left unattributed */
+	PYLEAK_CNT_FAULT_NS,	/* time spent in pyleak_fault (tail calls escape BPF stats) */
 	PYLEAK_CNT_MAX,
 };
 

@@ -16,6 +16,7 @@
 #include "insn.h"
 #include "log.h"
 #include "probes.h"
+#include "dispatch.skel.h"
 #include "pyleak.skel.h"
 #include "python.h"
 
@@ -26,6 +27,86 @@ static int rb_sample(void *ctx, void *data, size_t size)
 	if (size < sizeof(struct pyleak_event))
 		return 0;
 	return p->event_fn(p->event_ctx, data);
+}
+
+/*
+ * The host's one page-fault program (bpf/dispatch.bpf.c), loaded with the first target that
+ * records sites, and the slots of its program array.  Targets are closed in the reaper
+ * thread too: the lock covers both.
+ */
+static pthread_mutex_t dispatch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dispatch_bpf *dispatch;
+static struct bpf_link *dispatch_link;
+static bool dispatch_used[PYLEAK_MAX_TARGETS];
+
+static int dispatch_load(void)
+{
+	int err;
+
+	if (dispatch)
+		return 0;
+	dispatch = dispatch_bpf__open_and_load();
+	if (!dispatch) {
+		err = -errno;
+		log_error("load the page-fault dispatcher: %s", strerror(-err));
+		return err;
+	}
+	dispatch_link = bpf_program__attach(dispatch->progs.pyleak_fault_dispatch);
+	if (!dispatch_link) {
+		err = -errno;
+		log_error("attach the page-fault dispatcher: %s", strerror(-err));
+		dispatch_bpf__destroy(dispatch);
+		dispatch = NULL;
+		return err;
+	}
+	return 0;
+}
+
+/* Routes the target's page faults to its own program. */
+static int dispatch_add(struct probes *p)
+{
+	__u32 slot, tgid = p->pid;
+	int fd, err;
+
+	pthread_mutex_lock(&dispatch_lock);
+	err = dispatch_load();
+	if (err)
+		goto cleanup;
+	for (slot = 0; slot < PYLEAK_MAX_TARGETS && dispatch_used[slot]; slot++)
+		;
+	if (slot == PYLEAK_MAX_TARGETS) {
+		err = -ENOSPC;
+		log_error("sites for pid %d: %d processes have sites already", p->pid,
+			  PYLEAK_MAX_TARGETS);
+		goto cleanup;
+	}
+	fd = bpf_program__fd(p->skel->progs.pyleak_fault);
+	if (bpf_map_update_elem(bpf_map__fd(dispatch->maps.fault_progs), &slot, &fd, BPF_ANY) ||
+	    bpf_map_update_elem(bpf_map__fd(dispatch->maps.fault_slots), &tgid, &slot, BPF_ANY)) {
+		err = -errno;
+		log_error("route page faults of pid %d: %s", p->pid, strerror(-err));
+		bpf_map_delete_elem(bpf_map__fd(dispatch->maps.fault_progs), &slot);
+		goto cleanup;
+	}
+	dispatch_used[slot] = true;
+	p->fault_slot = slot + 1;
+cleanup:
+	pthread_mutex_unlock(&dispatch_lock);
+	return err;
+}
+
+static void dispatch_remove(struct probes *p)
+{
+	__u32 slot = p->fault_slot - 1, tgid = p->pid;
+
+	if (!p->fault_slot)
+		return;
+	pthread_mutex_lock(&dispatch_lock);
+	bpf_map_delete_elem(bpf_map__fd(dispatch->maps.fault_slots), &tgid);
+	bpf_map_delete_elem(bpf_map__fd(dispatch->maps.fault_progs), &slot);
+	dispatch_used[slot] = false;
+	p->fault_slot = 0;
+	pthread_mutex_unlock(&dispatch_lock);
 }
 
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
@@ -66,12 +147,9 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 		goto cleanup;
 	}
 	if (cfg->stacks.runtime) {
-		p->fault_link = bpf_program__attach(p->skel->progs.pyleak_fault);
-		if (!p->fault_link) {
-			err = -errno;
-			log_error("attach page-fault tracepoint for pid %d: %s", pid, strerror(-err));
+		err = dispatch_add(p);
+		if (err)
 			goto cleanup;
-		}
 	}
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), rb_sample, p, NULL);
 	if (!p->rb) {
@@ -96,8 +174,7 @@ void probes_close(struct probes *p)
 		bpf_link__destroy(p->usdt_links[i]);
 	bpf_link__destroy(p->exec_link);
 	p->exec_link = NULL;
-	bpf_link__destroy(p->fault_link);
-	p->fault_link = NULL;
+	dispatch_remove(p);
 	ring_buffer__free(p->rb);
 	p->rb = NULL;
 	pyleak_bpf__destroy(p->skel);
@@ -133,6 +210,8 @@ static void *reaper(void *arg)
 	return NULL;
 }
 
+static void reap_wait(void);
+
 int probes_close_async(struct probes *p)
 {
 	struct reap *r, **pp;
@@ -161,11 +240,11 @@ int probes_close_async(struct probes *p)
 	}
 	pthread_mutex_unlock(&reap_lock);
 	if (err)
-		probes_reap_all();
+		reap_wait();
 	return err;
 }
 
-void probes_reap_all(void)
+static void reap_wait(void)
 {
 	struct reap *r;
 
@@ -179,6 +258,17 @@ void probes_reap_all(void)
 		free(r);
 	}
 	pthread_mutex_unlock(&reap_lock);
+}
+
+void probes_reap_all(void)
+{
+	reap_wait();
+	pthread_mutex_lock(&dispatch_lock);
+	bpf_link__destroy(dispatch_link);
+	dispatch_link = NULL;
+	dispatch_bpf__destroy(dispatch);
+	dispatch = NULL;
+	pthread_mutex_unlock(&dispatch_lock);
 }
 
 int probes_watch_type(struct probes *p, uint64_t type)
@@ -425,9 +515,9 @@ void probes_set_page_mask(struct probes *p, uint64_t mask)
 
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns)
 {
+	uint64_t total = 0, cnt[PYLEAK_CNT_MAX];
 	struct bpf_prog_info info;
 	struct bpf_program *prog;
-	uint64_t total = 0;
 	__u32 len;
 
 	bpf_object__for_each_program(prog, p->skel->obj) {
@@ -441,6 +531,9 @@ uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns)
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
 			total += info.run_cnt * trap_ns;
 	}
+	/* The page-fault program runs as a tail call, which BPF statistics do not see. */
+	if (!probes_read_counters(p, cnt))
+		total += cnt[PYLEAK_CNT_FAULT_NS];
 	return total;
 }
 

@@ -31,7 +31,7 @@ struct probes {
 	struct pyleak_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *exec_link;
-	struct bpf_link *fault_link;	/* allocation sites: the page-fault tracepoint */
+	uint32_t fault_slot;	/* slot + 1 in the page-fault dispatcher; 0: none */
 	struct bpf_link *usdt_links[2];
 	struct probe_link links[PYLEAK_MAX_HOOKS];
 	int nlinks;
@@ -52,7 +52,8 @@ void probes_close(struct probes *p);
 /* The same, in a background thread: tearing down uprobes takes ~0.1 s per link in the kernel,
  * which must not stall the daemon's loop. */
 int probes_close_async(struct probes *p);
-/* Waits for every background teardown (at exit: all probes are gone when it returns). */
+/* Waits for every background teardown and unloads the page-fault dispatcher (at exit: all
+ * probes are gone when it returns). */
 void probes_reap_all(void);
 
 /* Counts a static type (its births are then tracked). */
