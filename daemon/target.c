@@ -27,9 +27,9 @@ static struct target *targets;
 static struct watcher sampler = { .fd = -1 };
 static double sample_interval = 2.0;
 /* A census may use this share of the daemon's time (it costs the daemon, not the target);
- * in sampled mode (always-on, many targets) all of them share 1% of a core. */
+ * in sampled mode (always-on, many targets) all of them share that much. */
 #define CENSUS_DUTY 0.05
-#define CENSUS_BUDGET_SAMPLED 0.01
+#define CENSUS_BUDGET_SAMPLED 0.05
 /* Sampled mode keeps history for types with at least this many objects (memory bound). */
 #define SAMPLED_ROW_MIN 256
 /* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
@@ -520,7 +520,8 @@ int target_check(struct target *t)
 	return 0;
 }
 
-/* Sampled targets share one budget of the daemon's time: 1% of a core for all of them. */
+/* Sampled targets share one budget of the daemon's time (5% of a core): big heaps are
+ * counted less often, small ones every sample interval. */
 static double census_duty(const struct target *t)
 {
 	const struct target *o;

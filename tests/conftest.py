@@ -138,6 +138,18 @@ class Target:
                 return json.loads(line)
         raise AssertionError("target said nothing for %ss" % timeout)
 
+    def latest(self):
+        """The newest JSON line already written (waits for one if there is none)."""
+        import select
+        doc = self.read()
+        while select.select([self.proc.stdout], [], [], 0)[0]:
+            line = self.proc.stdout.readline().strip()
+            if not line:
+                break
+            if line.startswith("{"):
+                doc = json.loads(line)
+        return doc
+
     def send(self, cmd):
         self.proc.stdin.write(cmd + "\n")
         self.proc.stdin.flush()

@@ -37,8 +37,12 @@ def test_wordsegment(daemon, target_factory, python):
     for t in (leak, fixed):
         first[t] = t.read()
         daemon.ok("attach", "-p", str(t.pid))
-    t0 = time.time()
     attached = time.time()
+    # The baseline in a pause between tasks: right after a task line.
+    for t in (leak, fixed):
+        first[t] = t.latest()
+    first[leak] = leak.read()
+    t0 = time.time()
     base = {t: top_counts(daemon, t.pid)[0] for t in (leak, fixed)}
     for _ in range(TASKS):
         last = {t: t.read() for t in (leak, fixed)}
@@ -68,16 +72,17 @@ def test_wordsegment(daemon, target_factory, python):
     line = split_line()
     assert found["sites"] and found["sites"][0]["function"] == "load", found
     assert found["sites"][0]["line"] == line, (found["sites"], line)
-    words = leak.read()["words"]
+    # The words made since attach: between the task lines before and after the query.
+    before = leak.latest()["words"] - first[leak]["words"]
     doc = daemon.ok("sites", "-p", str(leak.pid), "--type", "str")
+    after = leak.latest()["words"] - first[leak]["words"] + WORDS
     top = doc["sites"][0]
-    since = words - first[leak]["words"]
-    print("%s: sites: %s:%d holds %d of %d words since attach; %s" % (
-        python, top["function"], top["line"], top["live"], since, doc["sampled"]))
+    print("%s: sites: %s:%d holds %d of %d..%d words since attach; %s" % (
+        python, top["function"], top["line"], top["live"], before, after, doc["sampled"]))
     assert top["function"] == "load" and top["file"].endswith("wordsegment_leak.py"), doc
     assert top["line"] == line, (top, line)
     assert [f["function"] for f in top["stack"][:2]] == ["load", "main"], top["stack"]
-    assert top["live"] >= 0.9 * since, (top["live"], since)
+    assert 0.9 * before <= top["live"] <= 1.1 * after, (top["live"], before, after)
 
     time.sleep(max(0.0, 40 - (time.time() - attached)))
     s = daemon.ok("leaks", "-p", str(fixed.pid), "--window", "60")["suspects"]
