@@ -38,6 +38,7 @@ def test_wordsegment(daemon, target_factory, python):
         first[t] = t.read()
         daemon.ok("attach", "-p", str(t.pid))
     attached = time.time()
+    at_attach = dict(first)
     # The baseline in a pause between tasks: right after a task line.
     for t in (leak, fixed):
         first[t] = t.latest()
@@ -73,9 +74,9 @@ def test_wordsegment(daemon, target_factory, python):
     assert found["sites"] and found["sites"][0]["function"] == "load", found
     assert found["sites"][0]["line"] == line, (found["sites"], line)
     # The words made since attach: between the task lines before and after the query.
-    before = leak.latest()["words"] - first[leak]["words"]
+    before = leak.latest()["words"] - at_attach[leak]["words"]
     doc = daemon.ok("sites", "-p", str(leak.pid), "--type", "str")
-    after = leak.latest()["words"] - first[leak]["words"] + WORDS
+    after = leak.latest()["words"] - at_attach[leak]["words"] + WORDS
     top = doc["sites"][0]
     print("%s: sites: %s:%d holds %d of %d..%d words since attach; %s" % (
         python, top["function"], top["line"], top["live"], before, after, doc["sampled"]))
