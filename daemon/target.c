@@ -520,18 +520,22 @@ int target_check(struct target *t)
 	return 0;
 }
 
-/* Sampled targets share one budget of the daemon's time (5% of a core): big heaps are
- * counted less often, small ones every sample interval. */
-static double census_duty(const struct target *t)
+/*
+ * Seconds between two censuses of t.  Precise targets: CENSUS_DUTY of the daemon each.
+ * Sampled targets share one budget: each is counted once per round, and a round lasts as
+ * long as all their censuses take divided by the budget (small heaps: every sample interval).
+ */
+static double census_period(const struct target *t)
 {
 	const struct target *o;
-	int n = 0;
+	double total = 0;
 
 	if (!t->sampled)
-		return CENSUS_DUTY;
+		return t->census_seconds / CENSUS_DUTY;
 	for (o = targets; o; o = o->next)
-		n += o->sampled && o->state == TARGET_TRACKING;
-	return CENSUS_BUDGET_SAMPLED / (n ? n : 1);
+		if (o->sampled && o->state == TARGET_TRACKING)
+			total += o->census_seconds;
+	return total / CENSUS_BUDGET_SAMPLED;
 }
 
 /* The target's own CPU time (utime + stime), in seconds; -1 if unreadable. */
@@ -605,7 +609,7 @@ int target_sample(struct target *t, bool force_census)
 	err = probes_for_each_type(&t->probes, sample_type, t);
 	/* Every build gets a census now and then: it finds the containers that hold a leak. */
 	if (!err && ((force_census && (t->ncensus || t->sampled)) ||
-		     loop_mono() - t->census_at >= t->census_seconds / census_duty(t)))
+		     loop_mono() - t->census_at >= census_period(t)))
 		err = sample_census(t);
 	governor_tick(t);
 	t->samples++;
