@@ -30,6 +30,8 @@ static double sample_interval = 2.0;
  * in sampled mode (always-on, many targets) all of them share that much. */
 #define CENSUS_DUTY 0.05
 #define CENSUS_BUDGET_SAMPLED 0.05
+/* ...but every sampled target is counted at least this often, or leaks would go unjudged. */
+#define CENSUS_PERIOD_MAX 15.0
 /* Sampled mode keeps history for types with at least this many objects (memory bound). */
 #define SAMPLED_ROW_MIN 256
 /* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
@@ -523,7 +525,8 @@ int target_check(struct target *t)
 /*
  * Seconds between two censuses of t.  Precise targets: CENSUS_DUTY of the daemon each.
  * Sampled targets share one budget: each is counted once per round, and a round lasts as
- * long as all their censuses take divided by the budget (small heaps: every sample interval).
+ * long as all their censuses take divided by the budget (small heaps: every sample interval),
+ * but at most CENSUS_PERIOD_MAX: many big heaps then cost more than the budget.
  */
 static double census_period(const struct target *t)
 {
@@ -535,7 +538,8 @@ static double census_period(const struct target *t)
 	for (o = targets; o; o = o->next)
 		if (o->sampled && o->state == TARGET_TRACKING)
 			total += o->census_seconds;
-	return total / CENSUS_BUDGET_SAMPLED;
+	total /= CENSUS_BUDGET_SAMPLED;
+	return total < CENSUS_PERIOD_MAX ? total : CENSUS_PERIOD_MAX;
 }
 
 /* The target's own CPU time (utime + stime), in seconds; -1 if unreadable. */
@@ -1000,6 +1004,7 @@ json_t *target_status_json(struct target *t)
 	if (t->state == TARGET_TRACKING)
 		json_object_set_new(o, "maps_bytes", json_integer(probes_maps_memory(&t->probes)));
 	json_object_set_new(o, "census_s", json_real(t->census_seconds));
+	json_object_set_new(o, "census_period_s", json_real(census_period(t)));
 	return o;
 }
 
