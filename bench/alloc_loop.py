@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """An allocation-heavy loop: a request handler that builds dicts, strs, floats, tuples and a
 class instance per call, with a small LRU. Waits for a line on stdin (time to attach), runs,
-prints {"seconds": loop time, "cpu_s": its CPU time, "iterations": N}, and exits at the next line (or EOF)."""
+prints {"seconds": loop time, "cpu_s": its CPU time, "iterations": N}, and exits at the next
+line (or EOF)."""
 import json
 import sys
 import time

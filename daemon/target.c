@@ -63,6 +63,7 @@ static void target_free(struct target *t)
 	for (i = 0; i < t->nrows; i++)
 		free(t->rows[i].hist);
 	free(t->rows);
+	census_free(&t->sites_cache);
 	free(t);
 }
 
@@ -851,12 +852,28 @@ static json_t *holder_json(struct target *t, double since, int64_t growth, char 
 			 "length", (json_int_t)best->len, "growth", (json_int_t)best_grew);
 }
 
+/* `leaks` may be polled: a census with sites is reused for a census period (at least 10 s). */
+static int sites_cache_refresh(struct target *t)
+{
+	double now = loop_mono(), period = census_period(t);
+	int err;
+
+	if (t->sites_cache_at && now - t->sites_cache_at < (period > 10 ? period : 10))
+		return 0;
+	census_free(&t->sites_cache);
+	t->sites_cache_at = 0;
+	err = sites_census(t, &t->sites_cache);
+	if (!err)
+		t->sites_cache_at = now;
+	return err;
+}
+
 json_t *target_leaks_json(struct target *t, double window_s, int n)
 {
 	json_t **list, *suspects = json_array(), *notes = json_array(), *doc;
 	/* Sites: from sampled births for probe-counted types, from heap pages for the others;
 	 * each computed once, for the first suspect that needs it (1: not yet). */
-	struct census by_pages = {}, by_births = {};
+	struct census by_births = {}, *by_pages = &t->sites_cache;
 	int pages_err = t->sites ? 1 : -EOPNOTSUPP, births_err = pages_err;
 	double now = loop_mono();
 	size_t i, m = 0;
@@ -886,10 +903,10 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 		if (list[m] && sc.growth_score >= 0.5) {
 			bool births = !r->census && t->opt.birth_sample_every && !t->sampled;
 			int *err = births ? &births_err : &pages_err;
-			struct census *c = births ? &by_births : &by_pages;
+			struct census *c = births ? &by_births : by_pages;
 
 			if (*err == 1)
-				*err = births ? sites_births(t, c) : sites_census(t, c);
+				*err = births ? sites_births(t, c) : sites_cache_refresh(t);
 			if (!*err)
 				json_object_set_new(list[m], "sites", sites_json(t, c, r->type, 3));
 		}
@@ -915,7 +932,6 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 	if (!t->sites)
 		json_array_append_new(notes, json_string(
 			"no allocation sites: this interpreter's stacks cannot be read"));
-	census_free(&by_pages);
 	census_free(&by_births);
 	free(list);
 	doc = json_pack("{s:i, s:s, s:f, s:f, s:o, s:o, s:o}", "pid", t->pid, "python", t->py.version,

@@ -70,6 +70,8 @@ struct target {
 	struct target_options opt;
 	struct governor gov;
 	bool sites;			/* allocation sites are recorded */
+	struct census sites_cache;	/* the last census with page sites, for `leaks` */
+	double sites_cache_at;		/* monotonic time it was taken; 0: none */
 	double attached_at, ended_at;	/* wall clock */
 	struct python_info py;
 	struct python_plan plan;
