@@ -117,37 +117,46 @@ def daemon():
 class Target:
     """A Python program that reports JSON lines on stdout and may take commands on stdin."""
 
+    _EOF = object()
+
     def __init__(self, argv):
+        import queue
+        import threading
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self.pid = self.proc.pid
+        # A reader thread: the pipe never fills, and latest() sees every line written so far.
+        self.lines = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line.startswith("{"):
+                self.lines.put(json.loads(line))
+        self.lines.put(self._EOF)
 
     def read(self, timeout=120):
         """The next JSON line of stdout."""
-        import select
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            r, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.time()))
-            if not r:
-                break
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError("target exited: %s" % self.proc.stderr.read())
-            line = line.strip()
-            if line.startswith("{"):
-                return json.loads(line)
-        raise AssertionError("target said nothing for %ss" % timeout)
+        import queue
+        try:
+            doc = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("target said nothing for %ss" % timeout)
+        if doc is self._EOF:
+            self.lines.put(self._EOF)
+            raise AssertionError("target exited: %s" % self.proc.stderr.read())
+        return doc
 
     def latest(self):
-        """The newest JSON line already written (waits for one if there is none)."""
-        import select
+        """The newest JSON line written so far (waits for one if there is none)."""
         doc = self.read()
-        while select.select([self.proc.stdout], [], [], 0)[0]:
-            line = self.proc.stdout.readline().strip()
-            if not line:
+        while not self.lines.empty():
+            nxt = self.lines.get()
+            if nxt is self._EOF:
+                self.lines.put(self._EOF)
                 break
-            if line.startswith("{"):
-                doc = json.loads(line)
+            doc = nxt
         return doc
 
     def send(self, cmd):
