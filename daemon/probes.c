@@ -455,8 +455,7 @@ void probes_read_gc(struct probes *p, struct pyleak_gc *out)
 }
 
 /* Reads a hash map with u64 keys in batches, calling fn(ctx, key, value) for each entry. */
-static long map_for_each(int fd, size_t vsize, void (*fn)(void *ctx, uint64_t key, const void *val),
-			 void *ctx)
+static long map_for_each(int fd, size_t vsize, probes_entry_fn fn, void *ctx)
 {
 	enum { BATCH = 2048 };
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -488,19 +487,15 @@ static long map_for_each(int fd, size_t vsize, void (*fn)(void *ctx, uint64_t ke
 	return total;
 }
 
-long probes_for_each_page(struct probes *p,
-			  void (*fn)(void *ctx, uint64_t page, const struct pyleak_page_site *site),
-			  void *ctx)
+long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx)
 {
 	return map_for_each(bpf_map__fd(p->skel->maps.pages), sizeof(struct pyleak_page_site),
-			    (void (*)(void *, uint64_t, const void *))fn, ctx);
+			    fn, ctx);
 }
 
-long probes_for_each_obj(struct probes *p,
-			 void (*fn)(void *ctx, uint64_t addr, const struct pyleak_obj *o), void *ctx)
+long probes_for_each_obj(struct probes *p, probes_entry_fn fn, void *ctx)
 {
-	return map_for_each(bpf_map__fd(p->skel->maps.objs), sizeof(struct pyleak_obj),
-			    (void (*)(void *, uint64_t, const void *))fn, ctx);
+	return map_for_each(bpf_map__fd(p->skel->maps.objs), sizeof(struct pyleak_obj), fn, ctx);
 }
 
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out)

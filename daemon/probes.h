@@ -80,13 +80,12 @@ int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX]);
 /* The collector's totals, read from the BPF object's .bss. */
 void probes_read_gc(struct probes *p, struct pyleak_gc *out);
 
-/* Calls fn for each recorded page (page number -> first toucher); returns how many, or -errno. */
-long probes_for_each_page(struct probes *p,
-			  void (*fn)(void *ctx, uint64_t page, const struct pyleak_page_site *site),
-			  void *ctx);
-/* Calls fn for each object born since attach and alive; returns how many, or -errno. */
-long probes_for_each_obj(struct probes *p,
-			 void (*fn)(void *ctx, uint64_t addr, const struct pyleak_obj *o), void *ctx);
+/* Map walks: fn gets each key and value; they return how many entries, or -errno. */
+typedef void (*probes_entry_fn)(void *ctx, uint64_t key, const void *value);
+/* Recorded pages: page number -> struct pyleak_page_site (its first toucher). */
+long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx);
+/* Objects born since attach and alive: address -> struct pyleak_obj. */
+long probes_for_each_obj(struct probes *p, probes_entry_fn fn, void *ctx);
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out);
 /* The governor's page sampling: record the stack of 1 page in mask + 1 (mask = 2^k - 1). */
 void probes_set_page_mask(struct probes *p, uint64_t mask);

@@ -33,8 +33,9 @@ static size_t page_hash(uint64_t page)
 	return (page * 0x9E3779B97F4A7C15ull) >> 20;
 }
 
-static void page_add(void *ctx, uint64_t page, const struct pyleak_page_site *site)
+static void page_add(void *ctx, uint64_t page, const void *value)
 {
+	const struct pyleak_page_site *site = value;
 	struct page_table *t = ctx;
 	size_t j;
 
@@ -114,8 +115,9 @@ struct birth_tally {
 	int err;
 };
 
-static void birth_add(void *ctx, uint64_t addr, const struct pyleak_obj *o)
+static void birth_add(void *ctx, uint64_t addr, const void *value)
 {
+	const struct pyleak_obj *o = value;
 	struct birth_tally *b = ctx;
 	struct census_site *v;
 
