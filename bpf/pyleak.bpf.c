@@ -194,6 +194,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);	/* set by the daemon (max_stacks) */
 	__type(key, __u64);
 	__type(value, struct pyleak_stack);

@@ -22,7 +22,7 @@
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
 #define DEFAULT_MAX_OBJECTS (1u << 22)
-#define DEFAULT_MAX_PAGES (1u << 18)
+#define DEFAULT_MAX_PAGES (1u << 15)
 #define DEFAULT_MAX_STACKS (1u << 14)
 #define DEFAULT_BUDGET 0.01
 /* Precise mode: 1 birth in 64 gets its stack (~1.5 us each: ~25 ns per birth on average). */
@@ -49,8 +49,9 @@ static const char usage[] =
 "      --budget FRACTION  CPU share of each target its probes may cost; the\n"
 "                         governor thins allocation-site sampling to stay under it\n"
 "                         (default 0.01; 0: unlimited)\n"
-"      --max-pages N      heap pages whose allocation site is kept per process\n"
-"                         (default 262144 = 1 GiB of heap; oldest forgotten first)\n"
+"      --max-pages N      sampled heap pages whose allocation site is kept per\n"
+"                         process (default 32768, ~2.5 MiB of kernel memory; the\n"
+"                         oldest are forgotten first)\n"
 "  -f, --foreground       stay in the foreground (the default; for systemd units)\n"
 "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 "  -h, --help             show this help\n"

@@ -133,6 +133,9 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 		err = bpf_map__set_max_entries(p->skel->maps.pages, cfg->max_pages);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.stacks, cfg->max_stacks);
+	/* No per-object probe (sampled mode): no type is counted in BPF. */
+	if (!err && cfg->max_objects <= 1)
+		err = bpf_map__set_max_entries(p->skel->maps.types, 1);
 	if (err)
 		goto cleanup;
 	err = pyleak_bpf__load(p->skel);

@@ -296,6 +296,11 @@ int target_attach(pid_t pid, const char *mode, const struct target_options *opt,
 {
 	struct probes_config cfg = { .max_objects = opt->max_objects, .max_pages = opt->max_pages,
 				     .max_stacks = opt->max_stacks };
+
+	/* Sampled mode tracks no object: an empty object map still costs its buckets
+	 * (16 bytes per entry of max_objects, 64 MiB at the default). */
+	if (!strcmp(mode, "sampled"))
+		cfg.max_objects = 1;
 	struct target *t;
 	int err;
 
