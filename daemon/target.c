@@ -29,7 +29,7 @@ static double sample_interval = 2.0;
 /* A census may use this share of the daemon's time (it costs the daemon, not the target);
  * in sampled mode (always-on, many targets) all of them share that much. */
 #define CENSUS_DUTY 0.05
-#define CENSUS_BUDGET_SAMPLED 0.05
+#define CENSUS_BUDGET_SAMPLED 0.01
 /* ...but every sampled target is counted at least this often, or leaks would go unjudged. */
 #define CENSUS_PERIOD_MAX 15.0
 /* Sampled mode keeps history for types with at least this many objects (memory bound). */
