@@ -30,8 +30,10 @@ static double sample_interval = 2.0;
  * in sampled mode (always-on, many targets) all of them share that much. */
 #define CENSUS_DUTY 0.05
 #define CENSUS_BUDGET_SAMPLED 0.01
-/* ...but every sampled target is counted at least this often, or leaks would go unjudged. */
+/* ...but every sampled target is counted at least this often, or leaks would go unjudged,
+ * and one whose heap grew at its last census this often (history needs fresh values). */
 #define CENSUS_PERIOD_MAX 15.0
+#define CENSUS_PERIOD_GROWING 4.0
 /* Sampled mode keeps history for types with at least this many objects (memory bound). */
 #define SAMPLED_ROW_MIN 256
 /* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
@@ -485,6 +487,9 @@ static int sample_census(struct target *t)
 		return t->ncensus || t->sampled ? err : 0;
 	}
 	t->census_seconds = c.seconds;
+	/* Growth beyond noise (0.1% and 256 objects). */
+	t->census_grew = t->census_objects && c.objects > t->census_objects + t->census_objects / 1000 + 256;
+	t->census_objects = c.objects;
 	snap = &t->snaps[t->snap_head];
 	t->snap_head = (t->snap_head + 1) % LIST_SNAPSHOTS;
 	if (t->nsnaps < LIST_SNAPSHOTS)
@@ -532,7 +537,8 @@ int target_check(struct target *t)
  * Seconds between two censuses of t.  Precise targets: CENSUS_DUTY of the daemon each.
  * Sampled targets share one budget: each is counted once per round, and a round lasts as
  * long as all their censuses take divided by the budget (small heaps: every sample interval),
- * but at most CENSUS_PERIOD_MAX: many big heaps then cost more than the budget.
+ * but at most CENSUS_PERIOD_MAX, or CENSUS_PERIOD_GROWING for a growing heap: many big or
+ * growing heaps then cost more than the budget (a growing heap is what pyleak is for).
  */
 static double census_period(const struct target *t)
 {
@@ -545,6 +551,8 @@ static double census_period(const struct target *t)
 		if (o->sampled && o->state == TARGET_TRACKING)
 			total += o->census_seconds;
 	total /= CENSUS_BUDGET_SAMPLED;
+	if (t->census_grew && total > CENSUS_PERIOD_GROWING)
+		return CENSUS_PERIOD_GROWING;
 	return total < CENSUS_PERIOD_MAX ? total : CENSUS_PERIOD_MAX;
 }
 

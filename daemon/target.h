@@ -85,6 +85,8 @@ struct target {
 	uint64_t samples;
 	double census_seconds;		/* duration of the last census */
 	double census_at;		/* monotonic time it ended */
+	uint64_t census_objects;	/* objects it counted */
+	bool census_grew;		/* more than the census before: counted more often */
 	struct list_snapshot snaps[LIST_SNAPSHOTS];
 	int snap_head, nsnaps;
 	int pidfd;
