@@ -29,7 +29,7 @@ static double sample_interval = 2.0;
 /* A census may use this share of the daemon's time (it costs the daemon, not the target);
  * in sampled mode (always-on, many targets) all of them share that much. */
 #define CENSUS_DUTY 0.05
-#define CENSUS_BUDGET_SAMPLED 0.01
+#define CENSUS_BUDGET_SAMPLED 0.006
 /* ...but every sampled target is counted at least this often, or leaks would go unjudged,
  * and one whose heap grew at its last census this often (history needs fresh values). */
 #define CENSUS_PERIOD_MAX 15.0
@@ -624,7 +624,8 @@ int target_sample(struct target *t, bool force_census)
 	err = target_check(t);
 	if (err)
 		return err;
-	err = probes_for_each_type(&t->probes, sample_type, t);
+	if (!t->sampled)
+		err = probes_for_each_type(&t->probes, sample_type, t);
 	/* Every build gets a census now and then: it finds the containers that hold a leak. */
 	if (!err && ((force_census && (t->ncensus || t->sampled)) ||
 		     loop_mono() - t->census_at >= census_period(t)))
