@@ -27,7 +27,8 @@ static struct target *targets;
 static struct watcher sampler = { .fd = -1 };
 static double sample_interval = 2.0;
 /* A census may use this share of the daemon's time (it costs the daemon, not the target);
- * in sampled mode (always-on, many targets) all of them share that much. */
+ * in sampled mode (always-on, many targets) all of them share much less: 0.6% of a core,
+ * the rest of 1% being the sample ticks. */
 #define CENSUS_DUTY 0.05
 #define CENSUS_BUDGET_SAMPLED 0.006
 /* ...but every sampled target is counted at least this often, or leaks would go unjudged,
