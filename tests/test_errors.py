@@ -49,6 +49,15 @@ def test_not_python(daemon):
     assert daemon.ok("status")["version"]
 
 
+def test_sites_errors(daemon):
+    p = subprocess.Popen(["true"])
+    p.wait()
+    code, msg = error_of(daemon, "sites", "-p", str(p.pid), "--type", "str")
+    assert code == "no_such_process", msg
+    code, msg = error_of(daemon, "attach", "-p", "1", "--budget", "1.5")
+    assert code == "bad_request", msg
+
+
 def test_no_such_process(daemon):
     p = subprocess.Popen(["true"])
     p.wait()
@@ -127,6 +136,10 @@ def test_malformed_requests(daemon):
                     b"{\"cmd\": \"top\", \"pid\": \"x\"}\n", b"{\"cmd\": \"top\", \"pid\": -3}\n",
                     b"{\"cmd\": \"top\", \"pid\": 1, \"sort\": \"size\"}\n",
                     b"{\"cmd\": \"attach\", \"pid\": 1, \"mode\": \"warp\"}\n",
+                    b"{\"cmd\": \"attach\", \"pid\": 1, \"budget\": 2}\n",
+                    b"{\"cmd\": \"attach\", \"pid\": 1, \"budget\": \"all\"}\n",
+                    b"{\"cmd\": \"sites\", \"pid\": 1}\n",
+                    b"{\"cmd\": \"sites\", \"pid\": 1, \"type\": \"\"}\n",
                     b"\xff\xfe\n"]:
         reply = raw(daemon, payload)
         assert reply["error"]["code"] == "bad_request", (payload, reply)
