@@ -137,11 +137,11 @@ fuzz: $(OUTPUT)/fuzz_census_pool
 	$(Q)mkdir -p $(OUTPUT)/fuzz-corpus
 	$(Q)$< -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(OUTPUT)/fuzz-corpus
 
-# Overhead (needs root; ~13 min on 2 cores): slowdown ratios of 3 workloads x 6 modes (none,
+# Overhead (needs root; ~11 min on 2 cores): slowdown ratios of 3 workloads x 6 modes (none,
 # pyleak precise and sampled, tracemalloc 1 and 25 frames, a naive bpftrace tracer) on
 # BENCH_PYTHONS, then pyleakd's CPU and RSS with 20 sampled targets; table on stdout, JSON in
 # bench/results/bench.json. BENCH_PYTHONS=all: Debian's 3.11 and every pyenv 3.8-3.13 (longer).
-# BENCH_ARGS: e.g. --quick (~5 min), --scale (adds the 10M-object check, ~2 min), --repeats N.
+# BENCH_ARGS: e.g. --quick (~5 min), --scale (adds the 10M-object check, ~1 min), --repeats N.
 BENCH_PYTHONS ?= /usr/bin/python3.11 $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12)
 ifeq ($(BENCH_PYTHONS),all)
 override BENCH_PYTHONS := /usr/bin/python3.11 $(wildcard $(HOME)/.pyenv/versions/3.[89].*/bin/python3.[89]) \
