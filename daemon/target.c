@@ -1009,7 +1009,9 @@ json_t *target_status_json(struct target *t)
 		      "state", target_state_name(t->state), "exe", t->py.exe, "module", t->py.module,
 		      "lto_inlined", t->py.inlined,
 		      "attached_s", (t->state == TARGET_TRACKING ? loop_now() : t->ended_at) - t->attached_at,
-		      "probes", t->probes.nlinks, "probes_single_stepped", stepped,
+		      "probes", t->probes.nlinks + (t->probes.usdt_links[0] != NULL) +
+				(t->probes.usdt_links[1] != NULL) + (t->probes.fault_slot != 0),
+		      "probes_single_stepped", stepped,
 		      "events", (json_int_t)(cnt[PYLEAK_CNT_BIRTHS] + cnt[PYLEAK_CNT_DEATHS]),
 		      "drops", (json_int_t)(cnt[PYLEAK_CNT_OBJS_FULL] + cnt[PYLEAK_CNT_TYPES_FULL] +
 					    cnt[PYLEAK_CNT_EVENTS_LOST]));
