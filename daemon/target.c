@@ -1071,7 +1071,7 @@ static json_t *births_sites_json(struct target *t, const struct type_row *r, int
 
 json_t *target_sites_json(struct target *t, const char *type_name, int n, int *err)
 {
-	uint64_t live = 0, samples = 0, type = 0, cnt[PYLEAK_CNT_MAX] = {};
+	uint64_t live = 0, samples = 0, type = 0, forgotten, cnt[PYLEAK_CNT_MAX] = {};
 	double attributed = 0;
 	struct census c = {};
 	json_t *doc = NULL;
@@ -1100,16 +1100,19 @@ json_t *target_sites_json(struct target *t, const char *type_name, int n, int *e
 	if (type)
 		sites_totals(&c, type, &live, &attributed, &samples);
 	probes_read_counters(&t->probes, cnt);
+	forgotten = cnt[PYLEAK_CNT_PAGES] > t->opt.max_pages ? cnt[PYLEAK_CNT_PAGES] - t->opt.max_pages : 0;
 	snprintf(note, sizeof(note),
 		 "sampled: one allocation per fresh 4 KiB heap page (1 page in %lu now) has its "
 		 "Python stack recorded; a site's live is its %lu sampled %s objects still alive, "
 		 "each standing for the objects of one page, %.0f in all of the %lu live %s objects "
-		 "in pymalloc pools (the rest are older than the attach, or not sampled)",
-		 t->gov.page_mask + 1, samples, type_name, attributed, live, type_name);
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "pid", t->pid,
+		 "in pymalloc pools (the rest are older than the attach, or not sampled%s)",
+		 t->gov.page_mask + 1, samples, type_name, attributed, live, type_name,
+		 forgotten ? ", or on the oldest sampled pages, forgotten: see pages_forgotten" : "");
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "pid", t->pid,
 			"type", type_name, "mode", t->mode, "sampled", note, "live", (json_int_t)live,
 			"attributed", (json_int_t)(attributed + 0.5), "samples", (json_int_t)samples,
 			"pages_sampled", (json_int_t)cnt[PYLEAK_CNT_PAGES],
+			"pages_forgotten", (json_int_t)forgotten,
 			"sites", type ? sites_json(t, &c, type, n) : json_array());
 	census_free(&c);
 	if (!doc)
