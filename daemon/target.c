@@ -67,6 +67,7 @@ static void target_free(struct target *t)
 		free(t->rows[i].hist);
 	free(t->rows);
 	census_free(&t->sites_cache);
+	census_free(&t->births_cache);
 	free(t);
 }
 
@@ -867,19 +868,25 @@ static json_t *holder_json(struct target *t, double since, int64_t growth, char 
 			 "length", (json_int_t)best->len, "growth", (json_int_t)best_grew);
 }
 
-/* `leaks` may be polled: a census with sites is reused for a census period (at least 10 s). */
-static int sites_cache_refresh(struct target *t)
+/*
+ * `leaks` may be polled: sites (a census with page sites, or a walk of the object map that
+ * may hold millions of entries) are reused for a census period, at least 10 s, so that
+ * polling does not stall the daemon's loop.
+ */
+static int sites_cache_refresh(struct target *t, bool births)
 {
+	struct census *c = births ? &t->births_cache : &t->sites_cache;
+	double *at = births ? &t->births_cache_at : &t->sites_cache_at;
 	double now = loop_mono(), period = census_period(t);
 	int err;
 
-	if (t->sites_cache_at && now - t->sites_cache_at < (period > 10 ? period : 10))
+	if (*at && now - *at < (period > 10 ? period : 10))
 		return 0;
-	census_free(&t->sites_cache);
-	t->sites_cache_at = 0;
-	err = sites_census(t, &t->sites_cache);
+	census_free(c);
+	*at = 0;
+	err = births ? sites_births(t, c) : sites_census(t, c);
 	if (!err)
-		t->sites_cache_at = now;
+		*at = now;
 	return err;
 }
 
@@ -888,7 +895,6 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 	json_t **list, *suspects = json_array(), *notes = json_array(), *doc;
 	/* Sites: from sampled births for probe-counted types, from heap pages for the others;
 	 * each computed once, for the first suspect that needs it (1: not yet). */
-	struct census by_births = {}, *by_pages = &t->sites_cache;
 	int pages_err = t->sites ? 1 : -EOPNOTSUPP, births_err = pages_err;
 	double now = loop_mono();
 	size_t i, m = 0;
@@ -918,10 +924,10 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 		if (list[m] && sc.growth_score >= 0.5) {
 			bool births = !r->census && t->opt.birth_sample_every && !t->sampled;
 			int *err = births ? &births_err : &pages_err;
-			struct census *c = births ? &by_births : by_pages;
+			struct census *c = births ? &t->births_cache : &t->sites_cache;
 
 			if (*err == 1)
-				*err = births ? sites_births(t, c) : sites_cache_refresh(t);
+				*err = sites_cache_refresh(t, births);
 			if (!*err)
 				json_object_set_new(list[m], "sites", sites_json(t, c, r->type, 3));
 		}
@@ -947,7 +953,6 @@ json_t *target_leaks_json(struct target *t, double window_s, int n)
 	if (!t->sites)
 		json_array_append_new(notes, json_string(
 			"no allocation sites: this interpreter's stacks cannot be read"));
-	census_free(&by_births);
 	free(list);
 	doc = json_pack("{s:i, s:s, s:f, s:f, s:o, s:o, s:o}", "pid", t->pid, "python", t->py.version,
 			"window_s", window_s, "sample_interval_s", sample_interval, "suspects", suspects,

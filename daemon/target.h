@@ -72,6 +72,8 @@ struct target {
 	bool sites;			/* allocation sites are recorded */
 	struct census sites_cache;	/* the last census with page sites, for `leaks` */
 	double sites_cache_at;		/* monotonic time it was taken; 0: none */
+	struct census births_cache;	/* the last walk of sampled births, for `leaks` */
+	double births_cache_at;
 	double attached_at, ended_at;	/* wall clock */
 	struct python_info py;
 	struct python_plan plan;
