@@ -32,7 +32,8 @@
 #define TP_BASICSIZE		32
 #define TP_ITEMSIZE		40
 #define TP_FLAGS		168
-#define TYPE_READ_LEN		(TP_FLAGS + 8)
+#define TP_DICTOFFSET		288
+#define TYPE_READ_LEN		(TP_DICTOFFSET + 8)
 
 #define REFCNT_MAX		(1ull << 33)
 #define BASICSIZE_MAX		(1ll << 24)
@@ -70,6 +71,7 @@ struct type_entry {
 	uint64_t flags;
 	uint64_t count;
 	uint64_t bytes;
+	int64_t dictoffset;	/* > 0: where an instance keeps its __dict__ pointer */
 	uint32_t basicsize;
 	uint32_t itemsize;
 	bool is_type;
@@ -122,6 +124,7 @@ struct census_ctx {
 	bool track_pools;
 	uint64_t memo_addr;	/* last address resolved: blocks of a pool mostly share a type */
 	struct type_entry *memo;
+	uint64_t instance_dicts;	/* __dict__ pointers set in counted pool objects */
 	uint8_t *chunk;
 	uint8_t *headers;
 	uint32_t *offsets;
@@ -390,6 +393,7 @@ static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int dept
 	basicsize = (int64_t)load64(raw + TP_BASICSIZE);
 	itemsize = (int64_t)load64(raw + TP_ITEMSIZE);
 	t->flags = load64(raw + TP_FLAGS);
+	t->dictoffset = (int64_t)load64(raw + TP_DICTOFFSET);
 	if (!refcnt_plausible(load64(raw)) || !load64(raw + TP_NAME) ||
 	    !(t->flags & TPFLAGS_READY) || basicsize < 16 || basicsize > BASICSIZE_MAX ||
 	    itemsize < 0 || itemsize > ITEMSIZE_MAX)
@@ -568,6 +572,9 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 				if (e->addr == ctx->layout->list_type && off + 24 <= size)
 					list_note(ctx->out, pool_addr + ctx->offsets[i] + off,
 						  (int64_t)load64(block + off + 16));
+				if (e->dictoffset > 0 && off + e->dictoffset + 8 <= size &&
+				    load64(block + off + e->dictoffset))
+					ctx->instance_dicts++;
 				break;
 			}
 		}
@@ -766,7 +773,10 @@ static int counts_build(struct census_ctx *ctx)
 		const struct type_entry *e = &t->slots[i];
 
 		if (e->is_type && e->count)
-			out->counts[out->n++] = (struct census_count){ e->addr, e->count, e->bytes };
+			out->counts[out->n++] = (struct census_count){
+				e->addr, e->count, e->bytes,
+				e->addr == ctx->layout->dict_type ? ctx->instance_dicts : 0,
+			};
 	}
 	qsort(out->counts, out->n, sizeof(*out->counts), count_compare);
 	if (!ctx->sites.used)

@@ -21,6 +21,7 @@ struct census_layout {
 	uint64_t preheader_flags;/* tp_flags bits that put 2 words before the GC header: 0 on <=3.10, 1<<4 on 3.11, (1<<3)|(1<<4) on 3.12+ */
 	uint64_t gc_heads[4];    /* addresses of the GC generation list heads (PyGC_Head) in the target, 0 = unused */
 	uint64_t list_type;      /* &PyList_Type: the longest lists are reported (what holds a leak), 0 = no */
+	uint64_t dict_type;      /* &PyDict_Type: instance __dict__s are told apart, 0 = no */
 	/* Optional: the allocation site of the pool block at block (size bytes, in the pool at
 	 * pool) and the allocations it stands for; 0 = none known.  Pool objects are then also
 	 * tallied per (type, site). */
@@ -33,7 +34,9 @@ struct census_layout {
 
 struct census_container { uint64_t addr; int64_t len; };
 
-struct census_count { uint64_t type; uint64_t count; uint64_t bytes; };
+/* instance_dicts (dict only): objects that are the __dict__ of a counted instance (3.8-3.10
+ * classes; 3.11+ keep attributes inline), which live and die with their owner. */
+struct census_count { uint64_t type; uint64_t count; uint64_t bytes; uint64_t instance_dicts; };
 
 /* Objects of one type attributed to one site (site 0: no site known): count objects were
  * found, standing for estimate allocations (sampling). */

@@ -291,6 +291,7 @@ static void census_setup(struct target *t)
 	t->layout.max_block = 512;
 	t->layout.preheader_flags = t->plan.preheader_flags;
 	python_symbol_addr(&t->py, "PyList_Type", &t->layout.list_type);
+	python_symbol_addr(&t->py, "PyDict_Type", &t->layout.dict_type);
 	for (i = 0; i < t->plan.ncensus; i++)
 		if (!python_symbol_addr(&t->py, t->plan.census[i], &t->census_types[t->ncensus]))
 			t->ncensus++;
@@ -449,6 +450,17 @@ static void sample_type(void *ctx, uint64_t type, const struct pyleak_type_stats
 
 /* Sampled mode: every type the census found is a census row; a type seen before and now
  * absent has none left. */
+/*
+ * A census row follows its objects minus the instance __dict__s among them: those live and die
+ * with their owners (whose growth, and deaths in collections, are judged on the owner's row),
+ * so a churn of cyclic-garbage instances does not read as dict growth on 3.8-3.10.
+ */
+static void census_row_set(struct type_row *r, const struct census_count *cc)
+{
+	row_set(r, cc->count, cc->count - cc->instance_dicts, cc->bytes);
+	r->instance_dicts = cc->instance_dicts;
+}
+
 static void census_rows_all(struct target *t, const struct census *c)
 {
 	struct type_row *r;
@@ -465,7 +477,7 @@ static void census_rows_all(struct target *t, const struct census *c)
 			continue;
 		r->census = true;
 		r->st.flags = type_is_heap(t, r->type) ? PYLEAK_TYPE_HEAP : 0;
-		row_set(r, c->counts[i].count, c->counts[i].count, c->counts[i].bytes);
+		census_row_set(r, &c->counts[i]);
 	}
 	for (i = 0; i < t->nrows; i++)
 		if (!t->rows[i].seen && t->rows[i].has_prev)
@@ -503,19 +515,14 @@ static int sample_census(struct target *t)
 		census_rows_all(t, &c);
 	for (j = 0; j < t->ncensus; j++) {
 		struct type_row *r = row_get(t, t->census_types[j]);
-		int64_t live = 0, bytes = 0;
+		struct census_count none = { .type = t->census_types[j] };
 
 		if (!r)
 			continue;
-		for (i = 0; i < c.n; i++) {
-			if (c.counts[i].type == t->census_types[j]) {
-				live = c.counts[i].count;
-				bytes = c.counts[i].bytes;
-				break;
-			}
-		}
+		for (i = 0; i < c.n && c.counts[i].type != t->census_types[j]; i++)
+			;
 		r->census = true;
-		row_set(r, live, live, bytes);
+		census_row_set(r, i < c.n ? &c.counts[i] : &none);
 	}
 	census_free(&c);
 	return 0;
@@ -750,6 +757,8 @@ static json_t *row_json(const struct type_row *r)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "bytes", r->bytes >= 0 ? json_integer(r->bytes) : json_null());
+	if (r->instance_dicts)
+		json_object_set_new(o, "instance_dicts", json_integer(r->instance_dicts));
 	if (!r->census) {
 		json_object_set_new(o, "net", json_integer(r->net));
 		json_object_set_new(o, "born", json_integer(r->st.born));
@@ -1046,6 +1055,17 @@ json_t *target_status_json(struct target *t)
 	return o;
 }
 
+/* The `sites` reply: what was sampled (note), the type's live count and the part of it the
+ * sampled sites stand for. */
+static json_t *sites_doc(const struct target *t, const char *type_name, const char *note,
+			 int64_t live, double attributed, uint64_t samples, json_t *sites)
+{
+	return json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "pid", t->pid,
+			 "type", type_name, "mode", t->mode, "sampled", note, "live", (json_int_t)live,
+			 "attributed", (json_int_t)(attributed + 0.5), "samples", (json_int_t)samples,
+			 "sites", sites);
+}
+
 /* Sites of a type counted by per-object probes: from the births whose stack was sampled. */
 static json_t *births_sites_json(struct target *t, const struct type_row *r, int n, int *err)
 {
@@ -1064,10 +1084,7 @@ static json_t *births_sites_json(struct target *t, const struct type_row *r, int
 		 "sampled %s objects still alive times %u, %.0f in all of the %ld live %s objects born "
 		 "since attach", t->opt.birth_sample_every, samples, r->name,
 		 t->opt.birth_sample_every, attributed, (long)r->live, r->name);
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "pid", t->pid, "type", r->name,
-			"mode", t->mode, "sampled", note, "live", (json_int_t)r->live,
-			"attributed", (json_int_t)(attributed + 0.5), "samples", (json_int_t)samples,
-			"sites", sites_json(t, &c, r->type, n));
+	doc = sites_doc(t, r->name, note, r->live, attributed, samples, sites_json(t, &c, r->type, n));
 	census_free(&c);
 	if (!doc)
 		*err = -ENOMEM;
@@ -1113,12 +1130,12 @@ json_t *target_sites_json(struct target *t, const char *type_name, int n, int *e
 		 "in pymalloc pools (the rest are older than the attach, or not sampled%s)",
 		 t->gov.page_mask + 1, samples, type_name, attributed, live, type_name,
 		 forgotten ? ", or on the oldest sampled pages, forgotten: see pages_forgotten" : "");
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "pid", t->pid,
-			"type", type_name, "mode", t->mode, "sampled", note, "live", (json_int_t)live,
-			"attributed", (json_int_t)(attributed + 0.5), "samples", (json_int_t)samples,
-			"pages_sampled", (json_int_t)cnt[PYLEAK_CNT_PAGES],
-			"pages_forgotten", (json_int_t)forgotten,
-			"sites", type ? sites_json(t, &c, type, n) : json_array());
+	doc = sites_doc(t, type_name, note, live, attributed, samples,
+			type ? sites_json(t, &c, type, n) : json_array());
+	if (doc) {
+		json_object_set_new(doc, "pages_sampled", json_integer(cnt[PYLEAK_CNT_PAGES]));
+		json_object_set_new(doc, "pages_forgotten", json_integer(forgotten));
+	}
 	census_free(&c);
 	if (!doc)
 		*err = -ENOMEM;

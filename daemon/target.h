@@ -28,6 +28,7 @@ struct type_row {
 	 * older objects replaced by new ones (a cache turning over) are not growth. */
 	int64_t net, prev_net;
 	int64_t bytes;		/* -1: unknown */
+	int64_t instance_dicts;	/* census dict row: how many are instances' __dict__s */
 	struct pyleak_type_stats st;
 	struct history *hist;	/* periodic samples (HISTORY_CAP of them, ~16 KiB) */
 };

@@ -12,6 +12,7 @@ import sys
 COUNTS = {
     "Foo": 100000,
     "Bar": 30000,
+    "Baz": 20000,
     "list": 50000,
     "dict": 30000,
     "tuple": 20000,
@@ -26,6 +27,12 @@ COUNTS = {
 class Foo:
     # No attributes: on 3.8-3.10 an attribute would add an instance dict per Foo.
     pass
+
+
+class Baz:
+    # An attribute: on 3.8-3.10 each Baz holds an instance dict (3.11+ keep it inline).
+    def __init__(self):
+        self.x = None
 
 
 class Bar:
@@ -44,6 +51,7 @@ def create():
     held["str"] = strs
     held["Foo"] = [Foo() for _ in range(n["Foo"])]
     held["Bar"] = [Bar() for _ in range(n["Bar"])]
+    held["Baz"] = [Baz() for _ in range(n["Baz"])]
     held["list"] = [[None] for _ in range(n["list"])]
     held["dict"] = [{"a": None} for _ in range(n["dict"])]
     # From the end of strs: dropping the first half of strs must free exactly half.
