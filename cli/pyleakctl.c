@@ -1079,6 +1079,23 @@ static int site_add(struct table *t, json_t *site)
 	return err;
 }
 
+/* The list that holds a growing type, and the line that grows it (its append). */
+static void holder_print(FILE *out, json_t *holder)
+{
+	json_t *at = field(holder, "grown_at");
+	char b[4][CELL_MAX];
+
+	if (!holder)
+		return;
+	fprintf(out, "\nheld by a %s at %s: %s items, +%s in the window",
+		value_text(field(holder, "container"), b[0]), value_text(field(holder, "address"), b[1]),
+		value_text(field(holder, "length"), b[2]), value_text(field(holder, "growth"), b[3]));
+	if (at)
+		fprintf(out, "; grown at %s (%s:%s)", value_text(field(at, "function"), b[0]),
+			value_text(field(at, "file"), b[1]), value_text(field(at, "line"), b[2]));
+	putc('\n', out);
+}
+
 static int sites_render(FILE *out, json_t *reply, const struct opts *o)
 {
 	static const char *const heads[] = { "LIVE", "FUNCTION", "FILE:LINE" };
@@ -1103,6 +1120,7 @@ static int sites_render(FILE *out, json_t *reply, const struct opts *o)
 			goto cleanup;
 	}
 	table_print(&t, out);
+	holder_print(out, field(reply, "held_by"));
 cleanup:
 	table_free(&t);
 	return err;

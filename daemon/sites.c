@@ -265,3 +265,62 @@ cleanup:
 	pystack_cache_free(cache);
 	return arr;
 }
+
+/* Stacks that first touched the pages of one address range (a container's array). */
+#define RANGE_STACKS_MAX 64
+
+struct range_tally {
+	uint64_t lo, hi;	/* page numbers, [lo, hi) */
+	struct census_site v[RANGE_STACKS_MAX];
+	size_t n;
+};
+
+static void range_add(void *ctx, uint64_t page, const void *value)
+{
+	const struct pyleak_page_site *s = value;
+	struct range_tally *r = ctx;
+	size_t i;
+
+	if (page < r->lo || page >= r->hi || !s->stack)
+		return;
+	for (i = 0; i < r->n && r->v[i].site != s->stack; i++)
+		;
+	if (i == r->n) {
+		if (r->n == RANGE_STACKS_MAX)
+			return;
+		r->v[r->n++] = (struct census_site){ .site = s->stack };
+	}
+	r->v[i].count++;
+	r->v[i].estimate += s->every ? s->every : 1;
+}
+
+json_t *sites_range_json(struct target *t, uint64_t start, uint64_t end)
+{
+	struct range_tally *r = calloc(1, sizeof(*r));
+	struct pystack_cache *cache = NULL;
+	const struct census_site *best = NULL;
+	json_t *site = NULL;
+	size_t i;
+
+	if (!r || end <= start)
+		goto cleanup;
+	r->lo = start >> PYLEAK_PAGE_SHIFT;
+	r->hi = ((end - 1) >> PYLEAK_PAGE_SHIFT) + 1;
+	if (probes_for_each_page(&t->probes, range_add, r) < 0)
+		goto cleanup;
+	for (i = 0; i < r->n; i++)
+		if (!best || r->v[i].estimate > best->estimate)
+			best = &r->v[i];
+	cache = best ? pystack_cache_new(&t->py) : NULL;
+	if (!cache)
+		goto cleanup;
+	site = site_json(t, cache, best);
+	if (site) {
+		json_object_del(site, "live");
+		json_object_set_new(site, "pages", json_integer((json_int_t)(best->estimate + 0.5)));
+	}
+cleanup:
+	pystack_cache_free(cache);
+	free(r);
+	return site;
+}

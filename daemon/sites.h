@@ -27,4 +27,8 @@ json_t *sites_json(struct target *t, const struct census *c, uint64_t type, int 
 void sites_totals(const struct census *c, uint64_t type, uint64_t *live, double *attributed,
 		  uint64_t *samples);
 
+/* The stack that first touched most sampled pages of [start, end) (what grew a container's
+ * array: a list's append), as a site with "pages" for "live"; NULL if none is known. */
+json_t *sites_range_json(struct target *t, uint64_t start, uint64_t end);
+
 #endif

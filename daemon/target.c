@@ -836,12 +836,19 @@ static int suspect_cmp(const void *a, const void *b)
 	return (gy > gx) - (gy < gx);
 }
 
+/* `sites` names the list holding a type's growth over leaks' default window. */
+#define SITES_HOLDER_WINDOW 60.0
+/* PyListObject: ob_item and allocated follow the PyVarObject header. */
+#define LIST_ITEMS_OFF 24
+
 /* The list that grew the most in the window, if it holds at least half of growth. */
 static json_t *holder_json(struct target *t, double since, int64_t growth, char *evidence, size_t len)
 {
 	const struct list_snapshot *old = NULL, *new = NULL;
 	const struct census_container *best = NULL;
+	uint64_t items[2];	/* ob_item, allocated */
 	int64_t best_grew = 0;
+	json_t *holder;
 	char addr[32];
 	int i, j;
 
@@ -873,8 +880,22 @@ static json_t *holder_json(struct target *t, double since, int64_t growth, char 
 	snprintf(evidence + i, len - i, "; held by one list at 0x%lx that grew by %ld to %ld items in %.0f s",
 		 best->addr, best_grew, best->len, new->t - old->t);
 	snprintf(addr, sizeof(addr), "0x%lx", best->addr);
-	return json_pack("{s:s, s:s, s:I, s:I}", "container", "list", "address", addr,
-			 "length", (json_int_t)best->len, "growth", (json_int_t)best_grew);
+	holder = json_pack("{s:s, s:s, s:I, s:I}", "container", "list", "address", addr,
+			   "length", (json_int_t)best->len, "growth", (json_int_t)best_grew);
+	/* Where it grows: the code whose stores first touched the pages of its item array (an
+	 * append), which is the line to fix, as the items' own sites are where they were made. */
+	if (holder && t->sites && !procmem_read(t->pid, best->addr + LIST_ITEMS_OFF, items, sizeof(items))) {
+		json_t *site = sites_range_json(t, items[0], items[0] + items[1] * 8);
+		json_t *fn = json_object_get(site, "function"), *line = json_object_get(site, "line");
+
+		if (site) {
+			i = strlen(evidence);
+			snprintf(evidence + i, len - i, ", grown by %s() at line %" JSON_INTEGER_FORMAT,
+				 json_string_value(fn), json_integer_value(line));
+			json_object_set_new(holder, "grown_at", site);
+		}
+	}
+	return holder;
 }
 
 /*
@@ -1091,6 +1112,30 @@ static json_t *births_sites_json(struct target *t, const struct type_row *r, int
 	return doc;
 }
 
+/* A `sites` reply for a type that is growing gains the list holding the growth, if any, and
+ * where that list grows (leaks' judgement over its default window). */
+static json_t *sites_holder_add(struct target *t, const char *type_name, json_t *doc)
+{
+	double now = loop_mono();
+	struct leak_score sc;
+	json_t *holder;
+	size_t i;
+
+	for (i = 0; doc && i < t->nrows; i++) {
+		struct type_row *r = &t->rows[i];
+
+		if (strcmp(r->name, type_name) || !r->hist ||
+		    history_score(r->hist, now, SITES_HOLDER_WINDOW, &sc) || sc.growth_score < 0.5)
+			continue;
+		holder = holder_json(t, now - SITES_HOLDER_WINDOW, sc.growth, sc.evidence,
+				     sizeof(sc.evidence));
+		if (holder)
+			json_object_set_new(doc, "held_by", holder);
+		break;
+	}
+	return doc;
+}
+
 json_t *target_sites_json(struct target *t, const char *type_name, int n, int *err)
 {
 	uint64_t live = 0, samples = 0, type = 0, forgotten, cnt[PYLEAK_CNT_MAX] = {};
@@ -1110,7 +1155,7 @@ json_t *target_sites_json(struct target *t, const char *type_name, int n, int *e
 		if (!t->rows[i].census && !strcmp(t->rows[i].name, type_name))
 			r = &t->rows[i];
 	if (r && t->opt.birth_sample_every && !t->sampled)
-		return births_sites_json(t, r, n, err);
+		return sites_holder_add(t, type_name, births_sites_json(t, r, n, err));
 	*err = sites_census(t, &c);
 	if (*err)
 		return NULL;
@@ -1139,5 +1184,5 @@ json_t *target_sites_json(struct target *t, const char *type_name, int n, int *e
 	census_free(&c);
 	if (!doc)
 		*err = -ENOMEM;
-	return doc;
+	return sites_holder_add(t, type_name, doc);
 }

@@ -4,7 +4,9 @@
 `leaks`: within 60 s of attach str ranks first, growing by ~178,758 per task interval; the
 fixed twin has no suspect with score >= 0.5.
 `sites`: str's first site is load() at the line that makes the words (`line.split`, the line
-above the append), called from main(), holding >= 90% of the growth since attach.
+above the append), called from main(), holding >= 90% of the growth since attach; once str is
+judged growing, `sites` and `leaks` name the list that holds the words and the line that grows
+it: the append.
 """
 import os
 import time
@@ -19,9 +21,17 @@ TASKS = 3
 INTERVAL = 2.0
 
 
-def split_line():
+def source_line(text):
     src = open(SCENARIO).read().splitlines()
-    return next(i + 1 for i, l in enumerate(src) if "line.split(" in l)
+    return next(i + 1 for i, l in enumerate(src) if text in l)
+
+
+def check_holder(held, append):
+    """The list holding the words, grown by load() at the append."""
+    assert held and held["container"] == "list", held
+    at = held.get("grown_at")
+    assert at and at["function"] == "load" and at["line"] == append, held
+    assert at["file"].endswith("wordsegment_leak.py") and at["stack"][1]["function"] == "main", at
 
 
 @pytest.mark.parametrize("python", interpreters())
@@ -61,7 +71,7 @@ def test_wordsegment(daemon, target_factory, python):
 
     # Sites, a few tasks after attach (the page map keeps the newest 32768 sampled pages,
     # 128 MiB of heap growth, which ~12 tasks of this leak fill).
-    line = split_line()
+    line = source_line("line.split(")
     # The words made since attach: between the task lines before and after the query.
     before = leak.latest()["words"] - at_attach[leak]["words"]
     doc = daemon.ok("sites", "-p", str(leak.pid), "--type", "str")
@@ -87,6 +97,9 @@ def test_wordsegment(daemon, target_factory, python):
 
     assert found["sites"] and found["sites"][0]["function"] == "load", found
     assert found["sites"][0]["line"] == line, (found["sites"], line)
+    append = source_line("self.words.append(")
+    check_holder(found.get("held_by"), append)
+    check_holder(daemon.ok("sites", "-p", str(leak.pid), "--type", "str").get("held_by"), append)
 
     time.sleep(max(0.0, 40 - (time.time() - attached)))
     s = daemon.ok("leaks", "-p", str(fixed.pid), "--window", "60")["suspects"]
