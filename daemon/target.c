@@ -448,8 +448,6 @@ static void sample_type(void *ctx, uint64_t type, const struct pyleak_type_stats
 		type == t->unsized_type ? -1 : (int64_t)(st->bytes_born - st->bytes_died));
 }
 
-/* Sampled mode: every type the census found is a census row; a type seen before and now
- * absent has none left. */
 /*
  * A census row follows its objects minus the instance __dict__s among them: those live and die
  * with their owners (whose growth, and deaths in collections, are judged on the owner's row),
@@ -461,6 +459,8 @@ static void census_row_set(struct type_row *r, const struct census_count *cc)
 	r->instance_dicts = cc->instance_dicts;
 }
 
+/* Sampled mode: every type the census found is a census row; a type seen before and now
+ * absent has none left. */
 static void census_rows_all(struct target *t, const struct census *c)
 {
 	struct type_row *r;
