@@ -299,13 +299,10 @@ static void census_setup(struct target *t)
 
 int target_attach(pid_t pid, const char *mode, const struct target_options *opt, struct target **out)
 {
-	struct probes_config cfg = { .max_objects = opt->max_objects, .max_pages = opt->max_pages,
-				     .max_stacks = opt->max_stacks };
-
 	/* Sampled mode tracks no object: an empty object map still costs its buckets
 	 * (16 bytes per entry of max_objects, 64 MiB at the default). */
-	if (!strcmp(mode, "sampled"))
-		cfg.max_objects = 1;
+	struct probes_config cfg = { .max_objects = strcmp(mode, "sampled") ? opt->max_objects : 1,
+				     .max_pages = opt->max_pages, .max_stacks = opt->max_stacks };
 	struct target *t;
 	int err;
 
@@ -886,12 +883,12 @@ static json_t *holder_json(struct target *t, double since, int64_t growth, char 
 	 * append), which is the line to fix, as the items' own sites are where they were made. */
 	if (holder && t->sites && !procmem_read(t->pid, best->addr + LIST_ITEMS_OFF, items, sizeof(items))) {
 		json_t *site = sites_range_json(t, items[0], items[0] + items[1] * 8);
-		json_t *fn = json_object_get(site, "function"), *line = json_object_get(site, "line");
 
 		if (site) {
 			i = strlen(evidence);
 			snprintf(evidence + i, len - i, ", grown by %s() at line %" JSON_INTEGER_FORMAT,
-				 json_string_value(fn), json_integer_value(line));
+				 json_string_value(json_object_get(site, "function")),
+				 json_integer_value(json_object_get(site, "line")));
 			json_object_set_new(holder, "grown_at", site);
 		}
 	}
