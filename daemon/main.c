@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "sampler.h"
 #include "server.h"
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
@@ -92,7 +93,7 @@ static int group_parse(const char *name, struct server_options *o)
 	struct group *gr = getgrnam(name);
 
 	if (!gr) {
-		fprintf(stderr, "pyleakd: unknown group %s\n", name);
+		log_error("unknown group %s", name);
 		return -EINVAL;
 	}
 	o->group = gr->gr_gid;
@@ -114,28 +115,27 @@ static int setting_apply(struct server_options *o, const char *key, const char *
 	} else if (!strcmp(key, "max_objects")) {
 		n = strtol(val, &end, 10);
 		if (*end || n < 1024 || n > (1L << 28)) {
-			fprintf(stderr, "pyleakd: max_objects must be 1024..268435456\n");
+			log_error("max_objects must be 1024..268435456");
 			return -EINVAL;
 		}
 		o->target.max_objects = n;
 	} else if (!strcmp(key, "max_pages")) {
 		n = strtol(val, &end, 10);
 		if (*end || n < 1024 || n > (1L << 26)) {
-			fprintf(stderr, "pyleakd: max_pages must be 1024..67108864\n");
+			log_error("max_pages must be 1024..67108864");
 			return -EINVAL;
 		}
 		o->target.max_pages = n;
 	} else if (!strcmp(key, "mode")) {
-		if (strcmp(val, "precise") && strcmp(val, "sampled")) {
-			fprintf(stderr, "pyleakd: mode must be precise or sampled\n");
+		if (target_mode_parse(val, &o->target.mode)) {
+			log_error("mode must be precise or sampled");
 			return -EINVAL;
 		}
-		snprintf(o->target.mode, sizeof(o->target.mode), "%s", val);
 	} else if (!strcmp(key, "budget")) {
 		double d = strtod(val, &end);
 
 		if (*end || d < 0 || d > 1) {
-			fprintf(stderr, "pyleakd: budget must be a fraction in [0, 1]\n");
+			log_error("budget must be a fraction in [0, 1]");
 			return -EINVAL;
 		}
 		o->target.budget = d;
@@ -143,19 +143,19 @@ static int setting_apply(struct server_options *o, const char *key, const char *
 		double d = strtod(val, &end);
 
 		if (*end || d < 0.1 || d > 3600) {
-			fprintf(stderr, "pyleakd: sample_interval must be 0.1..3600 seconds\n");
+			log_error("sample_interval must be 0.1..3600 seconds");
 			return -EINVAL;
 		}
 		o->target.sample_interval = d;
 	} else if (!strcmp(key, "log_level")) {
 		n = log_parse_level(val);
 		if (n < 0) {
-			fprintf(stderr, "pyleakd: unknown log level %s\n", val);
+			log_error("unknown log level %s", val);
 			return -EINVAL;
 		}
 		log_threshold = n;
 	} else {
-		fprintf(stderr, "pyleakd: unknown setting %s\n", key);
+		log_error("unknown setting %s", key);
 		return -EINVAL;
 	}
 	return 0;
@@ -169,7 +169,7 @@ static int config_read(const char *path, struct server_options *o)
 
 	f = fopen(path, "re");
 	if (!f) {
-		fprintf(stderr, "pyleakd: %s: %s\n", path, strerror(errno));
+		log_error("%s: %s", path, strerror(errno));
 		return -errno;
 	}
 	while (!err && fgets(line, sizeof(line), f)) {
@@ -183,7 +183,7 @@ static int config_read(const char *path, struct server_options *o)
 			continue;
 		val = strchr(key, '=');
 		if (!val) {
-			fprintf(stderr, "pyleakd: %s:%d: expected KEY=VALUE\n", path, lineno);
+			log_error("%s:%d: expected KEY=VALUE", path, lineno);
 			err = -EINVAL;
 			break;
 		}
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 				    .target.max_stacks = DEFAULT_MAX_STACKS,
 				    .target.birth_sample_every = DEFAULT_BIRTH_SAMPLE,
 				    .target.budget = DEFAULT_BUDGET,
-				    .target.mode = "precise",
+				    .target.mode = TARGET_PRECISE,
 				    .target.sample_interval = 2.0 };
 	int stats_fd;
 	char max_objects[32];
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "pyleakd: unexpected argument %s\n", argv[optind]);
+		log_error("unexpected argument %s", argv[optind]);
 		return 2;
 	}
 	libbpf_set_print(libbpf_log);
@@ -301,7 +301,7 @@ int main(int argc, char **argv)
 	if (!err)
 		err = server_start(&o);
 	if (!err)
-		err = target_sampler_start(&o.target);
+		err = sampler_start(&o.target);
 	if (err) {
 		log_error("cannot start: %s", strerror(-err));
 		return 1;
@@ -310,7 +310,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	err = loop_run(&stop);
 	sd_notify(0, "STOPPING=1");
-	target_sampler_stop();
+	sampler_stop();
 	target_detach_all();
 	server_stop();
 	loop_fini();

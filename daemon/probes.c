@@ -128,13 +128,14 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	p->skel->rodata->target_tgid = pid;
 	p->skel->rodata->stack_layout = cfg->stacks;
 	p->skel->rodata->birth_sample_every = cfg->birth_sample_every;
-	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->max_objects);
+	/* No per-object probe (sampled mode): no object or type is counted in BPF, and an empty
+	 * map still costs its buckets. */
+	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.pages, cfg->max_pages);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.stacks, cfg->max_stacks);
-	/* No per-object probe (sampled mode): no type is counted in BPF. */
-	if (!err && cfg->max_objects <= 1)
+	if (!err && !cfg->per_object)
 		err = bpf_map__set_max_entries(p->skel->maps.types, 1);
 	if (err)
 		goto cleanup;
@@ -334,7 +335,7 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 
 	for (i = 0; i < p->nlinks; i++)
 		if (p->links[i].func == func && p->links[i].kind == kind)
-			return 1;
+			return 0;
 	if (p->nlinks >= PYLEAK_MAX_HOOKS)
 		return -ENOSPC;
 	err = python_file_of_addr(p->pid, func, path, sizeof(path), &offset, &ino);
@@ -381,10 +382,8 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 		goto cleanup;
 	}
 	pl->func = func;
-	pl->offset = spot.offset;
 	pl->kind = kind;
 	pl->emulated = spot.emulated;
-	snprintf(pl->what, sizeof(pl->what), "%s", what);
 	p->nlinks++;
 	log_debug("pid %d: %s at %s+0x%lx (+%u, %s %s, object in %s)", p->pid, what, path, offset,
 		  spot.offset, spot.emulated ? "emulated" : "single-stepped", spot.mnemonic,
@@ -410,24 +409,6 @@ int probes_usdt_gc(struct probes *p, const char *path)
 		}
 	}
 	return 0;
-}
-
-int probes_for_each_type(struct probes *p,
-			 void (*fn)(void *ctx, uint64_t type, const struct pyleak_type_stats *st),
-			 void *ctx)
-{
-	int fd = bpf_map__fd(p->skel->maps.types);
-	struct pyleak_type_stats st;
-	__u64 key, next;
-	void *prev = NULL;
-
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &st))
-			fn(ctx, key, &st);
-	}
-	return errno == ENOENT ? 0 : -errno;
 }
 
 int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX])
@@ -496,6 +477,12 @@ long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx)
 			    fn, ctx);
 }
 
+long probes_for_each_type(struct probes *p, probes_entry_fn fn, void *ctx)
+{
+	return map_for_each(bpf_map__fd(p->skel->maps.types), sizeof(struct pyleak_type_stats),
+			    fn, ctx);
+}
+
 long probes_for_each_obj(struct probes *p, probes_entry_fn fn, void *ctx)
 {
 	return map_for_each(bpf_map__fd(p->skel->maps.objs), sizeof(struct pyleak_obj), fn, ctx);
@@ -560,6 +547,18 @@ uint64_t probes_maps_memory(struct probes *p)
 	bpf_object__for_each_map(m, p->skel->obj)
 		total += map_memlock(bpf_map__fd(m));
 	return total;
+}
+
+int probes_count(const struct probes *p, int *single_stepped)
+{
+	int i, stepped = 0;
+
+	for (i = 0; i < p->nlinks; i++)
+		stepped += !p->links[i].emulated;
+	if (single_stepped)
+		*single_stepped = stepped;
+	return p->nlinks + (p->usdt_links[0] != NULL) + (p->usdt_links[1] != NULL) +
+	       (p->fault_slot != 0);
 }
 
 int probes_epoll_fd(struct probes *p)

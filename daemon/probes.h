@@ -16,10 +16,8 @@ struct bpf_link;
 struct probe_link {
 	struct bpf_link *link;
 	uint64_t func;		/* runtime address of the hooked function */
-	uint32_t offset;	/* probe offset inside it */
 	int kind;		/* enum pyleak_hook_kind */
 	bool emulated;		/* the probed instruction is emulated, not single-stepped */
-	char what[48];
 };
 
 typedef int (*probes_event_fn)(void *ctx, const struct pyleak_event *ev);
@@ -38,6 +36,7 @@ struct probes {
 };
 
 struct probes_config {
+	bool per_object;	/* births and deaths are counted per object (precise mode) */
 	uint32_t max_objects;	/* entries of the object map (its memory grows with use) */
 	uint64_t unsized_type;	/* type whose size is unknown at birth */
 	struct pyleak_stack_layout stacks;	/* runtime 0: no allocation sites */
@@ -63,16 +62,11 @@ int probes_ignore_type(struct probes *p, uint64_t type);
 
 /* Places a uprobe of kind at the function at runtime address func (size bytes long, 0 if
  * unknown) in the target, where the BPF program can still read the argument that arrived in
- * register arg (enum pyleak_reg; -1: none needed). A no-op returning 1 if already hooked. */
+ * register arg (enum pyleak_reg; -1: none needed). A no-op if already hooked. */
 int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int arg, const char *what);
 
 /* Attaches the GC USDT probes (python:gc__start, python:gc__done) of the binary at path. */
 int probes_usdt_gc(struct probes *p, const char *path);
-
-/* Calls fn for each counted type. */
-int probes_for_each_type(struct probes *p,
-			 void (*fn)(void *ctx, uint64_t type, const struct pyleak_type_stats *st),
-			 void *ctx);
 
 /* Sums the per-CPU counters. */
 int probes_read_counters(struct probes *p, uint64_t out[PYLEAK_CNT_MAX]);
@@ -84,6 +78,8 @@ void probes_read_gc(struct probes *p, struct pyleak_gc *out);
 typedef void (*probes_entry_fn)(void *ctx, uint64_t key, const void *value);
 /* Recorded pages: page number -> struct pyleak_page_site (its first toucher). */
 long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx);
+/* Counted types: type object address -> struct pyleak_type_stats. */
+long probes_for_each_type(struct probes *p, probes_entry_fn fn, void *ctx);
 /* Objects born since attach and alive: address -> struct pyleak_obj. */
 long probes_for_each_obj(struct probes *p, probes_entry_fn fn, void *ctx);
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out);
@@ -94,6 +90,10 @@ void probes_set_page_mask(struct probes *p, uint64_t mask);
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns);
 /* Kernel memory the target's maps may use at most, in bytes (from their fdinfo). */
 uint64_t probes_maps_memory(struct probes *p);
+
+/* Probes placed (uprobes, USDT probes and the page-fault route), and how many of them are
+ * single-stepped (NULL: not wanted). */
+int probes_count(const struct probes *p, int *single_stepped);
 
 int probes_epoll_fd(struct probes *p);
 int probes_consume(struct probes *p);

@@ -18,7 +18,9 @@
 
 #include "log.h"
 #include "loop.h"
+#include "sampler.h"
 #include "server.h"
+#include "view.h"
 
 #define REQUEST_MAX (64 * 1024)
 #define CLIENTS_MAX 64
@@ -68,8 +70,6 @@ static json_t *error_attach(pid_t pid, int err)
 	case -EACCES:
 	case -EPERM:
 		return error_new("permission_denied", "pid %d: permission denied", pid);
-	case -EINVAL:
-		return error_new("bad_request", "mode: only \"precise\" is available in this version");
 	default:
 		return error_new("internal", "pid %d: attach failed: %s", pid, strerror(-err));
 	}
@@ -131,7 +131,7 @@ static json_t *handle_status(void)
 
 	for (t = target_list(); t; t = t->next) {
 		target_check(t);
-		json_array_append_new(arr, target_status_json(t));
+		json_array_append_new(arr, view_status_json(t));
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	doc = json_pack("{s:s, s:f, s:i, s:f, s:I, s:o, s:{s:I, s:I, s:i}}",
@@ -174,7 +174,7 @@ static json_t *handle_ps(void)
 }
 
 /* The tracked target of pid, attaching on demand; NULL with *err set to the error reply. */
-static struct target *target_get(pid_t pid, const char *mode, json_t **err)
+static struct target *target_get(pid_t pid, json_t **err)
 {
 	struct target *t = target_find(pid);
 	int ret;
@@ -185,8 +185,8 @@ static struct target *target_get(pid_t pid, const char *mode, json_t **err)
 	}
 	if (t)
 		return t;
-	ret = target_attach(pid, mode, &opts.target, &t);
-	if (ret < 0) {
+	ret = target_attach(pid, &opts.target, &t);
+	if (ret) {
 		*err = error_attach(pid, ret);
 		return NULL;
 	}
@@ -196,7 +196,7 @@ static struct target *target_get(pid_t pid, const char *mode, json_t **err)
 static json_t *handle_attach(json_t *req)
 {
 	struct target_options topt = opts.target;
-	const char *mode = opts.target.mode;
+	const char *mode = NULL;
 	json_t *budget;
 	struct target *t;
 	pid_t pid;
@@ -204,7 +204,7 @@ static json_t *handle_attach(json_t *req)
 
 	if (field_pid(req, &pid) || field_str(req, "mode", &mode))
 		return error_new("bad_request", "attach: needs an integer \"pid\" > 0 and a string \"mode\"");
-	if (strcmp(mode, "precise") && strcmp(mode, "sampled"))
+	if (mode && target_mode_parse(mode, &topt.mode))
 		return error_new("bad_request", "attach: mode must be precise or sampled");
 	budget = json_object_get(req, "budget");
 	if (budget && (!json_is_number(budget) || json_number_value(budget) < 0 ||
@@ -212,11 +212,12 @@ static json_t *handle_attach(json_t *req)
 		return error_new("bad_request", "attach: \"budget\" must be a fraction of the target's CPU in [0, 1]");
 	if (budget)
 		topt.budget = json_number_value(budget);
-	ret = target_attach(pid, mode, &topt, &t);
-	if (ret < 0)
+	t = target_find(pid);
+	ret = t && t->state == TARGET_TRACKING ? -EALREADY : target_attach(pid, &topt, &t);
+	if (ret && ret != -EALREADY)
 		return error_attach(pid, ret);
-	return json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "python", t->py.version, "mode", t->mode,
-			 "attached", ret == 0);
+	return json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "python", t->py.version,
+			 "mode", target_mode_name(t->opt.mode), "attached", ret == 0);
 }
 
 static json_t *handle_detach(json_t *req)
@@ -237,6 +238,7 @@ static json_t *handle_top(json_t *req)
 {
 	const char *sort = "live";
 	json_t *err = NULL, *iv;
+	enum view_sort order;
 	double interval = 0;
 	struct target *t;
 	long n = 20;
@@ -250,17 +252,17 @@ static json_t *handle_top(json_t *req)
 		return error_new("bad_request", "top: \"interval\" must be a number of seconds");
 	if (iv)
 		interval = json_number_value(iv);
-	if (strcmp(sort, "live") && strcmp(sort, "bytes") && strcmp(sort, "growth"))
+	if (view_sort_parse(sort, &order))
 		return error_new("bad_request", "top: sort must be live, bytes or growth");
-	t = target_get(pid, opts.target.mode, &err);
+	t = target_get(pid, &err);
 	if (!t)
 		return err;
-	ret = target_sample(t, true);
+	ret = sampler_sample(t, true);
 	if (ret == -ESRCH)
 		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
 	if (ret)
 		return error_new("internal", "pid %d: sample: %s", pid, strerror(-ret));
-	return target_top_json(t, n, sort, interval);
+	return view_top_json(t, n, order, interval);
 }
 
 static json_t *handle_leaks(json_t *req)
@@ -273,12 +275,12 @@ static json_t *handle_leaks(json_t *req)
 	if (field_pid(req, &pid) || field_int(req, "window", 1, 86400, &window) ||
 	    field_int(req, "n", 0, 100000, &n))
 		return error_new("bad_request", "leaks: needs an integer \"pid\" > 0, optional \"window\" and \"n\"");
-	t = target_get(pid, opts.target.mode, &err);
+	t = target_get(pid, &err);
 	if (!t)
 		return err;
 	if (target_check(t))
 		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
-	return target_leaks_json(t, window, n);
+	return view_leaks_json(t, window, n);
 }
 
 static json_t *handle_sites(json_t *req)
@@ -293,14 +295,14 @@ static json_t *handle_sites(json_t *req)
 	if (field_pid(req, &pid) || field_str(req, "type", &type) || !type || !*type ||
 	    field_int(req, "n", 0, 100000, &n))
 		return error_new("bad_request", "sites: needs an integer \"pid\" > 0, a string \"type\", optional \"n\"");
-	t = target_get(pid, opts.target.mode, &err);
+	t = target_get(pid, &err);
 	if (!t)
 		return err;
-	ret = target_sample(t, false);
+	ret = sampler_sample(t, false);
 	if (ret == -ESRCH)
 		return error_new("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
-	doc = target_sites_json(t, type, n, &ret);
-	if (doc)
+	ret = view_sites_json(t, type, n, &doc);
+	if (!ret)
 		return doc;
 	if (ret == -EOPNOTSUPP)
 		return error_new("unsupported_python", "pid %d: Python %s: allocation sites are not supported",

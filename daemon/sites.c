@@ -13,7 +13,6 @@
 #include "log.h"
 #include "pystack.h"
 #include "sites.h"
-#include "target.h"
 
 #define POOL_HEADER 48	/* pymalloc's pool header: the first block follows it */
 
@@ -79,30 +78,31 @@ static uint64_t block_site(const void *arg, uint64_t block, uint32_t size, uint6
 	return s->stack;
 }
 
-int sites_census(struct target *t, struct census *out)
+int sites_census(struct probes *p, const struct census_layout *l, uint32_t max_pages,
+		 struct census *out)
 {
-	struct census_layout layout = t->layout;
+	struct census_layout layout = *l;
 	struct page_table pages = {};
 	size_t cap = 1024;
 	long n;
 	int err;
 
 	/* Twice the map's capacity keeps probing short whatever it holds. */
-	while (cap < 2ull * t->opt.max_pages + 2)
+	while (cap < 2ull * max_pages + 2)
 		cap *= 2;
 	pages.slots = calloc(cap, sizeof(*pages.slots));
 	if (!pages.slots)
 		return -ENOMEM;
 	pages.mask = cap - 1;
-	n = probes_for_each_page(&t->probes, page_add, &pages);
+	n = probes_for_each_page(p, page_add, &pages);
 	if (n < 0) {
 		err = (int)n;
-		log_warn("read page sites of pid %d: %s", t->pid, strerror(-err));
+		log_warn("read page sites of pid %d: %s", p->pid, strerror(-err));
 		goto cleanup;
 	}
 	layout.site_of = block_site;
 	layout.site_arg = &pages;
-	err = census_run(t->pid, &layout, out);
+	err = census_run(p->pid, &layout, out);
 cleanup:
 	free(pages.slots);
 	return err;
@@ -145,14 +145,14 @@ static int type_site_cmp(const void *a, const void *b)
 	return (x->site > y->site) - (x->site < y->site);
 }
 
-int sites_births(struct target *t, struct census *out)
+int sites_births(struct probes *p, uint32_t every, struct census *out)
 {
-	struct birth_tally b = { .every = t->opt.birth_sample_every };
+	struct birth_tally b = { .every = every };
 	size_t i, k = 0;
 	long n;
 
 	memset(out, 0, sizeof(*out));
-	n = probes_for_each_obj(&t->probes, birth_add, &b);
+	n = probes_for_each_obj(p, birth_add, &b);
 	if (n < 0 || b.err) {
 		free(b.v);
 		return n < 0 ? (int)n : b.err;
@@ -203,7 +203,7 @@ static json_t *frame_json(const struct pystack_frame *f)
 }
 
 /* One site: its innermost frame's function, file and line, its live count and its stack. */
-static json_t *site_json(struct target *t, struct pystack_cache *cache,
+static json_t *site_json(struct probes *p, struct pystack_cache *cache,
 			 const struct census_site *s)
 {
 	struct pystack_frame f = { .function = "<unknown>", .file = "", .line = -1 };
@@ -214,7 +214,7 @@ static json_t *site_json(struct target *t, struct pystack_cache *cache,
 	stack = json_array();
 	if (!stack)
 		return NULL;
-	if (probes_read_stack(&t->probes, s->site, &st))
+	if (probes_read_stack(p, s->site, &st))
 		st.depth = 0;
 	for (i = 0; i < st.depth && i < PYLEAK_STACK_DEPTH; i++) {
 		struct pystack_frame g;
@@ -241,7 +241,8 @@ static json_t *site_json(struct target *t, struct pystack_cache *cache,
 	return site;
 }
 
-json_t *sites_json(struct target *t, const struct census *c, uint64_t type, int n)
+json_t *sites_json(struct probes *p, const struct python_info *py, const struct census *c,
+		   uint64_t type, int n)
 {
 	struct census_site *mine = NULL;
 	struct pystack_cache *cache = NULL;
@@ -251,7 +252,7 @@ json_t *sites_json(struct target *t, const struct census *c, uint64_t type, int 
 	if (!arr)
 		return NULL;
 	mine = calloc(c->nsites ? c->nsites : 1, sizeof(*mine));
-	cache = pystack_cache_new(&t->py);
+	cache = pystack_cache_new(py);
 	if (!mine || !cache)
 		goto cleanup;
 	for (i = 0; i < c->nsites; i++)
@@ -259,7 +260,7 @@ json_t *sites_json(struct target *t, const struct census *c, uint64_t type, int 
 			mine[k++] = c->sites[i];
 	qsort(mine, k, sizeof(*mine), site_cmp);
 	for (i = 0; i < k && (n <= 0 || (int)i < n); i++)
-		json_array_append_new(arr, site_json(t, cache, &mine[i]));
+		json_array_append_new(arr, site_json(p, cache, &mine[i]));
 cleanup:
 	free(mine);
 	pystack_cache_free(cache);
@@ -294,7 +295,8 @@ static void range_add(void *ctx, uint64_t page, const void *value)
 	r->v[i].estimate += s->every ? s->every : 1;
 }
 
-json_t *sites_range_json(struct target *t, uint64_t start, uint64_t end)
+json_t *sites_range_json(struct probes *p, const struct python_info *py, uint64_t start,
+			 uint64_t end)
 {
 	struct range_tally *r = calloc(1, sizeof(*r));
 	struct pystack_cache *cache = NULL;
@@ -306,15 +308,15 @@ json_t *sites_range_json(struct target *t, uint64_t start, uint64_t end)
 		goto cleanup;
 	r->lo = start >> PYLEAK_PAGE_SHIFT;
 	r->hi = ((end - 1) >> PYLEAK_PAGE_SHIFT) + 1;
-	if (probes_for_each_page(&t->probes, range_add, r) < 0)
+	if (probes_for_each_page(p, range_add, r) < 0)
 		goto cleanup;
 	for (i = 0; i < r->n; i++)
 		if (!best || r->v[i].estimate > best->estimate)
 			best = &r->v[i];
-	cache = best ? pystack_cache_new(&t->py) : NULL;
+	cache = best ? pystack_cache_new(py) : NULL;
 	if (!cache)
 		goto cleanup;
-	site = site_json(t, cache, best);
+	site = site_json(p, cache, best);
 	if (site) {
 		json_object_del(site, "live");
 		json_object_set_new(site, "pages", json_integer((json_int_t)(best->estimate + 0.5)));

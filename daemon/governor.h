@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The overhead governor: a pure control law.  It compares what a target's probes cost it
+ * (BPF run time plus uprobe traps) with the target's own CPU time over each interval, and
+ * sets how many fresh pages get a stack: halved while over budget, doubled back while well
+ * under.
+ */
+#ifndef PYLEAK_GOVERNOR_H
+#define PYLEAK_GOVERNOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The page sampling rate ranges from every page to 1 in PAGE_MASK_MAX + 1. */
+#define GOVERNOR_PAGE_MASK_MAX 4095
+
+struct governor {
+	double budget;			/* cost / CPU allowed; 0: unlimited */
+	uint64_t page_mask;		/* 1 page in page_mask + 1 gets a stack */
+	uint64_t cost_ns, prev_cost_ns;	/* estimated probe time in the target, cumulative */
+	double cpu_s, prev_cpu_s;	/* the target's own CPU time, cumulative */
+	double ratio;			/* cost / CPU over the last interval */
+	uint64_t throttles;		/* times the sampling rate was lowered */
+};
+
+/*
+ * Feeds one interval: the cumulative probe cost and the target's cumulative CPU time (< 0:
+ * unknown).  The page mask is adjusted only if adjustable (page sampling is the one cost
+ * that can be thinned).  Returns true if page_mask changed.
+ */
+bool governor_update(struct governor *g, uint64_t cost_ns, double cpu_s, bool adjustable);
+
+#endif

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* What to probe in a target, from its interpreter's plan (see python_plan()). */
+#ifndef PYLEAK_HOOKS_H
+#define PYLEAK_HOOKS_H
+
+#include "pyleak.h"
+#include "target.h"
+
+/* Collections: their duration, and which deaths happen inside one (both modes). */
+int hooks_place_gc(struct target *t);
+
+/* Per-object probes (precise mode): births, deaths, static types, and collections. */
+int hooks_place_all(struct target *t);
+
+/* The probes' event callback (ctx: the target): a heap type's first birth gets its
+ * tp_dealloc hooked, or the type stops being counted. */
+int hooks_on_event(void *ctx, const struct pyleak_event *ev);
+
+#endif

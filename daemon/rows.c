@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+#include <stdlib.h>
+#include <string.h>
+
+#include "pytype.h"
+#include "rows.h"
+
+void rows_free(struct rows *rs)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		free(rs->v[i].hist);
+	free(rs->v);
+	rs->v = NULL;
+	rs->n = rs->cap = 0;
+}
+
+struct type_row *rows_find(struct rows *rs, uint64_t type)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		if (rs->v[i].type == type)
+			return &rs->v[i];
+	return NULL;
+}
+
+static struct type_row *rows_get(struct rows *rs, uint64_t type)
+{
+	struct type_row *r = rows_find(rs, type);
+
+	if (r)
+		return r;
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 64;
+
+		r = realloc(rs->v, cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		rs->v = r;
+		rs->cap = cap;
+	}
+	r = &rs->v[rs->n++];
+	memset(r, 0, sizeof(*r));
+	r->type = type;
+	pytype_name(rs->pid, type, r->name, sizeof(r->name));
+	return r;
+}
+
+static void row_set(struct type_row *r, int64_t live, int64_t net, int64_t bytes)
+{
+	if (r->seen) {
+		r->prev_net = r->net;
+		r->has_prev = true;
+	}
+	r->live = live;
+	r->net = net;
+	r->bytes = bytes;
+	r->seen = true;
+}
+
+void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st)
+{
+	struct type_row *r = rows_get(rs, type);
+	int64_t live;
+
+	if (!r)
+		return;
+	r->st = *st;
+	live = (int64_t)(st->born - st->died - st->replaced);
+	row_set(r, live, live - (int64_t)st->pre_died,
+		type == rs->unsized_type ? -1 : (int64_t)(st->bytes_born - st->bytes_died));
+}
+
+/*
+ * A census row follows its objects minus the instance __dict__s among them: those live and die
+ * with their owners (whose growth, and deaths in collections, are judged on the owner's row),
+ * so a churn of cyclic-garbage instances does not read as dict growth on 3.8-3.10.
+ */
+static void census_row_set(struct type_row *r, const struct census_count *cc)
+{
+	r->census = true;
+	row_set(r, cc->count, cc->count - cc->instance_dicts, cc->bytes);
+	r->instance_dicts = cc->instance_dicts;
+}
+
+void rows_update_census(struct rows *rs, const struct census *c, const uint64_t *types, int n)
+{
+	int j;
+
+	for (j = 0; j < n; j++) {
+		struct type_row *r = rows_get(rs, types[j]);
+		struct census_count none = { .type = types[j] };
+		size_t i;
+
+		if (!r)
+			continue;
+		for (i = 0; i < c->n && c->counts[i].type != types[j]; i++)
+			;
+		census_row_set(r, i < c->n ? &c->counts[i] : &none);
+	}
+}
+
+void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count)
+{
+	struct type_row *r;
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		rs->v[i].seen = false;
+	for (i = 0; i < c->n; i++) {
+		r = rows_find(rs, c->counts[i].type);
+		if (!r && c->counts[i].count < min_count)
+			continue;
+		r = r ? r : rows_get(rs, c->counts[i].type);
+		if (!r)
+			continue;
+		r->st.flags = pytype_is_heap(rs->pid, r->type) ? PYLEAK_TYPE_HEAP : 0;
+		census_row_set(r, &c->counts[i]);
+	}
+	for (i = 0; i < rs->n; i++)
+		if (!rs->v[i].seen && rs->v[i].has_prev)
+			row_set(&rs->v[i], 0, 0, 0);
+}
+
+void rows_history_record(struct rows *rs, double now)
+{
+	struct history_sample hs = { .t = now };
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		struct type_row *r = &rs->v[i];
+
+		if (!r->seen)
+			continue;
+		if (!r->hist) {
+			r->hist = calloc(1, sizeof(*r->hist));
+			if (!r->hist)
+				continue;
+		}
+		hs.live = r->net;
+		hs.deaths = r->st.died + r->st.pre_died;
+		hs.gc_deaths = r->st.gc_died;
+		history_push(r->hist, &hs);
+	}
+}
+
+int64_t row_delta(const struct type_row *r, double now, double span)
+{
+	const struct history_sample *s = r->hist ? history_at(r->hist, now - span) : NULL;
+
+	if (s)
+		return r->net - s->live;
+	return r->has_prev ? r->net - r->prev_net : r->net;
+}

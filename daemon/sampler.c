@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sampler.h"
+
+/* A census may use this share of the daemon's time (it costs the daemon, not the target);
+ * in sampled mode (always-on, many targets) all of them share much less: 0.6% of a core,
+ * the rest of 1% being the sample ticks. */
+#define CENSUS_DUTY 0.05
+#define CENSUS_BUDGET_SAMPLED 0.006
+/* ...but every sampled target is counted at least this often, or leaks would go unjudged,
+ * and one whose heap grew at its last census this often (history needs fresh values). */
+#define CENSUS_PERIOD_MAX 15.0
+#define CENSUS_PERIOD_GROWING 4.0
+/* Sampled mode keeps history for types with at least this many objects (memory bound). */
+#define SAMPLED_ROW_MIN 256
+/* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
+#define UPROBE_TRAP_NS 700
+
+static struct watcher timer = { .fd = -1 };
+static double interval = 2.0;
+
+double sampler_interval(void)
+{
+	return interval;
+}
+
+/*
+ * Precise targets: CENSUS_DUTY of the daemon each.  Sampled targets share one budget: each
+ * is counted once per round, and a round lasts as long as all their censuses take divided by
+ * the budget (small heaps: every sample interval), but at most CENSUS_PERIOD_MAX, or
+ * CENSUS_PERIOD_GROWING for a growing heap: many big or growing heaps then cost more than the
+ * budget (a growing heap is what pyleak is for).
+ */
+double sampler_census_period(const struct target *t)
+{
+	const struct target *o;
+	double total = 0;
+
+	if (!target_sampled(t))
+		return t->census_seconds / CENSUS_DUTY;
+	for (o = target_list(); o; o = o->next)
+		if (target_sampled(o) && o->state == TARGET_TRACKING)
+			total += o->census_seconds;
+	total /= CENSUS_BUDGET_SAMPLED;
+	if (t->census_grew && total > CENSUS_PERIOD_GROWING)
+		return CENSUS_PERIOD_GROWING;
+	return total < CENSUS_PERIOD_MAX ? total : CENSUS_PERIOD_MAX;
+}
+
+static int census_take(struct target *t)
+{
+	struct census c = {};
+	int err;
+
+	err = census_run(t->pid, &t->layout, &c);
+	t->census_at = loop_mono();
+	if (err) {
+		/* Back off: a census failure repeats (an allocator pyleak cannot walk). */
+		t->census_seconds = 1;
+		log_warn("census of pid %d: %s", t->pid, strerror(-err));
+		return t->ncensus || target_sampled(t) ? err : 0;
+	}
+	t->census_seconds = c.seconds;
+	/* Growth beyond noise (0.1% and 256 objects). */
+	t->census_grew = t->census_objects &&
+			 c.objects > t->census_objects + t->census_objects / 1000 + 256;
+	t->census_objects = c.objects;
+	holders_record(&t->holders, t->census_at, &c);
+	if (target_sampled(t))
+		rows_update_census_all(&t->rows, &c, SAMPLED_ROW_MIN);
+	rows_update_census(&t->rows, &c, t->census_types, t->ncensus);
+	census_free(&c);
+	return 0;
+}
+
+/* The target's own CPU time (utime + stime), in seconds; -1 if unreadable. */
+static double target_cpu_seconds(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the command name may hold spaces and parentheses */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+/* Per-object probes (precise mode) cannot be thinned: their cost is only reported. */
+static void governor_tick(struct target *t)
+{
+	struct governor *g = &t->gov;
+
+	if (!governor_update(g, probes_cost_ns(&t->probes, UPROBE_TRAP_NS),
+			     target_cpu_seconds(t->pid), t->sites && target_sampled(t)))
+		return;
+	probes_set_page_mask(&t->probes, g->page_mask);
+	log_debug("pid %d: governor: probes cost %.2f%% of its CPU (budget %.2f%%): "
+		  "stack of 1 page in %lu", t->pid, g->ratio * 100, g->budget * 100, g->page_mask + 1);
+}
+
+static void type_stats_read(void *ctx, uint64_t type, const void *st)
+{
+	rows_update_probed(ctx, type, st);
+}
+
+int sampler_sample(struct target *t, bool force_census)
+{
+	int err;
+
+	err = target_check(t);
+	if (err)
+		return err;
+	if (!target_sampled(t)) {
+		long n = probes_for_each_type(&t->probes, type_stats_read, &t->rows);
+
+		err = n < 0 ? (int)n : 0;
+	}
+	/* Every build gets a census now and then: it finds the containers that hold a leak. */
+	if (!err && ((force_census && (t->ncensus || target_sampled(t))) ||
+		     loop_mono() - t->census_at >= sampler_census_period(t)))
+		err = census_take(t);
+	governor_tick(t);
+	t->samples++;
+	return err;
+}
+
+static void on_tick(struct watcher *w, uint32_t events)
+{
+	struct target *t;
+	uint64_t ticks;
+
+	(void)events;
+	if (read(w->fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	for (t = target_list(); t; t = t->next)
+		if (t->state == TARGET_TRACKING && !sampler_sample(t, false))
+			rows_history_record(&t->rows, loop_mono());
+}
+
+int sampler_start(const struct target_options *opt)
+{
+	struct itimerspec its = {};
+	int err;
+
+	interval = opt->sample_interval;
+	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (timer.fd < 0)
+		return -errno;
+	timer.fn = on_tick;
+	its.it_value.tv_sec = its.it_interval.tv_sec = (time_t)interval;
+	its.it_value.tv_nsec = its.it_interval.tv_nsec =
+		(long)((interval - (time_t)interval) * 1e9);
+	if (timerfd_settime(timer.fd, 0, &its, NULL)) {
+		err = -errno;
+		goto cleanup;
+	}
+	err = loop_add(&timer, EPOLLIN);
+	if (!err)
+		return 0;
+cleanup:
+	close(timer.fd);
+	timer.fd = -1;
+	return err;
+}
+
+void sampler_stop(void)
+{
+	if (timer.fd < 0)
+		return;
+	loop_del(&timer);
+	close(timer.fd);
+	timer.fd = -1;
+}

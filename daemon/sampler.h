@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sampling the tracked targets: a timer tick reads each target's counters into its rows,
+ * takes a heap census when its period has come, feeds the governor, and records history.
+ */
+#ifndef PYLEAK_SAMPLER_H
+#define PYLEAK_SAMPLER_H
+
+#include <stdbool.h>
+
+#include "target.h"
+
+/* Starts sampling every tracked target into its history every opt->sample_interval. */
+int sampler_start(const struct target_options *opt);
+void sampler_stop(void);
+
+/* Seconds between two history samples. */
+double sampler_interval(void);
+
+/* Reads t's counters into its rows, and a census (where t needs one) if forced or its period
+ * has come; 0, -ESRCH if t ended, or another negative errno. */
+int sampler_sample(struct target *t, bool force_census);
+
+/* Seconds between two censuses of t: what keeps the daemon's census time in its budget. */
+double sampler_census_period(const struct target *t);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* The JSON views of a target that the protocol's replies carry (docs/protocol.md). */
+#ifndef PYLEAK_VIEW_H
+#define PYLEAK_VIEW_H
+
+#include <jansson.h>
+
+#include "target.h"
+
+enum view_sort { VIEW_SORT_LIVE, VIEW_SORT_BYTES, VIEW_SORT_GROWTH };
+
+/* "live", "bytes" or "growth": 0 or -EINVAL. */
+int view_sort_parse(const char *s, enum view_sort *out);
+
+/* `top`: the n largest rows (n <= 0: all), each row's delta over the last span seconds (0:
+ * one sample interval). */
+json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span);
+
+/* `leaks`: the suspects over the last window_s seconds, n at most (n <= 0: all). */
+json_t *view_leaks_json(struct target *t, double window_s, int n);
+
+/* `status`: one target's entry. */
+json_t *view_status_json(struct target *t);
+
+/* `sites`: the n largest allocation sites of the type named type_name; 0 or a negative errno
+ * (-EOPNOTSUPP: this interpreter's stacks cannot be read). */
+int view_sites_json(struct target *t, const char *type_name, int n, json_t **out);
+
+/* Collections per generation since attach. */
+json_t *view_gc_json(struct target *t);
+
+/* The suspect's "held_by" over the window, or NULL, its description appended to evidence. */
+json_t *view_holder_json(struct target *t, double since, int64_t growth, char *evidence,
+			 size_t len);
+
+#endif

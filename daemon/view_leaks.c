@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sampler.h"
+#include "sites.h"
+#include "view.h"
+
+/* A suspect's reply entry, with what suspects are ranked by. */
+struct suspect {
+	json_t *doc;
+	double score, growth_per_min;
+	bool class;
+};
+
+/* By score, then classes before builtins (what a user can act on), then by growth rate. */
+static int suspect_cmp(const void *a, const void *b)
+{
+	const struct suspect *x = a, *y = b;
+
+	if (x->score != y->score)
+		return (y->score > x->score) - (y->score < x->score);
+	if (x->class != y->class)
+		return y->class - x->class;
+	return (y->growth_per_min > x->growth_per_min) - (y->growth_per_min < x->growth_per_min);
+}
+
+json_t *view_holder_json(struct target *t, double since, int64_t growth, char *evidence,
+			 size_t len)
+{
+	return holders_json(&t->holders, since, growth, evidence, len, t->sites ? &t->probes : NULL,
+			    &t->py);
+}
+
+/*
+ * `leaks` may be polled: sites (a census with page sites, or a walk of the object map that
+ * may hold millions of entries) are reused for a census period, at least 10 s, so that
+ * polling does not stall the daemon's loop.
+ */
+static int sites_cache_refresh(struct target *t, bool births)
+{
+	struct census *c = births ? &t->births_cache : &t->sites_cache;
+	double *at = births ? &t->births_cache_at : &t->sites_cache_at;
+	double now = loop_mono(), period = sampler_census_period(t);
+	int err;
+
+	if (*at && now - *at < (period > 10 ? period : 10))
+		return 0;
+	census_free(c);
+	*at = 0;
+	err = births ? sites_births(&t->probes, t->opt.birth_sample_every, c) :
+		       sites_census(&t->probes, &t->layout, t->opt.max_pages, c);
+	if (!err)
+		*at = now;
+	return err;
+}
+
+/* Sites: from sampled births for probe-counted types, from heap pages for the others; each
+ * source refreshed once per reply, for the first suspect that needs it. */
+struct sites_sources {
+	bool pages_tried, births_tried;
+	int pages_err, births_err;
+};
+
+static json_t *suspect_sites_json(struct target *t, const struct type_row *r,
+				  struct sites_sources *s)
+{
+	bool births = !r->census && t->opt.birth_sample_every && !target_sampled(t);
+	bool *tried = births ? &s->births_tried : &s->pages_tried;
+	int *err = births ? &s->births_err : &s->pages_err;
+
+	if (!t->sites)
+		return NULL;
+	if (!*tried) {
+		*err = sites_cache_refresh(t, births);
+		*tried = true;
+	}
+	if (*err)
+		return NULL;
+	return sites_json(&t->probes, &t->py, births ? &t->births_cache : &t->sites_cache, r->type, 3);
+}
+
+static json_t *suspect_json(const struct type_row *r, const struct leak_score *sc,
+			    json_t *holder)
+{
+	json_t *o = json_pack("{s:s, s:I, s:f, s:f, s:f, s:s, s:I, s:i, s:f, s:s, s:b, s:[]}",
+		"type", r->name, "live", (json_int_t)r->live, "growth_per_min", sc->growth_per_min,
+		"score", sc->score, "freed_by_gc_fraction", sc->gc_fraction < 0 ? 0.0 : sc->gc_fraction,
+		"evidence", sc->evidence, "growth", (json_int_t)sc->growth, "samples", sc->samples,
+		"span_s", sc->span_s, "source", r->census ? "census" : "probes",
+		"class", (r->st.flags & PYLEAK_TYPE_HEAP) != 0, "sites");
+
+	if (o && holder)
+		json_object_set_new(o, "held_by", holder);
+	else
+		json_decref(holder);
+	return o;
+}
+
+json_t *view_leaks_json(struct target *t, double window_s, int n)
+{
+	json_t *suspects = json_array(), *notes = json_array();
+	struct sites_sources src = {};
+	struct suspect *list;
+	double now = loop_mono();
+	size_t i, m = 0;
+	int ready = 0;
+
+	list = calloc(t->rows.n ? t->rows.n : 1, sizeof(*list));
+	if (!list || !suspects || !notes)
+		goto fail;
+	for (i = 0; i < t->rows.n; i++) {
+		const struct type_row *r = &t->rows.v[i];
+		struct leak_score sc;
+		json_t *holder = NULL, *sites;
+
+		if (!r->hist || history_score(r->hist, now, window_s, &sc))
+			continue;
+		ready++;
+		if (sc.score < 0.1 && sc.gc_fraction < 0.5)
+			continue;
+		if (sc.growth_score >= 0.5)
+			holder = view_holder_json(t, now - window_s, sc.growth, sc.evidence,
+						  sizeof(sc.evidence));
+		list[m] = (struct suspect){ suspect_json(r, &sc, holder), sc.score,
+					    sc.growth_per_min, (r->st.flags & PYLEAK_TYPE_HEAP) != 0 };
+		if (list[m].doc && sc.growth_score >= 0.5) {
+			sites = suspect_sites_json(t, r, &src);
+			if (sites)
+				json_object_set_new(list[m].doc, "sites", sites);
+		}
+		m++;
+	}
+	qsort(list, m, sizeof(*list), suspect_cmp);
+	for (i = 0; i < m; i++) {
+		if (n > 0 && (int)i >= n)
+			json_decref(list[i].doc);
+		else
+			json_array_append_new(suspects, list[i].doc);
+	}
+	if (!ready)
+		json_array_append_new(notes, json_string(
+			"collecting history: a type needs 3 samples in the window to be judged"));
+	if (t->ncensus || target_sampled(t))
+		json_array_append_new(notes, json_string(
+			"census types have no death counts: freed_by_gc_fraction is 0 for them"));
+	if (!t->sites)
+		json_array_append_new(notes, json_string(
+			"no allocation sites: this interpreter's stacks cannot be read"));
+	free(list);
+	return json_pack("{s:i, s:s, s:f, s:f, s:o, s:o, s:o}", "pid", t->pid, "python", t->py.version,
+			 "window_s", window_s, "sample_interval_s", sampler_interval(),
+			 "suspects", suspects, "gc", view_gc_json(t), "notes", notes);
+fail:
+	free(list);
+	json_decref(suspects);
+	json_decref(notes);
+	return NULL;
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+#include "sampler.h"
+#include "view.h"
+
+/* Generation "unknown" only on 3.8, whose collector's argument is not readable (python_plan). */
+json_t *view_gc_json(struct target *t)
+{
+	static const char *const names[PYLEAK_GC_GENS] = { "0", "1", "2", "unknown" };
+	struct pyleak_gc gc;
+	json_t *o = json_object();
+	int g;
+
+	if (!o || t->state != TARGET_TRACKING)
+		return o;
+	probes_read_gc(&t->probes, &gc);
+	for (g = 0; g < PYLEAK_GC_GENS; g++) {
+		if (g == PYLEAK_GC_GENS - 1 && !gc.gens[g].runs)
+			continue;
+		json_object_set_new(o, names[g], json_pack("{s:I, s:f, s:f, s:I}",
+			"runs", (json_int_t)gc.gens[g].runs, "total_ms", gc.gens[g].ns / 1e6,
+			"max_ms", gc.gens[g].max_ns / 1e6, "collected", (json_int_t)gc.gens[g].collected));
+	}
+	return o;
+}
+
+json_t *view_status_json(struct target *t)
+{
+	uint64_t cnt[PYLEAK_CNT_MAX] = {};
+	int stepped = 0, nprobes;
+	json_t *o;
+
+	if (t->state == TARGET_TRACKING)
+		probes_read_counters(&t->probes, cnt);
+	nprobes = probes_count(&t->probes, &stepped);
+	o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:i, s:i, s:I, s:I}",
+		      "pid", t->pid, "python", t->py.version, "mode", target_mode_name(t->opt.mode),
+		      "state", target_state_name(t->state), "exe", t->py.exe, "module", t->py.module,
+		      "lto_inlined", t->py.inlined,
+		      "attached_s", (t->state == TARGET_TRACKING ? loop_now() : t->ended_at) - t->attached_at,
+		      "probes", nprobes, "probes_single_stepped", stepped,
+		      "events", (json_int_t)(cnt[PYLEAK_CNT_BIRTHS] + cnt[PYLEAK_CNT_DEATHS]),
+		      "drops", (json_int_t)(cnt[PYLEAK_CNT_OBJS_FULL] + cnt[PYLEAK_CNT_TYPES_FULL] +
+					    cnt[PYLEAK_CNT_EVENTS_LOST]));
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "gc", view_gc_json(t));
+	json_object_set_new(o, "counters", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+		"births", (json_int_t)cnt[PYLEAK_CNT_BIRTHS], "deaths", (json_int_t)cnt[PYLEAK_CNT_DEATHS],
+		"objects_map_full", (json_int_t)cnt[PYLEAK_CNT_OBJS_FULL],
+		"types_map_full", (json_int_t)cnt[PYLEAK_CNT_TYPES_FULL],
+		"read_errors", (json_int_t)cnt[PYLEAK_CNT_READ_ERRORS],
+		"events_lost", (json_int_t)cnt[PYLEAK_CNT_EVENTS_LOST]));
+	json_object_set_new(o, "sites", json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}",
+		"enabled", t->sites, "page_faults", (json_int_t)cnt[PYLEAK_CNT_FAULTS],
+		"pages_sampled", (json_int_t)cnt[PYLEAK_CNT_PAGES],
+		"pages_skipped", (json_int_t)cnt[PYLEAK_CNT_PAGES_SKIPPED],
+		"no_python_stack", (json_int_t)cnt[PYLEAK_CNT_NO_STACK],
+		"stacks_map_full", (json_int_t)cnt[PYLEAK_CNT_STACKS_FULL]));
+	json_object_set_new(o, "governor", json_pack("{s:f, s:f, s:f, s:I, s:I, s:f}",
+		"budget", t->gov.budget, "spent_ratio", t->gov.ratio, "spent_s", t->gov.cost_ns / 1e9,
+		"page_sample_every", (json_int_t)(t->gov.page_mask + 1),
+		"throttles", (json_int_t)t->gov.throttles, "target_cpu_s", t->gov.cpu_s));
+	if (t->state == TARGET_TRACKING)
+		json_object_set_new(o, "maps_bytes", json_integer(probes_maps_memory(&t->probes)));
+	json_object_set_new(o, "census_s", json_real(t->census_seconds));
+	json_object_set_new(o, "census_period_s", json_real(sampler_census_period(t)));
+	return o;
+}

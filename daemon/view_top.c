@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampler.h"
+#include "view.h"
+
+/* A row to list, with what it is sorted by. */
+struct top_entry {
+	const struct type_row *r;
+	int64_t key;
+	int64_t delta;
+};
+
+static const char *const sort_names[] = {
+	[VIEW_SORT_LIVE] = "live", [VIEW_SORT_BYTES] = "bytes", [VIEW_SORT_GROWTH] = "growth",
+};
+
+int view_sort_parse(const char *s, enum view_sort *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(sort_names) / sizeof(sort_names[0]); i++) {
+		if (!strcmp(s, sort_names[i])) {
+			*out = (enum view_sort)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Descending. */
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct top_entry *x = a, *y = b;
+
+	return (y->key > x->key) - (y->key < x->key);
+}
+
+static json_t *row_json(const struct type_row *r, int64_t delta)
+{
+	json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "type", r->name, "live", (json_int_t)r->live,
+			      "delta", (json_int_t)delta, "source", r->census ? "census" : "probes");
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "bytes", r->bytes >= 0 ? json_integer(r->bytes) : json_null());
+	if (r->instance_dicts)
+		json_object_set_new(o, "instance_dicts", json_integer(r->instance_dicts));
+	if (!r->census) {
+		json_object_set_new(o, "net", json_integer(r->net));
+		json_object_set_new(o, "born", json_integer(r->st.born));
+		json_object_set_new(o, "died", json_integer(r->st.died));
+		json_object_set_new(o, "died_unseen", json_integer(r->st.replaced));
+		json_object_set_new(o, "older_died", json_integer(r->st.pre_died));
+		if (r->st.dropped)
+			json_object_set_new(o, "dropped", json_integer(r->st.dropped));
+	}
+	return o;
+}
+
+static json_t *notes_json(struct target *t)
+{
+	json_t *notes = json_array();
+	uint64_t cnt[PYLEAK_CNT_MAX];
+	char buf[512];
+	int i, n = 0;
+
+	if (!notes)
+		return NULL;
+	json_array_append_new(notes, json_string(
+		"probes rows count objects born since attach and still alive; census rows count every live object"));
+	if (t->ncensus) {
+		for (i = 0; i < t->plan.ncensus && n < (int)sizeof(buf); i++)
+			n += snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "", t->plan.census[i]);
+		snprintf(buf + n, sizeof(buf) - n > 0 ? sizeof(buf) - n : 0,
+			 ": %s, so they are counted by heap census (pymalloc blocks; objects over "
+			 "512 bytes are not seen)", t->plan.census_why);
+		json_array_append_new(notes, json_string(buf));
+	}
+	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_OBJS_FULL]) {
+		snprintf(buf, sizeof(buf), "%lu births not tracked: object map full (max_objects)",
+			 cnt[PYLEAK_CNT_OBJS_FULL]);
+		json_array_append_new(notes, json_string(buf));
+	}
+	return notes;
+}
+
+json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span)
+{
+	double now = loop_mono();
+	struct top_entry *e;
+	json_t *doc, *types;
+	size_t i, m = 0;
+
+	if (span <= 0)
+		span = sampler_interval();
+	e = calloc(t->rows.n ? t->rows.n : 1, sizeof(*e));
+	if (!e)
+		return NULL;
+	for (i = 0; i < t->rows.n; i++) {
+		const struct type_row *r = &t->rows.v[i];
+		int64_t delta = row_delta(r, now, span);
+
+		if (!r->seen || !(r->live || delta || r->census))
+			continue;
+		e[m] = (struct top_entry){ r, sort == VIEW_SORT_BYTES ? r->bytes :
+					      sort == VIEW_SORT_GROWTH ? delta : r->live, delta };
+		m++;
+	}
+	qsort(e, m, sizeof(*e), entry_cmp);
+	types = json_array();
+	for (i = 0; types && i < m && (n <= 0 || (int)i < n); i++)
+		json_array_append_new(types, row_json(e[i].r, e[i].delta));
+	free(e);
+	doc = json_pack("{s:i, s:s, s:s, s:f, s:f, s:o, s:o}", "pid", t->pid, "python", t->py.version,
+			"mode", target_mode_name(t->opt.mode), "time", loop_now(), "since", t->attached_at,
+			"types", types, "notes", notes_json(t));
+	if (doc && t->ncensus)
+		json_object_set_new(doc, "census_s", json_real(t->census_seconds));
+	if (doc)
+		json_object_set_new(doc, "gc", view_gc_json(t));
+	return doc;
+}
