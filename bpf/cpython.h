@@ -3,8 +3,9 @@
  * CPython facts that are the same on every supported interpreter (3.8-3.13, x86-64), for BPF
  * and the daemon alike: plain integer constants, no types, no libc.  What differs between
  * versions is generated from DWARF into daemon/cpython_offsets.h by tools/gen_cpython_offsets.py,
- * which also checks every value below against each interpreter (its _Static_asserts fail the
- * build if this file and the interpreters disagree).  "DWARF" below means the debug info of the
+ * which also checks the values below against each interpreter (its _Static_asserts fail the
+ * build if this file and the interpreters disagree); only CPY_PREHEADER_SIZE and the cookie
+ * are taken from the sources named, unchecked.  "DWARF" below means the debug info of the
  * pyenv builds 3.8.18-3.13.0; "headers" their Include/ (and Debian 3.11.2's, same values).
  */
 #ifndef PYLEAK_CPYTHON_H
