@@ -15,6 +15,8 @@ APT_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-d
 # Readers of `pyleakctl sites` exports for tests/test_export.py: `go tool pprof`, and Brendan
 # Gregg's flamegraph.pl, which Debian ships inside ruby-stackprof (vendor/FlameGraph/).
 APT_PACKAGES += golang-go ruby-stackprof
+# `make gen-offsets` reads the interpreters' DWARF with gdb (Debian's headers check its 3.11).
+APT_PACKAGES += gdb libpython3.11-dev
 
 VERSION := 0.1.0
 CFLAGS ?= -O2 -g
@@ -44,7 +46,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps run test unit integration fuzz bench install
+.PHONY: all clean deps run test unit integration fuzz bench install gen-offsets
 all: pyleakd pyleakctl
 
 $(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/cli $(OUTPUT)/tests:
@@ -56,7 +58,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(wildcard bpf/*.bpf.c))
 
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/pyleak.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
 		-I/usr/include/x86_64-linux-gnu -c $< -o $@
@@ -66,7 +68,7 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(DAEMON_OBJS): $(BPF_SKELS) $(wildcard daemon/*.h) bpf/pyleak.h | $(OUTPUT)/daemon
+$(DAEMON_OBJS): $(BPF_SKELS) $(wildcard daemon/*.h) $(wildcard bpf/*.h) | $(OUTPUT)/daemon
 $(OUTPUT)/daemon/%.o: daemon/%.c
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -131,7 +133,7 @@ test: deps
 FUZZ_SECONDS ?= 60
 $(OUTPUT)/fuzz_census_pool: tests/fuzz/fuzz_census_pool.c daemon/census.c daemon/procmem.c | $(OUTPUT)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -iquote daemon $^ -o $@
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Ibpf -iquote daemon $^ -o $@
 
 fuzz: $(OUTPUT)/fuzz_census_pool
 	$(Q)mkdir -p $(OUTPUT)/fuzz-corpus
@@ -152,6 +154,15 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)command -v bpftrace >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null || true
 	$(Q)$(PYTHON) bench/bench.py --json bench/results/bench.json $(BENCH_ARGS) $(BENCH_PYTHONS)
+
+# daemon/cpython_offsets.h, from the DWARF of these interpreters (committed: not part of the build,
+# which must not need them).  A stripped one takes the offsets of a DWARF build of its version.
+OFFSETS_PYTHONS ?= $(foreach v,8 9 10 11,$(wildcard $(HOME)/.pyenv/versions/3.$(v).*/bin/python3.$(v))) \
+	/usr/bin/python3.11 $(foreach v,12 13,$(wildcard $(HOME)/.pyenv/versions/3.$(v).*/bin/python3.$(v)))
+gen-offsets: | $(OUTPUT)
+	$(call msg,GEN,daemon/cpython_offsets.h)
+	$(Q)$(PYTHON) tools/gen_cpython_offsets.py $(OFFSETS_PYTHONS) > $(OUTPUT)/cpython_offsets.h
+	$(Q)mv $(OUTPUT)/cpython_offsets.h daemon/cpython_offsets.h
 
 PREFIX ?= /usr/local
 install: all

@@ -12,21 +12,15 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
+#include "cpython.h"
 #include "pyleak.h"
 
-/* CPython type object layout, the same on 3.8-3.13 x86-64. */
-const volatile __u32 tp_basicsize_off = 32;
-const volatile __u32 tp_itemsize_off = 40;
-const volatile __u32 tp_dealloc_off = 48;
-const volatile __u32 tp_flags_off = 168;
 /* Adopt heap types (classes) on their first birth. */
 const volatile bool adopt_heap_types = true;
 /* The target's pid (tgid), for the exec tracepoint. */
 const volatile __u32 target_tgid = 0;
 /* Types whose size is not basicsize + itemsize * |ob_size| (str): size unknown at birth. */
 const volatile __u64 unsized_type = 0;
-
-#define Py_TPFLAGS_HEAPTYPE (1UL << 9)
 
 /* Read by the daemon through the skeleton's mmap of .bss. */
 struct pyleak_gc gc_state = {};
@@ -87,6 +81,8 @@ const volatile __u16 reg_offsets[] = {
 	offsetof(struct pt_regs, r10), offsetof(struct pt_regs, r11), offsetof(struct pt_regs, r12),
 	offsetof(struct pt_regs, r13), offsetof(struct pt_regs, r14), offsetof(struct pt_regs, r15),
 };
+_Static_assert(sizeof(reg_offsets) / sizeof(reg_offsets[0]) == PYLEAK_REG_COUNT,
+	       "one pt_regs offset per enum pyleak_reg");
 
 /* The verifier forbids ctx loads at a variable offset: read the register with a helper. */
 static __always_inline __u64 read_reg(struct pt_regs *ctx, __s32 reg)
@@ -125,13 +121,13 @@ static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
 
 	if (!adopt_heap_types)
 		return NULL;
-	flags = read_user_u64(type + tp_flags_off, &err);
-	dealloc = read_user_u64(type + tp_dealloc_off, &err);
+	flags = read_user_u64(type + CPY_TP_FLAGS, &err);
+	dealloc = read_user_u64(type + CPY_TP_DEALLOC, &err);
 	if (err) {
 		count(PYLEAK_CNT_READ_ERRORS);
 		return NULL;
 	}
-	if (!(flags & Py_TPFLAGS_HEAPTYPE))
+	if (!(flags & CPY_TPFLAGS_HEAPTYPE))
 		return NULL;
 	if (bpf_map_update_elem(&types, &type, &zero, BPF_NOEXIST)) {
 		/* Lost a race with another CPU, or the map is full. */
@@ -161,10 +157,10 @@ static __always_inline __u32 object_size(__u64 obj, __u64 type)
 
 	if (type == unsized_type)
 		return 0;
-	basic = read_user_u64(type + tp_basicsize_off, &err);
-	item = read_user_u64(type + tp_itemsize_off, &err);
+	basic = read_user_u64(type + CPY_TP_BASICSIZE, &err);
+	item = read_user_u64(type + CPY_TP_ITEMSIZE, &err);
 	if (item)
-		n = read_user_u64(obj + 16, &err);	/* ob_size of a PyVarObject */
+		n = read_user_u64(obj + CPY_OB_SIZE, &err);
 	if (err)
 		return 0;
 	if (n < 0)
@@ -268,7 +264,7 @@ static __always_inline int stack_read(struct pyleak_stack *st)
 			err = 1;
 		/* Shim frames (3.12+) and frames whose code slot holds no code object are skipped. */
 		if (code && (!stack_layout.owner_skip || owner != stack_layout.owner_skip) &&
-		    read_user_u64(code + 8, &err) == stack_layout.code_type) {
+		    read_user_u64(code + CPY_OB_TYPE, &err) == stack_layout.code_type) {
 			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].code = code;
 			st->frames[d & (PYLEAK_STACK_DEPTH - 1)].offset = frame_offset(frame, code, &err);
 			st->depth = d + 1;
@@ -334,7 +330,7 @@ static __always_inline int record_birth(__u64 obj)
 
 	if (!obj)
 		return 0;
-	type = read_user_u64(obj + 8, &err);
+	type = read_user_u64(obj + CPY_OB_TYPE, &err);
 	if (err) {
 		count(PYLEAK_CNT_READ_ERRORS);
 		return 0;
@@ -423,13 +419,13 @@ int BPF_KPROBE(pyleak_death)
 	 * Not seen born: older than the attach.  Count it once, at the type's own dealloc
 	 * (a subclass's instance also passes through its base type's dealloc).
 	 */
-	type = read_user_u64(obj + 8, &err);
+	type = read_user_u64(obj + CPY_OB_TYPE, &err);
 	if (err)
 		return 0;
 	ts = bpf_map_lookup_elem(&types, &type);
 	if (!ts)
 		return 0;
-	if (read_user_u64(type + tp_dealloc_off, &err) == h->func && !err) {
+	if (read_user_u64(type + CPY_TP_DEALLOC, &err) == h->func && !err) {
 		__sync_fetch_and_add(&ts->pre_died, 1);
 		if (gc_state.in_gc)
 			__sync_fetch_and_add(&ts->gc_died, 1);

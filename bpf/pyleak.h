@@ -12,7 +12,7 @@
 #define PYLEAK_RINGBUF_SIZE	(64 * 1024)
 #define PYLEAK_MAX_TARGETS	1024	/* processes with allocation sites at once */
 
-/* Where a hook finds the object pointer; the order matches enum insn_reg. */
+/* Where a hook finds the object pointer; daemon/insn.h's enum insn_reg takes these values. */
 enum pyleak_reg {
 	PYLEAK_REG_RDI,
 	PYLEAK_REG_RSI,
@@ -29,6 +29,7 @@ enum pyleak_reg {
 	PYLEAK_REG_R13,
 	PYLEAK_REG_R14,
 	PYLEAK_REG_R15,
+	PYLEAK_REG_COUNT,
 };
 
 enum pyleak_hook_kind {

@@ -14,26 +14,15 @@
 #include <sys/uio.h>
 
 #include "census.h"
+#include "cpython.h"
 #include "procmem.h"
 
-#define POOL_OVERHEAD		48u
 #define POOL_SIZE_MIN		4096u
 #define POOL_BLOCKS_MAX		(CENSUS_POOL_MAX / 16)
 #define CHUNK_SIZE		(1u << 20)
 #define CHUNK_POOLS_MAX		(CHUNK_SIZE / POOL_SIZE_MIN)
 
-#define TPFLAGS_READY		(1ull << 12)
-#define TPFLAGS_HAVE_GC		(1ull << 14)
-#define TPFLAGS_TYPE_SUBCLASS	(1ull << 31)
-
-/* Offsets in PyObject / PyVarObject / PyTypeObject, x86-64, 3.8 to 3.13. */
-#define OB_TYPE			8
-#define TP_NAME			24
-#define TP_BASICSIZE		32
-#define TP_ITEMSIZE		40
-#define TP_FLAGS		168
-#define TP_DICTOFFSET		288
-#define TYPE_READ_LEN		(TP_DICTOFFSET + 8)
+#define TYPE_READ_LEN		(CPY_TP_DICTOFFSET + 8)
 
 #define REFCNT_MAX		(1ull << 33)
 #define BASICSIZE_MAX		(1ll << 24)
@@ -48,6 +37,8 @@
 /* A GC list node as read: _gc_next, _gc_prev, then the object's ob_refcnt, ob_type, ob_size. */
 #define GC_NODE_WORDS		5
 #define GC_NODE_LEN		(GC_NODE_WORDS * 8)
+_Static_assert(CPY_GC_HEAD_SIZE == 16 && CPY_OB_TYPE == 8 && CPY_OB_SIZE == 16,
+	       "a GC list node is read as the five words above");
 #define GC_PTR_MASK		(~3ull)
 #define WIN_SIZE		16384u
 #define WIN_COUNT		256u
@@ -63,7 +54,7 @@ struct pool_header {
 	uint32_t nextoffset;
 	uint32_t maxnextoffset;
 };
-_Static_assert(sizeof(struct pool_header) == POOL_OVERHEAD, "pymalloc pool header is 48 bytes");
+_Static_assert(sizeof(struct pool_header) == CPY_POOL_HEADER_SIZE, "pymalloc's pool header");
 
 /* One address seen as a possible type object: the validation verdict, then its tally. */
 struct type_entry {
@@ -159,7 +150,7 @@ static bool sizes_valid(uint32_t pool_size, uint32_t max_block)
 {
 	return pool_size >= POOL_SIZE_MIN && pool_size <= CENSUS_POOL_MAX &&
 	       !(pool_size & (pool_size - 1)) && max_block >= 16 && !(max_block % 16) &&
-	       max_block <= pool_size - POOL_OVERHEAD;
+	       max_block <= pool_size - CPY_POOL_HEADER_SIZE;
 }
 
 /* Returns the block size if the header can be a live pool's, else -EINVAL. */
@@ -172,7 +163,8 @@ static int pool_header_check(const struct pool_header *h, uint64_t pool_addr, ui
 		return -EINVAL;
 	size = (h->szidx + 1) * 16;
 	if (h->maxnextoffset != pool_size - size || h->nextoffset > pool_size ||
-	    h->nextoffset < POOL_OVERHEAD + size || (h->nextoffset - POOL_OVERHEAD) % size)
+	    h->nextoffset < CPY_POOL_HEADER_SIZE + size ||
+	    (h->nextoffset - CPY_POOL_HEADER_SIZE) % size)
 		return -EINVAL;
 	if (h->freeblock && (h->freeblock < pool_addr || h->freeblock - pool_addr >= pool_size))
 		return -EINVAL;
@@ -195,7 +187,7 @@ int census_pool_used_blocks(const uint8_t *pool, uint64_t pool_addr, uint32_t po
 	if (ret < 0)
 		return ret;
 	size = ret;
-	touched = (h.nextoffset - POOL_OVERHEAD) / size;
+	touched = (h.nextoffset - CPY_POOL_HEADER_SIZE) / size;
 	memset(free_map, 0, (touched + 63) / 64 * sizeof(free_map[0]));
 
 	/*
@@ -205,10 +197,10 @@ int census_pool_used_blocks(const uint8_t *pool, uint64_t pool_addr, uint32_t po
 	for (f = h.freeblock; f; ) {
 		uint64_t off = f - pool_addr;
 
-		if (f < pool_addr + POOL_OVERHEAD || off >= h.nextoffset ||
-		    (off - POOL_OVERHEAD) % size)
+		if (f < pool_addr + CPY_POOL_HEADER_SIZE || off >= h.nextoffset ||
+		    (off - CPY_POOL_HEADER_SIZE) % size)
 			return -EAGAIN;
-		i = (off - POOL_OVERHEAD) / size;
+		i = (off - CPY_POOL_HEADER_SIZE) / size;
 		if (free_map[i / 64] & (1ull << (i % 64)))
 			return -EAGAIN;
 		free_map[i / 64] |= 1ull << (i % 64);
@@ -220,7 +212,7 @@ int census_pool_used_blocks(const uint8_t *pool, uint64_t pool_addr, uint32_t po
 
 	for (i = 0; i < touched; i++)
 		if (!(free_map[i / 64] & (1ull << (i % 64))))
-			offsets[nused++] = POOL_OVERHEAD + i * size;
+			offsets[nused++] = CPY_POOL_HEADER_SIZE + i * size;
 	*block_size = size;
 	return nused;
 }
@@ -389,13 +381,13 @@ static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int dept
 
 	if (depth > TYPE_DEPTH_MAX || ctx_read(ctx, t->addr, raw, sizeof(raw)))
 		return false;
-	meta = load64(raw + OB_TYPE);
-	basicsize = (int64_t)load64(raw + TP_BASICSIZE);
-	itemsize = (int64_t)load64(raw + TP_ITEMSIZE);
-	t->flags = load64(raw + TP_FLAGS);
-	t->dictoffset = (int64_t)load64(raw + TP_DICTOFFSET);
-	if (!refcnt_plausible(load64(raw)) || !load64(raw + TP_NAME) ||
-	    !(t->flags & TPFLAGS_READY) || basicsize < 16 || basicsize > BASICSIZE_MAX ||
+	meta = load64(raw + CPY_OB_TYPE);
+	basicsize = (int64_t)load64(raw + CPY_TP_BASICSIZE);
+	itemsize = (int64_t)load64(raw + CPY_TP_ITEMSIZE);
+	t->flags = load64(raw + CPY_TP_FLAGS);
+	t->dictoffset = (int64_t)load64(raw + CPY_TP_DICTOFFSET);
+	if (!refcnt_plausible(load64(raw)) || !load64(raw + CPY_TP_NAME) ||
+	    !(t->flags & CPY_TPFLAGS_READY) || basicsize < 16 || basicsize > BASICSIZE_MAX ||
 	    itemsize < 0 || itemsize > ITEMSIZE_MAX)
 		return false;
 	if (meta == t->addr) {
@@ -409,7 +401,7 @@ static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int dept
 	}
 	t->basicsize = basicsize;
 	t->itemsize = itemsize;
-	return meta_flags & TPFLAGS_TYPE_SUBCLASS;
+	return meta_flags & CPY_TPFLAGS_TYPE_SUBCLASS;
 }
 
 /* Returns the table entry of the type object at addr, or NULL if addr is not one. */
@@ -481,9 +473,9 @@ static bool addr_set_has(const struct addr_set *s, uint64_t key)
 /* Where a type's objects start in their block: after the GC header and any pre-header. */
 static inline uint32_t type_object_offset(uint64_t flags, uint64_t preheader_flags)
 {
-	if (!(flags & TPFLAGS_HAVE_GC))
+	if (!(flags & CPY_TPFLAGS_HAVE_GC))
 		return 0;
-	return flags & preheader_flags ? 32 : 16;
+	return CPY_GC_HEAD_SIZE + (flags & preheader_flags ? CPY_PREHEADER_SIZE : 0);
 }
 
 /* Keeps the CENSUS_TOP_LISTS longest lists, longest first (insertion into a short array). */
@@ -548,7 +540,7 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 		       uint32_t size, int nused)
 {
 	uint64_t pre = ctx->layout->preheader_flags;
-	uint32_t last = pre ? 32 : 16;
+	uint32_t last = CPY_GC_HEAD_SIZE + (pre ? CPY_PREHEADER_SIZE : 0);
 	int i;
 
 	for (i = 0; i < nused; i++) {
@@ -561,7 +553,7 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 
 			if (!refcnt_plausible(load64(block + off)))
 				continue;
-			e = type_resolve(ctx, load64(block + off + OB_TYPE), 0);
+			e = type_resolve(ctx, load64(block + off + CPY_OB_TYPE), 0);
 			if (e && type_object_offset(e->flags, pre) == off) {
 				e->count++;
 				e->bytes += size;
@@ -569,9 +561,9 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 				if (ctx->layout->site_of)
 					site_note(ctx, e->addr, pool_addr + ctx->offsets[i], size,
 						  pool_addr);
-				if (e->addr == ctx->layout->list_type && off + 24 <= size)
+				if (e->addr == ctx->layout->list_type && off + CPY_OB_SIZE + 8 <= size)
 					list_note(ctx->out, pool_addr + ctx->offsets[i] + off,
-						  (int64_t)load64(block + off + 16));
+						  (int64_t)load64(block + off + CPY_OB_SIZE));
 				if (e->dictoffset > 0 && off + e->dictoffset + 8 <= size &&
 				    load64(block + off + e->dictoffset))
 					ctx->instance_dicts++;
@@ -610,15 +602,16 @@ static void chunk_scan(struct census_ctx *ctx, uint64_t base, uint32_t npools)
 
 	/* Headers first: much of an anonymous mapping may be no pool, or an empty one. */
 	for (i = 0; i < npools; i++)
-		remote[i] = (struct iovec){ (void *)(uintptr_t)(base + i * psize), POOL_OVERHEAD };
-	local[0] = (struct iovec){ ctx->headers, (size_t)npools * POOL_OVERHEAD };
-	got = ctx_readv(ctx, local, 1, remote, npools) / POOL_OVERHEAD;
+		remote[i] = (struct iovec){ (void *)(uintptr_t)(base + i * psize),
+					    CPY_POOL_HEADER_SIZE };
+	local[0] = (struct iovec){ ctx->headers, (size_t)npools * CPY_POOL_HEADER_SIZE };
+	got = ctx_readv(ctx, local, 1, remote, npools) / CPY_POOL_HEADER_SIZE;
 
 	for (i = 0; i < got; i++) {
 		uint64_t addr = base + i * psize;
 		struct pool_header h;
 
-		memcpy(&h, ctx->headers + i * POOL_OVERHEAD, sizeof(h));
+		memcpy(&h, ctx->headers + i * CPY_POOL_HEADER_SIZE, sizeof(h));
 		if (!h.count || pool_header_check(&h, addr, psize, max_block) < 0)
 			continue;
 		/* contiguous pools are read with one iovec */
@@ -710,7 +703,7 @@ static void gc_count(struct census_ctx *ctx, const uint64_t w[GC_NODE_WORDS])
 	if (!refcnt_plausible(w[2]))
 		return;
 	e = type_resolve(ctx, w[3], 0);
-	if (!e || !(e->flags & TPFLAGS_HAVE_GC))
+	if (!e || !(e->flags & CPY_TPFLAGS_HAVE_GC))
 		return;
 	bytes = e->basicsize;
 	if (e->itemsize) {
@@ -795,7 +788,7 @@ static int ctx_init(struct census_ctx *ctx)
 	ctx->types.slots = calloc(TABLE_INITIAL, sizeof(*ctx->types.slots));
 	ctx->types.mask = TABLE_INITIAL - 1;
 	ctx->chunk = malloc(CHUNK_SIZE);
-	ctx->headers = malloc(CHUNK_POOLS_MAX * POOL_OVERHEAD);
+	ctx->headers = malloc(CHUNK_POOLS_MAX * CPY_POOL_HEADER_SIZE);
 	ctx->offsets = malloc(POOL_BLOCKS_MAX * sizeof(*ctx->offsets));
 	ctx->local = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->local));
 	ctx->remote = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->remote));

@@ -11,25 +11,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The order matches enum pyleak_reg in bpf/pyleak.h. */
+#include "pyleak.h"
+
+/* BPF's register numbers (bpf/pyleak.h): a spot's register is handed to BPF as is. */
 enum insn_reg {
 	INSN_REG_NONE = -1,
-	INSN_REG_RDI,
-	INSN_REG_RSI,
-	INSN_REG_RDX,
-	INSN_REG_RCX,
-	INSN_REG_R8,
-	INSN_REG_R9,
-	INSN_REG_RAX,
-	INSN_REG_RBX,
-	INSN_REG_RBP,
-	INSN_REG_R10,
-	INSN_REG_R11,
-	INSN_REG_R12,
-	INSN_REG_R13,
-	INSN_REG_R14,
-	INSN_REG_R15,
-	INSN_REG_COUNT,
+	INSN_REG_RDI = PYLEAK_REG_RDI,
+	INSN_REG_RSI = PYLEAK_REG_RSI,
+	INSN_REG_RDX = PYLEAK_REG_RDX,
+	INSN_REG_RCX = PYLEAK_REG_RCX,
+	INSN_REG_R8 = PYLEAK_REG_R8,
+	INSN_REG_R9 = PYLEAK_REG_R9,
+	INSN_REG_RAX = PYLEAK_REG_RAX,
+	INSN_REG_RBX = PYLEAK_REG_RBX,
+	INSN_REG_RBP = PYLEAK_REG_RBP,
+	INSN_REG_R10 = PYLEAK_REG_R10,
+	INSN_REG_R11 = PYLEAK_REG_R11,
+	INSN_REG_R12 = PYLEAK_REG_R12,
+	INSN_REG_R13 = PYLEAK_REG_R13,
+	INSN_REG_R14 = PYLEAK_REG_R14,
+	INSN_REG_R15 = PYLEAK_REG_R15,
+	INSN_REG_COUNT = PYLEAK_REG_COUNT,
 };
 
 struct insn_spot {

@@ -1,86 +1,282 @@
 // SPDX-License-Identifier: MIT
 /*
  * Python stacks: the struct offsets BPF follows to the current frame, per CPython version, and
- * the userspace half that names a recorded frame.  Offsets are x86-64, from each version's
- * headers (checked against DWARF of the pyenv builds and Debian's 3.11.2 headers).
+ * the userspace half that names a recorded frame.  Offsets come from daemon/cpython_offsets.h
+ * (generated from each interpreter's DWARF); on 3.13+ the target's own _Py_DebugOffsets
+ * overrides the fields it describes.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpython_offsets.h"
 #include "linetable.h"
+#include "log.h"
 #include "procmem.h"
 #include "pystack.h"
 
 struct version_layout {
-	int minor;
 	struct pyleak_stack_layout bpf;	/* runtime and code_type are filled per process */
 	uint16_t co_firstlineno;	/* int */
 	uint16_t co_filename;
 	uint16_t co_name;
 	uint16_t co_linetable;		/* co_lnotab before 3.10 */
 	enum linetable_format lines;
+	uint16_t str_length;
+	uint16_t str_state;
 	uint16_t str_ascii;		/* data of a compact ASCII str */
 	uint16_t str_compact;		/* data of a compact non-ASCII str */
+	uint16_t bytes_size;
+	uint16_t bytes_data;
 };
+
+#define LINETABLE_MAX	(1u << 20)
+#define CACHE_SLOTS	1024u
 
 /*
  * Thread state: <=3.11 the GIL holder's, from _PyRuntime.gilstate.tstate_current; 3.12/3.13
  * the GIL's last holder (main interpreter -> ceval.gil -> last_holder): a thread allocating
  * Python objects holds the GIL.  Frames: <=3.10 PyFrameObject (f_back, f_code, f_lasti);
- * 3.11+ _PyInterpreterFrame, whose position is a pointer into the code's bytecode.
+ * 3.11+ _PyInterpreterFrame, whose position is a pointer into the code's bytecode.  Positions
+ * are counted in bytes up to 3.9, in 2-byte code units on 3.10.
  */
-static const struct version_layout layouts[] = {
-	{ 8, { .tstate = { 1368 }, .ntstate = 1, .frame = { 24 }, .nframe = 1, .back = 24,
-	       .code = 32, .pos_kind = PYLEAK_POS_LASTI_BYTES, .pos = 104 },
-	  40, 104, 112, 120, LINETABLE_LNOTAB, 48, 72 },
-	{ 9, { .tstate = { 568 }, .ntstate = 1, .frame = { 24 }, .nframe = 1, .back = 24,
-	       .code = 32, .pos_kind = PYLEAK_POS_LASTI_BYTES, .pos = 104 },
-	  40, 104, 112, 120, LINETABLE_LNOTAB, 48, 72 },
-	{ 10, { .tstate = { 568 }, .ntstate = 1, .frame = { 24 }, .nframe = 1, .back = 24,
-	        .code = 32, .pos_kind = PYLEAK_POS_LASTI_UNITS, .pos = 96 },
-	  40, 104, 112, 120, LINETABLE_310, 48, 72 },
-	{ 11, { .tstate = { 576 }, .ntstate = 1, .frame = { 56, 8 }, .nframe = 2, .back = 48,
-	        .code = 32, .pos_kind = PYLEAK_POS_INSTR_PTR, .pos = 56, .code_adaptive = 184 },
-	  72, 112, 120, 136, LINETABLE_LOCATIONS, 48, 72 },
-	{ 12, { .tstate = { 48, 384, 8 }, .ntstate = 3, .frame = { 56, 0 }, .nframe = 2,
-	        .back = 8, .code = 0, .pos_kind = PYLEAK_POS_INSTR_PTR, .pos = 56,
-	        .code_adaptive = 192, .owner = 70, .owner_skip = 3 },
-	  68, 112, 120, 136, LINETABLE_LOCATIONS, 40, 56 },
-	{ 13, { .tstate = { 640, 16, 8 }, .ntstate = 3, .frame = { 72 }, .nframe = 1,
-	        .back = 8, .code = 0, .pos_kind = PYLEAK_POS_INSTR_PTR, .pos = 56,
-	        .code_adaptive = 200, .owner = 70, .owner_skip = 3 },
-	  68, 112, 120, 136, LINETABLE_LOCATIONS, 40, 56 },
+static int layout_from_table(int major, int minor, struct version_layout *l)
+{
+	const struct cpython_offsets *o = cpython_offsets_find(major, minor);
+	struct pyleak_stack_layout *b = &l->bpf;
+
+	memset(l, 0, sizeof(*l));
+	if (!o)
+		return -EPROTONOSUPPORT;
+	if (o->runtime_tstate_current) {
+		b->tstate[b->ntstate++] = o->runtime_tstate_current;
+	} else {
+		b->tstate[b->ntstate++] = o->runtime_interp_main;
+		b->tstate[b->ntstate++] = o->interp_ceval_gil;
+		b->tstate[b->ntstate++] = o->gil_last_holder;
+	}
+	if (o->tstate_cframe) {
+		b->frame[b->nframe++] = o->tstate_cframe;
+		b->frame[b->nframe++] = o->cframe_current_frame;
+	} else {
+		b->frame[b->nframe++] = o->tstate_frame;
+	}
+	b->back = o->frame_back;
+	b->code = o->frame_code;
+	b->pos = o->frame_pos;
+	b->pos_kind = o->co_code_adaptive ? PYLEAK_POS_INSTR_PTR :
+		      minor >= 10 ? PYLEAK_POS_LASTI_UNITS : PYLEAK_POS_LASTI_BYTES;
+	b->code_adaptive = o->co_code_adaptive;
+	if (o->frame_owner_cstack) {
+		b->owner = o->frame_owner;
+		b->owner_skip = o->frame_owner_cstack;
+	}
+	l->co_firstlineno = o->co_firstlineno;
+	l->co_filename = o->co_filename;
+	l->co_name = o->co_name;
+	l->co_linetable = o->co_linetable;
+	l->lines = o->co_code_adaptive ? LINETABLE_LOCATIONS :
+		   minor >= 10 ? LINETABLE_310 : LINETABLE_LNOTAB;
+	l->str_length = CPY_STR_LENGTH;
+	l->str_state = CPY_STR_STATE;
+	l->str_ascii = o->str_ascii_data;
+	l->str_compact = o->str_compact_data;
+	l->bytes_size = CPY_BYTES_SIZE;
+	l->bytes_data = CPY_BYTES_DATA;
+	return 0;
+}
+
+/* Largest struct size accepted from _Py_DebugOffsets (3.13's PyInterpreterState: 190 KiB). */
+#define DEBUG_STRUCT_MAX	(1u << 20)
+#define DEBUG_READ_MAX		4096u
+
+#define DBG(f)		offsetof(struct cpython_offsets, f)
+#define LAYOUT(f)	offsetof(struct version_layout, f)
+
+/* A field the layout takes from _Py_DebugOffsets: where its offset and its struct's size are
+ * (fields of struct cpython_offsets holding positions in _Py_DebugOffsets), how many bytes are
+ * read there (0: only its address is used), and which offset of the layout it sets. */
+struct debug_field {
+	const char *name;
+	size_t pos, size_pos;
+	uint8_t width;
+	size_t dst;
 };
 
-#define STR_STATE	32
-#define BYTES_SIZE	16
-#define BYTES_DATA	32
-#define LINETABLE_MAX	(1u << 20)
-#define CACHE_SLOTS	1024u
+/* The chains of 3.13+: main interpreter -> ceval.gil -> last_holder, and current_frame. */
+static const struct debug_field debug_fields[] = {
+	{ "interpreter_state.ceval_gil", DBG(dbg_interp_ceval_gil), DBG(dbg_interp_size), 8,
+	  LAYOUT(bpf.tstate[1]) },
+	{ "thread_state.current_frame", DBG(dbg_tstate_current_frame), DBG(dbg_tstate_size), 8,
+	  LAYOUT(bpf.frame[0]) },
+	{ "interpreter_frame.previous", DBG(dbg_frame_previous), DBG(dbg_frame_size), 8,
+	  LAYOUT(bpf.back) },
+	{ "interpreter_frame.executable", DBG(dbg_frame_executable), DBG(dbg_frame_size), 8,
+	  LAYOUT(bpf.code) },
+	{ "interpreter_frame.instr_ptr", DBG(dbg_frame_instr_ptr), DBG(dbg_frame_size), 8,
+	  LAYOUT(bpf.pos) },
+	{ "interpreter_frame.owner", DBG(dbg_frame_owner), DBG(dbg_frame_size), 1,
+	  LAYOUT(bpf.owner) },
+	{ "code_object.co_code_adaptive", DBG(dbg_code_adaptive), DBG(dbg_code_size), 0,
+	  LAYOUT(bpf.code_adaptive) },
+	{ "code_object.firstlineno", DBG(dbg_code_firstlineno), DBG(dbg_code_size), 4,
+	  LAYOUT(co_firstlineno) },
+	{ "code_object.filename", DBG(dbg_code_filename), DBG(dbg_code_size), 8,
+	  LAYOUT(co_filename) },
+	{ "code_object.name", DBG(dbg_code_name), DBG(dbg_code_size), 8, LAYOUT(co_name) },
+	{ "code_object.linetable", DBG(dbg_code_linetable), DBG(dbg_code_size), 8,
+	  LAYOUT(co_linetable) },
+	{ "unicode_object.length", DBG(dbg_str_length), DBG(dbg_str_size), 8, LAYOUT(str_length) },
+	{ "unicode_object.state", DBG(dbg_str_state), DBG(dbg_str_size), 4, LAYOUT(str_state) },
+	{ "unicode_object.asciiobject_size", DBG(dbg_str_ascii_size), DBG(dbg_str_size), 0,
+	  LAYOUT(str_ascii) },
+	{ "bytes_object.ob_size", DBG(dbg_bytes_ob_size), DBG(dbg_bytes_size), 8,
+	  LAYOUT(bytes_size) },
+	{ "bytes_object.ob_sval", DBG(dbg_bytes_ob_sval), DBG(dbg_bytes_size), 0,
+	  LAYOUT(bytes_data) },
+};
 
-static const struct version_layout *layout_find(int major, int minor)
+/* Offsets BPF and the census hold as constants (bpf/cpython.h): checked, not taken. */
+static const struct debug_constant {
+	const char *name;
+	size_t pos, size_pos;
+	uint64_t value;
+} debug_constants[] = {
+	{ "type_object.tp_name", DBG(dbg_type_name), DBG(dbg_type_size), CPY_TP_NAME },
+	{ "type_object.tp_flags", DBG(dbg_type_flags), DBG(dbg_type_size), CPY_TP_FLAGS },
+};
+
+static uint16_t row_u16(const struct cpython_offsets *o, size_t pos)
 {
-	size_t i;
+	uint16_t v;
 
-	if (major != 3)
-		return NULL;
-	for (i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
-		if (layouts[i].minor == minor)
-			return &layouts[i];
-	return NULL;
+	memcpy(&v, (const char *)o + pos, sizeof(v));
+	return v;
+}
+
+/* The word at position pos of the copy of _Py_DebugOffsets (positions come from the table). */
+static uint64_t debug_u64(const uint8_t *raw, size_t len, uint16_t pos)
+{
+	uint64_t v = 0;
+
+	if ((size_t)pos + sizeof(v) <= len)
+		memcpy(&v, raw + pos, sizeof(v));
+	return v;
+}
+
+/* A field's offset, if it lies inside its struct and the struct's size is sane; else -1. */
+static int64_t debug_offset(const uint8_t *raw, size_t len, const struct cpython_offsets *o,
+			    size_t pos, size_t size_pos, unsigned int width)
+{
+	uint64_t size = debug_u64(raw, len, row_u16(o, size_pos));
+	uint64_t off = debug_u64(raw, len, row_u16(o, pos));
+
+	if (!size || size > DEBUG_STRUCT_MAX || off > UINT16_MAX || off + width > size)
+		return -1;
+	return off;
+}
+
+/*
+ * 3.13+: _PyRuntime begins with _Py_DebugOffsets, the offsets of this very build.  It is target
+ * memory: the cookie, the version and every offset are checked, and any doubt keeps the whole
+ * table.  Fields that differ from the table are logged (verbose) and taken from the target.
+ */
+static int layout_from_debug_offsets(const struct python_info *py, struct version_layout *l,
+				     bool verbose)
+{
+	const struct cpython_offsets *o = cpython_offsets_find(py->major, py->minor);
+	int64_t off[sizeof(debug_fields) / sizeof(debug_fields[0])], gil, holder;
+	uint8_t raw[DEBUG_READ_MAX];
+	uint64_t version;
+	size_t i, len;
+	int err, differ = 0;
+
+	if (!o || !o->dbg_size)
+		return -ENOENT;
+	len = o->dbg_size < sizeof(raw) ? o->dbg_size : sizeof(raw);
+	if (l->bpf.ntstate != 3 || l->bpf.nframe != 1)
+		return -EPROTO;		/* debug_fields follow 3.13's chains */
+	err = procmem_read(py->pid, py->runtime, raw, len);
+	if (err)
+		return err;
+	version = debug_u64(raw, len, o->dbg_version);
+	if (memcmp(raw, CPY_DEBUG_COOKIE, CPY_DEBUG_COOKIE_LEN) || version >> 24 != 3 ||
+	    ((version >> 16) & 0xff) != (uint64_t)py->minor ||
+	    debug_u64(raw, len, o->dbg_free_threaded))
+		return -EPROTO;
+	for (i = 0; i < sizeof(debug_fields) / sizeof(debug_fields[0]); i++) {
+		off[i] = debug_offset(raw, len, o, debug_fields[i].pos, debug_fields[i].size_pos,
+				      debug_fields[i].width);
+		if (off[i] < 0)
+			return -ERANGE;
+	}
+	/* last_holder inside the GIL state: both offsets are from the interpreter state. */
+	gil = (int64_t)debug_u64(raw, len, o->dbg_interp_gil);
+	holder = (int64_t)debug_u64(raw, len, o->dbg_interp_gil_holder);
+	if (gil < 0 || holder < gil || holder - gil > UINT16_MAX ||
+	    (uint64_t)holder + 8 > debug_u64(raw, len, o->dbg_interp_size))
+		return -ERANGE;
+	for (i = 0; i < sizeof(debug_fields) / sizeof(debug_fields[0]); i++) {
+		uint16_t *dst = (uint16_t *)((char *)l + debug_fields[i].dst);
+
+		if (*dst != off[i]) {
+			if (verbose)
+				log_warn("pid %d: _Py_DebugOffsets %s = %lld, generated table %u: "
+					 "using _Py_DebugOffsets", (int)py->pid, debug_fields[i].name,
+					 (long long)off[i], *dst);
+			differ++;
+		}
+		*dst = off[i];
+	}
+	if (l->bpf.tstate[2] != holder - gil) {
+		if (verbose)
+			log_warn("pid %d: _Py_DebugOffsets gil last_holder = %lld, generated table "
+				 "%u: using _Py_DebugOffsets", (int)py->pid,
+				 (long long)(holder - gil), l->bpf.tstate[2]);
+		differ++;
+	}
+	l->bpf.tstate[2] = holder - gil;
+	for (i = 0; verbose && i < sizeof(debug_constants) / sizeof(debug_constants[0]); i++) {
+		const struct debug_constant *k = &debug_constants[i];
+		int64_t v = debug_offset(raw, len, o, k->pos, k->size_pos, 8);
+
+		if (v != (int64_t)k->value)
+			log_warn("pid %d: _Py_DebugOffsets %s = %lld, but pyleak assumes %llu",
+				 (int)py->pid, k->name, (long long)v, (unsigned long long)k->value);
+	}
+	if (verbose)
+		log_debug("pid %d: stack offsets from _Py_DebugOffsets (version %#llx): %zu fields, "
+			  "%d differ from the generated table", (int)py->pid,
+			  (unsigned long long)version, sizeof(debug_fields) / sizeof(debug_fields[0]) + 1,
+			  differ);
+	return 0;
+}
+
+/* The layout of the target's interpreter: the generated table, then _Py_DebugOffsets. */
+static int layout_resolve(const struct python_info *py, struct version_layout *l, bool verbose)
+{
+	int err = layout_from_table(py->major, py->minor, l);
+
+	if (err)
+		return err;
+	err = layout_from_debug_offsets(py, l, verbose);
+	if (err && err != -ENOENT && verbose)
+		log_warn("pid %d: _Py_DebugOffsets unusable (%s): offsets from the generated table",
+			 (int)py->pid, strerror(-err));
+	return 0;
 }
 
 int pystack_layout(const struct python_info *py, struct pyleak_stack_layout *out)
 {
-	const struct version_layout *l = layout_find(py->major, py->minor);
+	struct version_layout l;
 	uint64_t code_type;
 
 	memset(out, 0, sizeof(*out));
-	if (!l || !py->runtime || python_symbol_addr(py, "PyCode_Type", &code_type))
+	if (!py->runtime || python_symbol_addr(py, "PyCode_Type", &code_type) ||
+	    layout_resolve(py, &l, true))
 		return -EPROTONOSUPPORT;
-	*out = l->bpf;
+	*out = l.bpf;
 	out->runtime = py->runtime;
 	out->code_type = code_type;
 	return 0;
@@ -96,22 +292,20 @@ struct code_entry {
 
 struct pystack_cache {
 	pid_t pid;
-	const struct version_layout *l;
+	struct version_layout l;
 	struct code_entry slots[CACHE_SLOTS];
 };
 
 struct pystack_cache *pystack_cache_new(const struct python_info *py)
 {
-	const struct version_layout *l = layout_find(py->major, py->minor);
-	struct pystack_cache *c;
+	struct pystack_cache *c = calloc(1, sizeof(*c));
 
-	if (!l)
+	if (c && layout_resolve(py, &c->l, false)) {
+		free(c);
 		return NULL;
-	c = calloc(1, sizeof(*c));
-	if (c) {
-		c->pid = py->pid;
-		c->l = l;
 	}
+	if (c)
+		c->pid = py->pid;
 	return c;
 }
 
@@ -166,19 +360,19 @@ static int str_read(const struct pystack_cache *c, uint64_t obj, char *out, size
 	int err;
 
 	out[0] = '\0';
-	err = procmem_read_u64(c->pid, obj + 16, &len);
+	err = procmem_read_u64(c->pid, obj + c->l.str_length, &len);
 	if (!err)
-		err = procmem_read(c->pid, obj + STR_STATE, &state, sizeof(state));
+		err = procmem_read(c->pid, obj + c->l.str_state, &state, sizeof(state));
 	if (err)
 		return err;
-	if (!(state & (1u << 5)))
+	if (!(state & CPY_STR_COMPACT))
 		return -EINVAL;		/* not compact: never the case for names and file names */
-	kind = (state >> 2) & 7;
+	kind = (state >> CPY_STR_KIND_SHIFT) & CPY_STR_KIND_MASK;
 	if (kind != 1 && kind != 2 && kind != 4)
 		return -EINVAL;
 	if (len > sizeof(raw) / kind)
 		len = sizeof(raw) / kind;
-	err = procmem_read(c->pid, obj + (state & (1u << 6) ? c->l->str_ascii : c->l->str_compact),
+	err = procmem_read(c->pid, obj + (state & CPY_STR_ASCII ? c->l.str_ascii : c->l.str_compact),
 			   raw, len * kind);
 	if (err)
 		return err;
@@ -196,7 +390,7 @@ static int str_read(const struct pystack_cache *c, uint64_t obj, char *out, size
 
 static int code_load(const struct pystack_cache *c, uint64_t code, struct code_entry *e)
 {
-	const struct version_layout *l = c->l;
+	const struct version_layout *l = &c->l;
 	uint64_t name, file, table, len;
 	int32_t first;
 	int err;
@@ -213,7 +407,7 @@ static int code_load(const struct pystack_cache *c, uint64_t code, struct code_e
 	if (!err)
 		err = str_read(c, file, e->base.file, sizeof(e->base.file));
 	if (!err)
-		err = procmem_read_u64(c->pid, table + BYTES_SIZE, &len);
+		err = procmem_read_u64(c->pid, table + l->bytes_size, &len);
 	if (err)
 		return err;
 	if (len > LINETABLE_MAX)
@@ -222,7 +416,7 @@ static int code_load(const struct pystack_cache *c, uint64_t code, struct code_e
 	e->table = malloc(len ? len : 1);
 	if (!e->table)
 		return -ENOMEM;
-	err = procmem_read(c->pid, table + BYTES_DATA, e->table, len);
+	err = procmem_read(c->pid, table + l->bytes_data, e->table, len);
 	if (err) {
 		free(e->table);
 		e->table = NULL;
@@ -247,6 +441,6 @@ int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offse
 			return err;
 	}
 	*out = e->base;
-	out->line = linetable_line(c->l->lines, e->table, e->table_len, e->firstlineno, offset);
+	out->line = linetable_line(c->l.lines, e->table, e->table_len, e->firstlineno, offset);
 	return 0;
 }

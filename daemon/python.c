@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cpython_offsets.h"
 #include "pyleak.h"
 #include "python.h"
 
@@ -330,13 +331,14 @@ static void plan_gc(const struct python_info *py, struct python_plan *plan)
 
 void python_plan(const struct python_info *py, struct python_plan *plan)
 {
+	const struct cpython_offsets *abi = cpython_offsets_find(py->major, py->minor);
 	uint64_t vaddr;
 	size_t i;
 
 	memset(plan, 0, sizeof(*plan));
 	plan_gc(py, plan);
-	plan->pool_size = py->minor >= 10 ? 16384 : 4096;
-	plan->preheader_flags = py->minor >= 12 ? (1 << 3) | (1 << 4) : py->minor == 11 ? 1 << 4 : 0;
+	plan->pool_size = abi ? abi->pool_size : 0;
+	plan->preheader_flags = abi ? abi->preheader_flags : 0;
 	plan->unsized = "PyUnicode_Type";
 	if (py->inlined) {
 		plan_add(plan, "PyType_GenericAlloc", PYLEAK_HOOK_BIRTH_RET);

@@ -10,11 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpython.h"
 #include "log.h"
 #include "pystack.h"
 #include "sites.h"
-
-#define POOL_HEADER 48	/* pymalloc's pool header: the first block follows it */
 
 struct page_entry {
 	uint64_t page;		/* 0: empty */
@@ -70,7 +69,7 @@ static uint64_t block_site(const void *arg, uint64_t block, uint32_t size, uint6
 	const struct pyleak_page_site *s = page_find(arg, block + size);
 
 	if (!s || s->addr != block + size) {
-		s = block == pool + POOL_HEADER ? page_find(arg, pool) : NULL;
+		s = block == pool + CPY_POOL_HEADER_SIZE ? page_find(arg, pool) : NULL;
 		if (!s || s->addr < pool || s->addr >= block)
 			return 0;
 	}
