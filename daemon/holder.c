@@ -2,12 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cpython.h"
 #include "holder.h"
 #include "procmem.h"
 #include "sites.h"
-
-/* PyListObject: ob_item and allocated follow the PyVarObject header. */
-#define LIST_ITEMS_OFF 24
 
 void holders_record(struct holders *h, double t, const struct census *c)
 {
@@ -27,7 +25,8 @@ static json_t *grown_at_json(struct probes *p, const struct python_info *py, uin
 {
 	uint64_t items[2];	/* ob_item, allocated */
 
-	if (procmem_read(p->pid, list + LIST_ITEMS_OFF, items, sizeof(items)))
+	_Static_assert(CPY_LIST_ALLOCATED == CPY_LIST_ITEMS + 8, "ob_item, then allocated");
+	if (procmem_read(p->pid, list + CPY_LIST_ITEMS, items, sizeof(items)))
 		return NULL;
 	return sites_range_json(p, py, items[0], items[0] + items[1] * 8);
 }

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cpython.h"
 #include "hooks.h"
 #include "log.h"
 #include "pystack.h"
@@ -172,7 +173,7 @@ static void census_setup(struct target *t)
 	int i;
 
 	t->layout.pool_size = t->plan.pool_size;
-	t->layout.max_block = 512;
+	t->layout.max_block = CPY_SMALL_REQUEST_MAX;
 	t->layout.preheader_flags = t->plan.preheader_flags;
 	python_symbol_addr(&t->py, "PyList_Type", &t->layout.list_type);
 	python_symbol_addr(&t->py, "PyDict_Type", &t->layout.dict_type);
