@@ -8,6 +8,10 @@
 #include "loop.h"
 
 static int epfd = -1;
+/* The batch being dispatched: a watcher deleted by a callback (its owner freed) must not get
+ * the events still pending for it in the same batch. */
+static struct epoll_event batch[32];
+static int batch_next, batch_len;
 
 int loop_init(void)
 {
@@ -29,30 +33,45 @@ int loop_add(struct watcher *w, uint32_t events)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) ? -errno : 0;
 }
 
+int loop_mod(struct watcher *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(epfd, EPOLL_CTL_MOD, w->fd, &ev) ? -errno : 0;
+}
+
 void loop_del(struct watcher *w)
 {
+	int i;
+
 	if (w->fd >= 0)
 		epoll_ctl(epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	for (i = batch_next; i < batch_len; i++)
+		if (batch[i].data.ptr == w)
+			batch[i].data.ptr = NULL;
 }
 
 int loop_run(volatile sig_atomic_t *stop)
 {
-	struct epoll_event evs[32];
 	int i, n;
 
 	while (!*stop) {
-		n = epoll_wait(epfd, evs, 32, 1000);
+		n = epoll_wait(epfd, batch, 32, 1000);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("epoll_wait: %m");
 			return -errno;
 		}
+		batch_len = n;
 		for (i = 0; i < n; i++) {
-			struct watcher *w = evs[i].data.ptr;
+			struct watcher *w = batch[i].data.ptr;
 
-			w->fn(w, evs[i].events);
+			batch_next = i + 1;
+			if (w)
+				w->fn(w, batch[i].events);
 		}
+		batch_len = 0;
 	}
 	return 0;
 }

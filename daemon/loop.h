@@ -14,6 +14,9 @@ struct watcher {
 int loop_init(void);
 void loop_fini(void);
 int loop_add(struct watcher *w, uint32_t events);
+int loop_mod(struct watcher *w, uint32_t events);
+/* Stops watching w; events of w still pending in the batch being dispatched are dropped, so
+ * its owner may be freed right after. */
 void loop_del(struct watcher *w);
 /* Dispatches events until *stop is set. */
 int loop_run(volatile sig_atomic_t *stop);

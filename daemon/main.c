@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "server.h"
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
+#define DEFAULT_MAX_TARGETS 256	/* ~40 fds each: the fd limit is raised to match */
 #define DEFAULT_MAX_OBJECTS (1u << 22)
 #define DEFAULT_MAX_PAGES (1u << 15)
 #define DEFAULT_MAX_STACKS (1u << 14)
@@ -39,7 +41,8 @@ static const char usage[] =
 "  -s, --socket PATH      Unix socket to serve (default " DEFAULT_SOCKET ",\n"
 "                         or $PYLEAKD_SOCKET)\n"
 "  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
-"                         max_objects, max_pages, sample_interval, log_level\n"
+"                         max_targets, max_objects, max_pages, sample_interval,\n"
+"                         log_level\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
@@ -72,20 +75,30 @@ static void on_signal(int sig)
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char *buf;
-	size_t n;
+	char *buf, *line, *save = NULL;
 
 	if (level == LIBBPF_DEBUG && log_threshold < LOG_LEVEL_DEBUG)
 		return 0;
-	/* Verifier logs are long: no fixed buffer. */
+	/* Verifier logs are long and many lines: no fixed buffer, one message a line. */
 	if (vasprintf(&buf, fmt, ap) < 0)
 		return 0;
-	n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_msg(level == LIBBPF_WARN ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG, "%s", buf);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_msg(level == LIBBPF_WARN ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG, "%s", line);
 	free(buf);
 	return 0;
+}
+
+/* Each target holds its BPF maps, programs and links open: the soft fd limit (often 1024)
+ * is raised to the hard one. */
+static void fds_raise(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			log_warn("raise the fd limit to %lu: %m", (unsigned long)rl.rlim_max);
+	}
 }
 
 static int group_parse(const char *name, struct server_options *o)
@@ -119,6 +132,13 @@ static int setting_apply(struct server_options *o, const char *key, const char *
 			return -EINVAL;
 		}
 		o->target.max_objects = n;
+	} else if (!strcmp(key, "max_targets")) {
+		n = strtol(val, &end, 10);
+		if (*end || n < 1 || n > 4096) {
+			log_error("max_targets must be 1..4096");
+			return -EINVAL;
+		}
+		o->target.max_targets = n;
 	} else if (!strcmp(key, "max_pages")) {
 		n = strtol(val, &end, 10);
 		if (*end || n < 1024 || n > (1L << 26)) {
@@ -218,6 +238,7 @@ int main(int argc, char **argv)
 	};
 	struct server_options o = { .target.max_objects = DEFAULT_MAX_OBJECTS,
 				    .target.max_pages = DEFAULT_MAX_PAGES,
+				    .target.max_targets = DEFAULT_MAX_TARGETS,
 				    .target.max_stacks = DEFAULT_MAX_STACKS,
 				    .target.birth_sample_every = DEFAULT_BIRTH_SAMPLE,
 				    .target.budget = DEFAULT_BUDGET,
@@ -291,6 +312,7 @@ int main(int argc, char **argv)
 	if (stats_fd < 0)
 		log_warn("BPF run-time statistics unavailable (%s): probe cost is not measured",
 			 strerror(errno));
+	fds_raise();
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

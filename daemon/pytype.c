@@ -5,6 +5,7 @@
 #include "cpython.h"
 #include "procmem.h"
 #include "pytype.h"
+#include "text.h"
 
 int pytype_name(pid_t pid, uint64_t type, char *buf, size_t len)
 {
@@ -26,6 +27,7 @@ int pytype_name(pid_t pid, uint64_t type, char *buf, size_t len)
 	n = strnlen(dot, len - 1);
 	memcpy(buf, dot, n);
 	buf[n] = '\0';
+	text_utf8_fix(buf);	/* a cut may also have split a sequence */
 	return 0;
 }
 

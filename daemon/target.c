@@ -191,11 +191,17 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 				     .max_pages = opt->max_pages, .max_stacks = opt->max_stacks,
 				     .birth_sample_every = sampled ? 0 : opt->birth_sample_every };
 	struct target *t;
+	uint32_t tracking = 0;
 	int err;
 
 	t = target_find(pid);
 	if (t && t->state == TARGET_TRACKING)
 		return -EALREADY;
+	for (t = targets; t; t = t->next)
+		tracking += t->state == TARGET_TRACKING;
+	if (tracking >= opt->max_targets)
+		return -EUSERS;
+	t = target_find(pid);
 	if (t) {
 		target_unlink(t);
 		target_free(t);

@@ -27,6 +27,7 @@ enum target_mode {
 
 struct target_options {
 	enum target_mode mode;		/* for attach on demand (top, leaks, sites) */
+	uint32_t max_targets;		/* processes tracked at once */
 	uint32_t max_objects;
 	uint32_t max_pages;		/* pages whose allocation site is kept per target */
 	uint32_t max_stacks;		/* distinct allocation stacks kept per target */
@@ -69,8 +70,8 @@ int target_mode_parse(const char *s, enum target_mode *out);
 const char *target_mode_name(enum target_mode mode);
 const char *target_state_name(enum target_state s);
 
-/* Attaches to pid in opt->mode: 0, -EALREADY if it is tracked already, or a negative errno
- * from python_inspect() and the probes. */
+/* Attaches to pid in opt->mode: 0, -EALREADY if it is tracked already, -EUSERS if
+ * opt->max_targets are, or a negative errno from python_inspect() and the probes. */
 int target_attach(pid_t pid, const struct target_options *opt, struct target **out);
 void target_detach(struct target *t);
 void target_detach_all(void);

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: MIT
+/* The protocol's commands: a request line from a peer in, a JSON reply out. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "handlers.h"
+#include "sampler.h"
+#include "view.h"
+
+static struct target_options target_opt;
+static double started_mono;
+static unsigned long requests, request_errors;
+
+void handlers_init(const struct target_options *opt)
+{
+	target_opt = *opt;
+	started_mono = loop_mono();
+}
+
+json_t *reply_error(const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	request_errors++;
+	return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+}
+
+/* The error reply for a failed attach of pid. */
+static json_t *error_attach(pid_t pid, int err)
+{
+	switch (err) {
+	case -ESRCH:
+		return reply_error("no_such_process", "pid %d: no such process", pid);
+	case -ENOEXEC:
+		return reply_error("not_python", "pid %d: not a Python process", pid);
+	case -EPROTONOSUPPORT:
+		return reply_error("unsupported_python", "pid %d: unsupported Python (supported: CPython 3.8-3.13)", pid);
+	case -EACCES:
+	case -EPERM:
+		return reply_error("permission_denied", "pid %d: permission denied", pid);
+	case -EUSERS:
+		return reply_error("busy", "pid %d: already tracking %u processes (max_targets)", pid,
+				 target_opt.max_targets);
+	case -EMFILE:
+	case -ENFILE:
+		return reply_error("busy", "pid %d: pyleakd is out of file descriptors", pid);
+	default:
+		return reply_error("internal", "pid %d: attach failed: %s", pid, strerror(-err));
+	}
+}
+
+/* Reads an optional integer field; -EINVAL if present but not an integer in [lo, hi]. */
+static int field_int(json_t *req, const char *key, long lo, long hi, long *out)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return -EINVAL;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int field_str(json_t *req, const char *key, const char **out)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return -EINVAL;
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int field_pid(json_t *req, pid_t *pid)
+{
+	long v = 0;
+
+	if (field_int(req, "pid", 1, INT_MAX, &v) || !v)
+		return -EINVAL;
+	*pid = v;
+	return 0;
+}
+
+static long self_rss_kib(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = -1;
+	fclose(f);
+	return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* The error reply for a peer that may not act on pid, or NULL if it may. */
+static json_t *access_check(const struct peer *p, pid_t pid)
+{
+	switch (peer_may_access(p, pid)) {
+	case 0:
+		return NULL;
+	case -ESRCH:
+		return reply_error("no_such_process", "pid %d: no such process", pid);
+	default:
+		return reply_error("permission_denied", "pid %d: permission denied", pid);
+	}
+}
+
+static json_t *handle_status(const struct peer *p, int clients)
+{
+	struct rusage ru;
+	json_t *arr = json_array(), *doc;
+	struct target *t;
+
+	for (t = target_list(); t; t = t->next) {
+		if (peer_may_access(p, t->pid))
+			continue;
+		target_check(t);
+		json_array_append_new(arr, view_status_json(t));
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	doc = json_pack("{s:s, s:f, s:i, s:f, s:I, s:o, s:{s:I, s:I, s:i}}",
+			"version", PYLEAK_VERSION, "uptime_s", loop_mono() - started_mono, "pid", getpid(),
+			"cpu_s", ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+				(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+			"rss_kib", (json_int_t)self_rss_kib(), "targets", arr,
+			"counters", "requests", (json_int_t)requests, "request_errors",
+			(json_int_t)request_errors, "clients", clients);
+	return doc;
+}
+
+static json_t *handle_ps(const struct peer *p)
+{
+	json_t *arr = json_array();
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir("/proc");
+	if (!d)
+		return reply_error("internal", "open /proc: %s", strerror(errno));
+	while ((de = readdir(d))) {
+		struct python_info py;
+		struct target *t;
+		pid_t pid;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid = atoi(de->d_name);
+		if (pid == getpid() || peer_may_access(p, pid) || python_inspect(pid, &py))
+			continue;
+		t = target_find(pid);
+		json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "exe", py.exe,
+						     "python", py.version, "tracked",
+						     t && t->state == TARGET_TRACKING));
+		python_release(&py);
+	}
+	closedir(d);
+	return json_pack("{s:o}", "processes", arr);
+}
+
+/* The tracked target of pid, attaching on demand; NULL with *err set to the error reply. */
+static struct target *target_get(const struct peer *p, pid_t pid, json_t **err)
+{
+	struct target *t;
+	int ret;
+
+	*err = access_check(p, pid);
+	if (*err)
+		return NULL;
+	t = target_find(pid);
+	if (t && t->state != TARGET_TRACKING) {
+		*err = reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+		return NULL;
+	}
+	if (t)
+		return t;
+	ret = target_attach(pid, &target_opt, &t);
+	if (ret) {
+		*err = error_attach(pid, ret);
+		return NULL;
+	}
+	return t;
+}
+
+static json_t *handle_attach(const struct peer *p, json_t *req)
+{
+	struct target_options topt = target_opt;
+	json_t *err;
+	const char *mode = NULL;
+	json_t *budget;
+	struct target *t;
+	pid_t pid;
+	int ret;
+
+	if (field_pid(req, &pid) || field_str(req, "mode", &mode))
+		return reply_error("bad_request", "attach: needs an integer \"pid\" > 0 and a string \"mode\"");
+	if (mode && target_mode_parse(mode, &topt.mode))
+		return reply_error("bad_request", "attach: mode must be precise or sampled");
+	budget = json_object_get(req, "budget");
+	if (budget && (!json_is_number(budget) || json_number_value(budget) < 0 ||
+		       json_number_value(budget) > 1))
+		return reply_error("bad_request", "attach: \"budget\" must be a fraction of the target's CPU in [0, 1]");
+	if (budget)
+		topt.budget = json_number_value(budget);
+	err = access_check(p, pid);
+	if (err)
+		return err;
+	t = target_find(pid);
+	ret = t && t->state == TARGET_TRACKING ? -EALREADY : target_attach(pid, &topt, &t);
+	if (ret && ret != -EALREADY)
+		return error_attach(pid, ret);
+	return json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "python", t->py.version,
+			 "mode", target_mode_name(t->opt.mode), "attached", ret == 0);
+}
+
+static json_t *handle_detach(const struct peer *p, json_t *req)
+{
+	struct target *t;
+	json_t *err;
+	pid_t pid;
+
+	if (field_pid(req, &pid))
+		return reply_error("bad_request", "detach: needs an integer \"pid\" > 0");
+	t = target_find(pid);
+	/* An ended process's record may be detached by whoever could act on it; nobody else
+	 * learns whether it was tracked. */
+	err = t && t->state == TARGET_TRACKING ? access_check(p, pid) : NULL;
+	if (err)
+		return err;
+	if (!t || t->state != TARGET_TRACKING)
+		return reply_error("not_attached", "pid %d: not attached", pid);
+	target_detach(t);
+	return json_pack("{s:i, s:b}", "pid", pid, "detached", 1);
+}
+
+static json_t *handle_top(const struct peer *p, json_t *req)
+{
+	const char *sort = "live";
+	json_t *err = NULL, *iv;
+	enum view_sort order;
+	double interval = 0;
+	struct target *t;
+	long n = 20;
+	pid_t pid;
+	int ret;
+
+	if (field_pid(req, &pid) || field_int(req, "n", 0, 100000, &n) || field_str(req, "sort", &sort))
+		return reply_error("bad_request", "top: needs an integer \"pid\" > 0, optional \"n\" and \"sort\"");
+	iv = json_object_get(req, "interval");
+	if (iv && (!json_is_number(iv) || json_number_value(iv) < 0 || json_number_value(iv) > 86400))
+		return reply_error("bad_request", "top: \"interval\" must be a number of seconds");
+	if (iv)
+		interval = json_number_value(iv);
+	if (view_sort_parse(sort, &order))
+		return reply_error("bad_request", "top: sort must be live, bytes or growth");
+	t = target_get(p, pid, &err);
+	if (!t)
+		return err;
+	ret = sampler_sample(t, true);
+	if (ret == -ESRCH)
+		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+	if (ret)
+		return reply_error("internal", "pid %d: sample: %s", pid, strerror(-ret));
+	return view_top_json(t, n, order, interval);
+}
+
+static json_t *handle_leaks(const struct peer *p, json_t *req)
+{
+	json_t *err = NULL;
+	struct target *t;
+	long window = 60, n = 20;
+	pid_t pid;
+
+	if (field_pid(req, &pid) || field_int(req, "window", 1, 86400, &window) ||
+	    field_int(req, "n", 0, 100000, &n))
+		return reply_error("bad_request", "leaks: needs an integer \"pid\" > 0, optional \"window\" and \"n\"");
+	t = target_get(p, pid, &err);
+	if (!t)
+		return err;
+	if (target_check(t))
+		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+	return view_leaks_json(t, window, n);
+}
+
+static json_t *handle_sites(const struct peer *p, json_t *req)
+{
+	const char *type = NULL;
+	json_t *err = NULL, *doc;
+	struct target *t;
+	long n = 20;
+	pid_t pid;
+	int ret;
+
+	if (field_pid(req, &pid) || field_str(req, "type", &type) || !type || !*type ||
+	    field_int(req, "n", 0, 100000, &n))
+		return reply_error("bad_request", "sites: needs an integer \"pid\" > 0, a string \"type\", optional \"n\"");
+	t = target_get(p, pid, &err);
+	if (!t)
+		return err;
+	ret = sampler_sample(t, false);
+	if (ret == -ESRCH)
+		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+	ret = view_sites_json(t, type, n, &doc);
+	if (!ret)
+		return doc;
+	if (ret == -EOPNOTSUPP)
+		return reply_error("unsupported_python", "pid %d: Python %s: allocation sites are not supported",
+				 pid, t->py.version);
+	if (ret == -ESRCH)
+		return reply_error("no_such_process", "pid %d: exited", pid);
+	return reply_error("internal", "pid %d: sites: %s", pid, strerror(-ret));
+}
+
+json_t *handlers_reply(const struct peer *p, const char *line, int clients)
+{
+	json_error_t jerr;
+	const char *cmd;
+	json_t *req, *reply;
+
+	requests++;
+	if (!p->allowed)
+		return reply_error("permission_denied", "uid %u may not use pyleakd", p->uid);
+	req = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
+	if (!req)
+		return reply_error("bad_request", "malformed JSON: %s", jerr.text);
+	if (!json_is_object(req) || !json_is_string(json_object_get(req, "cmd"))) {
+		reply = reply_error("bad_request", "request must be an object with a string \"cmd\"");
+		goto cleanup;
+	}
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!strcmp(cmd, "status"))
+		reply = handle_status(p, clients);
+	else if (!strcmp(cmd, "ps"))
+		reply = handle_ps(p);
+	else if (!strcmp(cmd, "attach"))
+		reply = handle_attach(p, req);
+	else if (!strcmp(cmd, "detach"))
+		reply = handle_detach(p, req);
+	else if (!strcmp(cmd, "top"))
+		reply = handle_top(p, req);
+	else if (!strcmp(cmd, "leaks"))
+		reply = handle_leaks(p, req);
+	else if (!strcmp(cmd, "sites"))
+		reply = handle_sites(p, req);
+	else
+		reply = reply_error("bad_request", "unknown command \"%.64s\"", cmd);
+cleanup:
+	json_decref(req);
+	return reply;
+}
+

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "peer.h"
+
+int peer_read(int fd, bool has_group, gid_t group, struct peer *out)
+{
+	gid_t groups[PEER_GROUPS_MAX];
+	socklen_t len = sizeof(struct ucred);
+	struct ucred cred;
+	size_t i, n;
+
+	memset(out, 0, sizeof(*out));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return -errno;
+	out->pid = cred.pid;
+	out->uid = cred.uid;
+	out->gid = cred.gid;
+	out->privileged = cred.uid == 0 || cred.uid == geteuid();
+	out->allowed = out->privileged || (has_group && cred.gid == group);
+	if (out->allowed || !has_group)
+		return 0;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return errno == ERANGE ? 0 : -errno;	/* more groups than we look at: not allowed */
+	n = len / sizeof(gid_t);
+	for (i = 0; i < n && !out->allowed; i++)
+		out->allowed = groups[i] == group;
+	return 0;
+}
+
+/* Real, effective, saved (and filesystem) ids from a "Uid:" or "Gid:" line: all equal to id? */
+static bool ids_all(const char *line, unsigned long id)
+{
+	unsigned long v[4];
+
+	return sscanf(line, "%*s %lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) == 4 &&
+	       v[0] == id && v[1] == id && v[2] == id;
+}
+
+int peer_may_access(const struct peer *p, pid_t pid)
+{
+	char path[64], buf[4096], *uid_line, *gid_line;
+	struct stat st;
+	int dfd, fd, err = -EACCES;
+	ssize_t n;
+
+	if (p->privileged)
+		return 0;
+	if (!p->allowed || pid <= 0)
+		return -EACCES;
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? -ESRCH : -EACCES;
+	/* A process that is not dumpable has its private /proc entries owned by root (the
+	 * directory itself keeps the process's euid: task_dump_owner()). */
+	if (fstatat(dfd, "environ", &st, 0) || st.st_uid != p->uid)
+		goto cleanup;
+	fd = openat(dfd, "status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto cleanup;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		goto cleanup;
+	buf[n] = '\0';
+	uid_line = strstr(buf, "\nUid:");
+	gid_line = strstr(buf, "\nGid:");
+	if (uid_line && gid_line && ids_all(uid_line + 1, p->uid) && ids_all(gid_line + 1, p->gid))
+		err = 0;
+cleanup:
+	close(dfd);
+	return err;
+}
