@@ -1,0 +1,218 @@
+"""Hostile or careless clients: slow readers, floods, and group members reaching for processes
+that are not theirs.  Real sockets, real unprivileged users (created here), a real daemon."""
+import grp
+import json
+import os
+import pwd
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import PROGRAMS, PYLEAKCTL, Daemon, _pyenv_python, require
+
+GROUP = "pyleak-test"
+MEMBERS = ["pyleak-alice", "pyleak-bob"]
+OUTSIDER = "pyleak-eve"
+SLEEPER = "import sys, time\nsys.stdout.write('ready\\n'); sys.stdout.flush()\ntime.sleep(600)\n"
+
+
+def any_python():
+    for p in ["/usr/bin/python3.11", _pyenv_python("3.12")]:
+        if p and os.access(p, os.X_OK):
+            return p
+    return require(None)
+
+
+def ensure_users():
+    subprocess.run(["groupadd", "-f", GROUP], check=True)
+    for name in MEMBERS + [OUTSIDER]:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                           check=True)
+    for name in MEMBERS:
+        subprocess.run(["usermod", "-a", "-G", GROUP, name], check=True)
+
+
+@pytest.fixture(scope="module")
+def group_daemon():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (BPF, users)")
+    ensure_users()
+    tmp = tempfile.mkdtemp(prefix="pyleak-group-")
+    os.chmod(tmp, 0o755)	# the members must reach the socket inside
+    d = Daemon(tmp, "--group", GROUP)
+    yield d
+    code = d.stop()
+    log = d.log_text() if not d.log.closed else ""
+    shutil.rmtree(tmp)
+    assert code == 0, log
+
+
+def as_user(user, d, *args):
+    """pyleakctl run as user with its own groups (initgroups), as a login would give it."""
+    pw = pwd.getpwnam(user)
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    r = subprocess.run([PYLEAKCTL, "--socket", d.socket] + list(args) + ["--json"],
+                       capture_output=True, text=True, timeout=60, user=pw.pw_uid,
+                       group=pw.pw_gid, extra_groups=groups)
+    return r.returncode, json.loads(r.stdout)
+
+
+def start_as(user, python, code=SLEEPER, dumpable=True):
+    pw = pwd.getpwnam(user) if user else None
+    if not dumpable:
+        code = "import ctypes\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n" + code	# PR_SET_DUMPABLE
+    p = subprocess.Popen([python, "-c", code], stdout=subprocess.PIPE, text=True,
+                         user=pw.pw_uid if pw else None, group=pw.pw_gid if pw else None,
+                         cwd="/")
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+def test_members_act_only_on_their_own_processes(group_daemon):
+    python = any_python()
+    d = group_daemon
+    alice = start_as("pyleak-alice", python)
+    bob = start_as("pyleak-bob", python)
+    mine_hidden = start_as("pyleak-alice", python, dumpable=False)
+    rooted = start_as(None, python)
+    try:
+        # Her own process: everything.
+        code, doc = as_user("pyleak-alice", d, "attach", "-p", str(alice.pid), "--mode", "sampled")
+        assert code == 0 and doc["attached"], doc
+        code, doc = as_user("pyleak-alice", d, "top", "-p", str(alice.pid), "--once")
+        assert code == 0 and doc["types"], doc
+        # Bob's, root's, and her own non-dumpable process: nothing, and the same answer for each.
+        for victim in (bob, rooted, mine_hidden):
+            for cmd in (["attach", "-p", str(victim.pid)], ["top", "-p", str(victim.pid), "--once"],
+                        ["leaks", "-p", str(victim.pid)],
+                        ["sites", "-p", str(victim.pid), "--type", "str"]):
+                code, doc = as_user("pyleak-alice", d, *cmd)
+                assert code != 0 and doc["error"]["code"] == "permission_denied", (cmd, doc)
+        # Root's target, attached by root: she may not detach it nor see it in status.
+        d.ok("attach", "-p", str(rooted.pid), "--mode", "sampled")
+        code, doc = as_user("pyleak-alice", d, "detach", "-p", str(rooted.pid))
+        assert code != 0 and doc["error"]["code"] == "permission_denied", doc
+        code, doc = as_user("pyleak-alice", d, "status")
+        assert code == 0 and [t["pid"] for t in doc["targets"]] == [alice.pid], doc
+        code, doc = as_user("pyleak-alice", d, "ps")
+        pids = {p["pid"] for p in doc["processes"]}
+        assert alice.pid in pids and not pids & {bob.pid, rooted.pid, mine_hidden.pid}, doc
+        # Root sees and does everything.
+        assert {alice.pid, rooted.pid} <= {t["pid"] for t in d.ok("status")["targets"]}
+        assert {alice.pid, bob.pid, rooted.pid} <= {p["pid"] for p in d.ok("ps")["processes"]}
+        # A non-member is refused whatever it asks.
+        code, doc = as_user(OUTSIDER, d, "status")
+        assert code != 0 and doc["error"]["code"] == "permission_denied", doc
+        code, doc = as_user("pyleak-alice", d, "detach", "-p", str(alice.pid))
+        assert code == 0 and doc["detached"], doc
+    finally:
+        for p in (alice, bob, mine_hidden, rooted):
+            p.kill()
+            p.wait()
+    assert d.alive()
+
+
+def test_access_is_checked_at_every_request(group_daemon):
+    """A process that makes itself non-dumpable after attach is out of its owner's reach."""
+    d = group_daemon
+    code = ("import ctypes, sys, time\nsys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+            "sys.stdin.readline()\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+            "sys.stdout.write('hidden\\n'); sys.stdout.flush()\ntime.sleep(600)\n")
+    pw = pwd.getpwnam("pyleak-bob")
+    p = subprocess.Popen([any_python(), "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, user=pw.pw_uid, group=pw.pw_gid, cwd="/")
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        code_, doc = as_user("pyleak-bob", d, "attach", "-p", str(p.pid), "--mode", "sampled")
+        assert code_ == 0, doc
+        code_, doc = as_user("pyleak-bob", d, "top", "-p", str(p.pid), "--once")
+        assert code_ == 0, doc
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "hidden"
+        for cmd in (["top", "-p", str(p.pid), "--once"], ["leaks", "-p", str(p.pid)],
+                    ["detach", "-p", str(p.pid)]):
+            code_, doc = as_user("pyleak-bob", d, *cmd)
+            assert code_ != 0 and doc["error"]["code"] == "permission_denied", (cmd, doc)
+        code_, doc = as_user("pyleak-bob", d, "status")
+        assert p.pid not in [t["pid"] for t in doc["targets"]], doc
+    finally:
+        p.kill()
+        p.wait()
+
+
+def request_lines(n, req):
+    return (json.dumps(req) + "\n").encode() * n
+
+
+def test_slow_readers_do_not_delay_others(daemon, target_factory):
+    t = target_factory([any_python(), os.path.join(PROGRAMS, "known_counts.py")])
+    t.read()
+    daemon.ok("attach", "-p", str(t.pid), "--mode", "sampled")
+    slow = []
+    try:
+        for _ in range(4):
+            s = socket.socket(socket.AF_UNIX)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            s.connect(daemon.socket)
+            s.sendall(request_lines(50, {"cmd": "top", "pid": t.pid, "n": 0}))
+            slow.append(s)
+        time.sleep(2)	# their first replies computed; now they sit, full, unread
+        took = []
+        for _ in range(7):
+            start = time.monotonic()
+            daemon.ok("status")
+            took.append(time.monotonic() - start)
+        assert statistics.median(took) <= 0.1, took
+        assert daemon.ok("status")["counters"]["clients"] >= 5
+    finally:
+        for s in slow:
+            s.close()
+    daemon.ok("detach", "-p", str(t.pid))
+
+
+def test_flood_is_rate_limited_and_recovers(daemon):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.socket)
+    f = s.makefile("rb")
+    codes = []
+    try:
+        for _ in range(100):
+            s.sendall(b'{"cmd":"status"}\n')
+            doc = json.loads(f.readline())
+            codes.append(doc.get("error", {}).get("code", "ok"))
+        assert codes.count("busy") >= 40 and codes[0] == "ok", codes
+        time.sleep(1.5)	# the bucket refills
+        s.sendall(b'{"cmd":"status"}\n')
+        assert "version" in json.loads(f.readline())
+    finally:
+        s.close()
+    assert daemon.alive()
+
+
+def test_unprivileged_connections_are_capped(group_daemon):
+    """One member cannot take every connection place; root still gets in."""
+    d = group_daemon
+    helper = ("import socket, sys, time\nsocks = []\nfor i in range(40):\n"
+              "    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); socks.append(s)\n"
+              "    s.sendall(b'{\"cmd\":\"status\"}\\n')\n"
+              "busy = sum(b'too many connections' in s.recv(65536) for s in socks)\n"
+              "print(busy); sys.stdout.flush(); time.sleep(30)\n")
+    pw = pwd.getpwnam("pyleak-alice")
+    p = subprocess.Popen(["/usr/bin/python3", "-c", helper, d.socket], stdout=subprocess.PIPE,
+                         text=True, user=pw.pw_uid, group=pw.pw_gid,
+                         extra_groups=[grp.getgrnam(GROUP).gr_gid])
+    try:
+        assert int(p.stdout.readline()) == 40 - 16
+        assert d.ok("status")["version"]
+    finally:
+        p.kill()
+        p.wait()
