@@ -16,11 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "common.h"
 #include "failure.h"
 #include "format.h"
@@ -35,8 +34,6 @@
 #define DEFAULT_WINDOW		60
 #define DEFAULT_INTERVAL	2
 #define INTERVAL_MAX		86400	/* a day: keeps the sleep arithmetic far from overflow */
-#define REPLY_INITIAL		(64u << 10)
-#define REPLY_MAX		(64u << 20)	/* longest reply line accepted */
 #define EXIT_USAGE		2
 #define SCREEN_CLEAR		"\033[H\033[2J"
 
@@ -176,157 +173,7 @@ struct command {
 
 static volatile sig_atomic_t stop_requested;
 
-struct client {
-	int fd;
-	char *buf;			/* bytes received and not yet parsed */
-	size_t len;
-	size_t cap;
-	const sigset_t *waitmask;	/* mask while waiting (top's refresh loop), or NULL */
-};
-
-static int client_connect_fail(bool json, const char *path, int err)
-{
-	const char *code = "no_daemon";
-	const char *hint = "";
-
-	if (err == -EACCES || err == -EPERM) {
-		code = "permission_denied";
-		hint = " (root or the socket's group may connect)";
-	} else if (err == -ENOENT || err == -ECONNREFUSED) {
-		hint = " (is pyleakd running?)";
-	}
-	return fail(json, err, code, "cannot connect to pyleakd at %s: %s%s", path, strerror(-err),
-		    hint);
-}
-
-/* On failure the caller still owes client_close(). */
-static int client_open(struct client *c, const char *path, bool json)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	size_t len = strlen(path);
-
-	if (len >= sizeof(addr.sun_path))
-		return fail(json, -ENAMETOOLONG, "bad_request", "socket path too long: %s", path);
-	memcpy(addr.sun_path, path, len + 1);
-	c->buf = malloc(REPLY_INITIAL);
-	if (!c->buf)
-		return fail(json, -ENOMEM, "internal", "out of memory");
-	c->cap = REPLY_INITIAL;
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return fail(json, -errno, "internal", "cannot create a socket: %s",
-			    strerror(errno));
-	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return client_connect_fail(json, path, -errno);
-	return 0;
-}
-
-static void client_close(struct client *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	free(c->buf);
-}
-
-static int client_send(struct client *c, json_t *req, bool json)
-{
-	size_t len, off;
-	char *line;
-	ssize_t n;
-	int err = 0;
-
-	len = json_dumpb(req, NULL, 0, JSON_COMPACT);
-	line = len ? malloc(len + 1) : NULL;
-	if (!line || json_dumpb(req, line, len, JSON_COMPACT) != len) {
-		err = fail(json, -ENOMEM, "internal", "out of memory");
-		goto cleanup;
-	}
-	line[len++] = '\n';
-	for (off = 0; off < len; off += n) {
-		/* MSG_NOSIGNAL: a daemon gone away is an error to report, not a SIGPIPE. */
-		n = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR) {
-			n = 0;
-		} else if (n < 0) {
-			err = fail(json, -errno, "internal", "cannot send to pyleakd: %s",
-				   strerror(errno));
-			goto cleanup;
-		}
-	}
-cleanup:
-	free(line);
-	return err;
-}
-
-static int client_grow(struct client *c)
-{
-	size_t cap = 2 * c->cap < REPLY_MAX ? 2 * c->cap : REPLY_MAX;
-	char *buf;
-
-	if (c->cap >= REPLY_MAX)
-		return -EMSGSIZE;
-	buf = realloc(c->buf, cap);
-	if (!buf)
-		return -ENOMEM;
-	c->buf = buf;
-	c->cap = cap;
-	return 0;
-}
-
-/* Reads what is there; returns 0 to be called again, -EINTR when a stop signal arrived. */
-static int client_fill(struct client *c, bool json)
-{
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	ssize_t n;
-	int err;
-
-	if (c->len == c->cap) {
-		err = client_grow(c);
-		if (err == -EMSGSIZE)
-			return fail(json, err, "internal", "reply from pyleakd exceeds %u MiB",
-				    REPLY_MAX >> 20);
-		if (err)
-			return fail(json, err, "internal", "out of memory");
-	}
-	/* Waiting in ppoll() with the loop's mask lets Ctrl-C through only here: never lost. */
-	n = ppoll(&pfd, 1, NULL, c->waitmask);
-	if (n > 0)
-		n = read(c->fd, c->buf + c->len, c->cap - c->len);
-	if (n > 0) {
-		c->len += n;
-		return 0;
-	}
-	if (n == 0)
-		return fail(json, -ECONNRESET, "internal",
-			    "pyleakd closed the connection without replying");
-	if (errno == EINTR)
-		return stop_requested ? -EINTR : 0;
-	return fail(json, -errno, "internal", "cannot read from pyleakd: %s", strerror(errno));
-}
-
-/* Receives one reply line; bytes after it stay buffered for the next one. */
-static int client_recv(struct client *c, json_t **doc, bool json)
-{
-	size_t scanned = 0, used;
-	json_error_t jerr;
-	char *nl;
-	int err;
-
-	while (!(nl = memchr(c->buf + scanned, '\n', c->len - scanned))) {
-		scanned = c->len;
-		err = client_fill(c, json);
-		if (err)
-			return err;
-	}
-	*doc = json_loadb(c->buf, nl - c->buf, JSON_DECODE_ANY, &jerr);
-	used = nl + 1 - c->buf;
-	c->len -= used;
-	memmove(c->buf, c->buf + used, c->len);
-	if (!*doc)
-		return fail(json, -EPROTO, "internal", "invalid reply from pyleakd: %s", jerr.text);
-	return 0;
-}
-
+/* The daemon's error: its message on stderr and, with --json, its document as it came. */
 static int reply_error(json_t *doc, bool json)
 {
 	json_t *error = field(doc, "error");
@@ -341,22 +188,19 @@ static int reply_error(json_t *doc, bool json)
 }
 
 /* One request, one reply: an object without "error", or a reported failure. */
-static int client_request(struct client *c, json_t *req, json_t **reply, bool json)
+static int reply_get(const struct opts *o, struct client *c, json_t *req, json_t **reply)
 {
+	struct client_error e;
 	json_t *doc;
 	int err;
 
-	err = client_send(c, req, json);
-	if (!err)
-		err = client_recv(c, &doc, json);
-	if (err)
+	err = client_request(c, req, &doc, &e);
+	if (err == -EINTR)
 		return err;
-	if (!json_is_object(doc))
-		err = fail(json, -EPROTO, "internal",
-			   "invalid reply from pyleakd: not a JSON object");
-	else if (field(doc, "error"))
-		err = reply_error(doc, json);
-	if (err) {
+	if (err)
+		return fail(o->json, err, e.code, "%s", e.message);
+	if (field(doc, "error")) {
+		err = reply_error(doc, o->json);
 		json_decref(doc);
 		return err;
 	}
@@ -1178,11 +1022,11 @@ static int top_watch(const struct opts *o, struct client *c, json_t *req)
 	err = signals_catch(&saved, &waitmask);
 	if (err)
 		return fail(o->json, err, "internal", "cannot catch signals: %s", strerror(-err));
-	c->waitmask = &waitmask;
+	client_waitmask_set(c, &waitmask);
 	/* Whole frames per write, so a refresh does not flicker line by line. */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	for (frames = 0; !err; frames++) {
-		err = client_request(c, req, &reply, o->json);
+		err = reply_get(o, c, req, &reply);
 		if (err)
 			break;
 		if (tty)
@@ -1198,7 +1042,7 @@ static int top_watch(const struct opts *o, struct client *c, json_t *req)
 			err = interval_sleep(o->interval, &waitmask);
 	}
 	/* A late second signal (timeout(1) also signals the group) now only sets the flag. */
-	c->waitmask = NULL;
+	client_waitmask_set(c, NULL);
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	return err == -EINTR ? 0 : err;
 }
@@ -1206,7 +1050,8 @@ static int top_watch(const struct opts *o, struct client *c, json_t *req)
 static int command_run(const struct opts *o)
 {
 	const char *path = o->socket ? o->socket : getenv("PYLEAKD_SOCKET");
-	struct client c = { .fd = -1 };
+	struct client_error e;
+	struct client *c = NULL;
 	json_t *req, *reply = NULL;
 	int err;
 
@@ -1216,20 +1061,22 @@ static int command_run(const struct opts *o)
 	req = o->cmd->request(o);
 	if (!req)
 		return fail(o->json, -EINVAL, "bad_request", "arguments must be valid UTF-8");
-	err = client_open(&c, path && *path ? path : DEFAULT_SOCKET, o->json);
-	if (err)
-		goto cleanup;
-	if (o->cmd->refresh && !o->once && !o->json) {
-		err = top_watch(o, &c, req);
+	err = client_open(path && *path ? path : DEFAULT_SOCKET, &c, &e);
+	if (err) {
+		fail(o->json, err, e.code, "%s", e.message);
 		goto cleanup;
 	}
-	err = client_request(&c, req, &reply, o->json);
+	if (o->cmd->refresh && !o->once && !o->json) {
+		err = top_watch(o, c, req);
+		goto cleanup;
+	}
+	err = reply_get(o, c, req, &reply);
 	if (!err)
 		err = reply_output(o, reply);
 cleanup:
 	json_decref(reply);
 	json_decref(req);
-	client_close(&c);
+	client_close(c);
 	return err;
 }
 
