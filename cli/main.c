@@ -3,68 +3,29 @@
  * pyleakctl: the command-line client of pyleakd. Each command sends one JSON request over the
  * daemon's Unix socket (docs/protocol.md) and prints the reply as a table or, with --json, as
  * the daemon's own document (../shared/cli-contract.md).
+ *
+ * This file: the commands (what each sends, which renderer shows its reply) and running one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "client.h"
 #include "common.h"
 #include "failure.h"
-#include "format.h"
 #include "render.h"
+#include "reply.h"
+#include "watch.h"
 
 #ifndef PYLEAK_VERSION
 #define PYLEAK_VERSION		"0.1.0"	/* the Makefile passes its VERSION */
 #endif
 #define EXIT_USAGE		2
-#define SCREEN_CLEAR		"\033[H\033[2J"
-
-static volatile sig_atomic_t stop_requested;
-
-/* The daemon's error: its message on stderr and, with --json, its document as it came. */
-static int reply_error(json_t *doc, bool json)
-{
-	json_t *error = field(doc, "error");
-	const char *code = json_string_value(field(error, "code"));
-	const char *message = json_string_value(field(error, "message"));
-
-	if (!code || !message)
-		return fail(json, -EPROTO, code ? code : "internal", "%s",
-			    message ? message : "pyleakd sent an error without a code or message");
-	failure_print(json, doc, message);
-	return -EPROTO;
-}
-
-/* One request, one reply: an object without "error", or a reported failure. */
-static int reply_get(const struct opts *o, struct client *c, json_t *req, json_t **reply)
-{
-	struct client_error e;
-	json_t *doc;
-	int err;
-
-	err = client_request(c, req, &doc, &e);
-	if (err == -EINTR)
-		return err;
-	if (err)
-		return fail(o->json, err, e.code, "%s", e.message);
-	if (field(doc, "error")) {
-		err = reply_error(doc, o->json);
-		json_decref(doc);
-		return err;
-	}
-	*reply = doc;
-	return 0;
-}
 
 static json_t *plain_request(const struct opts *o)
 {
@@ -157,43 +118,6 @@ const struct command commands[] = {
 
 const size_t commands_nr = ARRAY_SIZE(commands);
 
-static int reply_print(const struct opts *o, FILE *out, json_t *reply)
-{
-	int err;
-
-	if (o->json) {
-		json_print(out, reply);
-		return 0;
-	}
-	err = json_sanitize(reply);
-	if (!err)
-		err = o->cmd->render(out, reply, o);
-	if (err)
-		return fail(o->json, err, "internal", "cannot show the reply: %s", strerror(-err));
-	return 0;
-}
-
-/* The reply on stdout or, with -o, in that file, created only once there is a reply. */
-static int reply_output(const struct opts *o, json_t *reply)
-{
-	FILE *out;
-	bool bad;
-	int err;
-
-	if (!o->output)
-		return reply_print(o, stdout, reply);
-	out = fopen(o->output, "we");
-	if (!out)
-		return fail(o->json, -errno, "internal", "cannot create %s: %s", o->output,
-			    strerror(errno));
-	err = reply_print(o, out, reply);
-	bad = ferror(out);
-	if ((fclose(out) || bad) && !err)
-		err = fail(o->json, -EIO, "internal", "cannot write %s: %s", o->output,
-			   strerror(errno));
-	return err;
-}
-
 /* Binary output would garble a terminal: pprof goes to a file or a pipe. */
 static int output_check(const struct opts *o)
 {
@@ -201,82 +125,6 @@ static int output_check(const struct opts *o)
 		return 0;
 	return fail(o->json, -EINVAL, "bad_request",
 		    "pprof output is binary and stdout is a terminal: use -o FILE or redirect it");
-}
-
-static void stop_handle(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-/*
- * SIGINT/SIGTERM stay blocked except inside ppoll(), so a stop between two checks is not lost.
- * saved gets the mask to restore; waitmask the one to wait with.
- */
-static int signals_catch(sigset_t *saved, sigset_t *waitmask)
-{
-	struct sigaction sa = { .sa_handler = stop_handle };
-	sigset_t stop;
-
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigemptyset(&sa.sa_mask);
-	if (sigprocmask(SIG_BLOCK, &stop, saved) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
-	    sigaction(SIGTERM, &sa, NULL) < 0)
-		return -errno;
-	*waitmask = *saved;
-	sigdelset(waitmask, SIGINT);
-	sigdelset(waitmask, SIGTERM);
-	return 0;
-}
-
-static int interval_sleep(double seconds, const sigset_t *waitmask)
-{
-	struct timespec ts = {
-		.tv_sec = (time_t)seconds,
-		.tv_nsec = (long)((seconds - (time_t)seconds) * 1e9),
-	};
-
-	if (ppoll(NULL, 0, &ts, waitmask) < 0 && errno == EINTR && stop_requested)
-		return -EINTR;
-	return 0;
-}
-
-/* top's refresh loop on one connection; a stop signal ends it with success. */
-static int top_watch(const struct opts *o, struct client *c, json_t *req)
-{
-	bool tty = isatty(STDOUT_FILENO);
-	sigset_t saved, waitmask;
-	json_t *reply;
-	int err, frames;
-
-	err = signals_catch(&saved, &waitmask);
-	if (err)
-		return fail(o->json, err, "internal", "cannot catch signals: %s", strerror(-err));
-	client_waitmask_set(c, &waitmask);
-	/* Whole frames per write, so a refresh does not flicker line by line. */
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	for (frames = 0; !err; frames++) {
-		err = reply_get(o, c, req, &reply);
-		if (err)
-			break;
-		if (tty)
-			fputs(SCREEN_CLEAR, stdout);
-		else if (frames)
-			putchar('\n');
-		err = reply_print(o, stdout, reply);
-		json_decref(reply);
-		/* A failed write is reported by main(), which checks stdout last. */
-		if (!err && fflush(stdout))
-			err = -EIO;
-		if (!err)
-			err = interval_sleep(o->interval, &waitmask);
-	}
-	/* A late second signal (timeout(1) also signals the group) now only sets the flag. */
-	client_waitmask_set(c, NULL);
-	sigprocmask(SIG_SETMASK, &saved, NULL);
-	return err == -EINTR ? 0 : err;
 }
 
 static int command_run(const struct opts *o)
