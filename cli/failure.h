@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * How pyleakctl reports a failure: one line on stderr and, with --json, the error document
+ * {"error": {"code", "message"}} on stdout (../shared/cli-contract.md).
+ */
+#ifndef PYLEAKCTL_FAILURE_H
+#define PYLEAKCTL_FAILURE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* Prints message, and doc if json: for a document that already holds the error. */
+void failure_print(bool json, json_t *doc, const char *message);
+
+/* Reports a failure found on this side; returns err so that callers can return it at once. */
+int __attribute__((format(printf, 4, 5)))
+fail(bool json, int err, const char *code, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reply of each command as text, when --json does not ask for the document itself. A
+ * renderer gets a reply whose strings are free of control characters (json_sanitize()) and
+ * returns 0 or a negative errno; a failed write shows in the stream's error flag.
+ */
+#ifndef PYLEAKCTL_RENDER_H
+#define PYLEAKCTL_RENDER_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "args.h"
+
+/* render_status.c */
+int status_render(FILE *out, json_t *reply, const struct opts *o);
+int ps_render(FILE *out, json_t *reply, const struct opts *o);
+
+/* render_attach.c */
+int attach_render(FILE *out, json_t *reply, const struct opts *o);
+int detach_render(FILE *out, json_t *reply, const struct opts *o);
+
+/* render_top.c */
+int top_render(FILE *out, json_t *reply, const struct opts *o);
+
+/* render_leaks.c */
+int leaks_render(FILE *out, json_t *reply, const struct opts *o);
+
+/* render_sites.c */
+int sites_render(FILE *out, json_t *reply, const struct opts *o);
+
+#endif

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+/* leaks: the ranked suspects, each with its evidence and allocation sites. */
+#include "format.h"
+#include "render.h"
+#include "table.h"
+
+static int suspect_add(struct table *t, size_t rank, json_t *suspect)
+{
+	json_t *evidence = field(suspect, "evidence"), *site;
+	char b[6][CELL_MAX];	/* one per cell; the first is reused for each site */
+	struct frame_text ft;
+	size_t i;
+	int err;
+
+	err = table_add(t, "%zu\t%s\t%s\t%s\t%s\t%s", rank,
+			value_text(field(suspect, "type"), b[1]),
+			decimal_text(field(suspect, "score"), "", b[2]),
+			signed_text(field(suspect, "growth_per_min"), b[3]),
+			value_text(field(suspect, "live"), b[4]),
+			percent_text(field(suspect, "freed_by_gc_fraction"), b[5]));
+	if (!err && json_is_string(evidence))
+		err = table_add_line(t, "%s", json_string_value(evidence));
+	json_array_foreach(field(suspect, "sites"), i, site) {
+		if (err)
+			break;
+		frame_text_get(&ft, site);
+		err = table_add_line(t, "  at " FRAME_FMT " live %s", FRAME_ARGS(ft),
+				     value_text(field(site, "live"), b[0]));
+	}
+	return err;
+}
+
+int leaks_render(FILE *out, json_t *reply, const struct opts *o)
+{
+	static const char *const heads[] = {
+		"RANK", "TYPE", "SCORE", "GROWTH/MIN", "LIVE", "GC-FREED",
+	};
+	struct table t = TABLE_INIT(heads, COL(0) | COL(2) | COL(3) | COL(4) | COL(5));
+	json_t *suspects = field(reply, "suspects"), *suspect;
+	json_t *window = field(reply, "window_s");
+	size_t i;
+	int err = 0;
+
+	/* The daemon may judge a shorter window than asked: its own figure comes first. */
+	if (!json_array_size(suspects)) {
+		fprintf(out, "no leak suspects in the last %.0f s\n",
+			json_is_number(window) ? json_number_value(window) : o->window);
+		return 0;
+	}
+	json_array_foreach(suspects, i, suspect) {
+		err = suspect_add(&t, i + 1, suspect);
+		if (err)
+			goto cleanup;
+	}
+	table_print(&t, out);
+cleanup:
+	table_free(&t);
+	return err;
+}

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+/* sites: where the live objects of a type were allocated, as a table or exported. */
+#include "export.h"
+#include "format.h"
+#include "render.h"
+#include "table.h"
+
+static int site_add(struct table *t, json_t *site)
+{
+	struct frame_text ft;
+	json_t *frame;
+	char b[CELL_MAX];
+	size_t i;
+	int err;
+
+	frame_text_get(&ft, site);
+	err = table_add(t, "%s\t%s\t%s:%s", value_text(field(site, "live"), b), ft.function,
+			ft.file, ft.line);
+	json_array_foreach(field(site, "stack"), i, frame) {
+		if (err)
+			break;
+		frame_text_get(&ft, frame);
+		err = table_add_line(t, "  " FRAME_FMT, FRAME_ARGS(ft));
+	}
+	return err;
+}
+
+/* The list that holds a growing type, and the line that grows it (its append). */
+static void holder_print(FILE *out, json_t *holder)
+{
+	json_t *at = field(holder, "grown_at");
+	char b[4][CELL_MAX];
+
+	if (!holder)
+		return;
+	fprintf(out, "\nheld by a %s at %s: %s items, +%s in the window",
+		value_text(field(holder, "container"), b[0]), value_text(field(holder, "address"), b[1]),
+		value_text(field(holder, "length"), b[2]), value_text(field(holder, "growth"), b[3]));
+	if (at)
+		fprintf(out, "; grown at %s (%s:%s)", value_text(field(at, "function"), b[0]),
+			value_text(field(at, "file"), b[1]), value_text(field(at, "line"), b[2]));
+	putc('\n', out);
+}
+
+int sites_render(FILE *out, json_t *reply, const struct opts *o)
+{
+	static const char *const heads[] = { "LIVE", "FUNCTION", "FILE:LINE" };
+	struct table t = TABLE_INIT(heads, COL(0));
+	json_t *sites = field(reply, "sites"), *site;
+	size_t i;
+	int err = 0;
+
+	if (o->format == FORMAT_FOLDED) {
+		sites_folded_print(out, sites);
+		return 0;
+	}
+	if (o->format == FORMAT_PPROF)
+		return sites_pprof_write(out, reply);
+	if (!json_array_size(sites)) {
+		fprintf(out, "no allocation sites recorded for type %s\n", o->type);
+		return 0;
+	}
+	json_array_foreach(sites, i, site) {
+		err = site_add(&t, site);
+		if (err)
+			goto cleanup;
+	}
+	table_print(&t, out);
+	holder_print(out, field(reply, "held_by"));
+cleanup:
+	table_free(&t);
+	return err;
+}

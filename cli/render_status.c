@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+/* status and ps: the daemon and its targets, the Python processes on the host. */
+#include "common.h"
+#include "format.h"
+#include "render.h"
+#include "table.h"
+
+static int targets_print(FILE *out, json_t *targets)
+{
+	static const char *const heads[] = {
+		"PID", "PYTHON", "MODE", "STATE", "PROBES", "EVENTS", "DROPS", "ATTACHED",
+	};
+	struct table t = TABLE_INIT(heads, COL(0) | COL(4) | COL(5) | COL(6) | COL(7));
+	char b[ARRAY_SIZE(heads)][CELL_MAX];
+	json_t *target;
+	size_t i;
+	int err = 0;
+
+	if (!json_array_size(targets)) {
+		fputs("no targets tracked\n", out);
+		return 0;
+	}
+	json_array_foreach(targets, i, target) {
+		err = table_add(&t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
+				value_text(field(target, "pid"), b[0]),
+				value_text(field(target, "python"), b[1]),
+				value_text(field(target, "mode"), b[2]),
+				value_text(field(target, "state"), b[3]),
+				value_text(field(target, "probes"), b[4]),
+				value_text(field(target, "events"), b[5]),
+				value_text(field(target, "drops"), b[6]),
+				duration_text(field(target, "attached_s"), b[7]));
+		if (err)
+			goto cleanup;
+	}
+	table_print(&t, out);
+cleanup:
+	table_free(&t);
+	return err;
+}
+
+int status_render(FILE *out, json_t *reply, const struct opts *o)
+{
+	json_t *counters = field(reply, "counters");
+	char b[CELL_MAX];
+	const char *key;
+	json_t *value;
+	int err;
+
+	(void)o;
+	fprintf(out, "version  %s\n", value_text(field(reply, "version"), b));
+	fprintf(out, "pid      %s\n", value_text(field(reply, "pid"), b));
+	fprintf(out, "uptime   %s\n", duration_text(field(reply, "uptime_s"), b));
+	fprintf(out, "cpu      %s\n", decimal_text(field(reply, "cpu_s"), "s", b));
+	fprintf(out, "rss      %s\n\n", bytes_text(field(reply, "rss_kib"), 1024, b));
+	err = targets_print(out, field(reply, "targets"));
+	if (err || !json_object_size(counters))
+		return err;
+	fputs("\ncounters:\n", out);
+	json_object_foreach(counters, key, value) {
+		fprintf(out, "  %s = ", key);
+		value_print(out, value);
+		putc('\n', out);
+	}
+	return 0;
+}
+
+int ps_render(FILE *out, json_t *reply, const struct opts *o)
+{
+	static const char *const heads[] = { "PID", "PYTHON", "TRACKED", "EXE" };
+	struct table t = TABLE_INIT(heads, COL(0));
+	json_t *procs = field(reply, "processes"), *proc;
+	char b[ARRAY_SIZE(heads)][CELL_MAX];
+	size_t i;
+	int err = 0;
+
+	(void)o;
+	if (!json_array_size(procs)) {
+		fputs("no Python processes found\n", out);
+		return 0;
+	}
+	json_array_foreach(procs, i, proc) {
+		err = table_add(&t, "%s\t%s\t%s\t%s", value_text(field(proc, "pid"), b[0]),
+				value_text(field(proc, "python"), b[1]),
+				value_text(field(proc, "tracked"), b[2]),
+				value_text(field(proc, "exe"), b[3]));
+		if (err)
+			goto cleanup;
+	}
+	table_print(&t, out);
+cleanup:
+	table_free(&t);
+	return err;
+}

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+/* top's refresh loop (watch.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "failure.h"
+#include "reply.h"
+#include "watch.h"
+
+#define SCREEN_CLEAR		"\033[H\033[2J"
+
+static volatile sig_atomic_t stop_requested;
+
+static void stop_handle(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/*
+ * SIGINT/SIGTERM stay blocked except inside ppoll(), so a stop between two checks is not lost.
+ * saved gets the mask to restore; waitmask the one to wait with.
+ */
+static int signals_catch(sigset_t *saved, sigset_t *waitmask)
+{
+	struct sigaction sa = { .sa_handler = stop_handle };
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigemptyset(&sa.sa_mask);
+	if (sigprocmask(SIG_BLOCK, &stop, saved) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGTERM, &sa, NULL) < 0)
+		return -errno;
+	*waitmask = *saved;
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGTERM);
+	return 0;
+}
+
+static int interval_sleep(double seconds, const sigset_t *waitmask)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)seconds,
+		.tv_nsec = (long)((seconds - (time_t)seconds) * 1e9),
+	};
+
+	if (ppoll(NULL, 0, &ts, waitmask) < 0 && errno == EINTR && stop_requested)
+		return -EINTR;
+	return 0;
+}
+
+int top_watch(const struct opts *o, struct client *c, json_t *req)
+{
+	bool tty = isatty(STDOUT_FILENO);
+	sigset_t saved, waitmask;
+	json_t *reply;
+	int err, frames;
+
+	err = signals_catch(&saved, &waitmask);
+	if (err)
+		return fail(o->json, err, "internal", "cannot catch signals: %s", strerror(-err));
+	client_waitmask_set(c, &waitmask);
+	/* Whole frames per write, so a refresh does not flicker line by line. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	for (frames = 0; !err; frames++) {
+		err = reply_get(o, c, req, &reply);
+		if (err)
+			break;
+		if (tty)
+			fputs(SCREEN_CLEAR, stdout);
+		else if (frames)
+			putchar('\n');
+		err = reply_print(o, stdout, reply);
+		json_decref(reply);
+		/* A failed write is reported by main(), which checks stdout last. */
+		if (!err && fflush(stdout))
+			err = -EIO;
+		if (!err)
+			err = interval_sleep(o->interval, &waitmask);
+	}
+	/* A late second signal (timeout(1) also signals the group) now only sets the flag. */
+	client_waitmask_set(c, NULL);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+	return err == -EINTR ? 0 : err;
+}
