@@ -14,15 +14,27 @@ void json_print(FILE *out, json_t *doc)
 	putc('\n', out);
 }
 
-static bool char_is_control(unsigned char c)
+/* Bytes of the control character at s (C0, DEL, or a C1 one: U+0080-U+009F, which some
+ * terminals obey as escape sequences), 0 if none: what a name from a target must not send to
+ * a terminal. */
+static size_t control_len(const char *s)
 {
-	return c < 0x20 || c == 0x7f;
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (u[0] < 0x20 || u[0] == 0x7f)
+		return 1;
+	return u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f ? 2 : 0;
 }
 
 void text_put(FILE *out, const char *s)
 {
-	for (; *s; s++)
-		putc(char_is_control(*s) ? '?' : *s, out);
+	size_t n;
+
+	while (*s) {
+		n = control_len(s);
+		putc(n ? '?' : *s, out);
+		s += n ? n : 1;
+	}
 }
 
 static bool real_is_whole(double x)
@@ -151,21 +163,23 @@ void frame_text_get(struct frame_text *ft, json_t *frame)
 static int string_sanitize(json_t *s)
 {
 	const char *text = json_string_value(s);
-	size_t len = json_string_length(s), i;
+	size_t len = json_string_length(s), i, j, n;
 	char *copy;
 	int err;
 
-	for (i = 0; i < len && !char_is_control(text[i]); i++)
+	for (i = 0; i < len && !control_len(text + i); i++)
 		;
 	if (i == len)
 		return 0;
-	copy = strdup(text);
+	copy = malloc(len + 1);
 	if (!copy)
 		return -ENOMEM;
-	for (; i < len; i++)
-		if (char_is_control(copy[i]))
-			copy[i] = '?';
-	err = json_string_setn_nocheck(s, copy, len) ? -ENOMEM : 0;
+	memcpy(copy, text, i);
+	for (j = i; i < len; i += n ? n : 1) {
+		n = control_len(text + i);
+		copy[j++] = n ? '?' : text[i];
+	}
+	err = json_string_setn_nocheck(s, copy, j) ? -ENOMEM : 0;
 	free(copy);
 	return err;
 }
