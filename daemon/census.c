@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Census of a running CPython heap, read from outside with process_vm_readv. The target keeps
- * running: every structure read is validated and a torn one is skipped and counted, never
- * trusted. Memory use is bounded by one chunk of pools, the GC window cache and the hash tables.
+ * running: every structure read is validated and a torn one is skipped, never trusted. Memory
+ * use is bounded by one chunk of pools and the hash tables.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,19 +38,10 @@
 #define REFCNT_MAX		(1ull << 33)
 #define BASICSIZE_MAX		(1ll << 24)
 #define ITEMSIZE_MAX		(1ll << 16)
-#define OB_SIZE_MAX		(1ull << 40)
 #define TYPE_DEPTH_MAX		8
 /* Non-type addresses cached at most; beyond, they are re-validated each time (memory bound). */
 #define NEGATIVES_MAX		(1u << 18)
 #define TABLE_INITIAL		1024u
-
-#define GC_NODES_MAX		50000000ull
-/* A GC list node as read: _gc_next, _gc_prev, then the object's ob_refcnt, ob_type, ob_size. */
-#define GC_NODE_WORDS		5
-#define GC_NODE_LEN		(GC_NODE_WORDS * 8)
-#define GC_PTR_MASK		(~3ull)
-#define WIN_SIZE		16384u
-#define WIN_COUNT		256u
 
 struct pool_header {
 	uint32_t count;
@@ -72,8 +63,6 @@ struct type_entry {
 	uint64_t count;
 	uint64_t bytes;
 	int64_t dictoffset;	/* > 0: where an instance keeps its __dict__ pointer */
-	uint32_t basicsize;
-	uint32_t itemsize;
 	bool is_type;
 };
 
@@ -82,13 +71,6 @@ struct type_table {
 	size_t mask;
 	size_t used;
 	size_t negatives;
-};
-
-/* Addresses of the accepted pools, so that the GC walk skips objects already counted. */
-struct addr_set {
-	uint64_t *slots;
-	size_t mask;
-	size_t used;
 };
 
 /* Tallies per (type, site), when the layout attributes objects to sites. */
@@ -104,13 +86,6 @@ struct mapping {
 	bool pools;		/* private, writable, anonymous: where pymalloc arenas live */
 };
 
-/* A cached, aligned window of target memory for the GC walk; [lo, hi) holds valid bytes. */
-struct window {
-	uint64_t base;
-	uint64_t lo;
-	uint64_t hi;
-};
-
 struct census_ctx {
 	pid_t pid;
 	const struct census_layout *layout;
@@ -119,9 +94,7 @@ struct census_ctx {
 	struct mapping *maps;
 	size_t nmaps;
 	struct type_table types;
-	struct addr_set pools;
 	struct site_table sites;
-	bool track_pools;
 	uint64_t memo_addr;	/* last address resolved: blocks of a pool mostly share a type */
 	struct type_entry *memo;
 	uint64_t instance_dicts;	/* __dict__ pointers set in counted pool objects */
@@ -130,8 +103,6 @@ struct census_ctx {
 	uint32_t *offsets;
 	struct iovec *local;
 	struct iovec *remote;
-	struct window *wins;
-	uint8_t *win_data;
 };
 
 static inline uint64_t load64(const uint8_t *p)
@@ -232,10 +203,6 @@ static int ctx_read(struct census_ctx *ctx, uint64_t addr, void *buf, size_t len
 
 	if (err == -ESRCH || err == -EPERM)
 		ctx->err = err;
-	if (err)
-		ctx->out->read_failures++;
-	else
-		ctx->out->bytes_read += len;
 	return err;
 }
 
@@ -243,20 +210,13 @@ static int ctx_read(struct census_ctx *ctx, uint64_t addr, void *buf, size_t len
 static size_t ctx_readv(struct census_ctx *ctx, const struct iovec *local, unsigned long nlocal,
 			const struct iovec *remote, unsigned long nremote)
 {
-	size_t want = 0, i;
-	ssize_t n;
+	ssize_t n = process_vm_readv(ctx->pid, local, nlocal, remote, nremote, 0);
 
-	for (i = 0; i < nremote; i++)
-		want += remote[i].iov_len;
-	n = process_vm_readv(ctx->pid, local, nlocal, remote, nremote, 0);
 	if (n < 0) {
 		if (errno == ESRCH || errno == EPERM)
 			ctx->err = -errno;
-		n = 0;
+		return 0;
 	}
-	if ((size_t)n < want)
-		ctx->out->read_failures++;
-	ctx->out->bytes_read += n;
 	return n;
 }
 
@@ -407,8 +367,6 @@ static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int dept
 			return false;
 		meta_flags = m->flags;
 	}
-	t->basicsize = basicsize;
-	t->itemsize = itemsize;
 	return meta_flags & TPFLAGS_TYPE_SUBCLASS;
 }
 
@@ -435,47 +393,6 @@ static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, in
 	ctx->memo_addr = addr;
 	ctx->memo = e->is_type ? e : NULL;
 	return ctx->memo;
-}
-
-static int addr_set_add(struct census_ctx *ctx, uint64_t key)
-{
-	struct addr_set *s = &ctx->pools;
-	size_t i;
-
-	if ((s->used + 1) * 2 > s->mask + 1) {
-		size_t cap = (s->mask + 1) * 2, j;
-		uint64_t *slots = calloc(cap, sizeof(*slots));
-
-		if (!slots)
-			return -ENOMEM;
-		for (j = 0; j <= s->mask; j++) {
-			if (!s->slots[j])
-				continue;
-			for (i = addr_hash(s->slots[j]) & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
-				;
-			slots[i] = s->slots[j];
-		}
-		free(s->slots);
-		s->slots = slots;
-		s->mask = cap - 1;
-	}
-	for (i = addr_hash(key) & s->mask; s->slots[i] && s->slots[i] != key; i = (i + 1) & s->mask)
-		;
-	if (!s->slots[i]) {
-		s->slots[i] = key;
-		s->used++;
-	}
-	return 0;
-}
-
-static bool addr_set_has(const struct addr_set *s, uint64_t key)
-{
-	size_t i;
-
-	for (i = addr_hash(key) & s->mask; s->slots[i]; i = (i + 1) & s->mask)
-		if (s->slots[i] == key)
-			return true;
-	return false;
 }
 
 /* Where a type's objects start in their block: after the GC header and any pre-header. */
@@ -588,16 +505,9 @@ static void pool_process(struct census_ctx *ctx, const uint8_t *copy, uint64_t a
 
 	n = census_pool_used_blocks(copy, addr, ctx->layout->pool_size, ctx->layout->max_block,
 				    &size, ctx->offsets);
-	if (n < 0) {
-		ctx->out->pools_torn++;
+	/* not a pool, or one that changed while it was copied: skipped */
+	if (n < 0)
 		return;
-	}
-	ctx->out->pools++;
-	ctx->out->blocks_used += n;
-	if (ctx->track_pools && addr_set_add(ctx, addr)) {
-		ctx->err = -ENOMEM;
-		return;
-	}
 	pool_count(ctx, copy, addr, size, n);
 }
 
@@ -665,88 +575,6 @@ static void pools_scan(struct census_ctx *ctx)
 	}
 }
 
-/* Loads the aligned window holding [node, node + GC_NODE_LEN), clipped to node's mapping. */
-static int window_load(struct census_ctx *ctx, struct window *win, uint8_t *data, uint64_t base,
-		       uint64_t node)
-{
-	const struct mapping *m = maps_find(ctx, node);
-	uint64_t lo, hi;
-
-	if (!m || node + GC_NODE_LEN > m->end)
-		return -EFAULT;
-	lo = base > m->start ? base : m->start;
-	hi = base + WIN_SIZE < m->end ? base + WIN_SIZE : m->end;
-	win->hi = 0;
-	if (ctx_read(ctx, lo, data + (lo - base), hi - lo))
-		return -EFAULT;
-	win->base = base;
-	win->lo = lo;
-	win->hi = hi;
-	return 0;
-}
-
-/* List nodes mostly sit close to their neighbours: serve them from cached windows. */
-static int gc_node_read(struct census_ctx *ctx, uint64_t node, uint64_t w[GC_NODE_WORDS])
-{
-	uint64_t base = node & ~(uint64_t)(WIN_SIZE - 1);
-	size_t slot = (base / WIN_SIZE) & (WIN_COUNT - 1);
-	struct window *win = &ctx->wins[slot];
-	uint8_t *data = ctx->win_data + slot * WIN_SIZE;
-
-	if (node + GC_NODE_LEN > base + WIN_SIZE)
-		return ctx_read(ctx, node, w, GC_NODE_LEN);
-	if ((win->base != base || node < win->lo || node + GC_NODE_LEN > win->hi) &&
-	    window_load(ctx, win, data, base, node))
-		return ctx_read(ctx, node, w, GC_NODE_LEN);
-	memcpy(w, data + (node - base), GC_NODE_LEN);
-	return 0;
-}
-
-static void gc_count(struct census_ctx *ctx, const uint64_t w[GC_NODE_WORDS])
-{
-	struct type_entry *e;
-	uint64_t bytes, size;
-
-	if (!refcnt_plausible(w[2]))
-		return;
-	e = type_resolve(ctx, w[3], 0);
-	if (!e || !(e->flags & TPFLAGS_HAVE_GC))
-		return;
-	bytes = e->basicsize;
-	if (e->itemsize) {
-		size = (int64_t)w[4] < 0 ? -w[4] : w[4];
-		if (size < OB_SIZE_MAX)
-			bytes += e->itemsize * size;
-	}
-	e->count++;
-	e->bytes += bytes;
-	ctx->out->objects++;
-	ctx->out->gc_outside_pools++;
-}
-
-/* Follows one generation's circular list; a torn or unreadable node ends the walk. */
-static void gc_walk(struct census_ctx *ctx, uint64_t head)
-{
-	uint64_t pool_mask = ~(uint64_t)(ctx->layout->pool_size - 1);
-	uint64_t w[GC_NODE_WORDS], prev = head, node, steps = 0;
-
-	if (gc_node_read(ctx, head, w)) {
-		ctx->out->gc_torn++;
-		return;
-	}
-	for (node = w[0] & GC_PTR_MASK; node != head && !ctx->err; node = w[0] & GC_PTR_MASK) {
-		if (++steps > GC_NODES_MAX || gc_node_read(ctx, node, w) ||
-		    (w[1] & GC_PTR_MASK) != prev) {
-			ctx->out->gc_torn++;
-			return;
-		}
-		ctx->out->gc_walked++;
-		if (!addr_set_has(&ctx->pools, node & pool_mask))
-			gc_count(ctx, w);
-		prev = node;
-	}
-}
-
 static int count_compare(const void *a, const void *b)
 {
 	const struct census_count *x = a, *y = b;
@@ -808,14 +636,6 @@ static int ctx_init(struct census_ctx *ctx)
 		if (!ctx->sites.slots)
 			return -ENOMEM;
 	}
-	if (!ctx->track_pools)
-		return 0;
-	ctx->pools.slots = calloc(TABLE_INITIAL, sizeof(*ctx->pools.slots));
-	ctx->pools.mask = TABLE_INITIAL - 1;
-	ctx->wins = calloc(WIN_COUNT, sizeof(*ctx->wins));
-	ctx->win_data = malloc((size_t)WIN_COUNT * WIN_SIZE);
-	if (!ctx->pools.slots || !ctx->wins || !ctx->win_data)
-		return -ENOMEM;
 	return 0;
 }
 
@@ -823,30 +643,24 @@ static void ctx_release(struct census_ctx *ctx)
 {
 	free(ctx->maps);
 	free(ctx->types.slots);
-	free(ctx->pools.slots);
 	free(ctx->sites.slots);
 	free(ctx->chunk);
 	free(ctx->headers);
 	free(ctx->offsets);
 	free(ctx->local);
 	free(ctx->remote);
-	free(ctx->wins);
-	free(ctx->win_data);
 }
 
 int census_run(pid_t pid, const struct census_layout *layout, struct census *out)
 {
 	struct census_ctx ctx = { .pid = pid, .layout = layout, .out = out };
 	struct timespec t0, t1;
-	int err, i;
+	int err;
 
 	memset(out, 0, sizeof(*out));
 	if (pid <= 0 || !sizes_valid(layout->pool_size, layout->max_block))
 		return -EINVAL;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (i = 0; i < 4; i++)
-		ctx.track_pools |= layout->gc_heads[i] != 0;
-
 	err = ctx_init(&ctx);
 	if (err)
 		goto cleanup;
@@ -854,9 +668,6 @@ int census_run(pid_t pid, const struct census_layout *layout, struct census *out
 	if (err)
 		goto cleanup;
 	pools_scan(&ctx);
-	for (i = 0; i < 4 && !ctx.err; i++)
-		if (layout->gc_heads[i])
-			gc_walk(&ctx, layout->gc_heads[i]);
 	err = ctx.err;
 	if (err)
 		goto cleanup;

@@ -81,7 +81,7 @@ static int module_find(struct python_info *py)
 	f = maps_open(py->pid);
 	if (!f)
 		return errno == ENOENT ? -ESRCH : -errno;
-	/* First pass picks the module, second collects its mappings. */
+	/* First pass picks the module, second finds its first mapping. */
 	while (fgets(line, sizeof(line), f)) {
 		if (map_line_parse(line, &m) || m.path[0] != '/')
 			continue;
@@ -95,19 +95,15 @@ static int module_find(struct python_info *py)
 		snprintf(py->module, sizeof(py->module), "%s", py->exe);
 	py->shared = found_lib;
 	rewind(f);
-	py->nmaps = 0;
+	err = -ENOEXEC;
 	while (fgets(line, sizeof(line), f)) {
 		if (map_line_parse(line, &m) || strcmp(m.path, py->module))
 			continue;
-		if (py->nmaps < PYTHON_MAX_MAPS) {
-			py->maps[py->nmaps].start = m.start;
-			py->maps[py->nmaps].end = m.end;
-			py->maps[py->nmaps].pgoff = m.pgoff;
-			py->nmaps++;
-		}
+		py->map_start = m.start;
+		py->map_pgoff = m.pgoff;
+		err = 0;
+		break;
 	}
-	if (!py->nmaps)
-		err = -ENOEXEC;
 	fclose(f);
 	return err;
 }
@@ -187,11 +183,11 @@ int python_inspect(pid_t pid, struct python_info *py)
 	if (!elf_file_is_exec(py->elf)) {
 		uint64_t vaddr0;
 
-		if (elf_file_offset_to_vaddr(py->elf, py->maps[0].pgoff, &vaddr0)) {
+		if (elf_file_offset_to_vaddr(py->elf, py->map_pgoff, &vaddr0)) {
 			err = -ENOEXEC;
 			goto cleanup;
 		}
-		py->bias = py->maps[0].start - vaddr0;
+		py->bias = py->map_start - vaddr0;
 	}
 	if (python_symbol_addr(py, "_PyRuntime", &py->runtime)) {
 		err = -ENOEXEC;
