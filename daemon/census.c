@@ -2,7 +2,7 @@
 /*
  * Census of a running CPython heap, read from outside with process_vm_readv. The target keeps
  * running: every structure read is validated and a torn one is skipped, never trusted. Memory
- * use is bounded by one chunk of pools and the hash tables.
+ * use is bounded by one chunk of pools and the capped hash tables.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +15,7 @@
 
 #include "census.h"
 #include "procmem.h"
+#include "u64map.h"
 
 #define POOL_OVERHEAD		48u
 #define POOL_SIZE_MIN		4096u
@@ -41,7 +42,10 @@
 #define TYPE_DEPTH_MAX		8
 /* Non-type addresses cached at most; beyond, they are re-validated each time (memory bound). */
 #define NEGATIVES_MAX		(1u << 18)
-#define TABLE_INITIAL		1024u
+/* Bounds on what a hostile heap can make the tables hold: a real program has thousands of
+ * types, and sites of a type are at most the recorded pages. */
+#define TYPES_MAX		(1u << 20)
+#define SITES_MAX		(1u << 20)
 
 struct pool_header {
 	uint32_t count;
@@ -58,26 +62,13 @@ _Static_assert(sizeof(struct pool_header) == POOL_OVERHEAD, "pymalloc pool heade
 
 /* One address seen as a possible type object: the validation verdict, then its tally. */
 struct type_entry {
-	uint64_t addr;		/* 0: empty slot */
+	uint64_t addr;
 	uint64_t flags;
 	uint64_t count;
 	uint64_t bytes;
 	int64_t dictoffset;	/* > 0: where an instance keeps its __dict__ pointer */
+	struct u64map *sites;	/* site -> struct census_site, when the layout has site_of */
 	bool is_type;
-};
-
-struct type_table {
-	struct type_entry *slots;
-	size_t mask;
-	size_t used;
-	size_t negatives;
-};
-
-/* Tallies per (type, site), when the layout attributes objects to sites. */
-struct site_table {
-	struct census_site *slots;
-	size_t mask;
-	size_t used;
 };
 
 struct mapping {
@@ -90,11 +81,11 @@ struct census_ctx {
 	pid_t pid;
 	const struct census_layout *layout;
 	struct census *out;
-	int err;		/* sticky fatal error: target gone, no permission, no memory */
+	int err;		/* sticky fatal error: target gone, no permission, no memory, a table full */
 	struct mapping *maps;
 	size_t nmaps;
-	struct type_table types;
-	struct site_table sites;
+	struct u64map *types;	/* address -> struct type_entry */
+	size_t negatives;
 	uint64_t memo_addr;	/* last address resolved: blocks of a pool mostly share a type */
 	struct type_entry *memo;
 	uint64_t instance_dicts;	/* __dict__ pointers set in counted pool objects */
@@ -116,14 +107,6 @@ static inline uint64_t load64(const uint8_t *p)
 static inline bool refcnt_plausible(uint64_t refcnt)
 {
 	return refcnt - 1 < REFCNT_MAX;
-}
-
-static inline size_t addr_hash(uint64_t addr)
-{
-	addr ^= addr >> 33;
-	addr *= 0xff51afd7ed558ccdull;
-	addr ^= addr >> 33;
-	return addr;
 }
 
 static bool sizes_valid(uint32_t pool_size, uint32_t max_block)
@@ -283,61 +266,6 @@ cleanup:
 	return err;
 }
 
-static struct type_entry *type_table_slot(const struct type_table *t, uint64_t addr)
-{
-	size_t i;
-
-	for (i = addr_hash(addr) & t->mask; t->slots[i].addr && t->slots[i].addr != addr;
-	     i = (i + 1) & t->mask)
-		;
-	return &t->slots[i];
-}
-
-static int type_table_grow(struct census_ctx *ctx)
-{
-	struct type_table *t = &ctx->types;
-	size_t cap = (t->mask + 1) * 2, i, j;
-	struct type_entry *slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (i = 0; i <= t->mask; i++) {
-		if (!t->slots[i].addr)
-			continue;
-		for (j = addr_hash(t->slots[i].addr) & (cap - 1); slots[j].addr; j = (j + 1) & (cap - 1))
-			;
-		slots[j] = t->slots[i];
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->mask = cap - 1;
-	/* entries moved */
-	ctx->memo_addr = 0;
-	ctx->memo = NULL;
-	return 0;
-}
-
-static struct type_entry *type_table_insert(struct census_ctx *ctx, const struct type_entry *fresh)
-{
-	struct type_entry *e;
-
-	if ((ctx->types.used + 1) * 2 > ctx->types.mask + 1) {
-		int err = type_table_grow(ctx);
-
-		if (err) {
-			ctx->err = err;
-			return NULL;
-		}
-	}
-	e = type_table_slot(&ctx->types, fresh->addr);
-	if (!e->addr) {
-		*e = *fresh;
-		ctx->types.used++;
-		ctx->types.negatives += !fresh->is_type;
-	}
-	return e;
-}
-
 static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth);
 
 /* A type object is ready, sized sanely, and its own type is a type subclass. */
@@ -374,21 +302,33 @@ static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int dept
 static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth)
 {
 	struct type_entry *e, fresh = { .addr = addr };
+	void *slot;
+	int ret;
 
 	if (addr == ctx->memo_addr)
 		return ctx->memo;
-	e = type_table_slot(&ctx->types, addr);
-	if (!e->addr) {
-		/* Values that point nowhere are rejected without a read and without a slot. */
+	e = u64map_lookup(ctx->types, addr);
+	if (!e) {
+		/* Values that point nowhere are rejected without a read and without an entry. */
 		if (!addr || (addr & 7) || !maps_find(ctx, addr))
 			return NULL;
 		fresh.is_type = type_validate(ctx, &fresh, depth);
-		if (!fresh.is_type && ctx->types.negatives >= NEGATIVES_MAX)
+		if (!fresh.is_type && ctx->negatives >= NEGATIVES_MAX)
 			return NULL;
-		/* validation may have grown the table: look the slot up again */
-		e = type_table_insert(ctx, &fresh);
-		if (!e)
+		/* an insert may move the entries; validation may have added this one (a loop of
+		 * metatypes) */
+		ctx->memo_addr = 0;
+		ctx->memo = NULL;
+		ret = u64map_insert(ctx->types, addr, &slot);
+		if (ret < 0) {
+			ctx->err = ret;
 			return NULL;
+		}
+		e = slot;
+		if (ret) {
+			*e = fresh;
+			ctx->negatives += !fresh.is_type;
+		}
 	}
 	ctx->memo_addr = addr;
 	ctx->memo = e->is_type ? e : NULL;
@@ -417,48 +357,28 @@ static void list_note(struct census *out, uint64_t addr, int64_t len)
 	out->lists[i] = (struct census_container){ addr, len };
 }
 
-static int site_table_grow(struct site_table *t)
-{
-	size_t n = (t->mask + 1) * 2, i, j;
-	struct census_site *slots = calloc(n, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (i = 0; i <= t->mask; i++) {
-		if (!t->slots[i].count)
-			continue;
-		j = addr_hash(t->slots[i].type ^ t->slots[i].site * 31) & (n - 1);
-		while (slots[j].count)
-			j = (j + 1) & (n - 1);
-		slots[j] = t->slots[i];
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->mask = n - 1;
-	return 0;
-}
-
-static void site_note(struct census_ctx *ctx, uint64_t type, uint64_t block, uint32_t size,
+static void site_note(struct census_ctx *ctx, struct type_entry *e, uint64_t block, uint32_t size,
 		      uint64_t pool)
 {
-	struct site_table *t = &ctx->sites;
 	double weight = 1;
 	uint64_t site = ctx->layout->site_of(ctx->layout->site_arg, block, size, pool, &weight);
-	size_t j;
+	struct census_site *s;
+	void *slot;
+	int ret = 0;
 
-	if (t->used * 2 >= t->mask && site_table_grow(t)) {
-		ctx->err = -ENOMEM;
+	if (!e->sites)
+		ret = u64map_new(sizeof(*s), SITES_MAX, &e->sites);
+	if (!ret)
+		ret = u64map_insert(e->sites, site, &slot);
+	if (ret < 0) {
+		ctx->err = ret;
 		return;
 	}
-	j = addr_hash(type ^ site * 31) & t->mask;
-	while (t->slots[j].count && (t->slots[j].type != type || t->slots[j].site != site))
-		j = (j + 1) & t->mask;
-	if (!t->slots[j].count) {
-		t->slots[j] = (struct census_site){ type, site, 0, 0 };
-		t->used++;
-	}
-	t->slots[j].count++;
-	t->slots[j].estimate += site ? weight : 1;
+	s = slot;
+	if (ret)
+		*s = (struct census_site){ e->addr, site, 0, 0 };
+	s->count++;
+	s->estimate += site ? weight : 1;
 }
 
 static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t pool_addr,
@@ -484,7 +404,7 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 				e->bytes += size;
 				ctx->out->objects++;
 				if (ctx->layout->site_of)
-					site_note(ctx, e->addr, pool_addr + ctx->offsets[i], size,
+					site_note(ctx, e, pool_addr + ctx->offsets[i], size,
 						  pool_addr);
 				if (e->addr == ctx->layout->list_type && off + 24 <= size)
 					list_note(ctx->out, pool_addr + ctx->offsets[i] + off,
@@ -586,64 +506,80 @@ static int count_compare(const void *a, const void *b)
 	return (x->type > y->type) - (x->type < y->type);
 }
 
+/* Orders sites as sites_births does: by type, then site. */
+static int site_compare(const void *a, const void *b)
+{
+	const struct census_site *x = a, *y = b;
+
+	if (x->type != y->type)
+		return (x->type > y->type) - (x->type < y->type);
+	return (x->site > y->site) - (x->site < y->site);
+}
+
 static int counts_build(struct census_ctx *ctx)
 {
-	const struct type_table *t = &ctx->types;
 	struct census *out = ctx->out;
-	size_t i, n = 0;
+	size_t pos, spos, n = 0, nsites = 0;
+	uint64_t key;
+	void *slot;
 
-	for (i = 0; i <= t->mask; i++)
-		n += t->slots[i].is_type && t->slots[i].count;
+	for (pos = 0; u64map_next(ctx->types, &pos, &key, &slot);) {
+		const struct type_entry *e = slot;
+
+		n += e->is_type && e->count;
+		nsites += e->sites ? u64map_count(e->sites) : 0;
+	}
 	out->counts = calloc(n ? n : 1, sizeof(*out->counts));
 	if (!out->counts)
 		return -ENOMEM;
-	for (i = 0; i <= t->mask; i++) {
-		const struct type_entry *e = &t->slots[i];
+	if (nsites) {
+		out->sites = calloc(nsites, sizeof(*out->sites));
+		if (!out->sites)
+			return -ENOMEM;
+	}
+	for (pos = 0; u64map_next(ctx->types, &pos, &key, &slot);) {
+		const struct type_entry *e = slot;
+		void *site;
 
 		if (e->is_type && e->count)
 			out->counts[out->n++] = (struct census_count){
 				e->addr, e->count, e->bytes,
 				e->addr == ctx->layout->dict_type ? ctx->instance_dicts : 0,
 			};
+		for (spos = 0; e->sites && u64map_next(e->sites, &spos, &key, &site);)
+			out->sites[out->nsites++] = *(const struct census_site *)site;
 	}
 	qsort(out->counts, out->n, sizeof(*out->counts), count_compare);
-	if (!ctx->sites.used)
-		return 0;
-	out->sites = calloc(ctx->sites.used, sizeof(*out->sites));
-	if (!out->sites)
-		return -ENOMEM;
-	for (i = 0; i <= ctx->sites.mask; i++)
-		if (ctx->sites.slots[i].count)
-			out->sites[out->nsites++] = ctx->sites.slots[i];
+	qsort(out->sites, out->nsites, sizeof(*out->sites), site_compare);
 	return 0;
 }
 
 static int ctx_init(struct census_ctx *ctx)
 {
-	ctx->types.slots = calloc(TABLE_INITIAL, sizeof(*ctx->types.slots));
-	ctx->types.mask = TABLE_INITIAL - 1;
+	int err = u64map_new(sizeof(struct type_entry), TYPES_MAX, &ctx->types);
+
+	if (err)
+		return err;
 	ctx->chunk = malloc(CHUNK_SIZE);
 	ctx->headers = malloc(CHUNK_POOLS_MAX * POOL_OVERHEAD);
 	ctx->offsets = malloc(POOL_BLOCKS_MAX * sizeof(*ctx->offsets));
 	ctx->local = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->local));
 	ctx->remote = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->remote));
-	if (!ctx->types.slots || !ctx->chunk || !ctx->headers || !ctx->offsets || !ctx->local ||
-	    !ctx->remote)
+	if (!ctx->chunk || !ctx->headers || !ctx->offsets || !ctx->local || !ctx->remote)
 		return -ENOMEM;
-	if (ctx->layout->site_of) {
-		ctx->sites.slots = calloc(TABLE_INITIAL, sizeof(*ctx->sites.slots));
-		ctx->sites.mask = TABLE_INITIAL - 1;
-		if (!ctx->sites.slots)
-			return -ENOMEM;
-	}
 	return 0;
 }
 
 static void ctx_release(struct census_ctx *ctx)
 {
+	size_t pos = 0;
+	uint64_t key;
+	void *slot;
+
+	while (ctx->types && u64map_next(ctx->types, &pos, &key, &slot))
+		u64map_free(((struct type_entry *)slot)->sites);
+	u64map_free(ctx->types);
 	free(ctx->maps);
-	free(ctx->types.slots);
-	free(ctx->sites.slots);
 	free(ctx->chunk);
 	free(ctx->headers);
 	free(ctx->offsets);

@@ -43,7 +43,7 @@ struct census_site { uint64_t type; uint64_t site; uint64_t count; double estima
 struct census {
 	struct census_count *counts;  /* one per type object address, sorted by count desc */
 	size_t n;
-	struct census_site *sites;    /* with layout->site_of: per (type, site), in no order */
+	struct census_site *sites;    /* with layout->site_of: per (type, site), by type then site */
 	size_t nsites;
 	uint64_t objects;
 	double seconds;
