@@ -7,13 +7,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/uio.h>
 
 #include "census.h"
+#include "procfs.h"
 #include "procmem.h"
 #include "u64map.h"
 
@@ -222,48 +222,38 @@ static const struct mapping *maps_find(const struct census_ctx *ctx, uint64_t ad
 
 static int maps_load(struct census_ctx *ctx)
 {
-	char path[64], *line = NULL;
-	size_t cap = 0, room = 0;
-	FILE *f;
-	int err = 0;
+	struct procfs_maps *maps;
+	struct procfs_map m;
+	size_t room = 0;
+	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)ctx->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (getline(&line, &cap, f) > 0) {
-		unsigned long long start, end, inode;
-		char perms[5], *name;
-		int name_at = 0;
-
-		if (sscanf(line, "%llx-%llx %4s %*x %*s %llu %n", &start, &end, perms, &inode,
-			   &name_at) < 4 || perms[0] != 'r')
+	ret = procfs_maps_open(ctx->pid, &maps);
+	if (ret)
+		return ret;
+	while ((ret = procfs_maps_next(maps, &m)) > 0) {
+		if (m.perms[0] != 'r')
 			continue;
 		if (ctx->nmaps == room) {
 			size_t n = room ? room * 2 : 256;
-			struct mapping *m = realloc(ctx->maps, n * sizeof(*m));
+			struct mapping *grown = realloc(ctx->maps, n * sizeof(*grown));
 
-			if (!m) {
-				err = -ENOMEM;
-				goto cleanup;
+			if (!grown) {
+				ret = -ENOMEM;
+				break;
 			}
-			ctx->maps = m;
+			ctx->maps = grown;
 			room = n;
 		}
-		name = line + name_at;
-		name[strcspn(name, "\n")] = '\0';
 		ctx->maps[ctx->nmaps++] = (struct mapping){
-			.start = start,
-			.end = end,
+			.start = m.start,
+			.end = m.end,
 			/* arenas are mmap'd anonymous: [heap], [stack] and files hold none */
-			.pools = perms[1] == 'w' && perms[3] == 'p' && inode == 0 &&
-				 (!name[0] || !strncmp(name, "[anon:", 6)),
+			.pools = m.perms[1] == 'w' && m.perms[3] == 'p' && m.inode == 0 &&
+				 (!m.path[0] || !strncmp(m.path, "[anon:", 6)),
 		};
 	}
-cleanup:
-	free(line);
-	fclose(f);
-	return err;
+	procfs_maps_close(maps);
+	return ret < 0 ? ret : 0;
 }
 
 static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth);
