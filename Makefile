@@ -131,7 +131,8 @@ test: deps
 
 # libFuzzer on the census pool validator (it parses memory copied from targets).
 FUZZ_SECONDS ?= 60
-$(OUTPUT)/fuzz_census_pool: tests/fuzz/fuzz_census_pool.c daemon/census.c daemon/procmem.c | $(OUTPUT)
+$(OUTPUT)/fuzz_census_pool: tests/fuzz/fuzz_census_pool.c daemon/census.c daemon/procfs.c \
+		daemon/procmem.c daemon/u64map.c | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Ibpf -iquote daemon $^ -o $@
 

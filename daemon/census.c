@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * Census of a running CPython heap, read from outside with process_vm_readv. The target keeps
- * running: every structure read is validated and a torn one is skipped and counted, never
- * trusted. Memory use is bounded by one chunk of pools, the GC window cache and the hash tables.
+ * running: every structure read is validated and a torn one is skipped, never trusted. Memory
+ * use is bounded by one chunk of pools and the capped hash tables.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,7 +14,9 @@
 
 #include "census.h"
 #include "cpython.h"
+#include "procfs.h"
 #include "procmem.h"
+#include "u64map.h"
 
 #define POOL_SIZE_MIN		4096u
 #define POOL_BLOCKS_MAX		(CENSUS_POOL_MAX / 16)
@@ -27,21 +28,13 @@
 #define REFCNT_MAX		(1ull << 33)
 #define BASICSIZE_MAX		(1ll << 24)
 #define ITEMSIZE_MAX		(1ll << 16)
-#define OB_SIZE_MAX		(1ull << 40)
 #define TYPE_DEPTH_MAX		8
 /* Non-type addresses cached at most; beyond, they are re-validated each time (memory bound). */
 #define NEGATIVES_MAX		(1u << 18)
-#define TABLE_INITIAL		1024u
-
-#define GC_NODES_MAX		50000000ull
-/* A GC list node as read: _gc_next, _gc_prev, then the object's ob_refcnt, ob_type, ob_size. */
-#define GC_NODE_WORDS		5
-#define GC_NODE_LEN		(GC_NODE_WORDS * 8)
-_Static_assert(CPY_GC_HEAD_SIZE == 16 && CPY_OB_TYPE == 8 && CPY_OB_SIZE == 16,
-	       "a GC list node is read as the five words above");
-#define GC_PTR_MASK		(~3ull)
-#define WIN_SIZE		16384u
-#define WIN_COUNT		256u
+/* Bounds on what a hostile heap can make the tables hold: a real program has thousands of
+ * types, and sites of a type are at most the recorded pages. */
+#define TYPES_MAX		(1u << 20)
+#define SITES_MAX		(1u << 20)
 
 struct pool_header {
 	uint32_t count;
@@ -58,35 +51,13 @@ _Static_assert(sizeof(struct pool_header) == CPY_POOL_HEADER_SIZE, "pymalloc's p
 
 /* One address seen as a possible type object: the validation verdict, then its tally. */
 struct type_entry {
-	uint64_t addr;		/* 0: empty slot */
+	uint64_t addr;
 	uint64_t flags;
 	uint64_t count;
 	uint64_t bytes;
 	int64_t dictoffset;	/* > 0: where an instance keeps its __dict__ pointer */
-	uint32_t basicsize;
-	uint32_t itemsize;
+	struct u64map *sites;	/* site -> struct census_site, when the layout has site_of */
 	bool is_type;
-};
-
-struct type_table {
-	struct type_entry *slots;
-	size_t mask;
-	size_t used;
-	size_t negatives;
-};
-
-/* Addresses of the accepted pools, so that the GC walk skips objects already counted. */
-struct addr_set {
-	uint64_t *slots;
-	size_t mask;
-	size_t used;
-};
-
-/* Tallies per (type, site), when the layout attributes objects to sites. */
-struct site_table {
-	struct census_site *slots;
-	size_t mask;
-	size_t used;
 };
 
 struct mapping {
@@ -95,24 +66,15 @@ struct mapping {
 	bool pools;		/* private, writable, anonymous: where pymalloc arenas live */
 };
 
-/* A cached, aligned window of target memory for the GC walk; [lo, hi) holds valid bytes. */
-struct window {
-	uint64_t base;
-	uint64_t lo;
-	uint64_t hi;
-};
-
 struct census_ctx {
 	pid_t pid;
 	const struct census_layout *layout;
 	struct census *out;
-	int err;		/* sticky fatal error: target gone, no permission, no memory */
+	int err;		/* sticky fatal error: target gone, no permission, no memory, a table full */
 	struct mapping *maps;
 	size_t nmaps;
-	struct type_table types;
-	struct addr_set pools;
-	struct site_table sites;
-	bool track_pools;
+	struct u64map *types;	/* address -> struct type_entry */
+	size_t negatives;
 	uint64_t memo_addr;	/* last address resolved: blocks of a pool mostly share a type */
 	struct type_entry *memo;
 	uint64_t instance_dicts;	/* __dict__ pointers set in counted pool objects */
@@ -121,8 +83,6 @@ struct census_ctx {
 	uint32_t *offsets;
 	struct iovec *local;
 	struct iovec *remote;
-	struct window *wins;
-	uint8_t *win_data;
 };
 
 static inline uint64_t load64(const uint8_t *p)
@@ -136,14 +96,6 @@ static inline uint64_t load64(const uint8_t *p)
 static inline bool refcnt_plausible(uint64_t refcnt)
 {
 	return refcnt - 1 < REFCNT_MAX;
-}
-
-static inline size_t addr_hash(uint64_t addr)
-{
-	addr ^= addr >> 33;
-	addr *= 0xff51afd7ed558ccdull;
-	addr ^= addr >> 33;
-	return addr;
 }
 
 static bool sizes_valid(uint32_t pool_size, uint32_t max_block)
@@ -224,10 +176,6 @@ static int ctx_read(struct census_ctx *ctx, uint64_t addr, void *buf, size_t len
 
 	if (err == -ESRCH || err == -EPERM)
 		ctx->err = err;
-	if (err)
-		ctx->out->read_failures++;
-	else
-		ctx->out->bytes_read += len;
 	return err;
 }
 
@@ -235,20 +183,13 @@ static int ctx_read(struct census_ctx *ctx, uint64_t addr, void *buf, size_t len
 static size_t ctx_readv(struct census_ctx *ctx, const struct iovec *local, unsigned long nlocal,
 			const struct iovec *remote, unsigned long nremote)
 {
-	size_t want = 0, i;
-	ssize_t n;
+	ssize_t n = process_vm_readv(ctx->pid, local, nlocal, remote, nremote, 0);
 
-	for (i = 0; i < nremote; i++)
-		want += remote[i].iov_len;
-	n = process_vm_readv(ctx->pid, local, nlocal, remote, nremote, 0);
 	if (n < 0) {
 		if (errno == ESRCH || errno == EPERM)
 			ctx->err = -errno;
-		n = 0;
+		return 0;
 	}
-	if ((size_t)n < want)
-		ctx->out->read_failures++;
-	ctx->out->bytes_read += n;
 	return n;
 }
 
@@ -271,103 +212,38 @@ static const struct mapping *maps_find(const struct census_ctx *ctx, uint64_t ad
 
 static int maps_load(struct census_ctx *ctx)
 {
-	char path[64], *line = NULL;
-	size_t cap = 0, room = 0;
-	FILE *f;
-	int err = 0;
+	struct procfs_maps *maps;
+	struct procfs_map m;
+	size_t room = 0;
+	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)ctx->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (getline(&line, &cap, f) > 0) {
-		unsigned long long start, end, inode;
-		char perms[5], *name;
-		int name_at = 0;
-
-		if (sscanf(line, "%llx-%llx %4s %*x %*s %llu %n", &start, &end, perms, &inode,
-			   &name_at) < 4 || perms[0] != 'r')
+	ret = procfs_maps_open(ctx->pid, &maps);
+	if (ret)
+		return ret;
+	while ((ret = procfs_maps_next(maps, &m)) > 0) {
+		if (m.perms[0] != 'r')
 			continue;
 		if (ctx->nmaps == room) {
 			size_t n = room ? room * 2 : 256;
-			struct mapping *m = realloc(ctx->maps, n * sizeof(*m));
+			struct mapping *grown = realloc(ctx->maps, n * sizeof(*grown));
 
-			if (!m) {
-				err = -ENOMEM;
-				goto cleanup;
+			if (!grown) {
+				ret = -ENOMEM;
+				break;
 			}
-			ctx->maps = m;
+			ctx->maps = grown;
 			room = n;
 		}
-		name = line + name_at;
-		name[strcspn(name, "\n")] = '\0';
 		ctx->maps[ctx->nmaps++] = (struct mapping){
-			.start = start,
-			.end = end,
+			.start = m.start,
+			.end = m.end,
 			/* arenas are mmap'd anonymous: [heap], [stack] and files hold none */
-			.pools = perms[1] == 'w' && perms[3] == 'p' && inode == 0 &&
-				 (!name[0] || !strncmp(name, "[anon:", 6)),
+			.pools = m.perms[1] == 'w' && m.perms[3] == 'p' && m.inode == 0 &&
+				 (!m.path[0] || !strncmp(m.path, "[anon:", 6)),
 		};
 	}
-cleanup:
-	free(line);
-	fclose(f);
-	return err;
-}
-
-static struct type_entry *type_table_slot(const struct type_table *t, uint64_t addr)
-{
-	size_t i;
-
-	for (i = addr_hash(addr) & t->mask; t->slots[i].addr && t->slots[i].addr != addr;
-	     i = (i + 1) & t->mask)
-		;
-	return &t->slots[i];
-}
-
-static int type_table_grow(struct census_ctx *ctx)
-{
-	struct type_table *t = &ctx->types;
-	size_t cap = (t->mask + 1) * 2, i, j;
-	struct type_entry *slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (i = 0; i <= t->mask; i++) {
-		if (!t->slots[i].addr)
-			continue;
-		for (j = addr_hash(t->slots[i].addr) & (cap - 1); slots[j].addr; j = (j + 1) & (cap - 1))
-			;
-		slots[j] = t->slots[i];
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->mask = cap - 1;
-	/* entries moved */
-	ctx->memo_addr = 0;
-	ctx->memo = NULL;
-	return 0;
-}
-
-static struct type_entry *type_table_insert(struct census_ctx *ctx, const struct type_entry *fresh)
-{
-	struct type_entry *e;
-
-	if ((ctx->types.used + 1) * 2 > ctx->types.mask + 1) {
-		int err = type_table_grow(ctx);
-
-		if (err) {
-			ctx->err = err;
-			return NULL;
-		}
-	}
-	e = type_table_slot(&ctx->types, fresh->addr);
-	if (!e->addr) {
-		*e = *fresh;
-		ctx->types.used++;
-		ctx->types.negatives += !fresh->is_type;
-	}
-	return e;
+	procfs_maps_close(maps);
+	return ret < 0 ? ret : 0;
 }
 
 static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth);
@@ -399,8 +275,6 @@ static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int dept
 			return false;
 		meta_flags = m->flags;
 	}
-	t->basicsize = basicsize;
-	t->itemsize = itemsize;
 	return meta_flags & CPY_TPFLAGS_TYPE_SUBCLASS;
 }
 
@@ -408,66 +282,37 @@ static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int dept
 static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth)
 {
 	struct type_entry *e, fresh = { .addr = addr };
+	void *slot;
+	int ret;
 
 	if (addr == ctx->memo_addr)
 		return ctx->memo;
-	e = type_table_slot(&ctx->types, addr);
-	if (!e->addr) {
-		/* Values that point nowhere are rejected without a read and without a slot. */
+	e = u64map_lookup(ctx->types, addr);
+	if (!e) {
+		/* Values that point nowhere are rejected without a read and without an entry. */
 		if (!addr || (addr & 7) || !maps_find(ctx, addr))
 			return NULL;
 		fresh.is_type = type_validate(ctx, &fresh, depth);
-		if (!fresh.is_type && ctx->types.negatives >= NEGATIVES_MAX)
+		if (!fresh.is_type && ctx->negatives >= NEGATIVES_MAX)
 			return NULL;
-		/* validation may have grown the table: look the slot up again */
-		e = type_table_insert(ctx, &fresh);
-		if (!e)
+		/* an insert may move the entries; validation may have added this one (a loop of
+		 * metatypes) */
+		ctx->memo_addr = 0;
+		ctx->memo = NULL;
+		ret = u64map_insert(ctx->types, addr, &slot);
+		if (ret < 0) {
+			ctx->err = ret;
 			return NULL;
+		}
+		e = slot;
+		if (ret) {
+			*e = fresh;
+			ctx->negatives += !fresh.is_type;
+		}
 	}
 	ctx->memo_addr = addr;
 	ctx->memo = e->is_type ? e : NULL;
 	return ctx->memo;
-}
-
-static int addr_set_add(struct census_ctx *ctx, uint64_t key)
-{
-	struct addr_set *s = &ctx->pools;
-	size_t i;
-
-	if ((s->used + 1) * 2 > s->mask + 1) {
-		size_t cap = (s->mask + 1) * 2, j;
-		uint64_t *slots = calloc(cap, sizeof(*slots));
-
-		if (!slots)
-			return -ENOMEM;
-		for (j = 0; j <= s->mask; j++) {
-			if (!s->slots[j])
-				continue;
-			for (i = addr_hash(s->slots[j]) & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
-				;
-			slots[i] = s->slots[j];
-		}
-		free(s->slots);
-		s->slots = slots;
-		s->mask = cap - 1;
-	}
-	for (i = addr_hash(key) & s->mask; s->slots[i] && s->slots[i] != key; i = (i + 1) & s->mask)
-		;
-	if (!s->slots[i]) {
-		s->slots[i] = key;
-		s->used++;
-	}
-	return 0;
-}
-
-static bool addr_set_has(const struct addr_set *s, uint64_t key)
-{
-	size_t i;
-
-	for (i = addr_hash(key) & s->mask; s->slots[i]; i = (i + 1) & s->mask)
-		if (s->slots[i] == key)
-			return true;
-	return false;
 }
 
 /* Where a type's objects start in their block: after the GC header and any pre-header. */
@@ -492,48 +337,28 @@ static void list_note(struct census *out, uint64_t addr, int64_t len)
 	out->lists[i] = (struct census_container){ addr, len };
 }
 
-static int site_table_grow(struct site_table *t)
-{
-	size_t n = (t->mask + 1) * 2, i, j;
-	struct census_site *slots = calloc(n, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (i = 0; i <= t->mask; i++) {
-		if (!t->slots[i].count)
-			continue;
-		j = addr_hash(t->slots[i].type ^ t->slots[i].site * 31) & (n - 1);
-		while (slots[j].count)
-			j = (j + 1) & (n - 1);
-		slots[j] = t->slots[i];
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->mask = n - 1;
-	return 0;
-}
-
-static void site_note(struct census_ctx *ctx, uint64_t type, uint64_t block, uint32_t size,
+static void site_note(struct census_ctx *ctx, struct type_entry *e, uint64_t block, uint32_t size,
 		      uint64_t pool)
 {
-	struct site_table *t = &ctx->sites;
 	double weight = 1;
 	uint64_t site = ctx->layout->site_of(ctx->layout->site_arg, block, size, pool, &weight);
-	size_t j;
+	struct census_site *s;
+	void *slot;
+	int ret = 0;
 
-	if (t->used * 2 >= t->mask && site_table_grow(t)) {
-		ctx->err = -ENOMEM;
+	if (!e->sites)
+		ret = u64map_new(sizeof(*s), SITES_MAX, &e->sites);
+	if (!ret)
+		ret = u64map_insert(e->sites, site, &slot);
+	if (ret < 0) {
+		ctx->err = ret;
 		return;
 	}
-	j = addr_hash(type ^ site * 31) & t->mask;
-	while (t->slots[j].count && (t->slots[j].type != type || t->slots[j].site != site))
-		j = (j + 1) & t->mask;
-	if (!t->slots[j].count) {
-		t->slots[j] = (struct census_site){ type, site, 0, 0 };
-		t->used++;
-	}
-	t->slots[j].count++;
-	t->slots[j].estimate += site ? weight : 1;
+	s = slot;
+	if (ret)
+		*s = (struct census_site){ e->addr, site, 0, 0 };
+	s->count++;
+	s->estimate += site ? weight : 1;
 }
 
 static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t pool_addr,
@@ -559,7 +384,7 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 				e->bytes += size;
 				ctx->out->objects++;
 				if (ctx->layout->site_of)
-					site_note(ctx, e->addr, pool_addr + ctx->offsets[i], size,
+					site_note(ctx, e, pool_addr + ctx->offsets[i], size,
 						  pool_addr);
 				if (e->addr == ctx->layout->list_type && off + CPY_OB_SIZE + 8 <= size)
 					list_note(ctx->out, pool_addr + ctx->offsets[i] + off,
@@ -580,16 +405,9 @@ static void pool_process(struct census_ctx *ctx, const uint8_t *copy, uint64_t a
 
 	n = census_pool_used_blocks(copy, addr, ctx->layout->pool_size, ctx->layout->max_block,
 				    &size, ctx->offsets);
-	if (n < 0) {
-		ctx->out->pools_torn++;
+	/* not a pool, or one that changed while it was copied: skipped */
+	if (n < 0)
 		return;
-	}
-	ctx->out->pools++;
-	ctx->out->blocks_used += n;
-	if (ctx->track_pools && addr_set_add(ctx, addr)) {
-		ctx->err = -ENOMEM;
-		return;
-	}
 	pool_count(ctx, copy, addr, size, n);
 }
 
@@ -658,88 +476,6 @@ static void pools_scan(struct census_ctx *ctx)
 	}
 }
 
-/* Loads the aligned window holding [node, node + GC_NODE_LEN), clipped to node's mapping. */
-static int window_load(struct census_ctx *ctx, struct window *win, uint8_t *data, uint64_t base,
-		       uint64_t node)
-{
-	const struct mapping *m = maps_find(ctx, node);
-	uint64_t lo, hi;
-
-	if (!m || node + GC_NODE_LEN > m->end)
-		return -EFAULT;
-	lo = base > m->start ? base : m->start;
-	hi = base + WIN_SIZE < m->end ? base + WIN_SIZE : m->end;
-	win->hi = 0;
-	if (ctx_read(ctx, lo, data + (lo - base), hi - lo))
-		return -EFAULT;
-	win->base = base;
-	win->lo = lo;
-	win->hi = hi;
-	return 0;
-}
-
-/* List nodes mostly sit close to their neighbours: serve them from cached windows. */
-static int gc_node_read(struct census_ctx *ctx, uint64_t node, uint64_t w[GC_NODE_WORDS])
-{
-	uint64_t base = node & ~(uint64_t)(WIN_SIZE - 1);
-	size_t slot = (base / WIN_SIZE) & (WIN_COUNT - 1);
-	struct window *win = &ctx->wins[slot];
-	uint8_t *data = ctx->win_data + slot * WIN_SIZE;
-
-	if (node + GC_NODE_LEN > base + WIN_SIZE)
-		return ctx_read(ctx, node, w, GC_NODE_LEN);
-	if ((win->base != base || node < win->lo || node + GC_NODE_LEN > win->hi) &&
-	    window_load(ctx, win, data, base, node))
-		return ctx_read(ctx, node, w, GC_NODE_LEN);
-	memcpy(w, data + (node - base), GC_NODE_LEN);
-	return 0;
-}
-
-static void gc_count(struct census_ctx *ctx, const uint64_t w[GC_NODE_WORDS])
-{
-	struct type_entry *e;
-	uint64_t bytes, size;
-
-	if (!refcnt_plausible(w[2]))
-		return;
-	e = type_resolve(ctx, w[3], 0);
-	if (!e || !(e->flags & CPY_TPFLAGS_HAVE_GC))
-		return;
-	bytes = e->basicsize;
-	if (e->itemsize) {
-		size = (int64_t)w[4] < 0 ? -w[4] : w[4];
-		if (size < OB_SIZE_MAX)
-			bytes += e->itemsize * size;
-	}
-	e->count++;
-	e->bytes += bytes;
-	ctx->out->objects++;
-	ctx->out->gc_outside_pools++;
-}
-
-/* Follows one generation's circular list; a torn or unreadable node ends the walk. */
-static void gc_walk(struct census_ctx *ctx, uint64_t head)
-{
-	uint64_t pool_mask = ~(uint64_t)(ctx->layout->pool_size - 1);
-	uint64_t w[GC_NODE_WORDS], prev = head, node, steps = 0;
-
-	if (gc_node_read(ctx, head, w)) {
-		ctx->out->gc_torn++;
-		return;
-	}
-	for (node = w[0] & GC_PTR_MASK; node != head && !ctx->err; node = w[0] & GC_PTR_MASK) {
-		if (++steps > GC_NODES_MAX || gc_node_read(ctx, node, w) ||
-		    (w[1] & GC_PTR_MASK) != prev) {
-			ctx->out->gc_torn++;
-			return;
-		}
-		ctx->out->gc_walked++;
-		if (!addr_set_has(&ctx->pools, node & pool_mask))
-			gc_count(ctx, w);
-		prev = node;
-	}
-}
-
 static int count_compare(const void *a, const void *b)
 {
 	const struct census_count *x = a, *y = b;
@@ -751,95 +487,97 @@ static int count_compare(const void *a, const void *b)
 	return (x->type > y->type) - (x->type < y->type);
 }
 
+/* Orders sites as sites_births does: by type, then site. */
+static int site_compare(const void *a, const void *b)
+{
+	const struct census_site *x = a, *y = b;
+
+	if (x->type != y->type)
+		return (x->type > y->type) - (x->type < y->type);
+	return (x->site > y->site) - (x->site < y->site);
+}
+
 static int counts_build(struct census_ctx *ctx)
 {
-	const struct type_table *t = &ctx->types;
 	struct census *out = ctx->out;
-	size_t i, n = 0;
+	size_t pos, spos, n = 0, nsites = 0;
+	uint64_t key;
+	void *slot;
 
-	for (i = 0; i <= t->mask; i++)
-		n += t->slots[i].is_type && t->slots[i].count;
+	for (pos = 0; u64map_next(ctx->types, &pos, &key, &slot);) {
+		const struct type_entry *e = slot;
+
+		n += e->is_type && e->count;
+		nsites += e->sites ? u64map_count(e->sites) : 0;
+	}
 	out->counts = calloc(n ? n : 1, sizeof(*out->counts));
 	if (!out->counts)
 		return -ENOMEM;
-	for (i = 0; i <= t->mask; i++) {
-		const struct type_entry *e = &t->slots[i];
+	if (nsites) {
+		out->sites = calloc(nsites, sizeof(*out->sites));
+		if (!out->sites)
+			return -ENOMEM;
+	}
+	for (pos = 0; u64map_next(ctx->types, &pos, &key, &slot);) {
+		const struct type_entry *e = slot;
+		void *site;
 
 		if (e->is_type && e->count)
 			out->counts[out->n++] = (struct census_count){
 				e->addr, e->count, e->bytes,
 				e->addr == ctx->layout->dict_type ? ctx->instance_dicts : 0,
 			};
+		for (spos = 0; e->sites && u64map_next(e->sites, &spos, &key, &site);)
+			out->sites[out->nsites++] = *(const struct census_site *)site;
 	}
 	qsort(out->counts, out->n, sizeof(*out->counts), count_compare);
-	if (!ctx->sites.used)
-		return 0;
-	out->sites = calloc(ctx->sites.used, sizeof(*out->sites));
-	if (!out->sites)
-		return -ENOMEM;
-	for (i = 0; i <= ctx->sites.mask; i++)
-		if (ctx->sites.slots[i].count)
-			out->sites[out->nsites++] = ctx->sites.slots[i];
+	qsort(out->sites, out->nsites, sizeof(*out->sites), site_compare);
 	return 0;
 }
 
 static int ctx_init(struct census_ctx *ctx)
 {
-	ctx->types.slots = calloc(TABLE_INITIAL, sizeof(*ctx->types.slots));
-	ctx->types.mask = TABLE_INITIAL - 1;
+	int err = u64map_new(sizeof(struct type_entry), TYPES_MAX, &ctx->types);
+
+	if (err)
+		return err;
 	ctx->chunk = malloc(CHUNK_SIZE);
 	ctx->headers = malloc(CHUNK_POOLS_MAX * CPY_POOL_HEADER_SIZE);
 	ctx->offsets = malloc(POOL_BLOCKS_MAX * sizeof(*ctx->offsets));
 	ctx->local = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->local));
 	ctx->remote = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->remote));
-	if (!ctx->types.slots || !ctx->chunk || !ctx->headers || !ctx->offsets || !ctx->local ||
-	    !ctx->remote)
-		return -ENOMEM;
-	if (ctx->layout->site_of) {
-		ctx->sites.slots = calloc(TABLE_INITIAL, sizeof(*ctx->sites.slots));
-		ctx->sites.mask = TABLE_INITIAL - 1;
-		if (!ctx->sites.slots)
-			return -ENOMEM;
-	}
-	if (!ctx->track_pools)
-		return 0;
-	ctx->pools.slots = calloc(TABLE_INITIAL, sizeof(*ctx->pools.slots));
-	ctx->pools.mask = TABLE_INITIAL - 1;
-	ctx->wins = calloc(WIN_COUNT, sizeof(*ctx->wins));
-	ctx->win_data = malloc((size_t)WIN_COUNT * WIN_SIZE);
-	if (!ctx->pools.slots || !ctx->wins || !ctx->win_data)
+	if (!ctx->chunk || !ctx->headers || !ctx->offsets || !ctx->local || !ctx->remote)
 		return -ENOMEM;
 	return 0;
 }
 
 static void ctx_release(struct census_ctx *ctx)
 {
+	size_t pos = 0;
+	uint64_t key;
+	void *slot;
+
+	while (ctx->types && u64map_next(ctx->types, &pos, &key, &slot))
+		u64map_free(((struct type_entry *)slot)->sites);
+	u64map_free(ctx->types);
 	free(ctx->maps);
-	free(ctx->types.slots);
-	free(ctx->pools.slots);
-	free(ctx->sites.slots);
 	free(ctx->chunk);
 	free(ctx->headers);
 	free(ctx->offsets);
 	free(ctx->local);
 	free(ctx->remote);
-	free(ctx->wins);
-	free(ctx->win_data);
 }
 
 int census_run(pid_t pid, const struct census_layout *layout, struct census *out)
 {
 	struct census_ctx ctx = { .pid = pid, .layout = layout, .out = out };
 	struct timespec t0, t1;
-	int err, i;
+	int err;
 
 	memset(out, 0, sizeof(*out));
 	if (pid <= 0 || !sizes_valid(layout->pool_size, layout->max_block))
 		return -EINVAL;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (i = 0; i < 4; i++)
-		ctx.track_pools |= layout->gc_heads[i] != 0;
-
 	err = ctx_init(&ctx);
 	if (err)
 		goto cleanup;
@@ -847,9 +585,6 @@ int census_run(pid_t pid, const struct census_layout *layout, struct census *out
 	if (err)
 		goto cleanup;
 	pools_scan(&ctx);
-	for (i = 0; i < 4 && !ctx.err; i++)
-		if (layout->gc_heads[i])
-			gc_walk(&ctx, layout->gc_heads[i]);
 	err = ctx.err;
 	if (err)
 		goto cleanup;

@@ -2,8 +2,7 @@
 /*
  * Counting the live objects of a running CPython process by type, from outside: the pymalloc
  * pools found in its anonymous mappings are copied with process_vm_readv and their used blocks
- * classified, then (optionally) the GC generation lists are walked for the big GC objects that
- * malloc holds.
+ * classified.
  */
 #ifndef PYLEAK_CENSUS_H
 #define PYLEAK_CENSUS_H
@@ -19,7 +18,6 @@ struct census_layout {
 	uint32_t pool_size;      /* pymalloc pool: 4096 on 3.8/3.9, 16384 on 3.10+ */
 	uint32_t max_block;      /* 512: larger objects come from malloc, not pymalloc */
 	uint64_t preheader_flags;/* tp_flags bits that put 2 words before the GC header: 0 on <=3.10, 1<<4 on 3.11, (1<<3)|(1<<4) on 3.12+ */
-	uint64_t gc_heads[4];    /* addresses of the GC generation list heads (PyGC_Head) in the target, 0 = unused */
 	uint64_t list_type;      /* &PyList_Type: the longest lists are reported (what holds a leak), 0 = no */
 	uint64_t dict_type;      /* &PyDict_Type: instance __dict__s are told apart, 0 = no */
 	/* Optional: the allocation site of the pool block at block (size bytes, in the pool at
@@ -45,13 +43,10 @@ struct census_site { uint64_t type; uint64_t site; uint64_t count; double estima
 struct census {
 	struct census_count *counts;  /* one per type object address, sorted by count desc */
 	size_t n;
-	struct census_site *sites;    /* with layout->site_of: per (type, site), in no order */
+	struct census_site *sites;    /* with layout->site_of: per (type, site), by type then site */
 	size_t nsites;
-	uint64_t pools, blocks_used, objects, gc_walked, gc_outside_pools, bytes_read;
+	uint64_t objects;
 	double seconds;
-	uint64_t pools_torn;     /* looked like pools but changed while being copied: skipped */
-	uint64_t read_failures;  /* regions or nodes that could not be read: skipped */
-	uint64_t gc_torn;        /* generation walks cut short by a torn or unreadable node */
 	struct census_container lists[CENSUS_TOP_LISTS];  /* the longest lists, longest first */
 	int nlists;
 };

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -16,6 +15,7 @@
 #include "insn.h"
 #include "log.h"
 #include "probes.h"
+#include "procfs.h"
 #include "dispatch.skel.h"
 #include "pyleak.skel.h"
 #include "python.h"
@@ -524,19 +524,9 @@ uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns)
 
 static uint64_t map_memlock(int fd)
 {
-	char path[64], line[128];
-	uint64_t v = 0;
-	FILE *f;
+	uint64_t v;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %" SCNu64, &v) == 1)
-			break;
-	fclose(f);
-	return v;
+	return procfs_fdinfo_u64(fd, "memlock", &v) ? 0 : v;
 }
 
 uint64_t probes_maps_memory(struct probes *p)

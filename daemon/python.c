@@ -5,50 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpython_offsets.h"
+#include "procfs.h"
 #include "pyleak.h"
 #include "python.h"
 
 /* Fewer direct calls than this: the build inlined _Py_NewReference (Debian's LTO+PGO 3.11). */
 #define NEWREF_MIN_CALLS 50
-
-struct map_line {
-	uint64_t start, end, pgoff, ino;
-	unsigned int dev_major, dev_minor;
-	char perms[5];
-	char path[PATH_MAX];
-};
-
-/* Parses one /proc/PID/maps line; 0 on success. */
-static int map_line_parse(const char *line, struct map_line *m)
-{
-	int pos = 0;
-
-	m->path[0] = '\0';
-	if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu %n", &m->start, &m->end, m->perms, &m->pgoff,
-		   &m->dev_major, &m->dev_minor, &m->ino, &pos) < 7)
-		return -EINVAL;
-	if (pos > 0) {
-		size_t n;
-
-		snprintf(m->path, sizeof(m->path), "%s", line + pos);
-		n = strlen(m->path);
-		while (n && (m->path[n - 1] == '\n' || m->path[n - 1] == ' '))
-			m->path[--n] = '\0';
-	}
-	return 0;
-}
-
-static FILE *maps_open(pid_t pid)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	return fopen(path, "re");
-}
 
 static bool is_libpython(const char *path)
 {
@@ -70,47 +35,45 @@ static int minor_from_name(const char *path)
 	return atoi(p + 8);
 }
 
-/* Finds the file that holds the interpreter (libpython if mapped, else the executable). */
+/*
+ * Finds the file that holds the interpreter: libpython if one is mapped, else the executable.
+ * Its first mapping tells the load bias.
+ */
 static int module_find(struct python_info *py)
 {
-	struct map_line m;
-	char line[PATH_MAX + 128];
-	bool found_lib = false;
-	FILE *f;
-	int err = 0;
+	struct procfs_maps *maps;
+	struct procfs_map m;
+	bool exe_seen = false;
+	int ret;
 
-	f = maps_open(py->pid);
-	if (!f)
-		return errno == ENOENT ? -ESRCH : -errno;
-	/* First pass picks the module, second collects its mappings. */
-	while (fgets(line, sizeof(line), f)) {
-		if (map_line_parse(line, &m) || m.path[0] != '/')
+	ret = procfs_maps_open(py->pid, &maps);
+	if (ret)
+		return ret;
+	while ((ret = procfs_maps_next(maps, &m)) > 0) {
+		if (m.truncated || m.path[0] != '/')
 			continue;
 		if (is_libpython(m.path)) {
 			snprintf(py->module, sizeof(py->module), "%s", m.path);
-			found_lib = true;
+			py->shared = true;
+			py->map_start = m.start;
+			py->map_pgoff = m.pgoff;
 			break;
 		}
-	}
-	if (!found_lib)
-		snprintf(py->module, sizeof(py->module), "%s", py->exe);
-	py->shared = found_lib;
-	rewind(f);
-	py->nmaps = 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (map_line_parse(line, &m) || strcmp(m.path, py->module))
-			continue;
-		if (py->nmaps < PYTHON_MAX_MAPS) {
-			py->maps[py->nmaps].start = m.start;
-			py->maps[py->nmaps].end = m.end;
-			py->maps[py->nmaps].pgoff = m.pgoff;
-			py->nmaps++;
+		if (!exe_seen && !strcmp(m.path, py->exe)) {
+			exe_seen = true;
+			py->map_start = m.start;
+			py->map_pgoff = m.pgoff;
 		}
 	}
-	if (!py->nmaps)
-		err = -ENOEXEC;
-	fclose(f);
-	return err;
+	procfs_maps_close(maps);
+	if (ret < 0)
+		return ret;
+	if (py->shared)
+		return 0;
+	if (!exe_seen)
+		return -ENOEXEC;
+	snprintf(py->module, sizeof(py->module), "%s", py->exe);
+	return 0;
 }
 
 /* The version string: Py_Version (3.11+) or the "3.X.Y" literal in .rodata. */
@@ -188,11 +151,11 @@ int python_inspect(pid_t pid, struct python_info *py)
 	if (!elf_file_is_exec(py->elf)) {
 		uint64_t vaddr0;
 
-		if (elf_file_offset_to_vaddr(py->elf, py->maps[0].pgoff, &vaddr0)) {
+		if (elf_file_offset_to_vaddr(py->elf, py->map_pgoff, &vaddr0)) {
 			err = -ENOEXEC;
 			goto cleanup;
 		}
-		py->bias = py->maps[0].start - vaddr0;
+		py->bias = py->map_start - vaddr0;
 	}
 	if (python_symbol_addr(py, "_PyRuntime", &py->runtime)) {
 		err = -ENOEXEC;
@@ -244,27 +207,25 @@ uint64_t python_func_size(const struct python_info *py, uint64_t addr)
 int python_file_of_addr(pid_t pid, uint64_t addr, char *path, size_t len, uint64_t *offset,
 			uint64_t *ino)
 {
-	char line[PATH_MAX + 128];
-	struct map_line m;
-	int err = -ENOENT;
-	FILE *f;
+	struct procfs_maps *maps;
+	struct procfs_map m;
+	int ret;
 
-	f = maps_open(pid);
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (map_line_parse(line, &m) || addr < m.start || addr >= m.end)
-			continue;
-		if (m.path[0] == '/') {
-			snprintf(path, len, "/proc/%d/root%s", pid, m.path);
-			*offset = m.pgoff + (addr - m.start);
-			*ino = m.ino;
-			err = 0;
-		}
-		break;
+	ret = procfs_maps_open(pid, &maps);
+	if (ret)
+		return ret;
+	while ((ret = procfs_maps_next(maps, &m)) > 0 && (addr < m.start || addr >= m.end))
+		;
+	if (ret > 0 && m.path[0] == '/' && !m.truncated) {
+		snprintf(path, len, "/proc/%d/root%s", pid, m.path);
+		*offset = m.pgoff + (addr - m.start);
+		*ino = m.inode;
+		ret = 0;
+	} else if (ret >= 0) {
+		ret = -ENOENT;
 	}
-	fclose(f);
-	return err;
+	procfs_maps_close(maps);
+	return ret;
 }
 
 /*

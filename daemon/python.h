@@ -10,12 +10,7 @@
 
 #include "elf.h"
 
-#define PYTHON_MAX_MAPS 16
 #define PYTHON_MAX_HOOKS 24
-
-struct python_mapping {
-	uint64_t start, end, pgoff;
-};
 
 struct python_info {
 	pid_t pid;
@@ -25,8 +20,7 @@ struct python_info {
 	char module[PATH_MAX];		/* the file holding the interpreter: exe or libpython */
 	char module_path[PATH_MAX + 32];	/* the same, reachable from the daemon (/proc/PID/root/...) */
 	struct elf_file *elf;
-	struct python_mapping maps[PYTHON_MAX_MAPS];
-	int nmaps;
+	uint64_t map_start, map_pgoff;	/* the module's first mapping: address, file offset */
 	bool shared;			/* interpreter in libpython, not the executable */
 	bool inlined;			/* LTO build: _Py_NewReference is inlined into its callers */
 	long newref_calls;		/* direct calls to _Py_NewReference found in the code */

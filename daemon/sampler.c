@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "procfs.h"
 #include "sampler.h"
 
 /* A census may use this share of the daemon's time (it costs the daemon, not the target);
@@ -81,36 +80,16 @@ static int census_take(struct target *t)
 	return 0;
 }
 
-/* The target's own CPU time (utime + stime), in seconds; -1 if unreadable. */
-static double target_cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut, st;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');	/* the command name may hold spaces and parentheses */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
-}
-
 /* Per-object probes (precise mode) cannot be thinned: their cost is only reported. */
 static void governor_tick(struct target *t)
 {
 	struct governor *g = &t->gov;
+	double cpu;
 
-	if (!governor_update(g, probes_cost_ns(&t->probes, UPROBE_TRAP_NS),
-			     target_cpu_seconds(t->pid), t->sites && target_sampled(t)))
+	if (procfs_cpu_seconds(t->pid, &cpu))
+		cpu = -1;
+	if (!governor_update(g, probes_cost_ns(&t->probes, UPROBE_TRAP_NS), cpu,
+			     t->sites && target_sampled(t)))
 		return;
 	probes_set_page_mask(&t->probes, g->page_mask);
 	log_debug("pid %d: governor: probes cost %.2f%% of its CPU (budget %.2f%%): "

@@ -14,47 +14,31 @@
 #include "log.h"
 #include "pystack.h"
 #include "sites.h"
+#include "u64map.h"
 
-struct page_entry {
-	uint64_t page;		/* 0: empty */
-	struct pyleak_page_site site;
-};
-
+/* Recorded pages: page number -> struct pyleak_page_site. */
 struct page_table {
-	struct page_entry *slots;
-	size_t mask;
-	size_t used;
+	struct u64map *map;
+	int err;
 };
-
-static size_t page_hash(uint64_t page)
-{
-	return (page * 0x9E3779B97F4A7C15ull) >> 20;
-}
 
 static void page_add(void *ctx, uint64_t page, const void *value)
 {
-	const struct pyleak_page_site *site = value;
 	struct page_table *t = ctx;
-	size_t j;
+	void *slot;
+	int ret;
 
-	if (!page || t->used * 2 > t->mask)
-		return;		/* sized for every entry up front: cannot happen */
-	for (j = page_hash(page) & t->mask; t->slots[j].page && t->slots[j].page != page;
-	     j = (j + 1) & t->mask)
-		;
-	t->used += !t->slots[j].page;
-	t->slots[j] = (struct page_entry){ page, *site };
+	/* -E2BIG: dropped, as a full table did */
+	ret = u64map_insert(t->map, page, &slot);
+	if (ret >= 0)
+		memcpy(slot, value, sizeof(struct pyleak_page_site));
+	else if (ret == -ENOMEM && !t->err)
+		t->err = ret;
 }
 
-static const struct pyleak_page_site *page_find(const struct page_table *t, uint64_t addr)
+static const struct pyleak_page_site *page_find(const struct u64map *pages, uint64_t addr)
 {
-	uint64_t page = addr >> PYLEAK_PAGE_SHIFT;
-	size_t j;
-
-	for (j = page_hash(page) & t->mask; t->slots[j].page; j = (j + 1) & t->mask)
-		if (t->slots[j].page == page)
-			return &t->slots[j].site;
-	return NULL;
+	return u64map_lookup(pages, addr >> PYLEAK_PAGE_SHIFT);
 }
 
 /*
@@ -82,28 +66,25 @@ int sites_census(struct probes *p, const struct census_layout *l, uint32_t max_p
 {
 	struct census_layout layout = *l;
 	struct page_table pages = {};
-	size_t cap = 1024;
 	long n;
 	int err;
 
-	/* Twice the map's capacity keeps probing short whatever it holds. */
-	while (cap < 2ull * max_pages + 2)
-		cap *= 2;
-	pages.slots = calloc(cap, sizeof(*pages.slots));
-	if (!pages.slots)
-		return -ENOMEM;
-	pages.mask = cap - 1;
+	/* The map changes while it is read, so it may list more pages than it holds at once;
+	 * beyond twice as many, they are dropped. */
+	err = u64map_new(sizeof(struct pyleak_page_site), 2ull * max_pages, &pages.map);
+	if (err)
+		return err;
 	n = probes_for_each_page(p, page_add, &pages);
-	if (n < 0) {
-		err = (int)n;
+	if (n < 0 || pages.err) {
+		err = n < 0 ? (int)n : pages.err;
 		log_warn("read page sites of pid %d: %s", p->pid, strerror(-err));
 		goto cleanup;
 	}
 	layout.site_of = block_site;
-	layout.site_arg = &pages;
+	layout.site_arg = pages.map;
 	err = census_run(p->pid, &layout, out);
 cleanup:
-	free(pages.slots);
+	u64map_free(pages.map);
 	return err;
 }
 

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "procfs.h"
+
+/* A maps line is at most 73 bytes (padded) before its path. */
+#define MAPS_LINE_MAX	(PATH_MAX + 128)
+#define FDINFO_LINE_MAX	256
+/* utime is field 14 of /proc/PID/stat (proc(5)); the bytes before it fit easily. */
+#define STAT_READ_MAX	1024
+#define STAT_UTIME	14
+#define DEV_MAJOR_MAX	0xfffu
+#define DEV_MINOR_MAX	0xfffffu
+
+struct procfs_maps {
+	FILE *f;
+	char line[MAPS_LINE_MAX];
+};
+
+/* A missing /proc/PID means the process is gone. */
+static int pid_file_open(pid_t pid, const char *name, FILE **out)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	*out = fopen(path, "re");
+	if (!*out)
+		return errno == ENOENT ? -ESRCH : -errno;
+	return 0;
+}
+
+/*
+ * Reads one line into buf without its newline; the rest of a longer line is dropped, and
+ * *truncated says so. 1, 0 at the end, or -EIO.
+ */
+static int line_read(FILE *f, char *buf, size_t size, bool *truncated)
+{
+	size_t n;
+	int c;
+
+	*truncated = false;
+	if (!fgets(buf, size, f))
+		return ferror(f) ? -EIO : 0;
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n') {
+		buf[n - 1] = '\0';
+		return 1;
+	}
+	while ((c = getc(f)) != EOF && c != '\n')
+		*truncated = true;
+	return 1;
+}
+
+/*
+ * An unsigned number no greater than max at p (no sign, no 0x): what follows it, or NULL.
+ * NULL in, NULL out: a parser chains the calls and checks once.
+ */
+static const char *num_parse(const char *p, unsigned int base, uint64_t max, uint64_t *out)
+{
+	const char *start = p;
+	uint64_t v = 0;
+
+	if (!p)
+		return NULL;
+	for (;; p++) {
+		unsigned int d;
+
+		if (*p >= '0' && *p <= '9')
+			d = *p - '0';
+		else if (base == 16 && *p >= 'a' && *p <= 'f')
+			d = *p - 'a' + 10;
+		else
+			break;
+		if (v > (max - d) / base)
+			return NULL;
+		v = v * base + d;
+	}
+	if (p == start)
+		return NULL;
+	*out = v;
+	return p;
+}
+
+static const char *char_skip(const char *p, char c)
+{
+	return p && *p == c ? p + 1 : NULL;
+}
+
+static const char *perms_parse(const char *p, char perms[5])
+{
+	static const char allowed[4][3] = { "r-", "w-", "x-", "ps" };
+	int i;
+
+	for (i = 0; p && i < 4; i++) {
+		if (!p[i] || !strchr(allowed[i], p[i]))
+			return NULL;
+		perms[i] = p[i];
+	}
+	perms[4] = '\0';
+	return p ? p + 4 : NULL;
+}
+
+int procfs_map_parse(const char *line, struct procfs_map *m)
+{
+	uint64_t major, minor;
+	const char *p;
+
+	p = num_parse(line, 16, UINT64_MAX, &m->start);
+	p = num_parse(char_skip(p, '-'), 16, UINT64_MAX, &m->end);
+	p = perms_parse(char_skip(p, ' '), m->perms);
+	p = num_parse(char_skip(p, ' '), 16, UINT64_MAX, &m->pgoff);
+	p = num_parse(char_skip(p, ' '), 16, DEV_MAJOR_MAX, &major);
+	p = num_parse(char_skip(p, ':'), 16, DEV_MINOR_MAX, &minor);
+	p = num_parse(char_skip(p, ' '), 10, UINT64_MAX, &m->inode);
+	if (!p || (*p && *p != ' ') || m->start >= m->end)
+		return -EINVAL;
+	m->dev_major = major;
+	m->dev_minor = minor;
+	m->path = p + strspn(p, " ");
+	m->truncated = false;
+	return 0;
+}
+
+int procfs_maps_open(pid_t pid, struct procfs_maps **out)
+{
+	struct procfs_maps *maps;
+	int err;
+
+	*out = NULL;
+	maps = malloc(sizeof(*maps));
+	if (!maps)
+		return -ENOMEM;
+	err = pid_file_open(pid, "maps", &maps->f);
+	if (err) {
+		free(maps);
+		return err;
+	}
+	*out = maps;
+	return 0;
+}
+
+int procfs_maps_next(struct procfs_maps *maps, struct procfs_map *m)
+{
+	bool truncated;
+	int ret;
+
+	while ((ret = line_read(maps->f, maps->line, sizeof(maps->line), &truncated)) > 0) {
+		if (!procfs_map_parse(maps->line, m)) {
+			m->truncated = truncated;
+			return 1;
+		}
+	}
+	return ret;
+}
+
+void procfs_maps_close(struct procfs_maps *maps)
+{
+	if (!maps)
+		return;
+	fclose(maps->f);
+	free(maps);
+}
+
+int procfs_cpu_seconds(pid_t pid, double *out)
+{
+	char buf[STAT_READ_MAX];
+	uint64_t utime, stime;
+	long ticks = sysconf(_SC_CLK_TCK);
+	const char *p;
+	size_t n;
+	FILE *f;
+	int err, field;
+
+	err = pid_file_open(pid, "stat", &f);
+	if (err)
+		return err;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (err)
+		return err;
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and ')': the fields follow its last ')'. */
+	p = strrchr(buf, ')');
+	for (field = 2; p && field < STAT_UTIME; field++) {
+		p = strchr(p, ' ');
+		p = p ? p + 1 : NULL;
+	}
+	p = num_parse(p, 10, UINT64_MAX, &utime);
+	p = num_parse(char_skip(p, ' '), 10, UINT64_MAX, &stime);
+	if (!p || ticks <= 0)
+		return -EINVAL;
+	*out = ((double)utime + (double)stime) / ticks;
+	return 0;
+}
+
+int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out)
+{
+	char path[64], line[FDINFO_LINE_MAX];
+	size_t len = strlen(key);
+	bool truncated;
+	const char *p;
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while ((ret = line_read(f, line, sizeof(line), &truncated)) > 0)
+		if (!truncated && !strncmp(line, key, len) && line[len] == ':')
+			break;
+	if (ret > 0) {
+		p = num_parse(line + len + 1 + strspn(line + len + 1, " \t"), 10, UINT64_MAX, out);
+		ret = p && !*p ? 0 : -EINVAL;
+	} else if (!ret) {
+		ret = -ENOENT;
+	}
+	fclose(f);
+	return ret;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading /proc files. Parts of their text are chosen by the process's owner (mapped file names,
+ * the command name), so lines are read with a bound and every number is range-checked.
+ */
+#ifndef PYLEAK_PROCFS_H
+#define PYLEAK_PROCFS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One line of /proc/PID/maps. */
+struct procfs_map {
+	uint64_t start, end, pgoff, inode;
+	unsigned int dev_major, dev_minor;
+	char perms[5];		/* "r-xp" */
+	const char *path;	/* as the kernel shows it: "", "[heap]", "/a b (deleted)"... */
+	bool truncated;		/* the path did not fit a line: its end is missing */
+};
+
+struct procfs_maps;
+
+/* Opens /proc/PID/maps; 0, -ESRCH (no such process) or -errno. */
+int procfs_maps_open(pid_t pid, struct procfs_maps **out);
+/* The next mapping, in address order (path valid until the next call): 1, 0 at the end, or
+ * -errno. Lines that do not parse are skipped. */
+int procfs_maps_next(struct procfs_maps *maps, struct procfs_map *m);
+void procfs_maps_close(struct procfs_maps *maps);
+
+/* Parses one maps line without its newline (m->path points into line); 0 or -EINVAL. */
+int procfs_map_parse(const char *line, struct procfs_map *m);
+
+/* CPU time the process has used (utime + stime), in seconds; 0, -ESRCH, -EINVAL or -errno. */
+int procfs_cpu_seconds(pid_t pid, double *out);
+
+/* The number after "key:" in /proc/self/fdinfo/FD (memlock of a BPF map); 0, -ENOENT (no such
+ * key), -EINVAL or -errno. */
+int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out);
+
+#endif
