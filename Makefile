@@ -129,16 +129,30 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(PYTHON) -m pytest -q -rs tests
 
-# libFuzzer on the census pool validator (it parses memory copied from targets).
+# libFuzzer, one fuzzer per parser of untrusted input: tests/fuzz/fuzz_NAME.c links the daemon
+# sources listed in FUZZ_DEPS_NAME, starts from the committed seeds in tests/fuzz/corpus/NAME/
+# (taken from real interpreters), and `make fuzz` runs each for FUZZ_SECONDS; a crash fails.
 FUZZ_SECONDS ?= 60
-$(OUTPUT)/fuzz_census_pool: tests/fuzz/fuzz_census_pool.c daemon/census.c daemon/procfs.c \
-		daemon/procmem.c daemon/u64map.c | $(OUTPUT)
-	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Ibpf -iquote daemon $^ -o $@
+FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_DEPS_census_pool := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
 
-fuzz: $(OUTPUT)/fuzz_census_pool
-	$(Q)mkdir -p $(OUTPUT)/fuzz-corpus
-	$(Q)$< -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(OUTPUT)/fuzz-corpus
+.SECONDEXPANSION:
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) | $(OUTPUT)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(OUTPUT)/fuzz
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-I$(OUTPUT) -Ibpf -iquote daemon -I/usr/include/capstone $^ $(FUZZ_LIBS_$*) -o $@
+
+fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
+	$(Q)set -e; for f in $(FUZZERS); do \
+		echo "  FUZZ     $$f ($(FUZZ_SECONDS) s)"; \
+		mkdir -p $(OUTPUT)/fuzz/corpus-$$f; \
+		seeds=; [ -d tests/fuzz/corpus/$$f ] && seeds=tests/fuzz/corpus/$$f; \
+		$(OUTPUT)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			-print_final_stats=1 $(OUTPUT)/fuzz/corpus-$$f $$seeds \
+			> $(OUTPUT)/fuzz/$$f.log 2>&1 || { tail -50 $(OUTPUT)/fuzz/$$f.log; exit 1; }; \
+		grep -E "stat::number_of_executed_units|cov:" $(OUTPUT)/fuzz/$$f.log | tail -2; \
+	done
 
 # Overhead (needs root; ~11 min on 2 cores): slowdown ratios of 3 workloads x 6 modes (none,
 # pyleak precise and sampled, tracemalloc 1 and 25 frames, a naive bpftrace tracer) on
