@@ -123,7 +123,7 @@ unit: $(UNIT_TESTS)
 	$(Q)set -e; for t in $(UNIT_TESTS); do echo "  UNIT     $$t"; $$t; done
 
 integration: all
-	$(Q)$(PYTHON) -m pytest -q tests
+	$(Q)$(PYTHON) -m pytest -q -rs tests
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all unit

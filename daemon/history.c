@@ -88,7 +88,7 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	double xs[HISTORY_CAP], ys[HISTORY_CAP], fx[SEGMENTS_MAX], fy[SEGMENTS_MAX], slope, t_all;
 	const struct history_sample *first = NULL, *last = NULL;
 	int i, n = 0, k, j, gc_steps = 0;
-	bool pending, early;
+	bool pending, early, fell_back = false;
 	uint64_t gc;
 
 	memset(out, 0, sizeof(*out));
@@ -139,6 +139,9 @@ int history_score(const struct history *h, double now, double window_s, struct l
 		}
 		if (j && fy[j] > fy[j - 1])
 			out->rising++;
+		/* Back down to the first floor (where the window began) or below it. */
+		if (j && fy[j] <= fy[0])
+			fell_back = true;
 	}
 	out->segments = k;
 	slope_fit(fx, fy, k, &out->trend_t);
@@ -172,8 +175,9 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	if (out->growth_score >= 0.5)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "grew by %+ld in %.0f s (%+.0f/min); its floor rose in %d of %d intervals, "
-			 "never falling back to where the window began", out->growth, out->span_s,
-			 out->growth_per_min, out->rising, k - 1);
+			 "%s", out->growth, out->span_s, out->growth_per_min, out->rising, k - 1,
+			 fell_back ? "but fell back to where the window began at least once"
+				   : "never falling back to where the window began");
 	else if (out->growth > 0 && pending)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "%+ld in %.0f s, not judged: it dies in cyclic-GC collections, and too few "

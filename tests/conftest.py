@@ -2,7 +2,21 @@
 
 Everything here is real: the daemon loads real BPF into the kernel and attaches to real
 CPython processes. Run as root (CI is root).
+
+Interpreters: Debian's /usr/bin/python3.11 (id debian-3.11) and the newest pyenv build of each
+of 3.8-3.13 (ids pyenv-3.8 ... pyenv-3.13) under $PYLEAK_PYENV_ROOT/versions (default
+~/.pyenv/versions).  Tests are parametrized by interpreter, so a missing one is a visible SKIP
+of its tests, with the command that installs it; never a pass.  Which ones must be present:
+
+- CI=true (CI systems set it; .ci/run does): all seven.
+- PYLEAK_EXPECT_PYTHONS: a comma-separated list of ids (e.g. "debian-3.11,pyenv-3.12"),
+  "all", or "none"; it overrides CI.
+
+If an expected interpreter is missing, the run FAILS at session start (pytest.UsageError, exit
+code 4) naming it and how to install it, before any test runs.  Without either variable,
+missing interpreters are skipped.
 """
+import contextlib
 import glob
 import json
 import os
@@ -19,9 +33,11 @@ PYLEAKD = os.path.join(ROOT, "pyleakd")
 PYLEAKCTL = os.path.join(ROOT, "pyleakctl")
 PROGRAMS = os.path.join(ROOT, "tests", "programs")
 SCENARIOS = os.path.normpath(os.path.join(ROOT, "..", "shared", "scenarios"))
-PYENV = os.path.expanduser("~/.pyenv/versions")
+PYENV = os.path.join(os.environ.get("PYLEAK_PYENV_ROOT") or os.path.expanduser("~/.pyenv"),
+                     "versions")
 
 # Debian's interpreter and each pyenv minor version the project supports.
+DEBIAN_PYTHON = "/usr/bin/python3.11"
 PYENV_MINORS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 
 
@@ -32,17 +48,75 @@ def _pyenv_python(minor):
     return found[-1] if found else None
 
 
+def _installed(python):
+    return python is not None and os.access(python, os.X_OK)
+
+
+def all_interpreters():
+    """[(id, path or None)] for every supported interpreter, installed or not."""
+    return ([("debian-3.11", DEBIAN_PYTHON)] +
+            [("pyenv-" + minor, _pyenv_python(minor)) for minor in PYENV_MINORS])
+
+
+def installed_interpreters():
+    """[(id, path)] of the supported interpreters that are installed."""
+    return [(name, python) for name, python in all_interpreters() if _installed(python)]
+
+
+def missing_message(name):
+    """What is missing and the command that installs it."""
+    if name == "debian-3.11":
+        return "interpreter %s not installed: %s (apt-get install python3.11)" % (
+            name, DEBIAN_PYTHON)
+    minor = name[len("pyenv-"):]
+    return ("interpreter %s not installed: no %s/%s.*/bin/python%s "
+            "(PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install %s)" % (
+                name, PYENV, minor, minor, minor))
+
+
+def expected_interpreters():
+    """The ids that must be installed: PYLEAK_EXPECT_PYTHONS, else all of them under CI=true."""
+    names = [name for name, _ in all_interpreters()]
+    want = os.environ.get("PYLEAK_EXPECT_PYTHONS", "").strip()
+    if not want:
+        return names if os.environ.get("CI", "").lower() in ("true", "1") else []
+    if want == "all":
+        return names
+    if want == "none":
+        return []
+    want = [w.strip() for w in want.split(",") if w.strip()]
+    unknown = [w for w in want if w not in names]
+    if unknown:
+        raise pytest.UsageError("PYLEAK_EXPECT_PYTHONS: unknown interpreter %s; known: %s, "
+                                "all, none" % (", ".join(unknown), ", ".join(names)))
+    return want
+
+
+def pytest_sessionstart(session):
+    """Fails the run when an interpreter the environment expects is missing."""
+    installed = [name for name, _ in installed_interpreters()]
+    missing = [name for name in expected_interpreters() if name not in installed]
+    if missing:
+        raise pytest.UsageError(
+            "expected interpreters missing (CI=%s, PYLEAK_EXPECT_PYTHONS=%s):\n  %s\n"
+            "Install them, or set PYLEAK_EXPECT_PYTHONS to the ids this run must have." % (
+                os.environ.get("CI", ""), os.environ.get("PYLEAK_EXPECT_PYTHONS", ""),
+                "\n  ".join(missing_message(name) for name in missing)))
+
+
 def interpreters():
-    """pytest params: (id, path or None); a missing one becomes a skip with a message."""
-    params = [pytest.param("/usr/bin/python3.11", id="debian-3.11")]
-    for minor in PYENV_MINORS:
-        params.append(pytest.param(_pyenv_python(minor), id="pyenv-" + minor))
-    return params
+    """pytest params, one per interpreter: its path, id debian-3.11, pyenv-3.8, ...; a missing
+    one is marked skip, with the command that installs it."""
+    return [pytest.param(python, id=name) if _installed(python) else
+            pytest.param(python, id=name, marks=pytest.mark.skip(reason=missing_message(name)))
+            for name, python in all_interpreters()]
 
 
-def require(python):
-    if python is None or not os.access(python, os.X_OK):
-        pytest.skip("interpreter not installed: %s" % (python or "pyenv build missing"))
+def require(python, name=None):
+    """python if it is installed; else skips the test, naming the interpreter (id) it wanted."""
+    if not _installed(python):
+        pytest.skip(missing_message(name) if name else
+                    "interpreter not installed: %s" % (python or "none found"))
     return python
 
 
@@ -170,8 +244,9 @@ class Target:
         self.proc.wait()
 
 
-@pytest.fixture
-def target_factory():
+@contextlib.contextmanager
+def started_targets():
+    """make(argv) starts a Target; all of them are stopped on leaving the block."""
     made = []
 
     def make(argv):
@@ -179,9 +254,17 @@ def target_factory():
         made.append(t)
         return t
 
-    yield make
-    for t in made:
-        t.stop()
+    try:
+        yield make
+    finally:
+        for t in made:
+            t.stop()
+
+
+@pytest.fixture
+def target_factory():
+    with started_targets() as make:
+        yield make
 
 
 def top_counts(daemon, pid):

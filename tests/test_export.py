@@ -291,7 +291,7 @@ def sites_exports(daemon, pid, tmp_path):
 
 
 def test_live_exports(daemon, target_factory, flamegraph, go, tmp_path):
-    python = require(_pyenv_python("3.12"))
+    python = require(_pyenv_python("3.12"), "pyenv-3.12")
     t = target_factory([python, PROGRAM])
     pid = t.read()["pid"]
     daemon.ok("attach", "-p", str(pid))

@@ -4,10 +4,12 @@ import time
 
 import pytest
 
-from conftest import PROGRAMS, SCENARIOS, interpreters, require
+from conftest import (PROGRAMS, SCENARIOS, installed_interpreters, interpreters, require,
+                      started_targets)
 
 CIPHER = os.path.join(SCENARIOS, "cipher_cycle_leak.py")
 CHURN = os.path.join(PROGRAMS, "churn.py")
+CHURN_SECONDS = 300
 
 
 def suspects(daemon, pid, window=60):
@@ -53,45 +55,56 @@ def test_cipher_cycles(daemon, target_factory, python):
             assert x["freed_by_gc_fraction"] <= 0.1, x
 
 
-def test_churn_no_false_positive_and_slow_leak_found(daemon, target_factory):
-    """Five minutes of a steady service on every interpreter, each beside a twin that also
-    keeps 3 dicts a second: the first must never show a suspect, the twin's dict leak must
-    be found within the five minutes."""
-    pythons = [p.values[0] for p in interpreters() if p.values[0] and os.access(p.values[0], os.X_OK)]
-    assert pythons
-    seconds = 300
-    churn, leak = {}, {}
-    for python in pythons:
-        # 14 programs under probes share 2 cores: 500 requests/s each (~2 M objects in 5 min).
-        churn[python] = target_factory([python, CHURN, "--seconds", str(seconds + 30), "--rate", "500"])
-        leak[python] = target_factory([python, CHURN, "--seconds", str(seconds + 30), "--rate", "500",
-                                       "--leak-rate", "3"])
-    for t in list(churn.values()) + list(leak.values()):
-        t.read()
-        daemon.ok("attach", "-p", str(t.pid))
-    start = time.time()
-    false_positives, found = [], {}
-    worst = {}
-    while time.time() - start < seconds:
-        time.sleep(15)
-        elapsed = time.time() - start
+@pytest.fixture(scope="module")
+def churn_runs(daemon):
+    """Five minutes of a steady service on every installed interpreter at once, each beside a
+    twin that also keeps 3 dicts a second, in one daemon: {path: (id, leak twin, false
+    positives [(seconds, suspect)], found (seconds, suspect) or None, worst score)}."""
+    seconds = CHURN_SECONDS
+    installed = installed_interpreters()
+    pythons = [python for _, python in installed]
+    names = {python: name for name, python in installed}
+    with started_targets() as make:
+        churn, leak = {}, {}
         for python in pythons:
-            for x in suspects(daemon, churn[python].pid, window=120):
-                worst[python] = max(worst.get(python, 0), x["score"])
-                if x["score"] >= 0.5:
-                    false_positives.append((python, round(elapsed), x))
-            if python not in found:
-                for x in suspects(daemon, leak[python].pid, window=120):
-                    if x["type"] == "dict" and x["score"] >= 0.5:
-                        found[python] = (round(elapsed), x)
-    print("churn: max suspect score per interpreter over %d s: %s" % (seconds, worst))
-    print("slow leak found: %s" % {p: (w, round(x["score"], 2), round(x["growth_per_min"]))
-                                   for p, (w, x) in found.items()})
-    assert not false_positives, [(p, w, x["type"], x["score"], x["evidence"])
-                                 for p, w, x in false_positives]
-    missing = [p for p in pythons if p not in found]
-    assert not missing, "slow dict leak not found within %d s on %s" % (seconds, missing)
-    for python in pythons:
-        # Over the last two minutes: 3 a second is 180 a minute.
-        dicts = [x for x in suspects(daemon, leak[python].pid, window=120) if x["type"] == "dict"]
-        assert dicts and 120 <= dicts[0]["growth_per_min"] <= 240, (python, dicts)
+            # 14 programs under probes share 2 cores: 500 requests/s each (~2 M objects in
+            # 5 min).
+            churn[python] = make([python, CHURN, "--seconds", str(seconds + 30), "--rate", "500"])
+            leak[python] = make([python, CHURN, "--seconds", str(seconds + 30), "--rate", "500",
+                                 "--leak-rate", "3"])
+        for t in list(churn.values()) + list(leak.values()):
+            t.read()
+            daemon.ok("attach", "-p", str(t.pid))
+        start = time.time()
+        false_positives, found = {p: [] for p in pythons}, {}
+        worst = {}
+        while pythons and time.time() - start < seconds:
+            time.sleep(15)
+            elapsed = time.time() - start
+            for python in pythons:
+                for x in suspects(daemon, churn[python].pid, window=120):
+                    worst[python] = max(worst.get(python, 0), x["score"])
+                    if x["score"] >= 0.5:
+                        false_positives[python].append((round(elapsed), x))
+                if python not in found:
+                    for x in suspects(daemon, leak[python].pid, window=120):
+                        if x["type"] == "dict" and x["score"] >= 0.5:
+                            found[python] = (round(elapsed), x)
+        yield {python: (names[python], leak[python], false_positives[python], found.get(python),
+                        worst.get(python, 0)) for python in pythons}
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_churn_no_false_positive_and_slow_leak_found(daemon, churn_runs, python):
+    """The steady service must never show a suspect, its twin's dict leak must be found within
+    the five minutes (all interpreters run at once in churn_runs)."""
+    name, leak, false_positives, found, worst = churn_runs[require(python)]
+    print("%s churn: max suspect score over %d s: %s" % (name, CHURN_SECONDS, worst))
+    print("%s slow leak found: %s" % (name, found and (found[0], round(found[1]["score"], 2),
+                                                        round(found[1]["growth_per_min"]))))
+    assert not false_positives, [(name, w, x["type"], x["score"], x["evidence"])
+                                 for w, x in false_positives]
+    assert found, "%s: slow dict leak not found within %d s" % (name, CHURN_SECONDS)
+    # Over the last two minutes: 3 a second is 180 a minute.
+    dicts = [x for x in suspects(daemon, leak.pid, window=120) if x["type"] == "dict"]
+    assert dicts and 120 <= dicts[0]["growth_per_min"] <= 240, (name, dicts)

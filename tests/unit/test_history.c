@@ -47,7 +47,30 @@ static void test_staircase_is_a_leak(void **state)
 	assert_int_equal(history_score(&h, 60.0, 60.0, &sc), 0);
 	assert_true(sc.score >= 0.99);
 	assert_true(sc.growth_per_min > 0.95 * 178758 * 30 && sc.growth_per_min < 1.05 * 178758 * 30);
+	/* Every floor rose over the one before: none fell back to the first. */
+	assert_int_equal(sc.rising, sc.segments - 1);
 	assert_non_null(strstr(sc.evidence, "never falling back"));
+}
+
+/* Grows, drops back to where it began once (a cache cleared), grows again: still rising in 8
+ * of 9 intervals and scored as growth, but the evidence must not claim it never fell back. */
+static void test_floor_falling_back_is_said(void **state)
+{
+	static const int64_t floors[10] = { 1000, 2000, 3000, 4000, 5000, 1000, 7000, 8000, 9000,
+					     10000 };
+	struct leak_score sc;
+	int i;
+
+	(void)state;
+	/* 30 samples: 10 segments of 3, each at its floor. */
+	for (i = 0; i < 30; i++)
+		push(i, floors[i / 3], 0, 0);
+	assert_int_equal(history_score(&h, 29, 29, &sc), 0);
+	assert_int_equal(sc.segments, 10);
+	assert_int_equal(sc.rising, 8);
+	assert_true(sc.growth_score >= 0.5);
+	assert_null(strstr(sc.evidence, "never falling back"));
+	assert_non_null(strstr(sc.evidence, "fell back to where the window began"));
 }
 
 /* A flat working set under heavy churn: whatever is in flight at sample time. */
@@ -186,6 +209,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_staircase_is_a_leak, setup),
+		cmocka_unit_test_setup(test_floor_falling_back_is_said, setup),
 		cmocka_unit_test_setup(test_churn_is_not_a_leak, setup),
 		cmocka_unit_test_setup(test_gc_sawtooth_is_cyclic_not_leak, setup),
 		cmocka_unit_test_setup(test_slow_leak_amid_churn, setup),
