@@ -11,6 +11,12 @@
 #include <stdio.h>
 
 #include "args.h"
+#include "table.h"
+
+/* render.c: one row of t per element of arr, added by add(t, index, element), then the
+ * table; an empty arr prints the line `empty` instead.  Frees t; 0 or a negative errno. */
+int render_rows(FILE *out, struct table *t, json_t *arr,
+		int (*add)(struct table *t, size_t i, json_t *elem), const char *empty);
 
 /* render_status.c */
 int status_render(FILE *out, json_t *reply, const struct opts *o);

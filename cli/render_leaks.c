@@ -4,7 +4,7 @@
 #include "render.h"
 #include "table.h"
 
-static int suspect_add(struct table *t, size_t rank, json_t *suspect)
+static int suspect_add(struct table *t, size_t index, json_t *suspect)
 {
 	json_t *evidence = field(suspect, "evidence"), *site;
 	char b[6][CELL_MAX];	/* one per cell; the first is reused for each site */
@@ -12,7 +12,7 @@ static int suspect_add(struct table *t, size_t rank, json_t *suspect)
 	size_t i;
 	int err;
 
-	err = table_add(t, "%zu\t%s\t%s\t%s\t%s\t%s", rank,
+	err = table_add(t, "%zu\t%s\t%s\t%s\t%s\t%s", index + 1,
 			value_text(field(suspect, "type"), b[1]),
 			decimal_text(field(suspect, "score"), "", b[2]),
 			signed_text(field(suspect, "growth_per_min"), b[3]),
@@ -36,24 +36,11 @@ int leaks_render(FILE *out, json_t *reply, const struct opts *o)
 		"RANK", "TYPE", "SCORE", "GROWTH/MIN", "LIVE", "GC-FREED",
 	};
 	struct table t = TABLE_INIT(heads, COL(0) | COL(2) | COL(3) | COL(4) | COL(5));
-	json_t *suspects = field(reply, "suspects"), *suspect;
 	json_t *window = field(reply, "window_s");
-	size_t i;
-	int err = 0;
+	char empty[64];
 
 	/* The daemon may judge a shorter window than asked: its own figure comes first. */
-	if (!json_array_size(suspects)) {
-		fprintf(out, "no leak suspects in the last %.0f s\n",
-			json_is_number(window) ? json_number_value(window) : o->window);
-		return 0;
-	}
-	json_array_foreach(suspects, i, suspect) {
-		err = suspect_add(&t, i + 1, suspect);
-		if (err)
-			goto cleanup;
-	}
-	table_print(&t, out);
-cleanup:
-	table_free(&t);
-	return err;
+	snprintf(empty, sizeof(empty), "no leak suspects in the last %.0f s",
+		 json_is_number(window) ? json_number_value(window) : o->window);
+	return render_rows(out, &t, field(reply, "suspects"), suspect_add, empty);
 }

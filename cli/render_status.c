@@ -5,38 +5,30 @@
 #include "render.h"
 #include "table.h"
 
+static int target_add(struct table *t, size_t i, json_t *target)
+{
+	char b[8][CELL_MAX];
+
+	(void)i;
+	return table_add(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
+			 value_text(field(target, "pid"), b[0]),
+			 value_text(field(target, "python"), b[1]),
+			 value_text(field(target, "mode"), b[2]),
+			 value_text(field(target, "state"), b[3]),
+			 value_text(field(target, "probes"), b[4]),
+			 value_text(field(target, "events"), b[5]),
+			 value_text(field(target, "drops"), b[6]),
+			 duration_text(field(target, "attached_s"), b[7]));
+}
+
 static int targets_print(FILE *out, json_t *targets)
 {
 	static const char *const heads[] = {
 		"PID", "PYTHON", "MODE", "STATE", "PROBES", "EVENTS", "DROPS", "ATTACHED",
 	};
 	struct table t = TABLE_INIT(heads, COL(0) | COL(4) | COL(5) | COL(6) | COL(7));
-	char b[ARRAY_SIZE(heads)][CELL_MAX];
-	json_t *target;
-	size_t i;
-	int err = 0;
 
-	if (!json_array_size(targets)) {
-		fputs("no targets tracked\n", out);
-		return 0;
-	}
-	json_array_foreach(targets, i, target) {
-		err = table_add(&t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
-				value_text(field(target, "pid"), b[0]),
-				value_text(field(target, "python"), b[1]),
-				value_text(field(target, "mode"), b[2]),
-				value_text(field(target, "state"), b[3]),
-				value_text(field(target, "probes"), b[4]),
-				value_text(field(target, "events"), b[5]),
-				value_text(field(target, "drops"), b[6]),
-				duration_text(field(target, "attached_s"), b[7]));
-		if (err)
-			goto cleanup;
-	}
-	table_print(&t, out);
-cleanup:
-	table_free(&t);
-	return err;
+	return render_rows(out, &t, targets, target_add, "no targets tracked");
 }
 
 int status_render(FILE *out, json_t *reply, const struct opts *o)
@@ -65,30 +57,22 @@ int status_render(FILE *out, json_t *reply, const struct opts *o)
 	return 0;
 }
 
+static int proc_add(struct table *t, size_t i, json_t *proc)
+{
+	char b[4][CELL_MAX];
+
+	(void)i;
+	return table_add(t, "%s\t%s\t%s\t%s", value_text(field(proc, "pid"), b[0]),
+			 value_text(field(proc, "python"), b[1]),
+			 value_text(field(proc, "tracked"), b[2]),
+			 value_text(field(proc, "exe"), b[3]));
+}
+
 int ps_render(FILE *out, json_t *reply, const struct opts *o)
 {
 	static const char *const heads[] = { "PID", "PYTHON", "TRACKED", "EXE" };
 	struct table t = TABLE_INIT(heads, COL(0));
-	json_t *procs = field(reply, "processes"), *proc;
-	char b[ARRAY_SIZE(heads)][CELL_MAX];
-	size_t i;
-	int err = 0;
 
 	(void)o;
-	if (!json_array_size(procs)) {
-		fputs("no Python processes found\n", out);
-		return 0;
-	}
-	json_array_foreach(procs, i, proc) {
-		err = table_add(&t, "%s\t%s\t%s\t%s", value_text(field(proc, "pid"), b[0]),
-				value_text(field(proc, "python"), b[1]),
-				value_text(field(proc, "tracked"), b[2]),
-				value_text(field(proc, "exe"), b[3]));
-		if (err)
-			goto cleanup;
-	}
-	table_print(&t, out);
-cleanup:
-	table_free(&t);
-	return err;
+	return render_rows(out, &t, field(reply, "processes"), proc_add, "no Python processes found");
 }

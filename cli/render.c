@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+/* What every table-shaped renderer does with an array of the reply. */
+#include "render.h"
+
+int render_rows(FILE *out, struct table *t, json_t *arr,
+		int (*add)(struct table *t, size_t i, json_t *elem), const char *empty)
+{
+	json_t *elem;
+	size_t i;
+	int err = 0;
+
+	if (!json_array_size(arr)) {
+		fprintf(out, "%s\n", empty);
+		return 0;
+	}
+	json_array_foreach(arr, i, elem) {
+		err = add(t, i, elem);
+		if (err)
+			goto cleanup;
+	}
+	table_print(t, out);
+cleanup:
+	table_free(t);
+	return err;
+}
