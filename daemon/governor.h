@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The page sampling rate ranges from every page to 1 in PAGE_MASK_MAX + 1. */
+/* The page sampling rate ranges from every page to 1 in GOVERNOR_PAGE_MASK_MAX + 1. */
 #define GOVERNOR_PAGE_MASK_MAX 4095
 
 struct governor {

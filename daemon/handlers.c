@@ -129,7 +129,7 @@ static json_t *handle_status(const struct peer *p, int clients)
 	struct target *t;
 
 	for (t = target_list(); t; t = t->next) {
-		if (peer_may_access(p, t->pid))
+		if (peer_may_access_target(p, t))
 			continue;
 		target_check(t);
 		json_array_append_new(arr, view_status_json(t));
@@ -174,11 +174,52 @@ static json_t *handle_ps(const struct peer *p)
 	return json_pack("{s:o}", "processes", arr);
 }
 
+/* Processes one unprivileged user may have tracked at once: the rest of max_targets stays
+ * for others. */
+#define USER_TARGETS_MAX 16
+
+static unsigned int user_targets(uid_t uid)
+{
+	struct target *t;
+	unsigned int n = 0;
+
+	for (t = target_list(); t; t = t->next)
+		n += t->state == TARGET_TRACKING && t->uid == uid;
+	return n;
+}
+
+/*
+ * Attaches pid for p (*attached: false if it was tracked already); NULL or the error reply.
+ * Access is checked again once the target holds the process's pidfd: a pid that was recycled
+ * between the caller's check and the attach must not stay probed for p.
+ */
+static json_t *attach_for(const struct peer *p, pid_t pid, const struct target_options *opt,
+			  struct target **out, bool *attached)
+{
+	int ret;
+
+	*attached = false;
+	if (!p->privileged && user_targets(p->uid) >= USER_TARGETS_MAX)
+		return reply_error("busy", "pid %d: uid %u already has %d processes tracked", pid,
+				   p->uid, USER_TARGETS_MAX);
+	ret = target_attach(pid, opt, out);
+	if (ret == -EALREADY)
+		return NULL;
+	if (ret)
+		return error_attach(pid, ret);
+	if (peer_may_access(p, pid)) {
+		target_detach(*out);
+		return reply_error("permission_denied", "pid %d: permission denied", pid);
+	}
+	*attached = true;
+	return NULL;
+}
+
 /* The tracked target of pid, attaching on demand; NULL with *err set to the error reply. */
 static struct target *target_get(const struct peer *p, pid_t pid, json_t **err)
 {
 	struct target *t;
-	int ret;
+	bool attached;
 
 	*err = access_check(p, pid);
 	if (*err)
@@ -190,12 +231,8 @@ static struct target *target_get(const struct peer *p, pid_t pid, json_t **err)
 	}
 	if (t)
 		return t;
-	ret = target_attach(pid, &target_opt, &t);
-	if (ret) {
-		*err = error_attach(pid, ret);
-		return NULL;
-	}
-	return t;
+	*err = attach_for(p, pid, &target_opt, &t, &attached);
+	return *err ? NULL : t;
 }
 
 static json_t *handle_attach(const struct peer *p, json_t *req)
@@ -205,8 +242,8 @@ static json_t *handle_attach(const struct peer *p, json_t *req)
 	const char *mode = NULL;
 	json_t *budget;
 	struct target *t;
+	bool attached;
 	pid_t pid;
-	int ret;
 
 	if (field_pid(req, &pid) || field_str(req, "mode", &mode))
 		return reply_error("bad_request", "attach: needs an integer \"pid\" > 0 and a string \"mode\"");
@@ -219,30 +256,25 @@ static json_t *handle_attach(const struct peer *p, json_t *req)
 	if (budget)
 		topt.budget = json_number_value(budget);
 	err = access_check(p, pid);
+	if (!err)
+		err = attach_for(p, pid, &topt, &t, &attached);
 	if (err)
 		return err;
-	t = target_find(pid);
-	ret = t && t->state == TARGET_TRACKING ? -EALREADY : target_attach(pid, &topt, &t);
-	if (ret && ret != -EALREADY)
-		return error_attach(pid, ret);
 	return json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "python", t->py.version,
-			 "mode", target_mode_name(t->opt.mode), "attached", ret == 0);
+			 "mode", target_mode_name(t->opt.mode), "attached", attached);
 }
 
 static json_t *handle_detach(const struct peer *p, json_t *req)
 {
 	struct target *t;
-	json_t *err;
 	pid_t pid;
 
 	if (field_pid(req, &pid))
 		return reply_error("bad_request", "detach: needs an integer \"pid\" > 0");
+	/* Denied whether or not it is tracked: a member learns nothing of others' processes. */
+	if (peer_may_access(p, pid) == -EACCES)
+		return reply_error("permission_denied", "pid %d: permission denied", pid);
 	t = target_find(pid);
-	/* An ended process's record may be detached by whoever could act on it; nobody else
-	 * learns whether it was tracked. */
-	err = t && t->state == TARGET_TRACKING ? access_check(p, pid) : NULL;
-	if (err)
-		return err;
 	if (!t || t->state != TARGET_TRACKING)
 		return reply_error("not_attached", "pid %d: not attached", pid);
 	target_detach(t);

@@ -22,7 +22,8 @@ int log_parse_level(const char *s)
 
 /*
  * Messages carry strings a target controls (type names, paths): control characters are
- * escaped, so that a newline cannot forge a journal line nor an escape sequence a terminal.
+ * escaped, so that a newline cannot forge a journal line nor an escape sequence a terminal,
+ * and so is the backslash, so that an escape cannot be forged either.
  */
 void log_msg(enum log_level level, const char *fmt, ...)
 {
@@ -36,7 +37,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	for (p = (const unsigned char *)msg; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
 			o += sprintf(o, "\\x%02x", *p);
 		else
 			*o++ = (char)*p;

@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "peer.h"
+#include "target.h"
+
+#define PEER_GROUPS_MAX 256	/* supplementary groups looked at; more: not a member */
 
 int peer_read(int fd, bool has_group, gid_t group, struct peer *out)
 {
@@ -36,7 +39,8 @@ int peer_read(int fd, bool has_group, gid_t group, struct peer *out)
 	return 0;
 }
 
-/* Real, effective, saved (and filesystem) ids from a "Uid:" or "Gid:" line: all equal to id? */
+/* Real, effective and saved ids of a "Uid:" or "Gid:" line (the fourth, filesystem, follows
+ * the effective one): all equal to id? */
 static bool ids_all(const char *line, unsigned long id)
 {
 	unsigned long v[4];
@@ -79,4 +83,11 @@ int peer_may_access(const struct peer *p, pid_t pid)
 cleanup:
 	close(dfd);
 	return err;
+}
+
+int peer_may_access_target(const struct peer *p, const struct target *t)
+{
+	if (t->state == TARGET_TRACKING)
+		return peer_may_access(p, t->pid);
+	return p->privileged || (p->allowed && t->uid == p->uid) ? 0 : -EACCES;
 }

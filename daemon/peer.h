@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define PEER_GROUPS_MAX 256
+struct target;
 
 struct peer {
 	pid_t pid;
@@ -29,8 +29,13 @@ int peer_read(int fd, bool has_group, gid_t group, struct peer *out);
  * only a process whose real, effective and saved uid and gid are the peer's and that is
  * dumpable (its /proc entry is owned by its user), as ptrace_may_access() would decide.
  * Checked at every request: a process can change its credentials at any time.  0, -EACCES,
- * or -ESRCH (no such process).
+ * or -ESRCH (no such process).  Yama's ptrace_scope is not applied: membership of the group
+ * is the administrator's grant to act on one's own processes.
  */
 int peer_may_access(const struct peer *p, pid_t pid);
+
+/* The same for a target: a tracked one by its process now, an ended one by the owner it had
+ * (its pid may belong to someone else by now). */
+int peer_may_access_target(const struct peer *p, const struct target *t);
 
 #endif

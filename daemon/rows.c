@@ -16,7 +16,7 @@ void rows_free(struct rows *rs)
 	rs->n = rs->cap = 0;
 }
 
-struct type_row *rows_find(struct rows *rs, uint64_t type)
+static struct type_row *rows_find(struct rows *rs, uint64_t type)
 {
 	size_t i;
 

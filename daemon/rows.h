@@ -40,7 +40,6 @@ struct rows {
 };
 
 void rows_free(struct rows *rs);
-struct type_row *rows_find(struct rows *rs, uint64_t type);
 
 /* A probe-counted type's counters from BPF. */
 void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st);

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ static struct server_options opts;
 static struct watcher listener = { .fd = -1 };
 static struct watcher idle_timer = { .fd = -1 };
 static int spare_fd = -1;	/* closed to accept (and refuse) a client when out of fds */
+static bool listener_paused;	/* out of fds without a spare: resumed by the idle tick */
 static struct client *clients;
 static int nclients;
 
@@ -158,8 +160,9 @@ static int client_serve(struct client *c)
 		return -E2BIG;
 	}
 	/* Wait for room to send, or for more requests; never both (a client that keeps sending
-	 * while not reading would make its input readable forever). */
-	return loop_mod(&c->w, (c->out ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP);
+	 * while not reading would make its input readable forever), and no EPOLLRDHUP while
+	 * sending: a peer that shut its writing side would keep waking the loop. */
+	return loop_mod(&c->w, c->out ? EPOLLOUT : EPOLLIN | EPOLLRDHUP);
 }
 
 static void on_client(struct watcher *w, uint32_t events)
@@ -183,6 +186,8 @@ static void on_client(struct watcher *w, uint32_t events)
 			return;
 		}
 		if (n > 0) {
+			if (!c->len)
+				c->active_at = loop_mono();	/* a request starts: its time runs */
 			c->len += n;
 			c->buf[c->len] = '\0';
 		}
@@ -206,6 +211,8 @@ static void on_idle_tick(struct watcher *w, uint32_t events)
 	(void)events;
 	if (read(w->fd, &ticks, sizeof(ticks)) < 0)
 		return;
+	if (listener_paused && !loop_add(&listener, EPOLLIN))
+		listener_paused = false;
 	for (c = clients; c; c = next) {
 		next = c->next;
 		if ((c->out || c->len) && now - c->active_at > CLIENT_IDLE_S) {
@@ -239,7 +246,15 @@ static void on_accept(struct watcher *w, uint32_t events)
 
 	(void)events;
 	fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd < 0) {
+		/* Out of fds with no spare to refuse the connection with: it would keep the
+		 * listener readable and the loop spinning. Stop listening for a second. */
+		loop_del(&listener);
+		listener_paused = true;
+		log_warn("out of file descriptors: not accepting clients for a second");
+		return;
+	}
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 		/* Out of fds: the pending connection would keep the listener readable, and the
 		 * loop spinning. Take it with the spare fd and refuse it. */
 		close(spare_fd);
@@ -353,7 +368,9 @@ int server_start(const struct server_options *o)
 		goto cleanup;
 	return 0;
 cleanup:
+	listener.fd = -1;
 	close(fd);
+	server_stop();
 	return err;
 }
 
@@ -370,7 +387,8 @@ void server_stop(void)
 		close(spare_fd);
 	spare_fd = -1;
 	if (listener.fd >= 0) {
-		loop_del(&listener);
+		if (!listener_paused)
+			loop_del(&listener);
 		close(listener.fd);
 		unlink(opts.path);
 		listener.fd = -1;

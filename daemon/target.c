@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -168,6 +170,20 @@ static void on_ringbuf(struct watcher *w, uint32_t events)
 		probes_consume(&t->probes);
 }
 
+/* The process's effective owner: its /proc directory's (see peer_may_access()). */
+static int owner_read(pid_t pid, uid_t *uid, gid_t *gid)
+{
+	char path[32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	if (stat(path, &st))
+		return errno == ENOENT ? -ESRCH : -errno;
+	*uid = st.st_uid;
+	*gid = st.st_gid;
+	return 0;
+}
+
 static void census_setup(struct target *t)
 {
 	int i;
@@ -190,18 +206,19 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	struct probes_config cfg = { .per_object = !sampled, .max_objects = opt->max_objects,
 				     .max_pages = opt->max_pages, .max_stacks = opt->max_stacks,
 				     .birth_sample_every = sampled ? 0 : opt->birth_sample_every };
-	struct target *t;
+	struct target *t, *o;
 	uint32_t tracking = 0;
 	int err;
 
 	t = target_find(pid);
-	if (t && t->state == TARGET_TRACKING)
+	if (t && t->state == TARGET_TRACKING) {
+		*out = t;
 		return -EALREADY;
-	for (t = targets; t; t = t->next)
-		tracking += t->state == TARGET_TRACKING;
+	}
+	for (o = targets; o; o = o->next)
+		tracking += o->state == TARGET_TRACKING;
 	if (tracking >= opt->max_targets)
 		return -EUSERS;
-	t = target_find(pid);
 	if (t) {
 		target_unlink(t);
 		target_free(t);
@@ -226,6 +243,9 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		err = -errno;
 		goto cleanup;
 	}
+	err = owner_read(pid, &t->uid, &t->gid);
+	if (err)
+		goto cleanup;
 	python_symbol_addr(&t->py, t->plan.unsized, &t->rows.unsized_type);
 	cfg.unsized_type = t->rows.unsized_type;
 	if (pystack_layout(&t->py, &cfg.stacks))

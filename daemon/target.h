@@ -39,6 +39,8 @@ struct target_options {
 struct target {
 	struct target *next;
 	pid_t pid;
+	uid_t uid;			/* its owner at attach (effective ids), kept after it ends */
+	gid_t gid;
 	enum target_state state;
 	struct target_options opt;	/* opt.mode: the mode it was attached in */
 	struct governor gov;
@@ -70,8 +72,8 @@ int target_mode_parse(const char *s, enum target_mode *out);
 const char *target_mode_name(enum target_mode mode);
 const char *target_state_name(enum target_state s);
 
-/* Attaches to pid in opt->mode: 0, -EALREADY if it is tracked already, -EUSERS if
- * opt->max_targets are, or a negative errno from python_inspect() and the probes. */
+/* Attaches to pid in opt->mode: 0, -EALREADY if it is tracked already (*out: that target),
+ * -EUSERS if opt->max_targets are, or a negative errno from python_inspect() and the probes. */
 int target_attach(pid_t pid, const struct target_options *opt, struct target **out);
 void target_detach(struct target *t);
 void target_detach_all(void);

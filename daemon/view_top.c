@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpython.h"
 #include "sampler.h"
 #include "view.h"
 
@@ -76,7 +77,7 @@ static json_t *notes_json(struct target *t)
 			n += snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "", t->plan.census[i]);
 		snprintf(buf + n, sizeof(buf) - n > 0 ? sizeof(buf) - n : 0,
 			 ": %s, so they are counted by heap census (pymalloc blocks; objects over "
-			 "512 bytes are not seen)", t->plan.census_why);
+			 "%u bytes are not seen)", t->plan.census_why, CPY_SMALL_REQUEST_MAX);
 		json_array_append_new(notes, json_string(buf));
 	}
 	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_OBJS_FULL]) {
