@@ -15,6 +15,8 @@ APT_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-d
 # Readers of `pyleakctl sites` exports for tests/test_export.py: `go tool pprof`, and Brendan
 # Gregg's flamegraph.pl, which Debian ships inside ruby-stackprof (vendor/FlameGraph/).
 APT_PACKAGES += golang-go ruby-stackprof
+# Man pages checked by tests/test_ux_docs.py (man, groff), and bash completion's directory.
+APT_PACKAGES += man-db groff-base bash-completion
 # `make gen-offsets` reads the interpreters' DWARF with gdb (Debian's headers check its 3.11).
 APT_PACKAGES += gdb libpython3.11-dev
 
@@ -179,12 +181,22 @@ gen-offsets: | $(OUTPUT)
 	$(Q)$(PYTHON) tools/gen_cpython_offsets.py $(OFFSETS_PYTHONS) > $(OUTPUT)/cpython_offsets.h
 	$(Q)mv $(OUTPUT)/cpython_offsets.h daemon/cpython_offsets.h
 
+# The unit names the installed pyleakd; an existing config is the admin's and is kept.
 PREFIX ?= /usr/local
+MAN_PAGES := $(wildcard docs/man/*.[158])
 install: all
 	install -D -m 0755 pyleakd $(DESTDIR)$(PREFIX)/sbin/pyleakd
 	install -D -m 0755 pyleakctl $(DESTDIR)$(PREFIX)/bin/pyleakctl
-	install -D -m 0644 deploy/pyleakd.service $(DESTDIR)/etc/systemd/system/pyleakd.service
-	install -D -m 0644 deploy/pyleakd.conf $(DESTDIR)/etc/pyleak/pyleakd.conf
+	install -d $(DESTDIR)/etc/systemd/system
+	sed 's|/usr/local/sbin/pyleakd|$(PREFIX)/sbin/pyleakd|' deploy/pyleakd.service \
+		> $(DESTDIR)/etc/systemd/system/pyleakd.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/pyleakd.service
+	[ -e $(DESTDIR)/etc/pyleak/pyleakd.conf ] || \
+		install -D -m 0644 deploy/pyleakd.conf $(DESTDIR)/etc/pyleak/pyleakd.conf
+	set -e; for m in $(MAN_PAGES); do \
+		install -D -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
+	install -D -m 0644 deploy/pyleakctl.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/pyleakctl
 
 clean:
 	$(call msg,CLEAN)

@@ -119,6 +119,8 @@ static void command_usage_print(const struct command *cmd)
 	unsigned int id;
 
 	printf("USAGE\n  pyleakctl [--socket PATH] %s", cmd->name);
+	if (cmd->operands)
+		printf(" %s", cmd->operands);
 	for (id = 0; id < CO_NR; id++)
 		if (cmd->options & (1u << id))
 			printf(cmd->required & (1u << id) ? " %s" : " [%s]",
@@ -175,9 +177,10 @@ void usage_print(const struct command *cmd)
 	options_usage_print();
 	puts("\n"
 	     "EXIT STATUS\n"
-	     "  0 success, 1 failure (daemon error, cannot connect), 2 usage error.\n"
-	     "  On failure one line on stderr; with --json also\n"
-	     "  {\"error\": {\"code\": ..., \"message\": ...}} on stdout.\n"
+	     "  0 success, 1 failure (daemon error, cannot connect), 2 usage error or an input\n"
+	     "  file that is not a snapshot. On failure one line on stderr, with a hint where one\n"
+	     "  helps; with --json also {\"error\": {\"code\": ..., \"message\": ..., \"hint\": ...}}\n"
+	     "  on stdout.\n"
 	     "\n"
 	     "EXAMPLES\n"
 	     "  pyleakctl status\n"
@@ -188,6 +191,8 @@ void usage_print(const struct command *cmd)
 	     "  pyleakctl sites -p 4242 --type str\n"
 	     "  pyleakctl sites -p 4242 --type str --format folded | flamegraph.pl > str.svg\n"
 	     "  pyleakctl sites -p 4242 --type str --format pprof -o str.pb.gz\n"
+	     "  pyleakctl snapshot -p 4242 -o before.json; sleep 600; pyleakctl snapshot -p 4242 -o after.json\n"
+	     "  pyleakctl diff before.json after.json\n"
 	     "  PYLEAKD_SOCKET=/tmp/p.sock pyleakctl status");
 }
 
@@ -357,6 +362,8 @@ static void command_check(struct opts *o)
 	else if (missing)
 		usage_note(o, "%s needs %s", o->cmd->name,
 			   cmd_options[__builtin_ctz(missing)].synopsis);
+	else if (o->noperands < o->cmd->noperands)
+		usage_note(o, "%s needs %s", o->cmd->name, o->cmd->operands);
 }
 
 int opts_parse(struct opts *o, int argc, char **argv)
@@ -377,6 +384,8 @@ int opts_parse(struct opts *o, int argc, char **argv)
 			usage_note(o, "unknown command '%s'", argv[optind]);
 		optind++;
 	}
+	while (o->cmd && optind < argc && o->noperands < o->cmd->noperands)
+		o->operands[o->noperands++] = argv[optind++];
 	if (optind < argc)
 		usage_note(o, "unexpected argument '%s'", argv[optind]);
 	if (o->cmd && !o->help && !o->version)

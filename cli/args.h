@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #define DEFAULT_SOCKET		"/run/pyleakd/pyleakd.sock"
+#define OPERANDS_MAX		2	/* diff's two files */
 
 /* Options that belong to commands; a command lists those it takes as a mask of these bits. */
 enum cmd_option {
@@ -39,12 +40,15 @@ extern const char *const modes[];
 extern const char *const sorts[];
 
 struct command;
+struct client;
 
 struct opts {
 	const struct command *cmd;
 	const char *socket;
 	const char *type;
 	const char *output;	/* -o FILE, or NULL for stdout */
+	const char *operands[OPERANDS_MAX];	/* the words after the command (diff's files) */
+	unsigned int noperands;
 	int pid;
 	int count;
 	int window;
@@ -64,10 +68,15 @@ struct opts {
 struct command {
 	const char *name;
 	const char *summary;
+	const char *operands;	/* synopsis of the words it takes after its name, if any */
+	unsigned int noperands;
 	unsigned int options;	/* CO_* bits it takes */
 	unsigned int required;	/* CO_* bits it needs */
 	bool refresh;		/* repeats until a signal unless --once or --json */
+	bool offline;		/* works on files: run without a connection to the daemon */
 	json_t *(*request)(const struct opts *o);
+	/* Instead of request: a command of several requests (or, offline, of none); c is NULL offline. */
+	int (*run)(const struct opts *o, struct client *c);
 	int (*render)(FILE *out, json_t *reply, const struct opts *o);
 };
 

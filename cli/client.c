@@ -37,19 +37,12 @@ error_set(struct client_error *e, int err, const char *code, const char *fmt, ..
 	return err;
 }
 
+/* What to do about it is the reporter's hint (failure.c), chosen by the code. */
 static int connect_error(struct client_error *e, const char *path, int err)
 {
-	const char *code = "no_daemon";
-	const char *hint = "";
+	const char *code = err == -EACCES || err == -EPERM ? "permission_denied" : "no_daemon";
 
-	if (err == -EACCES || err == -EPERM) {
-		code = "permission_denied";
-		hint = " (root or the socket's group may connect)";
-	} else if (err == -ENOENT || err == -ECONNREFUSED) {
-		hint = " (is pyleakd running?)";
-	}
-	return error_set(e, err, code, "cannot connect to pyleakd at %s: %s%s", path,
-			 strerror(-err), hint);
+	return error_set(e, err, code, "cannot connect to pyleakd at %s: %s", path, strerror(-err));
 }
 
 static int client_connect(struct client *c, const char *path, struct client_error *e)

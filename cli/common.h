@@ -5,4 +5,8 @@
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
+#ifndef PYLEAK_VERSION
+#define PYLEAK_VERSION		"0.1.0"	/* the Makefile passes its VERSION */
+#endif
+
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * How pyleakctl reports a failure: one line on stderr and, with --json, the error document
- * {"error": {"code", "message"}} on stdout (../shared/cli-contract.md).
+ * {"error": {"code", "message", "hint"}} on stdout (../shared/cli-contract.md; "hint" where
+ * one helps).
  */
 #ifndef PYLEAKCTL_FAILURE_H
 #define PYLEAKCTL_FAILURE_H
@@ -9,7 +10,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-/* Prints message, and doc if json: for a document that already holds the error. */
+/*
+ * Prints message, and doc if json: for a document that already holds the error. A hint on what
+ * to do, chosen by the error's code, follows the message on its line and is added to doc.
+ */
 void failure_print(bool json, json_t *doc, const char *message);
 
 /* Reports a failure found on this side; returns err so that callers can return it at once. */

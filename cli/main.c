@@ -20,11 +20,9 @@
 #include "failure.h"
 #include "render.h"
 #include "reply.h"
+#include "snapshot.h"
 #include "watch.h"
 
-#ifndef PYLEAK_VERSION
-#define PYLEAK_VERSION		"0.1.0"	/* the Makefile passes its VERSION */
-#endif
 #define EXIT_USAGE		2
 
 static json_t *plain_request(const struct opts *o)
@@ -113,6 +111,21 @@ const struct command commands[] = {
 		.required = CO(PID) | CO(TYPE),
 		.request = sites_request,
 		.render = sites_render,
+	}, {
+		.name = "snapshot",
+		.summary = "save a process's top, leaks and top suspects' sites in a JSON file",
+		.options = CO(PID) | CO(WINDOW) | CO(OUTPUT),
+		.required = CO(PID) | CO(OUTPUT),
+		.run = snapshot_take,
+		.render = snapshot_render,
+	}, {
+		.name = "diff",
+		.summary = "what grew between snapshot files A and B (no daemon needed)",
+		.operands = "A B",
+		.noperands = 2,
+		.offline = true,
+		.run = snapshot_diff,
+		.render = diff_render,
 	},
 };
 
@@ -135,15 +148,21 @@ static int command_run(const struct opts *o)
 	json_t *req, *reply = NULL;
 	int err;
 
+	if (o->cmd->offline)
+		return o->cmd->run(o, NULL);
 	err = output_check(o);
 	if (err)
 		return err;
-	req = o->cmd->request(o);
-	if (!req)
+	req = o->cmd->run ? NULL : o->cmd->request(o);
+	if (!req && !o->cmd->run)
 		return fail(o->json, -EINVAL, "bad_request", "arguments must be valid UTF-8");
 	err = client_open(path && *path ? path : DEFAULT_SOCKET, &c, &e);
 	if (err) {
 		fail(o->json, err, e.code, "%s", e.message);
+		goto cleanup;
+	}
+	if (o->cmd->run) {
+		err = o->cmd->run(o, c);
 		goto cleanup;
 	}
 	if (o->cmd->refresh && !o->once && !o->json) {
@@ -177,5 +196,8 @@ int main(int argc, char **argv)
 		fail(false, -EIO, "internal", "cannot write the output: %s", strerror(errno));
 		return EXIT_FAILURE;
 	}
+	/* diff's input that is not a snapshot: as wrong as a bad option. */
+	if (err == -EBADMSG)
+		return EXIT_USAGE;
 	return err ? EXIT_FAILURE : EXIT_SUCCESS;
 }
