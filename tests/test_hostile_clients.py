@@ -216,3 +216,45 @@ def test_unprivileged_connections_are_capped(group_daemon):
     finally:
         p.kill()
         p.wait()
+
+
+def daemon_cpu_s(d):
+    with open("/proc/%d/stat" % d.proc.pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_half_closed_reader_does_not_spin_the_loop(daemon):
+    """A client that pipelines requests, shuts its writing side and never reads holds a reply
+    pending: the daemon waits for it to read, without burning CPU."""
+    s = socket.socket(socket.AF_UNIX)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    s.connect(daemon.socket)
+    try:
+        s.sendall(request_lines(4000, {"cmd": "nope"}))
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)
+        before = daemon_cpu_s(daemon)
+        time.sleep(3)
+        spent = daemon_cpu_s(daemon) - before
+        assert spent < 0.3, "pyleakd used %.2f s of CPU in 3 s" % spent
+        assert daemon.ok("status")["version"]
+    finally:
+        s.close()
+
+
+def test_member_target_cap(group_daemon):
+    """One member cannot take every target place: 16 of its processes at most."""
+    d = group_daemon
+    procs = [start_as("pyleak-alice", any_python()) for _ in range(17)]
+    try:
+        codes = [as_user("pyleak-alice", d, "attach", "-p", str(p.pid), "--mode", "sampled")
+                 for p in procs]
+        assert [c for c, _ in codes[:16]] == [0] * 16, codes
+        code, doc = codes[16]
+        assert code != 0 and doc["error"]["code"] == "busy", doc
+        d.ok("attach", "-p", str(procs[16].pid), "--mode", "sampled")	# root is not capped
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
