@@ -137,6 +137,8 @@ test: deps
 FUZZ_SECONDS ?= 60
 FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_DEPS_census_pool := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
+FUZZ_DEPS_elf := daemon/elf.c
+FUZZ_LIBS_elf := -lelf -lz
 
 .SECONDEXPANSION:
 $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) | $(OUTPUT)

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,16 +295,10 @@ int probes_ignore_type(struct probes *p, uint64_t type)
 }
 
 /* Reads the first bytes of the function from the file that maps it (memory may hold our int3s). */
-static int code_read(const char *path, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
+static int code_read(int fd, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
 {
-	ssize_t n;
-	int fd;
+	ssize_t n = pread(fd, buf, len, offset);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = pread(fd, buf, len, offset);
-	close(fd);
 	if (n <= 0)
 		return n < 0 ? -errno : -EIO;
 	*got = n;
@@ -326,30 +318,36 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	struct probe_link *pl;
 	struct insn_spot spot = { .offset = 0, .reg = INSN_REG_RDI };
 	struct bpf_program *prog;
-	char path[PATH_MAX];
-	uint64_t offset, ino;
+	char path[32];
+	uint64_t offset;
 	uint8_t *code = NULL;
 	size_t got = 0;
 	__u32 idx;
-	int i, err = 0;
+	int i, fd, err = 0;
 
 	for (i = 0; i < p->nlinks; i++)
 		if (p->links[i].func == func && p->links[i].kind == kind)
 			return 0;
 	if (p->nlinks >= PYLEAK_MAX_HOOKS)
 		return -ENOSPC;
-	err = python_file_of_addr(p->pid, func, path, sizeof(path), &offset, &ino);
+	err = python_file_of_addr(p->pid, func, &fd, &offset);
 	if (err) {
-		log_error("attach %s in pid %d: no file maps 0x%lx", what, p->pid, func);
+		log_error("attach %s in pid %d: open the file mapped at 0x%lx: %s", what, p->pid, func,
+			  strerror(-err));
 		return err;
 	}
+	/* The uprobe goes in the inode read here, whatever its path names by then. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	size = size ? (size < CODE_MAX_SIZE ? size : CODE_MAX_SIZE) : CODE_UNKNOWN_SIZE;
 	code = malloc(size);
-	if (!code)
-		return -ENOMEM;
-	err = code_read(path, offset, code, size, &got);
+	if (!code) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = code_read(fd, offset, code, size, &got);
 	if (err) {
-		log_error("attach %s in pid %d: read %s: %s", what, p->pid, path, strerror(-err));
+		log_error("attach %s in pid %d: read the code at 0x%lx: %s", what, p->pid, func,
+			  strerror(-err));
 		goto cleanup;
 	}
 	/* A uretprobe must sit at the entry (it swaps the return address on the stack). */
@@ -385,11 +383,12 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	pl->kind = kind;
 	pl->emulated = spot.emulated;
 	p->nlinks++;
-	log_debug("pid %d: %s at %s+0x%lx (+%u, %s %s, object in %s)", p->pid, what, path, offset,
-		  spot.offset, spot.emulated ? "emulated" : "single-stepped", spot.mnemonic,
+	log_debug("pid %d: %s at 0x%lx, file offset 0x%lx (+%u, %s %s, object in %s)", p->pid, what,
+		  func, offset, spot.offset, spot.emulated ? "emulated" : "single-stepped", spot.mnemonic,
 		  hook.reg < 0 ? "-" : insn_reg_name((enum insn_reg)hook.reg));
 cleanup:
 	free(code);
+	close(fd);
 	return err;
 }
 

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "procfs.h"
@@ -165,6 +169,41 @@ void procfs_maps_close(struct procfs_maps *maps)
 		return;
 	fclose(maps->f);
 	free(maps);
+}
+
+int procfs_map_file_open(pid_t pid, const struct procfs_map *m, int *fd)
+{
+	char path[96];
+	struct stat st;
+	int pfd, err;
+
+	/* O_PATH opens nothing yet: a device's driver is not called before the checks. map_files
+	 * (root only) is the mapping's own file, whatever its path now names. */
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start,
+		 m->end);
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return errno == ENOENT ? -ESTALE : -errno;
+	if (fstat(pfd, &st)) {
+		err = -errno;
+		goto cleanup;
+	}
+	/* The range was unmapped and mapped again since the maps line was read. */
+	if (st.st_dev != makedev(m->dev_major, m->dev_minor) || st.st_ino != m->inode) {
+		err = -ESTALE;
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	/* Reopening the O_PATH descriptor opens that same inode, now for reading. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	*fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	err = *fd < 0 ? -errno : 0;
+cleanup:
+	close(pfd);
+	return err;
 }
 
 int procfs_cpu_seconds(pid_t pid, double *out)

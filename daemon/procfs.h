@@ -31,6 +31,14 @@ void procfs_maps_close(struct procfs_maps *maps);
 /* Parses one maps line without its newline (m->path points into line); 0 or -EINVAL. */
 int procfs_map_parse(const char *line, struct procfs_map *m);
 
+/*
+ * Opens the file that m, a mapping of PID, maps: the very inode of its maps line, even if deleted
+ * or replaced on disk since (/proc/PID/map_files), read-only, non-blocking, never as a
+ * controlling terminal. 0; -ESTALE if the range is gone or now maps another file; -ENOEXEC if it is
+ * not a regular file (a device's open() is never called); or -errno.
+ */
+int procfs_map_file_open(pid_t pid, const struct procfs_map *m, int *fd);
+
 /* CPU time the process has used (utime + stime), in seconds; 0, -ESRCH, -EINVAL or -errno. */
 int procfs_cpu_seconds(pid_t pid, double *out);
 

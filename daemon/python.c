@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cpython_offsets.h"
+#include "log.h"
 #include "procfs.h"
 #include "pyleak.h"
 #include "python.h"
@@ -36,15 +37,16 @@ static int minor_from_name(const char *path)
 }
 
 /*
- * Finds the file that holds the interpreter: libpython if one is mapped, else the executable.
- * Its first mapping tells the load bias.
+ * Finds the file that holds the interpreter: libpython if one is mapped, else the executable,
+ * and opens it from its first mapping (which tells the load bias): the file mapped, not what
+ * its path names now.
  */
-static int module_find(struct python_info *py)
+static int module_open(struct python_info *py)
 {
+	struct procfs_map m, first = { 0 };
 	struct procfs_maps *maps;
-	struct procfs_map m;
 	bool exe_seen = false;
-	int ret;
+	int ret, fd;
 
 	ret = procfs_maps_open(py->pid, &maps);
 	if (ret)
@@ -55,24 +57,35 @@ static int module_find(struct python_info *py)
 		if (is_libpython(m.path)) {
 			snprintf(py->module, sizeof(py->module), "%s", m.path);
 			py->shared = true;
-			py->map_start = m.start;
-			py->map_pgoff = m.pgoff;
+			first = m;
 			break;
 		}
 		if (!exe_seen && !strcmp(m.path, py->exe)) {
 			exe_seen = true;
-			py->map_start = m.start;
-			py->map_pgoff = m.pgoff;
+			first = m;
 		}
 	}
 	procfs_maps_close(maps);
 	if (ret < 0)
 		return ret;
-	if (py->shared)
-		return 0;
-	if (!exe_seen)
+	if (!py->shared && !exe_seen)
 		return -ENOEXEC;
-	snprintf(py->module, sizeof(py->module), "%s", py->exe);
+	if (!py->shared)
+		snprintf(py->module, sizeof(py->module), "%s", py->exe);
+	py->map_start = first.start;
+	py->map_pgoff = first.pgoff;
+	ret = procfs_map_file_open(py->pid, &first, &fd);
+	if (ret) {
+		log_error("pid %d: open %s: %s", py->pid, py->module, strerror(-ret));
+		return ret;
+	}
+	ret = elf_file_open(fd, &py->elf);
+	if (ret) {
+		log_error("pid %d: read %s: %s", py->pid, py->module, strerror(-ret));
+		return ret;
+	}
+	/* Probes by path name this very inode: the daemon's descriptor, which the kernel follows. */
+	snprintf(py->module_path, sizeof(py->module_path), "/proc/self/fd/%d", elf_file_fd(py->elf));
 	return 0;
 }
 
@@ -138,13 +151,9 @@ int python_inspect(pid_t pid, struct python_info *py)
 		goto cleanup;
 	}
 	py->exe[n] = '\0';
-	err = module_find(py);
-	if (err)
-		goto cleanup;
-	snprintf(py->module_path, sizeof(py->module_path), "/proc/%d/root%s", pid, py->module);
-	err = elf_file_open(py->module_path, &py->elf);
+	err = module_open(py);
 	if (err) {
-		err = err == -ENOENT || err == -EACCES ? err : -ENOEXEC;
+		err = err == -ESRCH || err == -EACCES ? err : -ENOEXEC;
 		goto cleanup;
 	}
 	/* Where the first file mapping sits tells the load bias (0 for ET_EXEC). */
@@ -204,8 +213,7 @@ uint64_t python_func_size(const struct python_info *py, uint64_t addr)
 	return elf_file_func_size_at(py->elf, addr - py->bias, &size) ? 0 : size;
 }
 
-int python_file_of_addr(pid_t pid, uint64_t addr, char *path, size_t len, uint64_t *offset,
-			uint64_t *ino)
+int python_file_of_addr(pid_t pid, uint64_t addr, int *fd, uint64_t *offset)
 {
 	struct procfs_maps *maps;
 	struct procfs_map m;
@@ -216,11 +224,9 @@ int python_file_of_addr(pid_t pid, uint64_t addr, char *path, size_t len, uint64
 		return ret;
 	while ((ret = procfs_maps_next(maps, &m)) > 0 && (addr < m.start || addr >= m.end))
 		;
-	if (ret > 0 && m.path[0] == '/' && !m.truncated) {
-		snprintf(path, len, "/proc/%d/root%s", pid, m.path);
+	if (ret > 0 && m.inode) {
 		*offset = m.pgoff + (addr - m.start);
-		*ino = m.inode;
-		ret = 0;
+		ret = procfs_map_file_open(pid, &m, fd);
 	} else if (ret >= 0) {
 		ret = -ENOENT;
 	}

@@ -18,7 +18,7 @@ struct python_info {
 	char version[16];
 	char exe[PATH_MAX];		/* the executable, as the target sees it */
 	char module[PATH_MAX];		/* the file holding the interpreter: exe or libpython */
-	char module_path[PATH_MAX + 32];	/* the same, reachable from the daemon (/proc/PID/root/...) */
+	char module_path[32];		/* the same inode, as the daemon names it: /proc/self/fd/N */
 	struct elf_file *elf;
 	uint64_t map_start, map_pgoff;	/* the module's first mapping: address, file offset */
 	bool shared;			/* interpreter in libpython, not the executable */
@@ -64,9 +64,9 @@ int python_symbol_addr(const struct python_info *py, const char *name, uint64_t 
 /* Bytes from addr to the end of its function in the interpreter module; 0 if unknown. */
 uint64_t python_func_size(const struct python_info *py, uint64_t addr);
 
-/* The mapped file holding addr in pid (path reachable from the daemon) and its offset in it. */
-int python_file_of_addr(pid_t pid, uint64_t addr, char *path, size_t len, uint64_t *offset,
-			uint64_t *ino);
+/* Opens the file mapped at addr in pid (the inode mapped: procfs_map_file_open()) and gives addr's
+ * offset in it; the caller closes fd. -ENOENT if no file maps addr. */
+int python_file_of_addr(pid_t pid, uint64_t addr, int *fd, uint64_t *offset);
 
 void python_plan(const struct python_info *py, struct python_plan *plan);
 
