@@ -97,7 +97,8 @@ struct target *target_find(pid_t pid)
 	return NULL;
 }
 
-/* Stops tracking: the BPF object and its maps are freed, the record stays for `status`. */
+/* Stops tracking: the BPF object, its maps and the interpreter's file are freed; the record
+ * stays for `status`. */
 static void target_end(struct target *t, enum target_state state)
 {
 	if (t->state != TARGET_TRACKING)
@@ -105,6 +106,8 @@ static void target_end(struct target *t, enum target_state state)
 	loop_del(&t->pid_watch);
 	loop_del(&t->rb_watch);
 	probes_close_async(&t->probes);
+	/* The interpreter's file and symbols are not needed to show an ended record. */
+	python_release(&t->py);
 	if (t->pidfd >= 0)
 		close(t->pidfd);
 	t->pidfd = -1;
