@@ -311,6 +311,37 @@ static int leaks_print(FILE *out, struct screen *s)
 	return leaks_render(out, s->leaks, s->o);
 }
 
+/* Rewraps each line of *text at spaces to the screen's width, under its own indent. */
+static int page_wrap(char **text)
+{
+	char *wrapped, *line, *nl, indent[64];
+	FILE *mem = open_memstream(&wrapped, &(size_t){ 0 });
+	size_t n;
+	bool last;
+
+	if (!mem)
+		return -ENOMEM;
+	for (line = *text; *line; line = nl + 1) {
+		nl = strchrnul(line, '\n');
+		last = !*nl || !nl[1];
+		*nl = '\0';
+		n = strspn(line, " ");
+		n = n < sizeof(indent) ? n : sizeof(indent) - 1;
+		memset(indent, ' ', n);
+		indent[n] = '\0';
+		text_wrap_print(mem, indent, line + n, COLS);
+		if (last)
+			break;
+	}
+	if (fclose(mem)) {
+		free(wrapped);
+		return -ENOMEM;
+	}
+	free(*text);
+	*text = wrapped;
+	return 0;
+}
+
 /* A scrolled page of text: the sites of the selected type or the leak suspects. */
 static int page_draw(struct screen *s, int y)
 {
@@ -326,6 +357,11 @@ static int page_draw(struct screen *s, int y)
 	err = text_make(&text, s->view == VIEW_SITES ? sites_print : leaks_print, s);
 	if (err)
 		return err;
+	err = page_wrap(&text);
+	if (err) {
+		free(text);
+		return err;
+	}
 	lines = lines_count(text);
 	if (s->move < 0 && (size_t)-s->move > s->scroll)
 		s->scroll = 0;
