@@ -11,7 +11,7 @@ ARCH := x86
 # Debian packages the build, the demo and the tests need (installed by `make deps`).
 APT_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
 	libcapstone-dev libsystemd-dev libcmocka-dev python3-pytest pkg-config make gcc procps \
-	protobuf-c-compiler libprotobuf-c-dev
+	protobuf-c-compiler libprotobuf-c-dev libncurses-dev tmux
 # Readers of `pyleakctl sites` exports for tests/test_export.py: `go tool pprof`, and Brendan
 # Gregg's flamegraph.pl, which Debian ships inside ruby-stackprof (vendor/FlameGraph/).
 APT_PACKAGES += golang-go ruby-stackprof
@@ -30,7 +30,7 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 DAEMON_LIBS := -lbpf -lelf -lz -ljansson -lcapstone -lsystemd -lm
-CLI_LIBS := -ljansson -lprotobuf-c -lz
+CLI_LIBS := -ljansson -lprotobuf-c -lz -lncursesw
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
 DAEMON_OBJS := $(patsubst daemon/%.c,$(OUTPUT)/daemon/%.o,$(DAEMON_SRCS))

@@ -40,7 +40,10 @@ static const struct {
 		"a fraction in [0, 1]",
 	},
 	[CO_ONCE] = { 'O', "--once", "print one table and exit", NULL },
-	[CO_COUNT] = { 'n', "-n N", "rows to show (default " XSTR(DEFAULT_COUNT) ")", POSITIVE },
+	[CO_COUNT] = {
+		'n', "-n N", "rows to show (default " XSTR(DEFAULT_COUNT) ", 0: every row)",
+		"a non-negative integer",
+	},
 	[CO_INTERVAL] = {
 		'i', "--interval SEC",
 		"seconds between refreshes (default " XSTR(DEFAULT_INTERVAL) ", fractions allowed)",
@@ -208,7 +211,8 @@ usage_note(struct opts *o, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int positive_parse(const char *s, int *out)
+/* A decimal integer in [min, INT_MAX]. */
+static int integer_parse(const char *s, long min, int *out)
 {
 	char *end;
 	long v;
@@ -217,7 +221,7 @@ static int positive_parse(const char *s, int *out)
 		return -EINVAL;
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || *end || v <= 0 || v > INT_MAX)
+	if (errno || *end || v < min || v > INT_MAX)
 		return -EINVAL;
 	*out = (int)v;
 	return 0;
@@ -256,7 +260,7 @@ static int cmd_option_parse(struct opts *o, enum cmd_option id)
 {
 	switch (id) {
 	case CO_PID:
-		return positive_parse(optarg, &o->pid);
+		return integer_parse(optarg, 1, &o->pid);
 	case CO_MODE:
 		return choice_parse(optarg, modes, &o->mode);
 	case CO_BUDGET: {
@@ -270,13 +274,14 @@ static int cmd_option_parse(struct opts *o, enum cmd_option id)
 		o->once = true;
 		return 0;
 	case CO_COUNT:
-		return positive_parse(optarg, &o->count);
+		/* The daemon's n of 0 means every row. */
+		return integer_parse(optarg, 0, &o->count);
 	case CO_INTERVAL:
 		return interval_parse(optarg, &o->interval);
 	case CO_SORT:
 		return choice_parse(optarg, sorts, &o->sort);
 	case CO_WINDOW:
-		return positive_parse(optarg, &o->window);
+		return integer_parse(optarg, 1, &o->window);
 	case CO_TYPE:
 		o->type = optarg;
 		return *optarg ? 0 : -EINVAL;

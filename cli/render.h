@@ -8,6 +8,8 @@
 #define PYLEAKCTL_RENDER_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "args.h"
@@ -28,6 +30,20 @@ int detach_render(FILE *out, json_t *reply, const struct opts *o);
 
 /* render_top.c */
 int top_render(FILE *out, json_t *reply, const struct opts *o);
+
+struct table;
+
+/* Whether a top row is worth showing when sorted by sort (one of sorts[]). */
+bool top_row_shown(json_t *row, const char *sort);
+
+/* A row of top's table: TYPE, LIVE, BYTES, DELTA, SOURCE, then extra (more cells, "\t"-led). */
+int top_row_add(struct table *t, json_t *row, const char *extra);
+
+/* The reply's notes, wrapped to width columns. */
+void top_notes_print(FILE *out, json_t *reply, size_t width);
+
+/* The collector per generation ("gc: gen0 12 runs 3.1 ms (max 0.4), ..."), wrapped likewise. */
+void top_gc_print(FILE *out, json_t *gc, size_t width);
 
 /* render_leaks.c */
 int leaks_render(FILE *out, json_t *reply, const struct opts *o);

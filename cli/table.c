@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "table.h"
+#include "term.h"
 
 static int table_vadd(struct table *t, bool line, const char *fmt, va_list ap)
 {
@@ -58,16 +59,6 @@ int table_add_line(struct table *t, const char *fmt, ...)
 	err = table_vadd(t, true, fmt, ap);
 	va_end(ap);
 	return err;
-}
-
-/* Display width of UTF-8 text, counting code points (continuation bytes take no column). */
-static size_t text_width(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
 }
 
 static void table_cells_print(const struct table *t, FILE *out, const char *const *cell,

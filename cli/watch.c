@@ -12,6 +12,7 @@
 
 #include "failure.h"
 #include "reply.h"
+#include "screen.h"
 #include "watch.h"
 
 #define SCREEN_CLEAR		"\033[H\033[2J"
@@ -46,29 +47,28 @@ static int signals_catch(sigset_t *saved, sigset_t *waitmask)
 	return 0;
 }
 
-static int interval_sleep(double seconds, const sigset_t *waitmask)
+int watch_wait(int fd, double seconds, const sigset_t *waitmask)
 {
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct timespec ts = {
 		.tv_sec = (time_t)seconds,
 		.tv_nsec = (long)((seconds - (time_t)seconds) * 1e9),
 	};
+	int n = ppoll(&pfd, fd >= 0, &ts, waitmask);
 
-	if (ppoll(NULL, 0, &ts, waitmask) < 0 && errno == EINTR && stop_requested)
+	if (n < 0 && errno == EINTR && stop_requested)
 		return -EINTR;
-	return 0;
+	return n > 0;
 }
 
-int top_watch(const struct opts *o, struct client *c, json_t *req)
+/* The plain loop, for pipes: one table per refresh, whole. */
+static int frames_print(const struct opts *o, struct client *c, json_t *req,
+			const sigset_t *waitmask)
 {
 	bool tty = isatty(STDOUT_FILENO);
-	sigset_t saved, waitmask;
 	json_t *reply;
-	int err, frames;
+	int err = 0, frames;
 
-	err = signals_catch(&saved, &waitmask);
-	if (err)
-		return fail(o->json, err, "internal", "cannot catch signals: %s", strerror(-err));
-	client_waitmask_set(c, &waitmask);
 	/* Whole frames per write, so a refresh does not flicker line by line. */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	for (frames = 0; !err; frames++) {
@@ -85,8 +85,25 @@ int top_watch(const struct opts *o, struct client *c, json_t *req)
 		if (!err && fflush(stdout))
 			err = -EIO;
 		if (!err)
-			err = interval_sleep(o->interval, &waitmask);
+			err = watch_wait(-1, o->interval, waitmask);
 	}
+	return err;
+}
+
+int top_watch(const struct opts *o, struct client *c, json_t *req)
+{
+	sigset_t saved, waitmask;
+	int err;
+
+	err = signals_catch(&saved, &waitmask);
+	if (err)
+		return fail(o->json, err, "internal", "cannot catch signals: %s", strerror(-err));
+	client_waitmask_set(c, &waitmask);
+	/* The full screen takes its keys from stdin: without a terminal there, frames. */
+	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+		err = screen_run(o, c, req, &waitmask);
+	else
+		err = frames_print(o, c, req, &waitmask);
 	/* A late second signal (timeout(1) also signals the group) now only sets the flag. */
 	client_waitmask_set(c, NULL);
 	sigprocmask(SIG_SETMASK, &saved, NULL);
