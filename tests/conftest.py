@@ -120,6 +120,14 @@ def require(python, name=None):
     return python
 
 
+def any_python():
+    """Debian's interpreter, else a pyenv one: for tests that need a Python, any Python."""
+    for p in ["/usr/bin/python3.11"] + [_pyenv_python(m) for m in ("3.12", "3.11", "3.10")]:
+        if _installed(p):
+            return p
+    return require(None)
+
+
 class Daemon:
     def __init__(self, tmpdir, *extra):
         self.socket = os.path.join(tmpdir, "pyleakd.sock")

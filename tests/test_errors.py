@@ -5,16 +5,10 @@ import socket
 import subprocess
 import time
 
-from conftest import PROGRAMS, _pyenv_python, require
+from conftest import PROGRAMS, any_python
 
 PROGRAM = os.path.join(PROGRAMS, "known_counts.py")
 
-
-def any_python():
-    for p in ["/usr/bin/python3.11"] + [_pyenv_python(m) for m in ("3.12", "3.11", "3.10")]:
-        if p and os.access(p, os.X_OK):
-            return p
-    return require(None)
 
 
 def error_of(daemon, *args):

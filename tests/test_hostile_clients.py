@@ -13,19 +13,13 @@ import time
 
 import pytest
 
-from conftest import PROGRAMS, PYLEAKCTL, Daemon, _pyenv_python, require
+from conftest import PROGRAMS, PYLEAKCTL, Daemon, any_python
 
 GROUP = "pyleak-test"
 MEMBERS = ["pyleak-alice", "pyleak-bob"]
 OUTSIDER = "pyleak-eve"
 SLEEPER = "import sys, time\nsys.stdout.write('ready\\n'); sys.stdout.flush()\ntime.sleep(600)\n"
 
-
-def any_python():
-    for p in ["/usr/bin/python3.11", _pyenv_python("3.12")]:
-        if p and os.access(p, os.X_OK):
-            return p
-    return require(None)
 
 
 def ensure_users():

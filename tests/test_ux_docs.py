@@ -12,18 +12,12 @@ import tempfile
 
 import pytest
 
-from conftest import PROGRAMS, PYLEAKCTL, PYLEAKD, ROOT, _pyenv_python, require
+from conftest import PROGRAMS, PYLEAKCTL, PYLEAKD, ROOT, any_python
 
 MAN = os.path.join(ROOT, "docs", "man")
 COMPLETION = os.path.join(ROOT, "deploy", "pyleakctl.bash")
 PROGRAM = os.path.join(PROGRAMS, "known_counts.py")
 
-
-def any_python():
-    for p in ["/usr/bin/python3.11"] + [_pyenv_python(m) for m in ("3.12", "3.11", "3.10")]:
-        if p and os.access(p, os.X_OK):
-            return p
-    return require(None)
 
 
 def run(*argv, **kw):
