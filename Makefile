@@ -139,6 +139,11 @@ FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_DEPS_census_pool := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
 FUZZ_DEPS_elf := daemon/elf.c
 FUZZ_LIBS_elf := -lelf -lz
+FUZZ_DEPS_census_type := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
+FUZZ_DEPS_linetable := daemon/linetable.c
+FUZZ_DEPS_code_object := daemon/pystack.c daemon/linetable.c daemon/procmem.c daemon/log.c \
+	daemon/python.c daemon/procfs.c daemon/elf.c
+FUZZ_LIBS_code_object := -lelf -lz
 
 .SECONDEXPANSION:
 $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) | $(OUTPUT)

@@ -6,7 +6,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,18 +25,25 @@
 #define CHUNK_SIZE		(1u << 20)
 #define CHUNK_POOLS_MAX		(CHUNK_SIZE / POOL_SIZE_MIN)
 
-#define TYPE_READ_LEN		(CPY_TP_DICTOFFSET + 8)
+_Static_assert(CENSUS_TYPE_LEN == CPY_TP_DICTOFFSET + 8, "the type fields read");
 
 #define REFCNT_MAX		(1ull << 33)
-#define BASICSIZE_MAX		(1ll << 24)
-#define ITEMSIZE_MAX		(1ll << 16)
 #define TYPE_DEPTH_MAX		8
+/* Pointers of x86-64 user space: below 2^47, above the first page. */
+#define USER_ADDR_MIN		4096ull
+#define USER_ADDR_MAX		(1ull << 47)
+/* A list cannot hold more pointers than user space has room for. */
+#define LIST_LEN_MAX		(USER_ADDR_MAX / 8)
 /* Non-type addresses cached at most; beyond, they are re-validated each time (memory bound). */
 #define NEGATIVES_MAX		(1u << 18)
 /* Bounds on what a hostile heap can make the tables hold: a real program has thousands of
- * types, and sites of a type are at most the recorded pages. */
-#define TYPES_MAX		(1u << 20)
+ * types, and sites are at most the recorded pages; beyond, the rest goes uncounted (types)
+ * or unattributed (sites), and is reported. */
+#define TYPES_MAX		(1u << 19)
 #define SITES_MAX		(1u << 20)
+/* Pools torn while copied: a few under churn; more than this share of them is not a heap. */
+#define TORN_MIN		64u
+#define TORN_SHARE		4u	/* 1 in 4 */
 
 struct pool_header {
 	uint32_t count;
@@ -55,7 +64,7 @@ struct type_entry {
 	uint64_t flags;
 	uint64_t count;
 	uint64_t bytes;
-	int64_t dictoffset;	/* > 0: where an instance keeps its __dict__ pointer */
+	int64_t dictoffset;	/* > 0: where an instance keeps its __dict__ pointer (checked) */
 	struct u64map *sites;	/* site -> struct census_site, when the layout has site_of */
 	bool is_type;
 };
@@ -83,6 +92,10 @@ struct census_ctx {
 	uint32_t *offsets;
 	struct iovec *local;
 	struct iovec *remote;
+	size_t nsites;		/* (type, site) tallies, all types */
+	uint64_t pools, torn;	/* pools seen, and those that changed under the copy */
+	uint64_t scanned;	/* bytes of address space scanned */
+	struct timespec start;
 };
 
 static inline uint64_t load64(const uint8_t *p)
@@ -193,6 +206,26 @@ static size_t ctx_readv(struct census_ctx *ctx, const struct iovec *local, unsig
 	return n;
 }
 
+/* Notes data that cannot be a live heap's; the last one is kept, in words. */
+static void __attribute__((format(printf, 2, 3))) ctx_corrupt(struct census_ctx *ctx,
+							      const char *fmt, ...)
+{
+	va_list ap;
+
+	ctx->out->corrupt++;
+	va_start(ap, fmt);
+	vsnprintf(ctx->out->corrupt_last, sizeof(ctx->out->corrupt_last), fmt, ap);
+	va_end(ap);
+}
+
+static double ctx_elapsed(const struct census_ctx *ctx)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - ctx->start.tv_sec) + (now.tv_nsec - ctx->start.tv_nsec) / 1e9;
+}
+
 static const struct mapping *maps_find(const struct census_ctx *ctx, uint64_t addr)
 {
 	size_t lo = 0, hi = ctx->nmaps;
@@ -248,34 +281,70 @@ static int maps_load(struct census_ctx *ctx)
 
 static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth);
 
-/* A type object is ready, sized sanely, and its own type is a type subclass. */
+int census_type_check(const uint8_t *raw, size_t len, struct census_type *out, const char **why)
+{
+	uint64_t name;
+
+	*why = NULL;
+	if (len < CENSUS_TYPE_LEN)
+		return -EINVAL;
+	name = load64(raw + CPY_TP_NAME);
+	out->meta = load64(raw + CPY_OB_TYPE);
+	out->flags = load64(raw + CPY_TP_FLAGS);
+	out->basicsize = (int64_t)load64(raw + CPY_TP_BASICSIZE);
+	out->itemsize = (int64_t)load64(raw + CPY_TP_ITEMSIZE);
+	out->dictoffset = (int64_t)load64(raw + CPY_TP_DICTOFFSET);
+	if (!refcnt_plausible(load64(raw)) || !name || !(out->flags & CPY_TPFLAGS_READY))
+		return -EINVAL;
+	if (name < USER_ADDR_MIN || name >= USER_ADDR_MAX)
+		*why = "tp_name";
+	else if (out->basicsize < 16 || out->basicsize > CENSUS_TYPE_SIZE_MAX)
+		*why = "tp_basicsize";
+	else if (out->itemsize < 0 || out->itemsize > CENSUS_TYPE_ITEMSIZE_MAX)
+		*why = "tp_itemsize";
+	/* negative: counted from the end of a variable-size object; positive: inside it */
+	else if (out->dictoffset < -CENSUS_TYPE_SIZE_MAX || out->dictoffset > out->basicsize - 8)
+		*why = "tp_dictoffset";
+	return *why ? -ERANGE : 0;
+}
+
+/*
+ * A type object is ready, sized sanely, and its own type is a type subclass.  One that passes
+ * for a type but has a field out of range is reported and treated as none: its objects go
+ * uncounted rather than measured with that field.
+ */
 static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int depth)
 {
-	uint8_t raw[TYPE_READ_LEN];
-	uint64_t meta, meta_flags;
-	int64_t basicsize, itemsize;
+	uint8_t raw[CENSUS_TYPE_LEN];
+	struct census_type ty;
+	const char *why;
+	uint64_t meta_flags;
+	int ret;
 
 	if (depth > TYPE_DEPTH_MAX || ctx_read(ctx, t->addr, raw, sizeof(raw)))
 		return false;
-	meta = load64(raw + CPY_OB_TYPE);
-	basicsize = (int64_t)load64(raw + CPY_TP_BASICSIZE);
-	itemsize = (int64_t)load64(raw + CPY_TP_ITEMSIZE);
-	t->flags = load64(raw + CPY_TP_FLAGS);
-	t->dictoffset = (int64_t)load64(raw + CPY_TP_DICTOFFSET);
-	if (!refcnt_plausible(load64(raw)) || !load64(raw + CPY_TP_NAME) ||
-	    !(t->flags & CPY_TPFLAGS_READY) || basicsize < 16 || basicsize > BASICSIZE_MAX ||
-	    itemsize < 0 || itemsize > ITEMSIZE_MAX)
+	ret = census_type_check(raw, sizeof(raw), &ty, &why);
+	if (ret == -EINVAL)
 		return false;
-	if (meta == t->addr) {
-		meta_flags = t->flags;
+	t->flags = ty.flags;
+	t->dictoffset = ty.dictoffset;
+	if (ty.meta == t->addr) {
+		meta_flags = ty.flags;
 	} else {
-		const struct type_entry *m = type_resolve(ctx, meta, depth + 1);
+		const struct type_entry *m = type_resolve(ctx, ty.meta, depth + 1);
 
 		if (!m)
 			return false;
 		meta_flags = m->flags;
 	}
-	return meta_flags & CPY_TPFLAGS_TYPE_SUBCLASS;
+	if (!(meta_flags & CPY_TPFLAGS_TYPE_SUBCLASS))
+		return false;
+	if (ret) {
+		ctx_corrupt(ctx, "census: %s out of range in type at %#llx", why,
+			    (unsigned long long)t->addr);
+		return false;
+	}
+	return true;
 }
 
 /* Returns the table entry of the type object at addr, or NULL if addr is not one. */
@@ -300,6 +369,10 @@ static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, in
 		ctx->memo_addr = 0;
 		ctx->memo = NULL;
 		ret = u64map_insert(ctx->types, addr, &slot);
+		if (ret == -E2BIG) {
+			ctx_corrupt(ctx, "census: more than %u type objects", TYPES_MAX);
+			return NULL;
+		}
 		if (ret < 0) {
 			ctx->err = ret;
 			return NULL;
@@ -337,6 +410,17 @@ static void list_note(struct census *out, uint64_t addr, int64_t len)
 	out->lists[i] = (struct census_container){ addr, len };
 }
 
+/* A list's length is noted if it can be one (torn or forged ones are reported). */
+static void list_check(struct census_ctx *ctx, uint64_t addr, uint64_t len)
+{
+	if (len > LIST_LEN_MAX) {
+		ctx_corrupt(ctx, "census: ob_size out of range in list at %#llx",
+			    (unsigned long long)addr);
+		return;
+	}
+	list_note(ctx->out, addr, (int64_t)len);
+}
+
 static void site_note(struct census_ctx *ctx, struct type_entry *e, uint64_t block, uint32_t size,
 		      uint64_t pool)
 {
@@ -346,6 +430,9 @@ static void site_note(struct census_ctx *ctx, struct type_entry *e, uint64_t blo
 	void *slot;
 	int ret = 0;
 
+	/* past the cap, the tally is the type's own count, without sites */
+	if (ctx->nsites >= SITES_MAX)
+		return;
 	if (!e->sites)
 		ret = u64map_new(sizeof(*s), SITES_MAX, &e->sites);
 	if (!ret)
@@ -355,8 +442,10 @@ static void site_note(struct census_ctx *ctx, struct type_entry *e, uint64_t blo
 		return;
 	}
 	s = slot;
-	if (ret)
+	if (ret) {
 		*s = (struct census_site){ e->addr, site, 0, 0 };
+		ctx->nsites++;
+	}
 	s->count++;
 	s->estimate += site ? weight : 1;
 }
@@ -387,9 +476,10 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 					site_note(ctx, e, pool_addr + ctx->offsets[i], size,
 						  pool_addr);
 				if (e->addr == ctx->layout->list_type && off + CPY_OB_SIZE + 8 <= size)
-					list_note(ctx->out, pool_addr + ctx->offsets[i] + off,
-						  (int64_t)load64(block + off + CPY_OB_SIZE));
-				if (e->dictoffset > 0 && off + e->dictoffset + 8 <= size &&
+					list_check(ctx, pool_addr + ctx->offsets[i] + off,
+						   load64(block + off + CPY_OB_SIZE));
+				/* dictoffset is in [1, 2^24] here (census_type_check) */
+				if (e->dictoffset > 0 && off + (uint64_t)e->dictoffset + 8 <= size &&
 				    load64(block + off + e->dictoffset))
 					ctx->instance_dicts++;
 				break;
@@ -406,8 +496,13 @@ static void pool_process(struct census_ctx *ctx, const uint8_t *copy, uint64_t a
 	n = census_pool_used_blocks(copy, addr, ctx->layout->pool_size, ctx->layout->max_block,
 				    &size, ctx->offsets);
 	/* not a pool, or one that changed while it was copied: skipped */
-	if (n < 0)
+	if (n == -EINVAL)
 		return;
+	ctx->pools++;
+	if (n < 0) {
+		ctx->torn++;
+		return;
+	}
 	pool_count(ctx, copy, addr, size, n);
 }
 
@@ -457,6 +552,25 @@ static void chunk_scan(struct census_ctx *ctx, uint64_t base, uint32_t npools)
 	}
 }
 
+/* Whether the budget is spent; the first time, the census is marked cut short. */
+static bool budget_spent(struct census_ctx *ctx)
+{
+	const struct census_layout *l = ctx->layout;
+	uint64_t max_bytes = l->max_bytes ? l->max_bytes : CENSUS_MAX_BYTES_DEFAULT;
+	double max_seconds = l->max_seconds > 0 ? l->max_seconds : CENSUS_MAX_SECONDS_DEFAULT;
+	double spent;
+
+	if (ctx->out->cut_short)
+		return true;
+	spent = ctx_elapsed(ctx);
+	if (ctx->scanned < max_bytes && spent < max_seconds)
+		return false;
+	ctx->out->cut_short = true;
+	ctx_corrupt(ctx, "census: cut short after %.1f s and %llu MiB of address space",
+		    spent, (unsigned long long)(ctx->scanned >> 20));
+	return true;
+}
+
 static void pools_scan(struct census_ctx *ctx)
 {
 	uint64_t psize = ctx->layout->pool_size;
@@ -471,9 +585,15 @@ static void pools_scan(struct census_ctx *ctx)
 		for (; addr < end && !ctx->err; addr += CHUNK_SIZE) {
 			uint64_t len = end - addr < CHUNK_SIZE ? end - addr : CHUNK_SIZE;
 
+			if (budget_spent(ctx))
+				return;
 			chunk_scan(ctx, addr, len / psize);
+			ctx->scanned += len;
 		}
 	}
+	if (ctx->torn > TORN_MIN && ctx->torn > ctx->pools / TORN_SHARE)
+		ctx_corrupt(ctx, "census: %llu of %llu pools inconsistent",
+			    (unsigned long long)ctx->torn, (unsigned long long)ctx->pools);
 }
 
 static int count_compare(const void *a, const void *b)
@@ -571,13 +691,12 @@ static void ctx_release(struct census_ctx *ctx)
 int census_run(pid_t pid, const struct census_layout *layout, struct census *out)
 {
 	struct census_ctx ctx = { .pid = pid, .layout = layout, .out = out };
-	struct timespec t0, t1;
 	int err;
 
 	memset(out, 0, sizeof(*out));
 	if (pid <= 0 || !sizes_valid(layout->pool_size, layout->max_block))
 		return -EINVAL;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_MONOTONIC, &ctx.start);
 	err = ctx_init(&ctx);
 	if (err)
 		goto cleanup;
@@ -591,8 +710,7 @@ int census_run(pid_t pid, const struct census_layout *layout, struct census *out
 	err = counts_build(&ctx);
 	if (err)
 		goto cleanup;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	out->seconds = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	out->seconds = ctx_elapsed(&ctx);
 cleanup:
 	ctx_release(&ctx);
 	if (err)

@@ -7,6 +7,7 @@
 #ifndef PYLEAK_CENSUS_H
 #define PYLEAK_CENSUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,7 +27,14 @@ struct census_layout {
 	uint64_t (*site_of)(const void *arg, uint64_t block, uint32_t size, uint64_t pool,
 			    double *weight);
 	const void *site_arg;
+	/* Budget of one census (0: the defaults below): address space scanned, seconds spent.
+	 * A census that runs out stops there, counts what it saw and says it was cut short. */
+	uint64_t max_bytes;
+	double max_seconds;
 };
+
+#define CENSUS_MAX_BYTES_DEFAULT	(64ull << 30)
+#define CENSUS_MAX_SECONDS_DEFAULT	5.0
 
 #define CENSUS_TOP_LISTS 8
 
@@ -49,6 +57,11 @@ struct census {
 	double seconds;
 	struct census_container lists[CENSUS_TOP_LISTS];  /* the longest lists, longest first */
 	int nlists;
+	bool cut_short;		/* the budget ran out: counts are of the part scanned */
+	/* Data that cannot be a live heap's (a type or list field out of range, most pools
+	 * torn): how many times, and the last, in words. Such data is skipped, never used. */
+	uint64_t corrupt;
+	char corrupt_last[160];
 };
 
 /* Counts live objects by type; 0 or negative errno. */
@@ -63,5 +76,26 @@ void census_free(struct census *c);
  */
 int census_pool_used_blocks(const uint8_t *pool, uint64_t pool_addr, uint32_t pool_size,
 			    uint32_t max_block, uint32_t *block_size, uint32_t *offsets);
+
+/* The bytes of a possible type object census_type_check() looks at. */
+#define CENSUS_TYPE_LEN		296
+
+struct census_type {
+	uint64_t meta;		/* its own type: a type subclass if it is a type */
+	uint64_t flags;
+	int64_t dictoffset;	/* in [-CENSUS_TYPE_SIZE_MAX, basicsize - 8] */
+	int64_t basicsize;	/* in [16, CENSUS_TYPE_SIZE_MAX] */
+	int64_t itemsize;	/* in [0, CENSUS_TYPE_ITEMSIZE_MAX] */
+};
+
+#define CENSUS_TYPE_SIZE_MAX		(1ll << 24)
+#define CENSUS_TYPE_ITEMSIZE_MAX	(1ll << 16)
+
+/*
+ * Validates a copy (len bytes) of a possible type object, its metatype aside: 0 and out filled
+ * if it can be one, -EINVAL if it is none (not referenced, not ready, unnamed), -ERANGE if it
+ * looks like one but a size, offset or its name pointer is out of range (why: which).
+ */
+int census_type_check(const uint8_t *raw, size_t len, struct census_type *out, const char **why);
 
 #endif

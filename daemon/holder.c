@@ -7,6 +7,9 @@
 #include "procmem.h"
 #include "sites.h"
 
+/* A list's item array lies in user space (x86-64: below 2^47). */
+#define USER_ADDR_MAX	(1ull << 47)
+
 void holders_record(struct holders *h, double t, const struct census *c)
 {
 	struct holder_snapshot *snap = &h->snaps[h->head];
@@ -26,7 +29,8 @@ static json_t *grown_at_json(struct probes *p, const struct python_info *py, uin
 	uint64_t items[2];	/* ob_item, allocated */
 
 	_Static_assert(CPY_LIST_ALLOCATED == CPY_LIST_ITEMS + 8, "ob_item, then allocated");
-	if (procmem_read(p->pid, list + CPY_LIST_ITEMS, items, sizeof(items)))
+	if (procmem_read(p->pid, list + CPY_LIST_ITEMS, items, sizeof(items)) ||
+	    items[0] >= USER_ADDR_MAX || items[1] > (USER_ADDR_MAX - items[0]) / 8)
 		return NULL;
 	return sites_range_json(p, py, items[0], items[0] + items[1] * 8);
 }

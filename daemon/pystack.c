@@ -33,6 +33,17 @@ struct version_layout {
 
 #define LINETABLE_MAX	(1u << 20)
 #define CACHE_SLOTS	1024u
+/* Line tables a cache holds in all (a real one is a few KiB: slots * LINETABLE_MAX is not). */
+#define CACHE_BYTES_MAX	(16u << 20)
+/* Pointers of x86-64 user space. */
+#define USER_ADDR_MIN	4096ull
+#define USER_ADDR_MAX	(1ull << 47)
+/* Names: at most this many characters are read; a str's header is at most STR_HEAD_MAX. */
+#define STR_CHARS_MAX	512u
+#define STR_HEAD_MAX	128u
+#define STR_COPY_MAX	(STR_HEAD_MAX + STR_CHARS_MAX * 4)
+/* The fields of a code object read, and a bytes object's header, fit in this. */
+#define CODE_HEAD_MAX	1024u
 
 /*
  * Thread state: <=3.11 the GIL holder's, from _PyRuntime.gilstate.tstate_current; 3.12/3.13
@@ -293,6 +304,7 @@ struct code_entry {
 struct pystack_cache {
 	pid_t pid;
 	struct version_layout l;
+	size_t bytes;		/* of the line tables held */
 	struct code_entry slots[CACHE_SLOTS];
 };
 
@@ -307,6 +319,15 @@ struct pystack_cache *pystack_cache_new(const struct python_info *py)
 	if (c)
 		c->pid = py->pid;
 	return c;
+}
+
+static void entry_clear(struct pystack_cache *c, struct code_entry *e)
+{
+	c->bytes -= e->table_len;
+	free(e->table);
+	e->table = NULL;
+	e->table_len = 0;
+	e->code = 0;
 }
 
 void pystack_cache_free(struct pystack_cache *c)
@@ -350,80 +371,210 @@ static size_t utf8_put(char *out, size_t room, uint32_t cp)
 	return n;
 }
 
-/* A compact str object of the target as UTF-8 (truncated to fit). */
-static int str_read(const struct pystack_cache *c, uint64_t obj, char *out, size_t size)
+static inline bool user_addr(uint64_t addr)
 {
-	uint8_t raw[512 * 4];
-	uint64_t len;
-	uint32_t state, kind, i;
-	size_t used = 0, n;
+	return addr >= USER_ADDR_MIN && addr < USER_ADDR_MAX;
+}
+
+/* How many bytes of a str object hold its length and state. */
+static size_t str_head_len(const struct version_layout *l)
+{
+	size_t a = (size_t)l->str_length + 8, b = (size_t)l->str_state + 4;
+
+	return a > b ? a : b;
+}
+
+/* Where the characters of a str copy (len bytes from its start) are: their offset, size (1, 2
+ * or 4) and how many of them to take (at most STR_CHARS_MAX); -EINVAL: not a compact str. */
+static int str_extent(const struct version_layout *l, const uint8_t *raw, size_t len,
+		      size_t *data, uint32_t *kind, size_t *n)
+{
+	uint64_t length;
+	uint32_t state;
+
+	if (len < str_head_len(l))
+		return -EINVAL;
+	memcpy(&length, raw + l->str_length, sizeof(length));
+	memcpy(&state, raw + l->str_state, sizeof(state));
+	if (!(state & CPY_STR_COMPACT))
+		return -EINVAL;		/* not compact: never the case for names and file names */
+	*kind = (state >> CPY_STR_KIND_SHIFT) & CPY_STR_KIND_MASK;
+	if (*kind != 1 && *kind != 2 && *kind != 4)
+		return -EINVAL;
+	*data = state & CPY_STR_ASCII ? l->str_ascii : l->str_compact;
+	if (*data > STR_HEAD_MAX)
+		return -EINVAL;
+	*n = length < STR_CHARS_MAX ? length : STR_CHARS_MAX;
+	return 0;
+}
+
+/* A str copy as UTF-8 (truncated to fit): code points UTF-8 cannot hold (lone surrogates,
+ * beyond U+10FFFF) become U+FFFD, so that the result is always valid. */
+static int str_decode(const struct version_layout *l, const uint8_t *raw, size_t len, char *out,
+		      size_t size)
+{
+	size_t data, n, i, used = 0;
+	uint32_t kind;
 	int err;
 
 	out[0] = '\0';
-	err = procmem_read_u64(c->pid, obj + c->l.str_length, &len);
-	if (!err)
-		err = procmem_read(c->pid, obj + c->l.str_state, &state, sizeof(state));
+	err = str_extent(l, raw, len, &data, &kind, &n);
 	if (err)
 		return err;
-	if (!(state & CPY_STR_COMPACT))
-		return -EINVAL;		/* not compact: never the case for names and file names */
-	kind = (state >> CPY_STR_KIND_SHIFT) & CPY_STR_KIND_MASK;
-	if (kind != 1 && kind != 2 && kind != 4)
+	if (data > len || n > (len - data) / kind)
 		return -EINVAL;
-	if (len > sizeof(raw) / kind)
-		len = sizeof(raw) / kind;
-	err = procmem_read(c->pid, obj + (state & CPY_STR_ASCII ? c->l.str_ascii : c->l.str_compact),
-			   raw, len * kind);
-	if (err)
-		return err;
-	for (i = 0; i < len; i++) {
-		uint32_t cp = kind == 1 ? raw[i] : kind == 2 ? ((uint16_t *)raw)[i] : ((uint32_t *)raw)[i];
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = raw + data + i * kind;
+		uint32_t cp = p[0];
+		size_t k;
 
-		n = utf8_put(out + used, size - used, cp);
-		if (!n)
+		if (kind == 2)
+			cp |= (uint32_t)p[1] << 8;
+		else if (kind == 4)
+			cp |= (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+		if ((cp >= 0xd800 && cp < 0xe000) || cp > 0x10ffff)
+			cp = 0xfffd;
+		k = utf8_put(out + used, size - used, cp);
+		if (!k)
 			break;
-		used += n;
+		used += k;
 	}
 	out[used] = '\0';
 	return 0;
 }
 
-static int code_load(const struct pystack_cache *c, uint64_t code, struct code_entry *e)
+/* A compact str object of the target as UTF-8: its header, then its characters. */
+static int str_read(const struct pystack_cache *c, uint64_t obj, char *out, size_t size)
 {
-	const struct version_layout *l = &c->l;
-	uint64_t name, file, table, len;
-	int32_t first;
+	uint8_t raw[STR_COPY_MAX];
+	size_t data, n, head = str_head_len(&c->l);
+	uint32_t kind;
 	int err;
 
-	err = procmem_read_u64(c->pid, code + l->co_name, &name);
+	out[0] = '\0';
+	if (!user_addr(obj) || head > STR_HEAD_MAX)
+		return -EINVAL;
+	err = procmem_read(c->pid, obj, raw, head);
 	if (!err)
-		err = procmem_read_u64(c->pid, code + l->co_filename, &file);
+		err = str_extent(&c->l, raw, head, &data, &kind, &n);
 	if (!err)
-		err = procmem_read_u64(c->pid, code + l->co_linetable, &table);
+		err = procmem_read(c->pid, obj + data, raw + data, n * kind);
 	if (!err)
-		err = procmem_read(c->pid, code + l->co_firstlineno, &first, sizeof(first));
+		err = str_decode(&c->l, raw, data + n * kind, out, size);
+	return err;
+}
+
+/* The fields of a code object (a copy of its first len bytes) the frame is named from. */
+struct code_refs {
+	uint64_t name, file, table;
+	int32_t firstlineno;
+};
+
+static size_t code_head_len(const struct version_layout *l)
+{
+	size_t n = (size_t)l->co_firstlineno + 4;
+
+	if ((size_t)l->co_filename + 8 > n)
+		n = (size_t)l->co_filename + 8;
+	if ((size_t)l->co_name + 8 > n)
+		n = (size_t)l->co_name + 8;
+	if ((size_t)l->co_linetable + 8 > n)
+		n = (size_t)l->co_linetable + 8;
+	return n;
+}
+
+static int code_refs_get(const struct version_layout *l, const uint8_t *raw, size_t len,
+			 struct code_refs *r)
+{
+	if (len < code_head_len(l))
+		return -EINVAL;
+	memcpy(&r->name, raw + l->co_name, sizeof(r->name));
+	memcpy(&r->file, raw + l->co_filename, sizeof(r->file));
+	memcpy(&r->table, raw + l->co_linetable, sizeof(r->table));
+	memcpy(&r->firstlineno, raw + l->co_firstlineno, sizeof(r->firstlineno));
+	return user_addr(r->name) && user_addr(r->file) && user_addr(r->table) ? 0 : -EINVAL;
+}
+
+/* The length of a line table, from a copy of its bytes object's header: at most
+ * LINETABLE_MAX (a longer one is no real code object's). */
+static int table_len_get(const struct version_layout *l, const uint8_t *raw, size_t len,
+			 size_t *out)
+{
+	uint64_t n;
+
+	if (len < (size_t)l->bytes_size + 8)
+		return -EINVAL;
+	memcpy(&n, raw + l->bytes_size, sizeof(n));
+	if (n > LINETABLE_MAX)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+int pystack_code_decode(int major, int minor, const struct pystack_code_copy *cc,
+			uint32_t offset, struct pystack_frame *out)
+{
+	struct version_layout l;
+	struct code_refs r;
+	size_t n;
+	int err;
+
+	err = layout_from_table(major, minor, &l);
 	if (!err)
-		err = str_read(c, name, e->base.function, sizeof(e->base.function));
+		err = code_refs_get(&l, cc->code, cc->code_len, &r);
 	if (!err)
-		err = str_read(c, file, e->base.file, sizeof(e->base.file));
+		err = str_decode(&l, cc->name, cc->name_len, out->function, sizeof(out->function));
 	if (!err)
-		err = procmem_read_u64(c->pid, table + l->bytes_size, &len);
+		err = str_decode(&l, cc->file, cc->file_len, out->file, sizeof(out->file));
+	if (!err)
+		err = table_len_get(&l, cc->table, cc->table_len, &n);
 	if (err)
 		return err;
-	if (len > LINETABLE_MAX)
+	if (cc->table_len < (size_t)l.bytes_data + n)
 		return -EINVAL;
-	free(e->table);
+	out->line = linetable_line(l.lines, cc->table + l.bytes_data, n, r.firstlineno, offset);
+	return 0;
+}
+
+static int code_load(struct pystack_cache *c, uint64_t code, struct code_entry *e)
+{
+	const struct version_layout *l = &c->l;
+	uint8_t raw[CODE_HEAD_MAX];
+	struct code_refs r;
+	size_t head = code_head_len(l), len;
+	int err;
+
+	if (!user_addr(code) || head > sizeof(raw) || (size_t)l->bytes_data > sizeof(raw))
+		return -EINVAL;
+	err = procmem_read(c->pid, code, raw, head);
+	if (!err)
+		err = code_refs_get(l, raw, head, &r);
+	if (!err)
+		err = str_read(c, r.name, e->base.function, sizeof(e->base.function));
+	if (!err)
+		err = str_read(c, r.file, e->base.file, sizeof(e->base.file));
+	if (!err)
+		err = procmem_read(c->pid, r.table, raw, l->bytes_data);
+	if (!err)
+		err = table_len_get(l, raw, l->bytes_data, &len);
+	if (err)
+		return err;
+	/* The tables held are bounded in all: past the bound, the cache starts over. */
+	if (c->bytes + len > CACHE_BYTES_MAX)
+		for (size_t i = 0; i < CACHE_SLOTS; i++)
+			entry_clear(c, &c->slots[i]);
 	e->table = malloc(len ? len : 1);
 	if (!e->table)
 		return -ENOMEM;
-	err = procmem_read(c->pid, table + l->bytes_data, e->table, len);
+	err = procmem_read(c->pid, r.table + l->bytes_data, e->table, len);
 	if (err) {
 		free(e->table);
 		e->table = NULL;
 		return err;
 	}
 	e->table_len = len;
-	e->firstlineno = first;
+	c->bytes += len;
+	e->firstlineno = r.firstlineno;
 	e->code = code;
 	return 0;
 }
@@ -435,7 +586,7 @@ int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offse
 	int err;
 
 	if (e->code != code) {
-		e->code = 0;
+		entry_clear(c, e);
 		err = code_load(c, code, e);
 		if (err)
 			return err;

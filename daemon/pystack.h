@@ -7,6 +7,7 @@
 #ifndef PYLEAK_PYSTACK_H
 #define PYLEAK_PYSTACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -31,5 +32,21 @@ void pystack_cache_free(struct pystack_cache *c);
 /* Resolves one frame; 0 or a negative errno (-EFAULT: the code object is gone). */
 int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offset,
 			  struct pystack_frame *out);
+
+/* Copies of the parts of a code object read from the target, each from its start: the code
+ * object, its co_name and co_filename str objects, its line table's bytes object. */
+struct pystack_code_copy {
+	const uint8_t *code, *name, *file, *table;
+	size_t code_len, name_len, file_len, table_len;
+};
+
+/*
+ * Names a frame of CPython major.minor from copies (what pystack_frame_resolve() reads, decoded
+ * without reading): 0, -EPROTONOSUPPORT, or -EINVAL if a part cannot be what it should (a
+ * pointer out of user space, a str that is not compact, a line table over 1 MiB, a copy too
+ * short). Names are valid UTF-8 whatever the copies hold.
+ */
+int pystack_code_decode(int major, int minor, const struct pystack_code_copy *cc,
+			uint32_t offset, struct pystack_frame *out);
 
 #endif

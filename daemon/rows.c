@@ -32,6 +32,8 @@ static struct type_row *rows_get(struct rows *rs, uint64_t type)
 
 	if (r)
 		return r;
+	if (rs->n == ROWS_MAX)
+		return NULL;
 	if (rs->n == rs->cap) {
 		size_t cap = rs->cap ? rs->cap * 2 : 64;
 
@@ -102,6 +104,21 @@ void rows_update_census(struct rows *rs, const struct census *c, const uint64_t 
 	}
 }
 
+/* Drops census rows long absent; the others keep their order. */
+static void rows_prune(struct rows *rs)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < rs->n; i++) {
+		if (rs->v[i].census && rs->v[i].unseen >= ROW_UNSEEN_MAX) {
+			free(rs->v[i].hist);
+			continue;
+		}
+		rs->v[k++] = rs->v[i];
+	}
+	rs->n = k;
+}
+
 void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count)
 {
 	struct type_row *r;
@@ -119,9 +136,13 @@ void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t mi
 		r->st.flags = pytype_is_heap(rs->pid, r->type) ? PYLEAK_TYPE_HEAP : 0;
 		census_row_set(r, &c->counts[i]);
 	}
-	for (i = 0; i < rs->n; i++)
-		if (!rs->v[i].seen && rs->v[i].has_prev)
-			row_set(&rs->v[i], 0, 0, 0);
+	for (i = 0; i < rs->n; i++) {
+		r = &rs->v[i];
+		r->unseen = r->seen ? 0 : r->unseen + 1;
+		if (!r->seen && r->has_prev)
+			row_set(r, 0, 0, 0);
+	}
+	rows_prune(rs);
 }
 
 void rows_history_record(struct rows *rs, double now)

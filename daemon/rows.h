@@ -21,6 +21,7 @@ struct type_row {
 	bool census;		/* counted by heap census, not probes */
 	bool seen;		/* present in the latest sample */
 	bool has_prev;
+	uint32_t unseen;	/* census rows: censuses in a row it was absent from */
 	int64_t live;
 	/* Population change since attach: births minus every death seen, older objects' too
 	 * (census rows: the live count). What history, delta and leak scores follow, so that
@@ -39,6 +40,12 @@ struct rows {
 	size_t n, cap;
 };
 
+/* Rows a target has at most (a real program has hundreds of types with many objects), and
+ * censuses a census row may be absent from, with no objects left, before it is dropped (a
+ * target minting short-lived classes). */
+#define ROWS_MAX		4096u
+#define ROW_UNSEEN_MAX		30u
+
 void rows_free(struct rows *rs);
 
 /* A probe-counted type's counters from BPF. */
@@ -49,7 +56,8 @@ void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type
 void rows_update_census(struct rows *rs, const struct census *c, const uint64_t *types, int n);
 
 /* Sampled mode: every type of the census with at least min_count objects (or a row already)
- * becomes a census row; rows seen before and now absent have none left. */
+ * becomes a census row; rows seen before and now absent have none left, and are dropped
+ * after ROW_UNSEEN_MAX censuses. */
 void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count);
 
 /* Appends each row seen in the latest sample to its history. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -68,6 +69,15 @@ static int census_take(struct target *t)
 		return t->ncensus || target_sampled(t) ? err : 0;
 	}
 	t->census_seconds = c.seconds;
+	t->census_cut_short += c.cut_short;
+	if (c.corrupt) {
+		/* logged when what is wrong changes, not at every census */
+		if (strcmp(t->corrupt_last, c.corrupt_last))
+			log_warn("pid %d: %s (%llu times in this census)", t->pid, c.corrupt_last,
+				 (unsigned long long)c.corrupt);
+		t->corrupt_events += c.corrupt;
+		snprintf(t->corrupt_last, sizeof(t->corrupt_last), "%s", c.corrupt_last);
+	}
 	/* Growth beyond noise (0.1% and 256 objects). */
 	t->census_grew = t->census_objects &&
 			 c.objects > t->census_objects + t->census_objects / 1000 + 256;

@@ -62,6 +62,9 @@ struct target {
 	double census_at;		/* monotonic time it ended */
 	uint64_t census_objects;	/* objects it counted */
 	bool census_grew;		/* more than the census before: counted more often */
+	uint64_t census_cut_short;	/* censuses the budget stopped */
+	uint64_t corrupt_events;	/* data read that cannot be a live heap's (census.h) */
+	char corrupt_last[160];		/* the last of them, in words */
 	struct holders holders;
 	int pidfd;
 	struct watcher pid_watch, rb_watch;

@@ -63,6 +63,9 @@ json_t *view_status_json(struct target *t)
 	if (t->state == TARGET_TRACKING)
 		json_object_set_new(o, "maps_bytes", json_integer(probes_maps_memory(&t->probes)));
 	json_object_set_new(o, "census_s", json_real(t->census_seconds));
+	json_object_set_new(o, "census_cut_short", json_integer((json_int_t)t->census_cut_short));
+	json_object_set_new(o, "corrupt", json_pack("{s:I, s:s}",
+		"events", (json_int_t)t->corrupt_events, "last", t->corrupt_last));
 	json_object_set_new(o, "census_period_s", json_real(sampler_census_period(t)));
 	return o;
 }

@@ -210,6 +210,43 @@ static void test_inconsistent(void **state)
 	assert_int_equal(used(BIG, &size), -EAGAIN);
 }
 
+/* A ready type object with these fields (refcount 1, named), as census_type_check reads it. */
+static int type_check(int64_t basicsize, int64_t itemsize, int64_t dictoffset, uint64_t name,
+		      const char **why)
+{
+	uint8_t raw[CENSUS_TYPE_LEN] = {0};
+	struct census_type t;
+	uint64_t one = 1, flags = 1ull << 12;
+
+	memcpy(raw, &one, 8);
+	memcpy(raw + 24, &name, 8);
+	memcpy(raw + 32, &basicsize, 8);
+	memcpy(raw + 40, &itemsize, 8);
+	memcpy(raw + 168, &flags, 8);
+	memcpy(raw + 288, &dictoffset, 8);
+	return census_type_check(raw, sizeof(raw), &t, why);
+}
+
+static void test_type_fields_out_of_range(void **state)
+{
+	const char *why;
+
+	(void)state;
+	assert_int_equal(type_check(48, 0, 32, 0x400000, &why), 0);
+	assert_int_equal(type_check(48, 0, -1, 0x400000, &why), 0);
+	/* the sum with an offset used to wrap: reported, never used */
+	assert_int_equal(type_check(48, 0, 0x7ffffffffffffff9, 0x400000, &why), -ERANGE);
+	assert_string_equal(why, "tp_dictoffset");
+	assert_int_equal(type_check(48, 0, 48, 0x400000, &why), -ERANGE);
+	assert_int_equal(type_check(-16, 0, 0, 0x400000, &why), -ERANGE);
+	assert_string_equal(why, "tp_basicsize");
+	assert_int_equal(type_check(48, 1ll << 62, 0, 0x400000, &why), -ERANGE);
+	assert_string_equal(why, "tp_itemsize");
+	assert_int_equal(type_check(48, 0, 0, 0x10, &why), -ERANGE);
+	assert_string_equal(why, "tp_name");
+	assert_int_equal(type_check(48, 0, 0, 0, &why), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_pool),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_inconsistent),
+		cmocka_unit_test(test_type_fields_out_of_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,96 @@
+"""Targets that corrupt what pyleakd reads of them (tests/programs/hostile.py, through ctypes).
+
+Per interpreter and mode, one daemon tracks a healthy target and five hostile ones, which, once
+attached, corrupt: their class's tp_dictoffset (its sum with an offset wrapped and crashed
+pyleakd), a list's ob_size and allocated and a pool header; tp_basicsize and tp_itemsize;
+tp_name (pointing at a name that is not UTF-8); the allocating function's name, file name
+(surrogates, control characters) and line table; and the length of a line table, plus 20,000
+forged type objects with an object each. Then `top`, `leaks`, `sites --type Victim` and
+`status` of each must answer in time, the daemon stay up, the healthy target's count stay
+exact, out-of-range fields be reported per target in status, and frames named from corrupted
+code objects still be listed (in valid UTF-8, which jansson needs to keep them).
+"""
+import os
+import time
+
+import pytest
+
+from conftest import PROGRAMS, interpreters, require, top_counts
+
+HOSTILE = os.path.join(PROGRAMS, "hostile.py")
+N = 1000
+ANSWER_S = 30
+PYTHONS = [p for p in interpreters() if p.id in ("debian-3.11", "pyenv-3.8", "pyenv-3.12")]
+# What each hostile target corrupts (hostile.py's commands), and what status may then report
+# (the last of its corrupt events: one of these).
+HOSTILE_RUNS = [
+    ("dictoffset pool list", ("tp_dictoffset", "ob_size out of range in list")),
+    ("basicsize", ("tp_basicsize",)),
+    ("name_bad alloc", None),
+    ("code alloc", None),
+    ("linetable alloc fake_types", None),
+]
+
+
+def status_of(daemon, pid):
+    doc = daemon.ok("status", timeout=ANSWER_S)
+    return next(t for t in doc["targets"] if t["pid"] == pid)
+
+
+def answers(daemon, *args):
+    """A command answers in time with one JSON document (an error is an answer)."""
+    code, doc = daemon.json(*args, timeout=ANSWER_S)
+    assert daemon.alive(), daemon.log_text()[-3000:]
+    return code, doc
+
+
+@pytest.mark.parametrize("mode", ["precise", "sampled"])
+@pytest.mark.parametrize("python", PYTHONS)
+def test_hostile_memory(daemon, target_factory, python, mode):
+    python = require(python)
+    healthy = target_factory([python, HOSTILE, str(N)])
+    bad = [(target_factory([python, HOSTILE, str(N)]), cmds, report)
+           for cmds, report in HOSTILE_RUNS]
+    for t in [healthy] + [b[0] for b in bad]:
+        t.read()
+        daemon.ok("attach", "-p", str(t.pid), "--mode", mode)
+    healthy.send("alloc")
+    for t, cmds, _ in bad:
+        assert t.send(cmds)["done"] == cmds.split()
+
+    # Reported: every census now meets the out-of-range field; wait for one.
+    deadline = time.time() + 60
+    for t, cmds, report in bad:
+        if not report:
+            continue
+        while True:
+            st = status_of(daemon, t.pid)
+            if st["corrupt"]["events"] or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert st["state"] == "tracking", st
+        assert st["corrupt"]["events"] > 0, (cmds, st)
+        assert any(r in st["corrupt"]["last"] for r in report), (cmds, st["corrupt"])
+        assert st["census_s"] < 10, st
+
+    for t, cmds, _ in bad:
+        pid = str(t.pid)
+        code, doc = answers(daemon, "top", "-p", pid, "-n", "100000")
+        assert code == 0, (cmds, doc)
+        answers(daemon, "leaks", "-p", pid, "--window", "10")
+        code, doc = answers(daemon, "sites", "-p", pid, "--type", "Victim", "-n", "100")
+        if cmds == "code alloc" and doc.get("sites"):
+            # The frame of the corrupted code object is named, not dropped from the stack.
+            names = [f["function"] for s in doc["sites"] for f in s["stack"]]
+            assert any(n.startswith("make") and "victims" in n for n in names), names
+        if cmds == "name_bad alloc":
+            assert any(r["type"].startswith("Vic") for r in top_counts(daemon, t.pid)[1]["types"])
+        assert t.proc.poll() is None, "the hostile target itself died: " + t.proc.stderr.read()
+
+    # The healthy target is still counted right: Victims born since attach (probes), or all.
+    counts, _ = top_counts(daemon, healthy.pid)
+    assert counts.get("Victim") == (N if mode == "precise" else 2 * N), counts
+    st = status_of(daemon, healthy.pid)
+    assert st["corrupt"]["events"] == 0 and st["state"] == "tracking", st
+    for t in [healthy] + [b[0] for b in bad]:
+        daemon.ok("detach", "-p", str(t.pid))
