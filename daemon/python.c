@@ -12,6 +12,7 @@
 #include "procfs.h"
 #include "pyleak.h"
 #include "python.h"
+#include "text.h"
 
 /* Fewer direct calls than this: the build inlined _Py_NewReference (Debian's LTO+PGO 3.11). */
 #define NEWREF_MIN_CALLS 50
@@ -182,6 +183,9 @@ int python_inspect(pid_t pid, struct python_info *py)
 		py->newref_calls = elf_file_count_calls(py->elf, vaddr);
 		py->inlined = py->newref_calls < NEWREF_MIN_CALLS;
 	}
+	/* Shown in `status` and `ps`: a path that is not UTF-8 would cost the reply its row. */
+	text_utf8_fix(py->exe);
+	text_utf8_fix(py->module);
 	return 0;
 cleanup:
 	python_release(py);
