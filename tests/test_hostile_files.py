@@ -226,3 +226,22 @@ def test_pty_never_becomes_terminal(session_daemon, target_factory, tmp_path, py
     assert daemon.alive(), daemon.log_text()[-2000:]
     assert tty_nr == 0, "pyleakd has a controlling terminal"
     assert daemon.ok("status", timeout=CTL_TIMEOUT)["version"]
+
+
+@pytest.mark.parametrize("python", _interpreters())
+def test_path_not_utf8(daemon, target_factory, tmp_path, python):
+    """A target run from a path that is not UTF-8 keeps its rows in `ps` and `status` (jansson
+    refuses such strings: the row would vanish)."""
+    python = require(python)
+    tmp = os.path.join(os.fsencode(str(tmp_path)), b"py\xff\x1b[2J")
+    argv, _ = copy_interpreter(python, os.fsdecode(tmp))
+    t = target_factory(argv)
+    pid = t.read()["pid"]
+    rows = [p for p in daemon.ok("ps", timeout=CTL_TIMEOUT)["processes"] if p["pid"] == pid]
+    assert len(rows) == 1 and "py?" in rows[0]["exe"], rows
+    daemon.ok("attach", "-p", str(pid), "--mode", "sampled", timeout=CTL_TIMEOUT)
+    rows = [x for x in daemon.ok("status", timeout=CTL_TIMEOUT)["targets"] if x["pid"] == pid]
+    assert len(rows) == 1 and "\ufffd" not in rows[0]["exe"], rows
+    code, out, err = daemon.ctl("status", timeout=CTL_TIMEOUT)
+    assert code == 0 and "\x1b" not in out, out
+    daemon.ok("detach", "-p", str(pid), timeout=CTL_TIMEOUT)
