@@ -64,7 +64,8 @@ int config_set(struct server_options *o, const char *key, const char *val)
 	} else if (!strcmp(key, "budget")) {
 		double d = strtod(val, &end);
 
-		if (*end || d < 0 || d > 1) {
+		/* Written so that NaN ("nan" parses) fails, and "" is no number rather than 0. */
+		if (end == val || *end || !(d >= 0 && d <= 1)) {
 			log_error("budget must be a fraction in [0, 1]");
 			return -EINVAL;
 		}
@@ -72,7 +73,7 @@ int config_set(struct server_options *o, const char *key, const char *val)
 	} else if (!strcmp(key, "sample_interval")) {
 		double d = strtod(val, &end);
 
-		if (*end || d < 0.1 || d > 3600) {
+		if (end == val || *end || !(d >= 0.1 && d <= 3600)) {
 			log_error("sample_interval must be 0.1..3600 seconds");
 			return -EINVAL;
 		}
