@@ -17,6 +17,8 @@ APT_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-d
 APT_PACKAGES += golang-go ruby-stackprof
 # `make gen-offsets` reads the interpreters' DWARF with gdb (Debian's headers check its 3.11).
 APT_PACKAGES += gdb libpython3.11-dev
+# clang's libFuzzer and sanitizer runtimes (`make fuzz`): only recommended by clang.
+APT_PACKAGES += libclang-rt-14-dev
 
 VERSION := 0.1.0
 CFLAGS ?= -O2 -g
@@ -135,9 +137,18 @@ test: deps
 FUZZ_SECONDS ?= 60
 FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_DEPS_census_pool := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
+FUZZ_DEPS_procfs := daemon/procfs.c
+# The request and config parsers name modes and sort orders through target.c and view_top.c,
+# which link the rest of the daemon but its socket (main, server, handlers, peer).
+FUZZ_DAEMON := $(filter-out daemon/main.c daemon/server.c daemon/handlers.c daemon/peer.c,$(DAEMON_SRCS))
+FUZZ_DEPS_request := $(FUZZ_DAEMON)
+FUZZ_LIBS_request := $(DAEMON_LIBS)
+FUZZ_DEPS_config := $(FUZZ_DAEMON)
+FUZZ_LIBS_config := $(DAEMON_LIBS)
+
 
 .SECONDEXPANSION:
-$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) | $(OUTPUT)
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) | $(OUTPUT) $(BPF_SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(OUTPUT)/fuzz
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
