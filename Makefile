@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: MIT
 # pyleak: `make` builds, `make run` shows a leak, `make test` runs every test.
-OUTPUT := .output
+SANITIZE ?=
+# `make SANITIZE=1`: an ASan+UBSan build of its own in .output/sanitize, binaries included, so
+# that it never mixes with (nor replaces) the normal one.
+OUTPUT := .output$(if $(filter 1,$(SANITIZE)),/sanitize)
+PYLEAKD_BIN := $(if $(filter 1,$(SANITIZE)),$(OUTPUT)/)pyleakd
+PYLEAKCTL_BIN := $(if $(filter 1,$(SANITIZE)),$(OUTPUT)/)pyleakctl
 CLANG ?= clang
 BPFTOOL ?= bpftool
 PROTOC_C ?= protoc-c
@@ -19,12 +24,13 @@ APT_PACKAGES += golang-go ruby-stackprof
 APT_PACKAGES += man-db groff-base bash-completion
 # `make gen-offsets` reads the interpreters' DWARF with gdb (Debian's headers check its 3.11).
 APT_PACKAGES += gdb libpython3.11-dev
+# clang's libFuzzer and sanitizer runtimes (`make fuzz`): only recommended by clang.
+APT_PACKAGES += libclang-rt-14-dev
 
 VERSION := 0.1.0
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -DPYLEAK_VERSION='"$(VERSION)"' \
 	-I$(OUTPUT) -Ibpf -iquote daemon -I/usr/include/capstone
-SANITIZE ?=
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -48,8 +54,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps run test unit integration fuzz bench install gen-offsets
-all: pyleakd pyleakctl
+.PHONY: all clean deps run test test-sanitize unit integration fuzz bench install gen-offsets
+all: $(PYLEAKD_BIN) $(PYLEAKCTL_BIN)
 
 $(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/cli $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -90,11 +96,11 @@ $(OUTPUT)/cli/%.pb-c.o: $(OUTPUT)/cli/%.pb-c.c
 
 .SECONDARY: $(CLI_PROTO_OBJS:.o=.c) $(BPF_SKELS:.skel.h=.bpf.o)
 
-pyleakd: $(DAEMON_OBJS)
+$(PYLEAKD_BIN): $(DAEMON_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(DAEMON_LIBS) -o $@
 
-pyleakctl: $(CLI_OBJS)
+$(PYLEAKCTL_BIN): $(CLI_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(CLI_LIBS) -o $@
 
@@ -131,6 +137,18 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(PYTHON) -m pytest -q -rs tests
 
+# The integration tests that reach every command (test_modes: in both modes, on two
+# interpreters) against the SANITIZE=1 daemon and client; conftest fails a test whose daemon
+# did not exit cleanly or whose log holds a sanitizer report, leaks at exit included (~1 min).
+SANITIZE_TESTS ?= tests/test_errors.py tests/test_export.py tests/test_hostile_clients.py \
+	tests/test_modes.py
+test-sanitize: deps
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 all
+	$(Q)PYLEAKD=.output/sanitize/pyleakd PYLEAKCTL=.output/sanitize/pyleakctl \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(PYTHON) -m pytest -q -rs $(SANITIZE_TESTS)
+
 # libFuzzer, one fuzzer per parser of untrusted input: tests/fuzz/fuzz_NAME.c links the daemon
 # sources listed in FUZZ_DEPS_NAME, starts from the committed seeds in tests/fuzz/corpus/NAME/
 # (taken from real interpreters), and `make fuzz` runs each for FUZZ_SECONDS; a crash fails.
@@ -144,9 +162,17 @@ FUZZ_DEPS_linetable := daemon/linetable.c
 FUZZ_DEPS_code_object := daemon/pystack.c daemon/linetable.c daemon/procmem.c daemon/log.c \
 	daemon/python.c daemon/procfs.c daemon/elf.c
 FUZZ_LIBS_code_object := -lelf -lz
+FUZZ_DEPS_procfs := daemon/procfs.c
+# The request and config parsers name modes and sort orders through target.c and view_top.c,
+# which link the rest of the daemon but its socket (main, server, handlers, peer).
+FUZZ_DAEMON := $(filter-out daemon/main.c daemon/server.c daemon/handlers.c daemon/peer.c,$(DAEMON_SRCS))
+FUZZ_DEPS_request := $(FUZZ_DAEMON)
+FUZZ_LIBS_request := $(DAEMON_LIBS)
+FUZZ_DEPS_config := $(FUZZ_DAEMON)
+FUZZ_LIBS_config := $(DAEMON_LIBS)
 
 .SECONDEXPANSION:
-$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) | $(OUTPUT)
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) | $(OUTPUT) $(BPF_SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(OUTPUT)/fuzz
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

@@ -651,7 +651,9 @@ static int counts_build(struct census_ctx *ctx)
 			out->sites[out->nsites++] = *(const struct census_site *)site;
 	}
 	qsort(out->counts, out->n, sizeof(*out->counts), count_compare);
-	qsort(out->sites, out->nsites, sizeof(*out->sites), site_compare);
+	/* No sites, no array: qsort() may not be handed NULL, even for nothing. */
+	if (out->nsites)
+		qsort(out->sites, out->nsites, sizeof(*out->sites), site_compare);
 	return 0;
 }
 

@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "handlers.h"
+#include "request.h"
 #include "sampler.h"
 #include "view.h"
 
@@ -59,41 +59,6 @@ static json_t *error_attach(pid_t pid, int err)
 	default:
 		return reply_error("internal", "pid %d: attach failed: %s", pid, strerror(-err));
 	}
-}
-
-/* Reads an optional integer field; -EINVAL if present but not an integer in [lo, hi]. */
-static int field_int(json_t *req, const char *key, long lo, long hi, long *out)
-{
-	json_t *v = json_object_get(req, key);
-
-	if (!v)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-		return -EINVAL;
-	*out = json_integer_value(v);
-	return 0;
-}
-
-static int field_str(json_t *req, const char *key, const char **out)
-{
-	json_t *v = json_object_get(req, key);
-
-	if (!v)
-		return 0;
-	if (!json_is_string(v))
-		return -EINVAL;
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int field_pid(json_t *req, pid_t *pid)
-{
-	long v = 0;
-
-	if (field_int(req, "pid", 1, INT_MAX, &v) || !v)
-		return -EINVAL;
-	*pid = v;
-	return 0;
 }
 
 static long self_rss_kib(void)
@@ -235,42 +200,30 @@ static struct target *target_get(const struct peer *p, pid_t pid, json_t **err)
 	return *err ? NULL : t;
 }
 
-static json_t *handle_attach(const struct peer *p, json_t *req)
+static json_t *handle_attach(const struct peer *p, const struct request *req)
 {
 	struct target_options topt = target_opt;
-	json_t *err;
-	const char *mode = NULL;
-	json_t *budget;
 	struct target *t;
 	bool attached;
-	pid_t pid;
+	json_t *err;
 
-	if (field_pid(req, &pid) || field_str(req, "mode", &mode))
-		return reply_error("bad_request", "attach: needs an integer \"pid\" > 0 and a string \"mode\"");
-	if (mode && target_mode_parse(mode, &topt.mode))
-		return reply_error("bad_request", "attach: mode must be precise or sampled");
-	budget = json_object_get(req, "budget");
-	if (budget && (!json_is_number(budget) || json_number_value(budget) < 0 ||
-		       json_number_value(budget) > 1))
-		return reply_error("bad_request", "attach: \"budget\" must be a fraction of the target's CPU in [0, 1]");
-	if (budget)
-		topt.budget = json_number_value(budget);
-	err = access_check(p, pid);
+	if (req->has_mode)
+		topt.mode = req->mode;
+	if (req->has_budget)
+		topt.budget = req->budget;
+	err = access_check(p, req->pid);
 	if (!err)
-		err = attach_for(p, pid, &topt, &t, &attached);
+		err = attach_for(p, req->pid, &topt, &t, &attached);
 	if (err)
 		return err;
-	return json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "python", t->py.version,
+	return json_pack("{s:i, s:s, s:s, s:b}", "pid", req->pid, "python", t->py.version,
 			 "mode", target_mode_name(t->opt.mode), "attached", attached);
 }
 
-static json_t *handle_detach(const struct peer *p, json_t *req)
+static json_t *handle_detach(const struct peer *p, pid_t pid)
 {
 	struct target *t;
-	pid_t pid;
 
-	if (field_pid(req, &pid))
-		return reply_error("bad_request", "detach: needs an integer \"pid\" > 0");
 	/* Denied whether or not it is tracked: a member learns nothing of others' processes. */
 	if (peer_may_access(p, pid) == -EACCES)
 		return reply_error("permission_denied", "pid %d: permission denied", pid);
@@ -281,74 +234,52 @@ static json_t *handle_detach(const struct peer *p, json_t *req)
 	return json_pack("{s:i, s:b}", "pid", pid, "detached", 1);
 }
 
-static json_t *handle_top(const struct peer *p, json_t *req)
+static json_t *handle_top(const struct peer *p, const struct request *req)
 {
-	const char *sort = "live";
-	json_t *err = NULL, *iv;
-	enum view_sort order;
-	double interval = 0;
+	json_t *err = NULL;
 	struct target *t;
-	long n = 20;
-	pid_t pid;
 	int ret;
 
-	if (field_pid(req, &pid) || field_int(req, "n", 0, 100000, &n) || field_str(req, "sort", &sort))
-		return reply_error("bad_request", "top: needs an integer \"pid\" > 0, optional \"n\" and \"sort\"");
-	iv = json_object_get(req, "interval");
-	if (iv && (!json_is_number(iv) || json_number_value(iv) < 0 || json_number_value(iv) > 86400))
-		return reply_error("bad_request", "top: \"interval\" must be a number of seconds");
-	if (iv)
-		interval = json_number_value(iv);
-	if (view_sort_parse(sort, &order))
-		return reply_error("bad_request", "top: sort must be live, bytes or growth");
-	t = target_get(p, pid, &err);
+	t = target_get(p, req->pid, &err);
 	if (!t)
 		return err;
 	ret = sampler_sample(t, true);
 	if (ret == -ESRCH)
-		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+		return reply_error("no_such_process", "pid %d: %s while tracked", req->pid,
+				   target_state_name(t->state));
 	if (ret)
-		return reply_error("internal", "pid %d: sample: %s", pid, strerror(-ret));
-	return view_top_json(t, n, order, interval);
+		return reply_error("internal", "pid %d: sample: %s", req->pid, strerror(-ret));
+	return view_top_json(t, req->n, req->sort, req->interval);
 }
 
-static json_t *handle_leaks(const struct peer *p, json_t *req)
+static json_t *handle_leaks(const struct peer *p, const struct request *req)
 {
 	json_t *err = NULL;
 	struct target *t;
-	long window = 60, n = 20;
-	pid_t pid;
 
-	if (field_pid(req, &pid) || field_int(req, "window", 1, 86400, &window) ||
-	    field_int(req, "n", 0, 100000, &n))
-		return reply_error("bad_request", "leaks: needs an integer \"pid\" > 0, optional \"window\" and \"n\"");
-	t = target_get(p, pid, &err);
+	t = target_get(p, req->pid, &err);
 	if (!t)
 		return err;
 	if (target_check(t))
-		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
-	return view_leaks_json(t, window, n);
+		return reply_error("no_such_process", "pid %d: %s while tracked", req->pid,
+				   target_state_name(t->state));
+	return view_leaks_json(t, req->window, req->n);
 }
 
-static json_t *handle_sites(const struct peer *p, json_t *req)
+static json_t *handle_sites(const struct peer *p, const struct request *req)
 {
-	const char *type = NULL;
 	json_t *err = NULL, *doc;
+	pid_t pid = req->pid;
 	struct target *t;
-	long n = 20;
-	pid_t pid;
 	int ret;
 
-	if (field_pid(req, &pid) || field_str(req, "type", &type) || !type || !*type ||
-	    field_int(req, "n", 0, 100000, &n))
-		return reply_error("bad_request", "sites: needs an integer \"pid\" > 0, a string \"type\", optional \"n\"");
 	t = target_get(p, pid, &err);
 	if (!t)
 		return err;
 	ret = sampler_sample(t, false);
 	if (ret == -ESRCH)
 		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
-	ret = view_sites_json(t, type, n, &doc);
+	ret = view_sites_json(t, req->type, req->n, &doc);
 	if (!ret)
 		return doc;
 	if (ret == -EOPNOTSUPP)
@@ -361,39 +292,40 @@ static json_t *handle_sites(const struct peer *p, json_t *req)
 
 json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 {
-	json_error_t jerr;
-	const char *cmd;
-	json_t *req, *reply;
+	json_t *reply = NULL;	/* every command is handled below */
+	struct request req;
 
 	requests++;
 	if (!p->allowed)
 		return reply_error("permission_denied", "uid %u may not use pyleakd", p->uid);
-	req = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
-	if (!req)
-		return reply_error("bad_request", "malformed JSON: %s", jerr.text);
-	if (!json_is_object(req) || !json_is_string(json_object_get(req, "cmd"))) {
-		reply = reply_error("bad_request", "request must be an object with a string \"cmd\"");
+	if (request_parse(line, &req)) {
+		reply = reply_error("bad_request", "%s", req.error);
 		goto cleanup;
 	}
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	if (!strcmp(cmd, "status"))
+	switch (req.cmd) {
+	case REQUEST_STATUS:
 		reply = handle_status(p, clients);
-	else if (!strcmp(cmd, "ps"))
+		break;
+	case REQUEST_PS:
 		reply = handle_ps(p);
-	else if (!strcmp(cmd, "attach"))
-		reply = handle_attach(p, req);
-	else if (!strcmp(cmd, "detach"))
-		reply = handle_detach(p, req);
-	else if (!strcmp(cmd, "top"))
-		reply = handle_top(p, req);
-	else if (!strcmp(cmd, "leaks"))
-		reply = handle_leaks(p, req);
-	else if (!strcmp(cmd, "sites"))
-		reply = handle_sites(p, req);
-	else
-		reply = reply_error("bad_request", "unknown command \"%.64s\"", cmd);
+		break;
+	case REQUEST_ATTACH:
+		reply = handle_attach(p, &req);
+		break;
+	case REQUEST_DETACH:
+		reply = handle_detach(p, req.pid);
+		break;
+	case REQUEST_TOP:
+		reply = handle_top(p, &req);
+		break;
+	case REQUEST_LEAKS:
+		reply = handle_leaks(p, &req);
+		break;
+	case REQUEST_SITES:
+		reply = handle_sites(p, &req);
+		break;
+	}
 cleanup:
-	json_decref(req);
+	request_release(&req);
 	return reply;
 }
-

@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
 
+#include "config.h"
 #include "log.h"
 #include "loop.h"
 #include "sampler.h"
@@ -101,124 +101,6 @@ static void fds_raise(void)
 	}
 }
 
-static int group_parse(const char *name, struct server_options *o)
-{
-	struct group *gr = getgrnam(name);
-
-	if (!gr) {
-		log_error("unknown group %s", name);
-		return -EINVAL;
-	}
-	o->group = gr->gr_gid;
-	o->has_group = true;
-	return 0;
-}
-
-static int setting_apply(struct server_options *o, const char *key, const char *val)
-{
-	static char socket_path[4096];
-	char *end;
-	long n;
-
-	if (!strcmp(key, "socket")) {
-		snprintf(socket_path, sizeof(socket_path), "%s", val);
-		o->path = socket_path;
-	} else if (!strcmp(key, "group")) {
-		return group_parse(val, o);
-	} else if (!strcmp(key, "max_objects")) {
-		n = strtol(val, &end, 10);
-		if (*end || n < 1024 || n > (1L << 28)) {
-			log_error("max_objects must be 1024..268435456");
-			return -EINVAL;
-		}
-		o->target.max_objects = n;
-	} else if (!strcmp(key, "max_targets")) {
-		n = strtol(val, &end, 10);
-		if (*end || n < 1 || n > 4096) {
-			log_error("max_targets must be 1..4096");
-			return -EINVAL;
-		}
-		o->target.max_targets = n;
-	} else if (!strcmp(key, "max_pages")) {
-		n = strtol(val, &end, 10);
-		if (*end || n < 1024 || n > (1L << 26)) {
-			log_error("max_pages must be 1024..67108864");
-			return -EINVAL;
-		}
-		o->target.max_pages = n;
-	} else if (!strcmp(key, "mode")) {
-		if (target_mode_parse(val, &o->target.mode)) {
-			log_error("mode must be precise or sampled");
-			return -EINVAL;
-		}
-	} else if (!strcmp(key, "budget")) {
-		double d = strtod(val, &end);
-
-		if (*end || d < 0 || d > 1) {
-			log_error("budget must be a fraction in [0, 1]");
-			return -EINVAL;
-		}
-		o->target.budget = d;
-	} else if (!strcmp(key, "sample_interval")) {
-		double d = strtod(val, &end);
-
-		if (*end || d < 0.1 || d > 3600) {
-			log_error("sample_interval must be 0.1..3600 seconds");
-			return -EINVAL;
-		}
-		o->target.sample_interval = d;
-	} else if (!strcmp(key, "log_level")) {
-		n = log_parse_level(val);
-		if (n < 0) {
-			log_error("unknown log level %s", val);
-			return -EINVAL;
-		}
-		log_threshold = n;
-	} else {
-		log_error("unknown setting %s", key);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int config_read(const char *path, struct server_options *o)
-{
-	char line[4200];
-	int err = 0, lineno = 0;
-	FILE *f;
-
-	f = fopen(path, "re");
-	if (!f) {
-		log_error("%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	while (!err && fgets(line, sizeof(line), f)) {
-		char *key = line, *val, *end;
-
-		lineno++;
-		line[strcspn(line, "\n#")] = '\0';
-		while (*key == ' ' || *key == '\t')
-			key++;
-		if (!*key)
-			continue;
-		val = strchr(key, '=');
-		if (!val) {
-			log_error("%s:%d: expected KEY=VALUE", path, lineno);
-			err = -EINVAL;
-			break;
-		}
-		*val++ = '\0';
-		for (end = val + strlen(val); end > val && (end[-1] == ' ' || end[-1] == '\t'); end--)
-			end[-1] = '\0';
-		while (*val == ' ' || *val == '\t')
-			val++;
-		key[strcspn(key, " \t")] = '\0';
-		err = setting_apply(o, key, val);
-	}
-	fclose(f);
-	return err;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
@@ -261,34 +143,34 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'g':
-			if (group_parse(optarg, &o))
+			if (config_set(&o, "group", optarg))
 				return 2;
 			break;
 		case 'm':
 			snprintf(max_objects, sizeof(max_objects), "%s", optarg);
-			if (setting_apply(&o, "max_objects", max_objects))
+			if (config_set(&o, "max_objects", max_objects))
 				return 2;
 			break;
 		case 'i':
-			if (setting_apply(&o, "sample_interval", optarg))
+			if (config_set(&o, "sample_interval", optarg))
 				return 2;
 			break;
 		case 'M':
-			if (setting_apply(&o, "mode", optarg))
+			if (config_set(&o, "mode", optarg))
 				return 2;
 			break;
 		case 'b':
-			if (setting_apply(&o, "budget", optarg))
+			if (config_set(&o, "budget", optarg))
 				return 2;
 			break;
 		case 'p':
-			if (setting_apply(&o, "max_pages", optarg))
+			if (config_set(&o, "max_pages", optarg))
 				return 2;
 			break;
 		case 'f':
 			break;
 		case 'l':
-			if (setting_apply(&o, "log_level", optarg))
+			if (config_set(&o, "log_level", optarg))
 				return 2;
 			break;
 		case 'h':

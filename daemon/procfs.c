@@ -16,6 +16,8 @@
 /* A maps line is at most 73 bytes (padded) before its path. */
 #define MAPS_LINE_MAX	(PATH_MAX + 128)
 #define FDINFO_LINE_MAX	256
+/* A BPF map's fdinfo is a dozen short lines. */
+#define FDINFO_READ_MAX	4096
 /* utime is field 14 of /proc/PID/stat (proc(5)); the bytes before it fit easily. */
 #define STAT_READ_MAX	1024
 #define STAT_UTIME	14
@@ -206,27 +208,24 @@ cleanup:
 	return err;
 }
 
-int procfs_cpu_seconds(pid_t pid, double *out)
+/* Reads what fits of f into buf, NUL-terminated; 0 or -EIO. */
+static int file_read(FILE *f, char *buf, size_t size)
 {
-	char buf[STAT_READ_MAX];
-	uint64_t utime, stime;
-	long ticks = sysconf(_SC_CLK_TCK);
-	const char *p;
-	size_t n;
-	FILE *f;
-	int err, field;
+	size_t n = fread(buf, 1, size - 1, f);
 
-	err = pid_file_open(pid, "stat", &f);
-	if (err)
-		return err;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	err = ferror(f) ? -EIO : 0;
-	fclose(f);
-	if (err)
-		return err;
 	buf[n] = '\0';
+	return ferror(f) ? -EIO : 0;
+}
+
+int procfs_cpu_seconds_parse(const char *stat, double *out)
+{
+	long ticks = sysconf(_SC_CLK_TCK);
+	uint64_t utime, stime;
+	const char *p;
+	int field;
+
 	/* The command name (field 2) may hold spaces and ')': the fields follow its last ')'. */
-	p = strrchr(buf, ')');
+	p = strrchr(stat, ')');
 	for (field = 2; p && field < STAT_UTIME; field++) {
 		p = strchr(p, ' ');
 		p = p ? p + 1 : NULL;
@@ -239,28 +238,47 @@ int procfs_cpu_seconds(pid_t pid, double *out)
 	return 0;
 }
 
+int procfs_cpu_seconds(pid_t pid, double *out)
+{
+	char buf[STAT_READ_MAX];
+	FILE *f;
+	int err;
+
+	err = pid_file_open(pid, "stat", &f);
+	if (err)
+		return err;
+	err = file_read(f, buf, sizeof(buf));
+	fclose(f);
+	return err ? err : procfs_cpu_seconds_parse(buf, out);
+}
+
+int procfs_fdinfo_parse(const char *fdinfo, const char *key, uint64_t *out)
+{
+	size_t len = strlen(key);
+	const char *line, *end, *p;
+
+	for (line = fdinfo; *line; line = *end ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		/* A line too long for the file's format is not one of its keys. */
+		if (end - line >= FDINFO_LINE_MAX || strncmp(line, key, len) || line[len] != ':')
+			continue;
+		p = num_parse(line + len + 1 + strspn(line + len + 1, " \t"), 10, UINT64_MAX, out);
+		return p && (*p == '\n' || !*p) ? 0 : -EINVAL;
+	}
+	return -ENOENT;
+}
+
 int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out)
 {
-	char path[64], line[FDINFO_LINE_MAX];
-	size_t len = strlen(key);
-	bool truncated;
-	const char *p;
+	char path[64], buf[FDINFO_READ_MAX];
 	FILE *f;
-	int ret;
+	int err;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	while ((ret = line_read(f, line, sizeof(line), &truncated)) > 0)
-		if (!truncated && !strncmp(line, key, len) && line[len] == ':')
-			break;
-	if (ret > 0) {
-		p = num_parse(line + len + 1 + strspn(line + len + 1, " \t"), 10, UINT64_MAX, out);
-		ret = p && !*p ? 0 : -EINVAL;
-	} else if (!ret) {
-		ret = -ENOENT;
-	}
+	err = file_read(f, buf, sizeof(buf));
 	fclose(f);
-	return ret;
+	return err ? err : procfs_fdinfo_parse(buf, key, out);
 }

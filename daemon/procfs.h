@@ -41,9 +41,13 @@ int procfs_map_file_open(pid_t pid, const struct procfs_map *m, int *fd);
 
 /* CPU time the process has used (utime + stime), in seconds; 0, -ESRCH, -EINVAL or -errno. */
 int procfs_cpu_seconds(pid_t pid, double *out);
+/* The same from the text of a /proc/PID/stat; 0 or -EINVAL. */
+int procfs_cpu_seconds_parse(const char *stat, double *out);
 
 /* The number after "key:" in /proc/self/fdinfo/FD (memlock of a BPF map); 0, -ENOENT (no such
  * key), -EINVAL or -errno. */
 int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out);
+/* The same from the text of an fdinfo file; 0, -ENOENT or -EINVAL. */
+int procfs_fdinfo_parse(const char *fdinfo, const char *key, uint64_t *out);
 
 #endif

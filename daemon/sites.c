@@ -137,7 +137,9 @@ int sites_births(struct probes *p, uint32_t every, struct census *out)
 		free(b.v);
 		return n < 0 ? (int)n : b.err;
 	}
-	qsort(b.v, b.n, sizeof(*b.v), type_site_cmp);
+	/* No births sampled, no array: qsort() may not be handed NULL, even for nothing. */
+	if (b.n)
+		qsort(b.v, b.n, sizeof(*b.v), type_site_cmp);
 	for (i = 0; i < b.n; i++) {
 		if (k && b.v[k - 1].type == b.v[i].type && b.v[k - 1].site == b.v[i].site) {
 			b.v[k - 1].count++;

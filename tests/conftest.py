@@ -29,8 +29,11 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYLEAKD = os.path.join(ROOT, "pyleakd")
-PYLEAKCTL = os.path.join(ROOT, "pyleakctl")
+# PYLEAKD, PYLEAKCTL: other builds of the two (`make test-sanitize`: ASan+UBSan ones).
+PYLEAKD = os.path.abspath(os.environ.get("PYLEAKD") or os.path.join(ROOT, "pyleakd"))
+PYLEAKCTL = os.path.abspath(os.environ.get("PYLEAKCTL") or os.path.join(ROOT, "pyleakctl"))
+# What ASan (LeakSanitizer's at exit included) and UBSan write in the daemon's log.
+SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 PROGRAMS = os.path.join(ROOT, "tests", "programs")
 SCENARIOS = os.path.normpath(os.path.join(ROOT, "..", "shared", "scenarios"))
 PYENV = os.path.join(os.environ.get("PYLEAK_PYENV_ROOT") or os.path.expanduser("~/.pyenv"),
@@ -174,6 +177,7 @@ class Daemon:
         return self.proc.poll() is None
 
     def stop(self):
+        """SIGTERM; the exit code. A sanitizer report in the log fails the caller's test."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -181,7 +185,10 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        log = self.log_text()
         self.log.close()
+        reports = [r for r in SANITIZER_REPORTS if r in log]
+        assert not reports, "pyleakd: %s; log:\n%s" % (", ".join(reports), log)
         return self.proc.returncode
 
 

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+/* A config file is a few lines: a larger one is refused rather than read whole. */
+#define CONFIG_MAX (64 * 1024)
+
+static int group_parse(const char *name, struct server_options *o)
+{
+	struct group *gr = getgrnam(name);
+
+	if (!gr) {
+		log_error("unknown group %s", name);
+		return -EINVAL;
+	}
+	o->group = gr->gr_gid;
+	o->has_group = true;
+	return 0;
+}
+
+int config_set(struct server_options *o, const char *key, const char *val)
+{
+	static char socket_path[4096];
+	char *end;
+	long n;
+
+	if (!strcmp(key, "socket")) {
+		snprintf(socket_path, sizeof(socket_path), "%s", val);
+		o->path = socket_path;
+	} else if (!strcmp(key, "group")) {
+		return group_parse(val, o);
+	} else if (!strcmp(key, "max_objects")) {
+		n = strtol(val, &end, 10);
+		if (*end || n < 1024 || n > (1L << 28)) {
+			log_error("max_objects must be 1024..268435456");
+			return -EINVAL;
+		}
+		o->target.max_objects = n;
+	} else if (!strcmp(key, "max_targets")) {
+		n = strtol(val, &end, 10);
+		if (*end || n < 1 || n > 4096) {
+			log_error("max_targets must be 1..4096");
+			return -EINVAL;
+		}
+		o->target.max_targets = n;
+	} else if (!strcmp(key, "max_pages")) {
+		n = strtol(val, &end, 10);
+		if (*end || n < 1024 || n > (1L << 26)) {
+			log_error("max_pages must be 1024..67108864");
+			return -EINVAL;
+		}
+		o->target.max_pages = n;
+	} else if (!strcmp(key, "mode")) {
+		if (target_mode_parse(val, &o->target.mode)) {
+			log_error("mode must be precise or sampled");
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "budget")) {
+		double d = strtod(val, &end);
+
+		/* Written so that NaN ("nan" parses) fails, and "" is no number rather than 0. */
+		if (end == val || *end || !(d >= 0 && d <= 1)) {
+			log_error("budget must be a fraction in [0, 1]");
+			return -EINVAL;
+		}
+		o->target.budget = d;
+	} else if (!strcmp(key, "sample_interval")) {
+		double d = strtod(val, &end);
+
+		if (end == val || *end || !(d >= 0.1 && d <= 3600)) {
+			log_error("sample_interval must be 0.1..3600 seconds");
+			return -EINVAL;
+		}
+		o->target.sample_interval = d;
+	} else if (!strcmp(key, "log_level")) {
+		n = log_parse_level(val);
+		if (n < 0) {
+			log_error("unknown log level %s", val);
+			return -EINVAL;
+		}
+		log_threshold = n;
+	} else {
+		log_error("unknown setting %s", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_parse(const char *text, const char *name, struct server_options *o)
+{
+	char *copy, *line, *next;
+	int err = 0, lineno = 0;
+
+	/* Cut in place, one line at a time. */
+	copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	for (line = copy; line && !err; line = next) {
+		char *key = line, *val, *end;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		line[strcspn(line, "#")] = '\0';
+		while (*key == ' ' || *key == '\t')
+			key++;
+		if (!*key)
+			continue;
+		val = strchr(key, '=');
+		if (!val) {
+			log_error("%s:%d: expected KEY=VALUE", name, lineno);
+			err = -EINVAL;
+			continue;
+		}
+		*val++ = '\0';
+		for (end = val + strlen(val); end > val && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			end[-1] = '\0';
+		while (*val == ' ' || *val == '\t')
+			val++;
+		key[strcspn(key, " \t")] = '\0';
+		err = config_set(o, key, val);
+	}
+	free(copy);
+	return err;
+}
+
+int config_read(const char *path, struct server_options *o)
+{
+	char *text = NULL;
+	size_t n;
+	FILE *f;
+	int err;
+
+	f = fopen(path, "re");
+	if (!f) {
+		err = -errno;
+		log_error("%s: %s", path, strerror(-err));
+		return err;
+	}
+	text = malloc(CONFIG_MAX + 1);
+	if (!text) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	n = fread(text, 1, CONFIG_MAX + 1, f);
+	if (ferror(f) || n > CONFIG_MAX) {
+		err = ferror(f) ? -EIO : -EFBIG;
+		log_error("%s: %s", path, strerror(-err));
+		goto cleanup;
+	}
+	text[n] = '\0';
+	err = config_parse(text, path, o);
+cleanup:
+	free(text);
+	fclose(f);
+	return err;
+}

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: the /proc parsers, on text a process's owner partly chooses (mapped file
+ * names, the command name in stat). The first byte picks the parser; the rest is its input.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "procfs.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct procfs_map m;
+	uint64_t v;
+	double cpu;
+	char *text;
+
+	if (!size)
+		return 0;
+	text = malloc(size);
+	if (!text)
+		return 0;
+	memcpy(text, data + 1, size - 1);
+	text[size - 1] = '\0';
+	switch (data[0] % 3) {
+	case 0:
+		/* One line per call, as procfs_maps_next() hands them (no newline). */
+		text[strcspn(text, "\n")] = '\0';
+		if (!procfs_map_parse(text, &m) &&
+		    (m.start >= m.end || m.path < text || m.path > text + strlen(text) ||
+		     strlen(m.perms) != 4))
+			abort();
+		break;
+	case 1:
+		if (!procfs_cpu_seconds_parse(text, &cpu) && !(cpu >= 0))
+			abort();
+		break;
+	default:
+		procfs_fdinfo_parse(text, "memlock", &v);
+		break;
+	}
+	free(text);
+	return 0;
+}
