@@ -1,7 +1,7 @@
 """Acceptance: man pages, bash completion, `make install`, snapshot/diff, and errors with hints.
 
 The man pages must render without warnings and name every option, command and config key the
-binaries have (read from their --help and from daemon/main.c); the completion is run in bash
+binaries have (read from their --help and from daemon/config.c); the completion is run in bash
 as bash runs it; snapshots are taken of a real target by a real daemon.
 """
 import json
@@ -89,7 +89,7 @@ def test_pyleakd_page_lists_options():
 
 def test_pyleakd_conf_page_lists_keys():
     text = rendered("pyleakd.conf.5")
-    source = open(os.path.join(ROOT, "daemon", "main.c")).read()
+    source = open(os.path.join(ROOT, "daemon", "config.c")).read()
     keys = set(re.findall(r'!strcmp\(key, "(\w+)"\)', source))
     assert {"socket", "group", "mode", "budget", "max_targets", "log_level"} <= keys
     for key in keys:
