@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # pyleak: `make` builds, `make run` shows a leak, `make test` runs every test.
 SANITIZE ?=
 # `make SANITIZE=1`: an ASan+UBSan build of its own in .output/sanitize, binaries included, so

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """An allocation-heavy loop: a request handler that builds dicts, strs, floats, tuples and a
 class instance per call, with a small LRU. Waits for a line on stdin (time to attach), runs,
 prints {"seconds": loop time, "cpu_s": its CPU time, "iterations": N}, and exits at the next

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """pyleak's overhead, in one run: slowdown ratios per interpreter x workload x mode, the
 daemon's own CPU and memory with many always-on targets, and a 10-million-object check.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Holds many small objects: N/2 distinct str and N/2 1-tuples (each holding one of the strs).
 Waits for a line on stdin (time to attach), builds them, prints {"build_s": seconds,
 "objects": N}, holds them until the next line (or EOF), and exits.

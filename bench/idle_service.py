@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """An idle-ish service: handles one small request every ~10 ms (parse a JSON request, look it
 up in a small LRU, build and serialise a response) and sleeps in between.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """A realistic mixed program: parses a text log and JSON documents, keeps per-user records
 (class instances in dicts), builds report strings, and memoises summaries in a small LRU.
 

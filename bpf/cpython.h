@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * CPython facts that are the same on every supported interpreter (3.8-3.13, x86-64), for BPF
  * and the daemon alike: plain integer constants, no types, no libc.  What differs between

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * One program on the page-fault tracepoint for the whole host: it tail-calls the tracked
  * process's own program (bpf/pyleak.bpf.c, pyleak_fault) and returns at once for every other

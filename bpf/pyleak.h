@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Fixed-width structs shared by bpf/pyleak.bpf.c and the daemon. */
 #ifndef PYLEAK_H
 #define PYLEAK_H

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* pyleakctl's command line: the options, their parsing and the help text. */
 #ifndef PYLEAKCTL_ARGS_H
 #define PYLEAKCTL_ARGS_H

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * The connection to pyleakd: a JSON request line, a JSON reply line (docs/protocol.md).
  * Nothing here prints: a failed call says why in a struct client_error, for the caller to report.

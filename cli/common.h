@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* What every part of pyleakctl may use. */
 #ifndef PYLEAKCTL_COMMON_H
 #define PYLEAKCTL_COMMON_H

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* diff: what grew between two snapshots, per type, from the files alone (snapshot.h). */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* Exports of a sites reply (export.h). */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* `pyleakctl sites --format folded|pprof`: a sites reply for flame graph and profile readers. */
 #ifndef PYLEAKCTL_EXPORT_H
 #define PYLEAKCTL_EXPORT_H

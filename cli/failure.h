@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * How pyleakctl reports a failure: one line on stderr and, with --json, the error document
  * {"error": {"code", "message", "hint"}} on stdout (../shared/cli-contract.md; "hint" where

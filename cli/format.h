@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Values of a reply as text: numbers, sizes, durations, times, frames; control characters out. */
 #ifndef PYLEAKCTL_FORMAT_H
 #define PYLEAKCTL_FORMAT_H

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * pyleakctl: the command-line client of pyleakd. Each command sends one JSON request over the
  * daemon's Unix socket (docs/protocol.md) and prints the reply as a table or, with --json, as

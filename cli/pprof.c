@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * `pyleakctl sites --format pprof`: the reply as a pprof profile (cli/profile.proto, encoded by
  * the code protoc-c generates from it), gzip-compressed as pprof readers expect on disk.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* pprof export of a `sites` reply (cli/profile.proto), for `pyleakctl sites --format pprof`. */
 #ifndef PYLEAK_PPROF_H
 #define PYLEAK_PPROF_H

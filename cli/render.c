@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* What every table-shaped renderer does with an array of the reply. */
 #include "render.h"
 

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * The reply of each command as text, when --json does not ask for the document itself. A
  * renderer gets a reply whose strings are free of control characters (json_sanitize()) and

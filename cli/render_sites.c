@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* sites: where the live objects of a type were allocated, as a table or exported. */
 #include "export.h"
 #include "format.h"

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* status and ps: the daemon and its targets, the Python processes on the host. */
 #include "common.h"
 #include "format.h"

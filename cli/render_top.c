@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* top: live objects per type, the notes on how they were counted, the collector's work. */
 #define _GNU_SOURCE
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* A command's reply (reply.h). */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* A command's reply: getting it, and showing it as text or, with --json, as the document. */
 #ifndef PYLEAKCTL_REPLY_H
 #define PYLEAKCTL_REPLY_H

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* top on the full screen: the terminal, the keys and the requests (screen.h). */
 #define _GNU_SOURCE
 #include <curses.h>

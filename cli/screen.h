@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * top on the full screen (ncurses): the types with their trend and leak score, the allocation
  * sites of one, the leak suspects; keys change the order and the view. screen.c runs it (the

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * The views of top's full screen (screen.h). Each part is printed as text, by the plain
  * renderers where they fit, then painted line by line, cut to the screen's width.

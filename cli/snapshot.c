@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* snapshot: a process's top, leaks and suspects' sites, saved as the daemon sent them (snapshot.h). */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Snapshots: one process's state saved in a JSON file (`pyleakctl snapshot`), and what changed
  * between two of them (`pyleakctl diff`), which needs no daemon.

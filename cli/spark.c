@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* Sparklines of the live counts per type (spark.h). */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* The recent live counts of each type, kept across top's replies, and their sparklines. */
 #ifndef PYLEAKCTL_SPARK_H
 #define PYLEAKCTL_SPARK_H

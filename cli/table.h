@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Tables of text: a row of heads, then rows whose cells are padded to the widest in each
  * column, and lines of detail under a row. A table lives on its user's stack (TABLE_INIT).

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Text on a terminal: its width in columns, and lines wrapped at word boundaries to fit it. */
 #ifndef PYLEAKCTL_TERM_H
 #define PYLEAKCTL_TERM_H

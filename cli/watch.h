@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * top's refresh loop: a new reply every --interval until Ctrl-C or SIGTERM, shown on the full
  * screen (screen.h) on a terminal, else as one table after the other.

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Census of a running CPython heap, read from outside with process_vm_readv. The target keeps
  * running: every structure read is validated and a torn one is skipped, never trusted. Memory

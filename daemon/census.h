@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Counting the live objects of a running CPython process by type, from outside: the pymalloc
  * pools found in its anonymous mappings are copied with process_vm_readv and their used blocks

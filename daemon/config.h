@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* pyleakd's settings: KEY=VALUE lines of a config file, and the options that set the same. */
 #ifndef PYLEAK_CONFIG_H
 #define PYLEAK_CONFIG_H

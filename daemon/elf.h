@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * ELF files of a target: symbols (.symtab, .dynsym), segments, section data. The files are the
  * target owner's: nothing is mapped (a truncation cannot fault the daemon), what is read is

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 #include "governor.h"
 
 bool governor_update(struct governor *g, uint64_t cost_ns, double cpu_s, bool adjustable)

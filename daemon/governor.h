@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * The overhead governor: a pure control law.  It compares what a target's probes cost it
  * (BPF run time plus uprobe traps) with the target's own CPU time over each interval, and

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* The protocol's commands: a request line from a peer in, a JSON reply out. */
 #include <ctype.h>
 #include <dirent.h>

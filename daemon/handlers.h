@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* The protocol's commands (docs/protocol.md): a request line from a peer in, a reply out. */
 #ifndef PYLEAK_HANDLERS_H
 #define PYLEAK_HANDLERS_H

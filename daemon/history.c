@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Leak scoring.  A leak is sustained growth: a series whose floors (the minimum of each time
  * segment) keep rising.  Floors ignore churn (temporaries that come and go between samples)

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Bounded per-type series of samples, and the leak score computed from them. Pure code. */
 #ifndef PYLEAK_HISTORY_H
 #define PYLEAK_HISTORY_H

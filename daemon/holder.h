@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * What holds a growing type: the longest lists of each census, kept for a while, and the one
  * that grew the most over a window (with where it grows, from the page sites).

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* What to probe in a target, from its interpreter's plan (see python_plan()). */
 #ifndef PYLEAK_HOOKS_H
 #define PYLEAK_HOOKS_H

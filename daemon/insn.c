@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Which instructions the kernel emulates, from arch/x86/kernel/uprobes.c as
  * of Linux 6.18 (read at gregkh/linux 663efc5aac21: it has the 6.18 nop5

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Where to put a uprobe inside a function so that the kernel emulates the
  * probed instruction (push, nop, direct jmp/jcc/call: ~0.7 us per hit)

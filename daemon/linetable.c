@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Line tables of CPython code objects, after PyCode_Addr2Line() in each
  * version's Objects/codeobject.c (formats: Objects/lnotab_notes.txt for

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Source line of a bytecode offset from a CPython code object's line table,
  * for CPython 3.8-3.13, decoded from bytes copied out of the target process

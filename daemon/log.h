@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Logging to stderr (the journal under systemd), with a level threshold. */
 #ifndef PYLEAK_LOG_H
 #define PYLEAK_LOG_H

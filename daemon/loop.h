@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* The daemon's single-threaded epoll loop: every fd it waits on is a watcher. */
 #ifndef PYLEAK_LOOP_H
 #define PYLEAK_LOOP_H

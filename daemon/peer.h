@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Who is on the other end of a client socket, and what it may do: root (or the daemon's own
  * user) anything; a member of the configured group only what ptrace would let it do itself.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* One target's BPF object: loading it, placing its uprobes, reading its maps. */
 #ifndef PYLEAK_PROBES_H
 #define PYLEAK_PROBES_H

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Reading /proc files. Parts of their text are chosen by the process's owner (mapped file names,
  * the command name), so lines are read with a bound and every number is range-checked.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Reading another process's memory (process_vm_readv), the only way the daemon looks inside a target. */
 #ifndef PYLEAK_PROCMEM_H
 #define PYLEAK_PROCMEM_H

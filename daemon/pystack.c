@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Python stacks: the struct offsets BPF follows to the current frame, per CPython version, and
  * the userspace half that names a recorded frame.  Offsets come from daemon/cpython_offsets.h

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Python stacks of a target: where BPF finds the current frame (one table of struct offsets per
  * CPython version), and turning a recorded frame (code object, bytecode offset) into a function,

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Finding the CPython interpreter of a PID, and what to hook in it (one table per build). */
 #ifndef PYLEAK_PYTHON_H
 #define PYLEAK_PYTHON_H

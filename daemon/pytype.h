@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Type objects of a target, read from outside: name, flags, deallocator. */
 #ifndef PYLEAK_PYTYPE_H
 #define PYLEAK_PYTYPE_H

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * A client's request line parsed and checked (docs/protocol.md), apart from its execution: no
  * process is looked at here, so anything a client can send can be tried on it alone.

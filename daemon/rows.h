@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * A target's type rows: one per type, what `top` lists and `leaks` judges.  Probe-counted
  * rows follow BPF's per-type counters; census rows follow the heap census.

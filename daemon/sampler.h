@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Sampling the tracked targets: a timer tick reads each target's counters into its rows,
  * takes a heap census when its period has come, feeds the governor, and records history.

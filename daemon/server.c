@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * The Unix socket.  Every client socket is non-blocking with its own input and output
  * buffers: a client that sends slowly, or reads its replies slowly or never, holds only its

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* The Unix socket: peer credentials, bounded line reads, request -> handler -> JSON reply. */
 #ifndef PYLEAK_SERVER_H
 #define PYLEAK_SERVER_H

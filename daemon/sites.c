@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Allocation sites.  BPF records, at the first touch of each page of the target, the Python
  * stack of the faulting thread (page -> stack id).  A census then finds every pool object,

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * Allocation sites: a census whose objects are attributed to the Python stack that first
  * touched their page (recorded by BPF at the page fault), and those sites as JSON.

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * The registry of tracked processes and their lifecycle: attach (inspect the interpreter,
  * load the BPF object, place the probes the mode needs), end (exit, exec, detach: probes

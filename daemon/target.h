@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * The tracked processes: a registry of targets and their lifecycle (attach, exit, exec,
  * detach).  What is sampled from a target is in sampler.h, what it shows in view.h.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* Strings from a target (names, paths) made fit for JSON and logs. */
 #ifndef PYLEAK_TEXT_H
 #define PYLEAK_TEXT_H

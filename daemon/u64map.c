@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Each slot holds a key, then its value. Key 0 marks an empty slot, so the entry of key 0, if
  * any, lives in one extra slot past the table. Entries are never removed: empty slots keep the

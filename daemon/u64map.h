@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
  * A hash map from u64 keys (0 included) to fixed-size values: open addressing, linear probing,
  * doubling as it fills up to a cap set at creation, so that what a target holds cannot make the

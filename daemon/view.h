@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /* The JSON views of a target that the protocol's replies carry (docs/protocol.md). */
 #ifndef PYLEAK_VIEW_H
 #define PYLEAK_VIEW_H

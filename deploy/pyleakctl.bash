@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # bash completion for pyleakctl: commands, each command's options, and their values. Installed
 # by `make install` as share/bash-completion/completions/pyleakctl; needs no bash-completion
 # helpers, so `source deploy/pyleakctl.bash` works alone too.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Fixtures for the integration tests: a private pyleakd, the interpreters, target programs.
 
 Everything here is real: the daemon loads real BPF into the kernel and attaches to real

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 # `make run`: a private pyleakd, the wordsegment leak under Debian's python3.11, and
 # `pyleakctl top` showing str growing by 178,758 per task.
 set -euo pipefail

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Acceptance: live counts per type follow a program that creates and frees known objects."""
 import os
 

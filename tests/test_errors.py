@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Acceptance: bad input gets a clear error, and the daemon keeps serving."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Acceptance: `pyleakctl sites` exports are read by real tools.
 
 `--format folded` is rendered by Brendan Gregg's flamegraph.pl (Debian ships it in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Hostile or careless clients: slow readers, floods, and group members reaching for processes
 that are not theirs.  Real sockets, real unprivileged users (created here), a real daemon."""
 import grp

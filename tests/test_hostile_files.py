@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Security: a target's owner controls the files its maps name; pyleakd (root) must open only the
 inodes actually mapped, never block, fault or gain a terminal on them, and keep serving.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Targets that corrupt what pyleakd reads of them (tests/programs/hostile.py, through ctypes).
 
 Per interpreter and mode, one daemon tracks a healthy target and five hostile ones, which, once

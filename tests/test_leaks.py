@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Acceptance: `pyleakctl leaks` ranks real leaks, names cyclic garbage, ignores churn."""
 import os
 import time

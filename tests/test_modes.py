@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Every command in both modes, on the oldest and the newest interpreter, briefly: the run
 `make test-sanitize` puts the ASan+UBSan daemon and client through. What the replies say is
 checked by the other tests (test_counts, test_sampled, test_leaks, test_export); here each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Acceptance (always-on mode): the leak tests pass in sampled mode, where no per-object probe
 runs: counts come from a heap census, sites from one stack per fresh heap page.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Acceptance: allocation sites (`pyleakctl sites`) name the functions, lines and callers that
 allocated the live objects of a type, in the right proportions, on every interpreter.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """`pyleakctl top` on a terminal: the full screen, driven and read through tmux.
 
 A private tmux server runs an interactive bash of 120x40; pyleakctl runs in it as a user would

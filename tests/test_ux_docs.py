@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Acceptance: man pages, bash completion, `make install`, snapshot/diff, and errors with hints.
 
 The man pages must render without warnings and name every option, command and config key the

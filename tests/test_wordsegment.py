@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Acceptance: the wordsegment leak, next to its fixed twin, on every interpreter.
 
 `top`: str grows by 178,758 per task (within 1%), and stays flat with --fixed.

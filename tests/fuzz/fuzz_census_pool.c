@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: the pool validator reads memory copied from a target process, which may be
  * torn, stale or hostile. Whatever the bytes, it must not read out of bounds, loop forever or

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: the census's type-object validator, over bytes copied from a target. What
  * it accepts must be in the ranges the census then computes with (census.h), whatever the bytes.

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: naming a frame from copies of a code object, its name and file name str
  * objects and its line table (pystack_code_decode). Input: minor version (8-13), the offset

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: pyleakd's config file. Whatever its lines, config_parse() must not crash or
  * leak, and must leave every setting within the range the daemon accepts.

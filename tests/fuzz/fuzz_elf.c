@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: the ELF reader opens files the target's owner wrote. Whatever the bytes, the
  * symbol, segment, section, PLT and call-count lookups must not read out of bounds, loop for long

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: the line-table decoders of all three formats, over tables copied from a
  * target. The first byte picks the format, the next four the offset, four more firstlineno.

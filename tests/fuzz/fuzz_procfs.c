@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: the /proc parsers, on text a process's owner partly chooses (mapped file
  * names, the command name in stat). The first byte picks the parser; the rest is its input.

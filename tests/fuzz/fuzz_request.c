@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: a client's request line, through jansson's parser and the checks of every
  * command. Whatever the line, request_parse() must not crash, leak or accept a field outside

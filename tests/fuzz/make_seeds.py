@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# SPDX-License-Identifier: MIT
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Writes fuzzer seeds from the running interpreter's own memory (through ctypes): pymalloc
 pools, type objects, code objects with their names and line tables, as pyleakd copies them.
 Run with each interpreter: python3.X tests/fuzz/make_seeds.py tests/fuzz/corpus

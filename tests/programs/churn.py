@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """A steady service: millions of objects allocated and freed, a flat working set.
 
 Each batch handles requests that build dicts, lists, strs, floats and class instances which

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """A target that lies to pyleakd: it corrupts, through ctypes, the memory pyleakd reads.
 
 It makes N instances of class Victim (each with an attribute) and keeps them, with a list and

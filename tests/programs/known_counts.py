@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Creates, holds and frees known numbers of objects, one phase per line read on stdin.
 
 Phases: "create" (make and hold them), "half" (drop half of each kind), "all" (drop the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Allocates Item objects from three known functions in known proportions, and keeps them.
 
 Protocol: prints {"pid": PID, "ready": true}, waits for a line on stdin, allocates ROUNDS

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* Pool validation and used-block listing of the census, on synthetic pymalloc pools. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* The overhead governor's control law on made-up intervals with known answers. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* Leak scoring on synthetic series with known answers: leaks, churn, sawtooth, cyclic GC. */
 #include <errno.h>
 #include <setjmp.h>

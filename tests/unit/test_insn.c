@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * daemon/insn.c on real CPython code: the arrays are the first bytes of
  * functions in /usr/bin/python3.11 (Debian 3.11.2, non-PIE) and the pyenv

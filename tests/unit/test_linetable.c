@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * daemon/linetable.c on line tables of real interpreters (linetable_vectors.h,
  * from tests/unit/gen_linetable.py: every offset's line as the interpreter's

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * The pprof export of `sites` (cli/pprof.c): a known reply is encoded, gunzipped and decoded
  * with the unpacker protoc-c generates, and every field a pprof reader uses is checked.

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* /proc parsing: maps lines (parsed, and read from this process's own maps), stat, fdinfo. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* Strings from a target made valid UTF-8: what passes, what becomes '?'. */
 #include <setjmp.h>
 #include <stdarg.h>

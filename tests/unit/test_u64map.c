@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /* The u64 hash map: insert, lookup, growth, the entry cap, key 0 and iteration. */
 #include <errno.h>
 #include <setjmp.h>
