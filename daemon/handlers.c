@@ -288,12 +288,13 @@ static json_t *handle_top(const struct peer *p, json_t *req)
 	enum view_sort order;
 	double interval = 0;
 	struct target *t;
-	long n = 20;
+	long n = 20, history = 0;
 	pid_t pid;
 	int ret;
 
-	if (field_pid(req, &pid) || field_int(req, "n", 0, 100000, &n) || field_str(req, "sort", &sort))
-		return reply_error("bad_request", "top: needs an integer \"pid\" > 0, optional \"n\" and \"sort\"");
+	if (field_pid(req, &pid) || field_int(req, "n", 0, 100000, &n) || field_str(req, "sort", &sort) ||
+	    field_int(req, "history", 0, 86400, &history))
+		return reply_error("bad_request", "top: needs an integer \"pid\" > 0, optional \"n\", \"sort\" and \"history\"");
 	iv = json_object_get(req, "interval");
 	if (iv && (!json_is_number(iv) || json_number_value(iv) < 0 || json_number_value(iv) > 86400))
 		return reply_error("bad_request", "top: \"interval\" must be a number of seconds");
@@ -309,7 +310,7 @@ static json_t *handle_top(const struct peer *p, json_t *req)
 		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
 	if (ret)
 		return reply_error("internal", "pid %d: sample: %s", pid, strerror(-ret));
-	return view_top_json(t, n, order, interval);
+	return view_top_json(t, n, order, interval, history);
 }
 
 static json_t *handle_leaks(const struct peer *p, json_t *req)
