@@ -20,6 +20,7 @@
 #include "failure.h"
 #include "render.h"
 #include "reply.h"
+#include "report.h"
 #include "snapshot.h"
 #include "watch.h"
 
@@ -118,6 +119,13 @@ const struct command commands[] = {
 		.required = CO(PID) | CO(OUTPUT),
 		.run = snapshot_take,
 		.render = snapshot_render,
+	}, {
+		.name = "report",
+		.summary = "write a process's top, leaks, histories and sites as one HTML page",
+		.options = CO(PID) | CO(WINDOW) | CO(OUTPUT),
+		.required = CO(PID) | CO(OUTPUT),
+		.run = report_write,
+		.render = report_render,
 	}, {
 		.name = "diff",
 		.summary = "what grew between snapshot files A and B (no daemon needed)",

@@ -97,16 +97,17 @@ static json_t *leaks_request(const struct opts *o)
 	return json_pack("{s:s,s:i,s:i}", "cmd", "leaks", "pid", o->pid, "window", o->window);
 }
 
-int snapshot_take(const struct opts *o, struct client *c)
+int snapshot_collect(const struct opts *o, struct client *c, json_t *top_req, json_t **out)
 {
 	json_t *ps = NULL, *top = NULL, *leaks = NULL, *sites = json_object(), *doc = NULL;
-	json_t *summary = NULL;
 	char host[256] = "";
 	int err;
 
 	err = request_get(o, c, json_pack("{s:s}", "cmd", "ps"), &ps);
 	if (!err)
-		err = request_get(o, c, top_request(o), &top);
+		err = request_get(o, c, top_req, &top);
+	else
+		json_decref(top_req);
 	if (!err)
 		err = request_get(o, c, leaks_request(o), &leaks);
 	if (!err)
@@ -120,25 +121,38 @@ int snapshot_take(const struct opts *o, struct client *c)
 			"host", host, "pid", o->pid, "exe", exe_find(ps, o->pid),
 			"python", field(top, "python"), "mode", field(top, "mode"),
 			"time", field(top, "time"), "top", top, "leaks", leaks, "sites", sites);
-	summary = doc ? json_pack("{s:s,s:i,s:O*,s:i,s:i,s:i}", "file", o->output,
-				  "pid", o->pid, "time", field(top, "time"),
-				  "types", (int)json_array_size(field(top, "types")),
-				  "suspects", (int)json_array_size(field(leaks, "suspects")),
-				  "sites", (int)json_object_size(sites)) : NULL;
-	if (!summary) {
+	if (!doc)
 		err = fail(o->json, -ENOMEM, "internal", "out of memory");
-		goto cleanup;
-	}
-	err = snapshot_write(o, doc);
-	if (!err)
-		err = reply_print(o, stdout, summary);
+	*out = doc;
 cleanup:
-	json_decref(summary);
-	json_decref(doc);
 	json_decref(sites);
 	json_decref(leaks);
 	json_decref(top);
 	json_decref(ps);
+	return err;
+}
+
+int snapshot_take(const struct opts *o, struct client *c)
+{
+	json_t *doc = NULL, *summary = NULL;
+	int err;
+
+	err = snapshot_collect(o, c, top_request(o), &doc);
+	if (err)
+		return err;
+	summary = json_pack("{s:s,s:i,s:O*,s:i,s:i,s:i}", "file", o->output, "pid", o->pid,
+			    "time", field(doc, "time"),
+			    "types", (int)json_array_size(field(field(doc, "top"), "types")),
+			    "suspects", (int)json_array_size(field(field(doc, "leaks"), "suspects")),
+			    "sites", (int)json_object_size(field(doc, "sites")));
+	if (!summary)
+		err = fail(o->json, -ENOMEM, "internal", "out of memory");
+	if (!err)
+		err = snapshot_write(o, doc);
+	if (!err)
+		err = reply_print(o, stdout, summary);
+	json_decref(summary);
+	json_decref(doc);
 	return err;
 }
 

@@ -18,6 +18,12 @@
 
 #define SNAPSHOT_FORMAT		1	/* raised when a field changes meaning */
 
+/*
+ * snapshot.c: the snapshot document of o->pid, its top reply asked for by top_req (consumed);
+ * 0, or a negative errno once the failure is reported.
+ */
+int snapshot_collect(const struct opts *o, struct client *c, json_t *top_req, json_t **out);
+
 /* snapshot.c: writes the snapshot of o->pid to o->output, then says what it holds. */
 int snapshot_take(const struct opts *o, struct client *c);
 int snapshot_render(FILE *out, json_t *summary, const struct opts *o);

@@ -249,7 +249,7 @@ static json_t *handle_top(const struct peer *p, const struct request *req)
 				   target_state_name(t->state));
 	if (ret)
 		return reply_error("internal", "pid %d: sample: %s", req->pid, strerror(-ret));
-	return view_top_json(t, req->n, req->sort, req->interval);
+	return view_top_json(t, req->n, req->sort, req->interval, req->history);
 }
 
 static json_t *handle_leaks(const struct peer *p, const struct request *req)

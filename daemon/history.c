@@ -37,6 +37,11 @@ static const struct history_sample *sample_at(const struct history *h, uint32_t 
 	return &h->s[(h->head + HISTORY_CAP - h->n + i) % HISTORY_CAP];
 }
 
+const struct history_sample *history_sample(const struct history *h, uint32_t i)
+{
+	return sample_at(h, i);
+}
+
 const struct history_sample *history_at(const struct history *h, double t)
 {
 	int i;

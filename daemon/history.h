@@ -37,6 +37,8 @@ struct leak_score {
 };
 
 void history_push(struct history *h, const struct history_sample *s);
+/* The i-th oldest sample kept, i < h->n. */
+const struct history_sample *history_sample(const struct history *h, uint32_t i);
 /* The newest sample taken at or before t; NULL if none is that old. */
 const struct history_sample *history_at(const struct history *h, double t);
 /* Scores the samples taken in the last window_s seconds before now; 0, or -ENODATA with fewer

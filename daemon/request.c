@@ -94,8 +94,8 @@ static int top_parse(struct request *req)
 	const char *sort = "live";
 
 	if (field_pid(req->doc, &req->pid) || field_int(req->doc, "n", 0, 100000, &req->n) ||
-	    field_str(req->doc, "sort", &sort))
-		return request_fail(req, "top: needs an integer \"pid\" > 0, optional \"n\" and \"sort\"");
+	    field_str(req->doc, "sort", &sort) || field_int(req->doc, "history", 0, 86400, &req->history))
+		return request_fail(req, "top: needs an integer \"pid\" > 0, optional \"n\", \"sort\" and \"history\"");
 	if (field_number(req->doc, "interval", 0, 86400, NULL, &req->interval))
 		return request_fail(req, "top: \"interval\" must be a number of seconds");
 	if (view_sort_parse(sort, &req->sort))

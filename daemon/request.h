@@ -30,6 +30,7 @@ struct request {
 	long n;				/* top, leaks, sites: rows (0: all) */
 	enum view_sort sort;		/* top */
 	double interval;		/* top: seconds of the growth column (0: one sample) */
+	long history;			/* top: seconds of each row's history to include (0: none) */
 	long window;			/* leaks: seconds */
 	const char *type;		/* sites: a type name, valid until request_release() */
 	bool has_mode, has_budget;	/* attach: given, else the daemon's */

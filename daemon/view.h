@@ -13,8 +13,10 @@ enum view_sort { VIEW_SORT_LIVE, VIEW_SORT_BYTES, VIEW_SORT_GROWTH };
 int view_sort_parse(const char *s, enum view_sort *out);
 
 /* `top`: the n largest rows (n <= 0: all), each row's delta over the last span seconds (0:
- * one sample interval). */
-json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span);
+ * one sample interval); with history_s > 0 the first rows also carry their samples of the
+ * last history_s seconds. */
+json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span,
+		      double history_s);
 
 /* `leaks`: the suspects over the last window_s seconds, n at most (n <= 0: all). */
 json_t *view_leaks_json(struct target *t, double window_s, int n);

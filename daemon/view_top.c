@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpython.h"
 #include "sampler.h"
 #include "view.h"
+
+/* Rows that carry their history: charts show a few, and 100 rows of HISTORY_CAP samples keep a
+ * reply under 2 MB. */
+#define HISTORY_ROWS_MAX	100
 
 /* A row to list, with what it is sorted by. */
 struct top_entry {
@@ -61,6 +66,27 @@ static json_t *row_json(const struct type_row *r, int64_t delta)
 	return o;
 }
 
+/*
+ * The row's samples of the last history_s seconds as [ms, value] pairs, ms <= 0 before now:
+ * integers, which JSON carries exactly and briefly. The value is what delta and the leak
+ * score follow (the live count, or a probe row's net population change since attach).
+ */
+static json_t *history_json(const struct type_row *r, double now, double history_s)
+{
+	json_t *arr = json_array();
+	uint32_t i;
+
+	for (i = 0; arr && r->hist && i < r->hist->n; i++) {
+		const struct history_sample *s = history_sample(r->hist, i);
+
+		if (s->t < now - history_s)
+			continue;
+		json_array_append_new(arr, json_pack("[I, I]", (json_int_t)lround((s->t - now) * 1000),
+						     (json_int_t)s->live));
+	}
+	return arr;
+}
+
 static json_t *notes_json(struct target *t)
 {
 	json_t *notes = json_array();
@@ -88,7 +114,8 @@ static json_t *notes_json(struct target *t)
 	return notes;
 }
 
-json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span)
+json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span,
+		      double history_s)
 {
 	double now = loop_mono();
 	struct top_entry *e;
@@ -112,8 +139,13 @@ json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span)
 	}
 	qsort(e, m, sizeof(*e), entry_cmp);
 	types = json_array();
-	for (i = 0; types && i < m && (n <= 0 || (int)i < n); i++)
-		json_array_append_new(types, row_json(e[i].r, e[i].delta));
+	for (i = 0; types && i < m && (n <= 0 || (int)i < n); i++) {
+		json_t *row = row_json(e[i].r, e[i].delta);
+
+		if (row && history_s > 0 && i < HISTORY_ROWS_MAX)
+			json_object_set_new(row, "history", history_json(e[i].r, now, history_s));
+		json_array_append_new(types, row);
+	}
 	free(e);
 	doc = json_pack("{s:i, s:s, s:s, s:f, s:f, s:o, s:o}", "pid", t->pid, "python", t->py.version,
 			"mode", target_mode_name(t->opt.mode), "time", loop_now(), "since", t->attached_at,
