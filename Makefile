@@ -24,7 +24,7 @@ APT_PACKAGES += golang-go ruby-stackprof
 APT_PACKAGES += man-db groff-base bash-completion
 # `pyleakctl report` inlines Chart.js: npm fetches it at build time (cli/report/), xxd embeds it;
 # tests/test_report.py renders the page in headless chromium.
-APT_PACKAGES += nodejs npm xxd chromium
+APT_PACKAGES += nodejs xxd chromium
 # `make gen-offsets` reads the interpreters' DWARF with gdb (Debian's headers check its 3.11).
 APT_PACKAGES += gdb libpython3.11-dev
 # clang's libFuzzer and sanitizer runtimes (`make fuzz`): only recommended by clang.
@@ -158,6 +158,9 @@ deps:
 		echo "  APT      $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# NodeSource's nodejs (this machine image's) bundles npm and conflicts with Debian's npm,
+	@# which Debian's own nodejs needs beside it.
+	@command -v npm >/dev/null || { echo "  APT      npm"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
 	@mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 
 run: deps
