@@ -22,6 +22,9 @@ struct client {
 	size_t len;
 	size_t cap;
 	const sigset_t *waitmask;	/* mask while waiting (top's refresh loop), or NULL */
+	client_wait_fn wait_fn;		/* told each second of waiting, or NULL */
+	void *wait_ctx;
+	unsigned int waited;		/* seconds waited for the reply being read */
 };
 
 /* Fills e; returns err so that callers can return it at once. */
@@ -149,6 +152,7 @@ static int client_grow(struct client *c)
  */
 static int client_fill(struct client *c, struct client_error *e)
 {
+	static const struct timespec second = { .tv_sec = 1 };
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	ssize_t n;
 	int err;
@@ -162,7 +166,11 @@ static int client_fill(struct client *c, struct client_error *e)
 			return error_set(e, err, "internal", "out of memory");
 	}
 	/* Waiting in ppoll() with the loop's mask lets Ctrl-C through only here: never lost. */
-	n = ppoll(&pfd, 1, NULL, c->waitmask);
+	n = ppoll(&pfd, 1, c->wait_fn ? &second : NULL, c->waitmask);
+	if (n == 0) {
+		c->wait_fn(c->wait_ctx, ++c->waited);
+		return 0;
+	}
 	if (n > 0)
 		n = read(c->fd, c->buf + c->len, c->cap - c->len);
 	if (n > 0) {
@@ -201,11 +209,18 @@ static int client_recv(struct client *c, json_t **doc, struct client_error *e)
 	return 0;
 }
 
+void client_wait_fn_set(struct client *c, client_wait_fn fn, void *ctx)
+{
+	c->wait_fn = fn;
+	c->wait_ctx = ctx;
+}
+
 int client_request(struct client *c, json_t *req, json_t **reply, struct client_error *e)
 {
 	json_t *doc;
 	int err;
 
+	c->waited = 0;
 	err = client_send(c, req, e);
 	if (!err)
 		err = client_recv(c, &doc, e);

@@ -27,6 +27,11 @@ void client_close(struct client *c);
  */
 void client_waitmask_set(struct client *c, const sigset_t *waitmask);
 
+/* Called once a second while a reply is awaited, with the seconds waited (a progress line for
+ * a slow attach or census); NULL: none. */
+typedef void (*client_wait_fn)(void *ctx, unsigned int seconds);
+void client_wait_fn_set(struct client *c, client_wait_fn fn, void *ctx);
+
 /*
  * One request, one reply: *reply is a JSON object, which may be the daemon's error document.
  * -EINTR (with nothing in e) when a signal ended the wait.

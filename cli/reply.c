@@ -2,7 +2,9 @@
 /* A command's reply (reply.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "failure.h"
 #include "format.h"
@@ -22,13 +24,37 @@ static int reply_error(json_t *doc, bool json)
 	return -EPROTO;
 }
 
+/* A reply that takes time (attaching to a big process, its first census): say so on a
+ * terminal, on one line that is erased once the reply is there. */
+struct wait_line {
+	int pid;
+	bool shown;
+};
+
+static void wait_show(void *ctx, unsigned int seconds)
+{
+	struct wait_line *w = ctx;
+
+	if (w->pid)
+		fprintf(stderr, "\rpyleakctl: pid %d: attaching or counting its heap... %u s ",
+			w->pid, seconds);
+	else
+		fprintf(stderr, "\rpyleakctl: waiting for pyleakd... %u s ", seconds);
+	w->shown = true;
+}
+
 int reply_get(const struct opts *o, struct client *c, json_t *req, json_t **reply)
 {
+	struct wait_line w = { .pid = o->pid };
 	struct client_error e;
 	json_t *doc;
 	int err;
 
+	client_wait_fn_set(c, isatty(STDERR_FILENO) ? wait_show : NULL, &w);
 	err = client_request(c, req, &doc, &e);
+	client_wait_fn_set(c, NULL, NULL);
+	if (w.shown)
+		fputs("\r\033[K", stderr);
 	if (err == -EINTR)
 		return err;
 	if (err)

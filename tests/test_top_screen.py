@@ -8,6 +8,7 @@ the same line prints its exit code and `stty -a`, which shows whether the termin
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -181,3 +182,18 @@ def test_top_screen_signals(tmux, target):
     top = subprocess.run(["pgrep", "-P", shell, "pyleakctl"], capture_output=True, text=True)
     os.kill(int(top.stdout.split()[0]), 15)
     restored(tmux)
+
+
+def test_slow_reply_shows_progress(daemon, tmux, target):
+    """A reply that takes seconds (a big process's attach or first census; here the daemon is
+    held with SIGSTOP meanwhile) shows a progress line on stderr, erased when the table comes."""
+    _, pid = target
+    os.kill(daemon.proc.pid, signal.SIGSTOP)
+    try:
+        tmux.type("%s top -p %d --once -n 3" % (PYLEAKCTL, pid))
+        tmux.wait("a progress line", lambda s: re.search(
+            r"pyleakctl: pid %d: attaching or counting its heap\.\.\. [2-9] s" % pid, s))
+    finally:
+        os.kill(daemon.proc.pid, signal.SIGCONT)
+    screen = tmux.wait("the table", lambda s: "TYPE" in s and "str" in s, timeout=60)
+    assert "attaching or counting" not in screen, screen
