@@ -253,3 +253,42 @@ def test_member_target_cap(group_daemon):
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_out_of_fds_refuses_without_spinning(tmp_path):
+    """pyleakd at its fd limit: connections are refused with `busy`, the loop does not spin on
+    the pending ones, and it serves again once they are gone."""
+    from conftest import PYLEAKD
+    sock = str(tmp_path / "fd.sock")
+    log = open(str(tmp_path / "fd.log"), "w+")
+    proc = subprocess.Popen(["prlimit", "--nofile=24:24", PYLEAKD, "--socket", sock],
+                            stdout=log, stderr=subprocess.STDOUT)
+    socks = []
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(sock) and time.time() < deadline:
+            time.sleep(0.05)
+        for _ in range(40):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(10)
+            s.connect(sock)
+            s.sendall(b'{"cmd":"status"}\n')
+            socks.append(s)
+        replies = [s.recv(65536) for s in socks]
+        refused = sum(b"out of file descriptors" in r for r in replies)
+        assert refused >= 10 and sum(b'"version"' in r for r in replies) >= 5, replies
+        with open("/proc/%d/stat" % proc.pid) as f:
+            before = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        time.sleep(2)
+        with open("/proc/%d/stat" % proc.pid) as f:
+            spent = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13]) - before
+        assert spent < 0.2 * os.sysconf("SC_CLK_TCK"), "%d ticks in 2 s" % spent
+    finally:
+        for s in socks:
+            s.close()
+    time.sleep(1.5)	# a paused listener resumes on the next second's tick
+    r = subprocess.run([PYLEAKCTL, "--socket", sock, "status", "--json"], capture_output=True,
+                       text=True, timeout=30)
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    assert r.returncode == 0 and json.loads(r.stdout)["version"], r

@@ -21,6 +21,7 @@ from conftest import PROGRAMS, interpreters, require, top_counts
 HOSTILE = os.path.join(PROGRAMS, "hostile.py")
 N = 1000
 ANSWER_S = 30
+CONTROL = {chr(c) for c in list(range(0x20)) + list(range(0x7f, 0xa0))} - {"\n"}
 PYTHONS = [p for p in interpreters() if p.id in ("debian-3.11", "pyenv-3.8", "pyenv-3.12")]
 # What each hostile target corrupts (hostile.py's commands), and what status may then report
 # (the last of its corrupt events: one of these).
@@ -86,6 +87,13 @@ def test_hostile_memory(daemon, target_factory, python, mode):
             assert any(n.startswith("make") and "victims" in n for n in names), names
         if cmds == "name_bad alloc":
             assert any(r["type"].startswith("Vic") for r in top_counts(daemon, t.pid)[1]["types"])
+        if cmds in ("name_bad alloc", "code alloc"):
+            # Names from the target reach neither a terminal nor the journal as control bytes
+            # (C0, and C1 such as U+009B, which some terminals obey as CSI).
+            for args in (["top", "-p", pid, "--once", "-n", "0"],
+                         ["sites", "-p", pid, "--type", "Victim"]):
+                _, out, err = daemon.ctl(*args, timeout=ANSWER_S)
+                assert not set(out + err) & CONTROL, (args, out, err)
         assert t.proc.poll() is None, "the hostile target itself died: " + t.proc.stderr.read()
 
     # The healthy target is still counted right: Victims born since attach (probes), or all.
@@ -95,3 +103,5 @@ def test_hostile_memory(daemon, target_factory, python, mode):
     assert st["corrupt"]["events"] == 0 and st["state"] == "tracking", st
     for t in [healthy] + [b[0] for b in bad]:
         daemon.ok("detach", "-p", str(t.pid))
+    log = daemon.log_text()
+    assert not set(log) & (CONTROL - {"\n"}), [l for l in log.splitlines() if set(l) & CONTROL][:5]
