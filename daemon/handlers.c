@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "handlers.h"
+#include "procfs.h"
 #include "request.h"
 #include "sampler.h"
 #include "view.h"
@@ -63,15 +64,9 @@ static json_t *error_attach(pid_t pid, int err)
 
 static long self_rss_kib(void)
 {
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
+	uint64_t kib;
 
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = -1;
-	fclose(f);
-	return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+	return procfs_status_read(getpid(), "VmRSS", &kib, 1) ? -1 : (long)kib;
 }
 
 /* The error reply for a peer that may not act on pid, or NULL if it may. */

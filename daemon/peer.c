@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "peer.h"
+#include "procfs.h"
 #include "target.h"
 
 #define PEER_GROUPS_MAX 256	/* supplementary groups looked at; more: not a member */
@@ -39,19 +40,18 @@ int peer_read(int fd, bool has_group, gid_t group, struct peer *out)
 	return 0;
 }
 
-/* Real, effective and saved ids of a "Uid:" or "Gid:" line (the fourth, filesystem, follows
- * the effective one): all equal to id? */
-static bool ids_all(const char *line, unsigned long id)
+/* Real, effective and saved ids (the fourth, filesystem, follows) of the status text's "Uid:"
+ * or "Gid:" line: all equal to id? */
+static bool ids_all(const char *status, const char *key, unsigned long id)
 {
-	unsigned long v[4];
+	uint64_t v[3];
 
-	return sscanf(line, "%*s %lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) == 4 &&
-	       v[0] == id && v[1] == id && v[2] == id;
+	return !procfs_key_parse(status, key, v, 3) && v[0] == id && v[1] == id && v[2] == id;
 }
 
 int peer_may_access(const struct peer *p, pid_t pid)
 {
-	char path[64], buf[4096], *uid_line, *gid_line;
+	char path[64], buf[4096];
 	struct stat st;
 	int dfd, fd, err = -EACCES;
 	ssize_t n;
@@ -76,9 +76,7 @@ int peer_may_access(const struct peer *p, pid_t pid)
 	if (n <= 0)
 		goto cleanup;
 	buf[n] = '\0';
-	uid_line = strstr(buf, "\nUid:");
-	gid_line = strstr(buf, "\nGid:");
-	if (uid_line && gid_line && ids_all(uid_line + 1, p->uid) && ids_all(gid_line + 1, p->gid))
+	if (ids_all(buf, "Uid", p->uid) && ids_all(buf, "Gid", p->gid))
 		err = 0;
 cleanup:
 	close(dfd);

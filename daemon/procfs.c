@@ -20,6 +20,7 @@
 #define FDINFO_READ_MAX	4096
 /* utime is field 14 of /proc/PID/stat (proc(5)); the bytes before it fit easily. */
 #define STAT_READ_MAX	1024
+#define STATUS_READ_MAX	8192	/* /proc/PID/status: ~1.5 KiB */
 #define STAT_UTIME	14
 #define DEV_MAJOR_MAX	0xfffu
 #define DEV_MINOR_MAX	0xfffffu
@@ -252,20 +253,42 @@ int procfs_cpu_seconds(pid_t pid, double *out)
 	return err ? err : procfs_cpu_seconds_parse(buf, out);
 }
 
-int procfs_fdinfo_parse(const char *fdinfo, const char *key, uint64_t *out)
+int procfs_key_parse(const char *text, const char *key, uint64_t *out, int n)
 {
 	size_t len = strlen(key);
 	const char *line, *end, *p;
+	int i;
 
-	for (line = fdinfo; *line; line = *end ? end + 1 : end) {
+	for (line = text; *line; line = *end ? end + 1 : end) {
 		end = line + strcspn(line, "\n");
 		/* A line too long for the file's format is not one of its keys. */
 		if (end - line >= FDINFO_LINE_MAX || strncmp(line, key, len) || line[len] != ':')
 			continue;
-		p = num_parse(line + len + 1 + strspn(line + len + 1, " \t"), 10, UINT64_MAX, out);
-		return p && (*p == '\n' || !*p) ? 0 : -EINVAL;
+		p = line + len + 1;
+		for (i = 0; i < n && p; i++)
+			p = num_parse(p + strspn(p, " \t"), 10, UINT64_MAX, &out[i]);
+		return p && (*p == '\n' || !*p || (n > 0 && strchr(" \t", *p))) ? 0 : -EINVAL;
 	}
 	return -ENOENT;
+}
+
+int procfs_fdinfo_parse(const char *fdinfo, const char *key, uint64_t *out)
+{
+	return procfs_key_parse(fdinfo, key, out, 1);
+}
+
+int procfs_status_read(pid_t pid, const char *key, uint64_t *out, int n)
+{
+	char buf[STATUS_READ_MAX];
+	FILE *f;
+	int err;
+
+	err = pid_file_open(pid, "status", &f);
+	if (err)
+		return err;
+	err = file_read(f, buf, sizeof(buf));
+	fclose(f);
+	return err ? err : procfs_key_parse(buf, key, out, n);
 }
 
 int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out)

@@ -50,4 +50,12 @@ int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out);
 /* The same from the text of an fdinfo file; 0, -ENOENT or -EINVAL. */
 int procfs_fdinfo_parse(const char *fdinfo, const char *key, uint64_t *out);
 
+/* The first n numbers after "key:" on its line of a "key: values" text (fdinfo, status);
+ * 0, -ENOENT (no such key) or -EINVAL. */
+int procfs_key_parse(const char *text, const char *key, uint64_t *out, int n);
+
+/* The same from /proc/PID/status: "Uid"/"Gid" (real, effective, saved, filesystem), "VmRSS"
+ * (kB); 0, -ESRCH, -ENOENT, -EINVAL or -errno. */
+int procfs_status_read(pid_t pid, const char *key, uint64_t *out, int n);
+
 #endif

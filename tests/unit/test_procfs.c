@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
-/* /proc parsing: maps lines (parsed, and read from this process's own maps), stat, fdinfo. */
+/* /proc parsing: maps lines (parsed, and read from this process's own maps), stat, fdinfo, status. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -254,6 +254,31 @@ static void test_fdinfo(void **state)
 	assert_int_equal(procfs_fdinfo_u64(fd, "pos", &v), -ENOENT);
 }
 
+/* /proc/PID/status: several ids on one line, a unit after the number, keys that only begin
+ * alike, a Name: the process chose. */
+static void test_status_keys(void **state)
+{
+	static const char status[] =
+		"Name:\tUid: 0 0 0 0\nUmask:\t0022\nUid:\t1000\t1000\t1001\t1000\n"
+		"Gid:\t100\t100\t100\t100\nVmRSSx:\t1\nVmRSS:\t  123456 kB\n";
+	uint64_t v[3] = {};
+
+	(void)state;
+	assert_int_equal(procfs_key_parse(status, "Uid", v, 3), 0);
+	assert_true(v[0] == 1000 && v[1] == 1000 && v[2] == 1001);
+	assert_int_equal(procfs_key_parse(status, "Gid", v, 3), 0);
+	assert_true(v[0] == 100 && v[2] == 100);
+	assert_int_equal(procfs_key_parse(status, "VmRSS", v, 1), 0);
+	assert_true(v[0] == 123456);
+	assert_int_equal(procfs_key_parse(status, "VmSwap", v, 1), -ENOENT);
+	assert_int_equal(procfs_key_parse("Uid:\t1\t2\n", "Uid", v, 3), -EINVAL);
+	assert_int_equal(procfs_key_parse("Uid:\tx\n", "Uid", v, 1), -EINVAL);
+	assert_int_equal(procfs_status_read(getpid(), "Uid", v, 3), 0);
+	assert_true(v[0] == getuid() && v[1] == geteuid());
+	assert_int_equal(procfs_status_read(getpid(), "VmRSS", v, 1), 0);
+	assert_true(v[0] > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_maps_read),
 		cmocka_unit_test(test_cpu_seconds),
 		cmocka_unit_test(test_fdinfo),
+		cmocka_unit_test(test_status_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
