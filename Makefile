@@ -200,7 +200,7 @@ FUZZ_LIBS_elf := -lelf -lz
 FUZZ_DEPS_census_type := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
 FUZZ_DEPS_linetable := daemon/linetable.c
 FUZZ_DEPS_code_object := daemon/pystack.c daemon/linetable.c daemon/procmem.c daemon/log.c \
-	daemon/python.c daemon/procfs.c daemon/elf.c
+	daemon/python.c daemon/procfs.c daemon/elf.c daemon/text.c
 FUZZ_LIBS_code_object := -lelf -lz
 FUZZ_DEPS_procfs := daemon/procfs.c
 # The request and config parsers name modes and sort orders through target.c and view_top.c,
