@@ -209,13 +209,21 @@ cleanup:
 	return err;
 }
 
-/* Reads what fits of f into buf, NUL-terminated; 0 or -EIO. */
-static int file_read(FILE *f, char *buf, size_t size)
+/* Reads what fits of /proc/PID/name into buf, NUL-terminated; 0, -ESRCH, -EIO or -errno. */
+static int pid_file_read(pid_t pid, const char *name, char *buf, size_t size)
 {
-	size_t n = fread(buf, 1, size - 1, f);
+	FILE *f;
+	size_t n;
+	int err;
 
+	err = pid_file_open(pid, name, &f);
+	if (err)
+		return err;
+	n = fread(buf, 1, size - 1, f);
 	buf[n] = '\0';
-	return ferror(f) ? -EIO : 0;
+	err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	return err;
 }
 
 int procfs_cpu_seconds_parse(const char *stat, double *out)
@@ -242,14 +250,9 @@ int procfs_cpu_seconds_parse(const char *stat, double *out)
 int procfs_cpu_seconds(pid_t pid, double *out)
 {
 	char buf[STAT_READ_MAX];
-	FILE *f;
 	int err;
 
-	err = pid_file_open(pid, "stat", &f);
-	if (err)
-		return err;
-	err = file_read(f, buf, sizeof(buf));
-	fclose(f);
+	err = pid_file_read(pid, "stat", buf, sizeof(buf));
 	return err ? err : procfs_cpu_seconds_parse(buf, out);
 }
 
@@ -280,28 +283,18 @@ int procfs_fdinfo_parse(const char *fdinfo, const char *key, uint64_t *out)
 int procfs_status_read(pid_t pid, const char *key, uint64_t *out, int n)
 {
 	char buf[STATUS_READ_MAX];
-	FILE *f;
 	int err;
 
-	err = pid_file_open(pid, "status", &f);
-	if (err)
-		return err;
-	err = file_read(f, buf, sizeof(buf));
-	fclose(f);
+	err = pid_file_read(pid, "status", buf, sizeof(buf));
 	return err ? err : procfs_key_parse(buf, key, out, n);
 }
 
 int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out)
 {
-	char path[64], buf[FDINFO_READ_MAX];
-	FILE *f;
+	char name[32], buf[FDINFO_READ_MAX];
 	int err;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	err = file_read(f, buf, sizeof(buf));
-	fclose(f);
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	err = pid_file_read(getpid(), name, buf, sizeof(buf));
 	return err ? err : procfs_fdinfo_parse(buf, key, out);
 }
