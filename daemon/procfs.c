@@ -296,5 +296,7 @@ int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out)
 
 	snprintf(name, sizeof(name), "fdinfo/%d", fd);
 	err = pid_file_read(getpid(), name, buf, sizeof(buf));
-	return err ? err : procfs_fdinfo_parse(buf, key, out);
+	if (err)
+		return err == -ESRCH ? -EBADF : err;	/* no such file: no such fd */
+	return procfs_fdinfo_parse(buf, key, out);
 }

@@ -45,7 +45,7 @@ int procfs_cpu_seconds(pid_t pid, double *out);
 int procfs_cpu_seconds_parse(const char *stat, double *out);
 
 /* The number after "key:" in /proc/self/fdinfo/FD (memlock of a BPF map); 0, -ENOENT (no such
- * key), -EINVAL or -errno. */
+ * key), -EBADF (no such fd), -EINVAL or -errno. */
 int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out);
 /* The same from the text of an fdinfo file; 0, -ENOENT or -EINVAL. */
 int procfs_fdinfo_parse(const char *fdinfo, const char *key, uint64_t *out);

@@ -251,7 +251,7 @@ static void test_fdinfo(void **state)
 	assert_int_equal(procfs_fdinfo_u64(fd, "po", &v), -ENOENT);
 	assert_int_equal(procfs_fdinfo_u64(fd, "memlock", &v), -ENOENT);
 	close(fd);
-	assert_int_equal(procfs_fdinfo_u64(fd, "pos", &v), -ENOENT);
+	assert_int_equal(procfs_fdinfo_u64(fd, "pos", &v), -EBADF);
 }
 
 /* /proc/PID/status: several ids on one line, a unit after the number, keys that only begin
