@@ -23,8 +23,12 @@ UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 class Tmux:
+    servers = 0
+
     def __init__(self, env):
-        self.server = "pyleak-top-%d" % os.getpid()
+        # A server of its own per test: one just killed may still be exiting under its name.
+        Tmux.servers += 1
+        self.server = "pyleak-top-%d-%d" % (os.getpid(), Tmux.servers)
         self.env = dict(os.environ, LANG="C.UTF-8", **env)
         self.run("new-session", "-d", "-s", "t", "-x", "120", "-y", "40",
                  "bash --norc --noprofile")
