@@ -2,9 +2,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -17,6 +20,57 @@
 #include "dispatch.skel.h"
 #include "pyleak.skel.h"
 #include "python.h"
+
+/*
+ * Uprobes are uprobe_multi links (kernel 6.6+), one per probe: closing one removes its
+ * breakpoint and waits one RCU grace period, where a perf-event uprobe link (libbpf 1.1's only
+ * kind) waits ~0.12 s under a host-wide mutex.  libbpf 1.1 and Debian 12's 6.1 uapi headers
+ * predate them: the attach type, flag and BPF_LINK_CREATE attributes of
+ * include/uapi/linux/bpf.h.
+ */
+#define TRACE_UPROBE_MULTI 48
+#define F_UPROBE_MULTI_RETURN 1U
+
+struct uprobe_multi_attr {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__aligned_u64 path;
+	__aligned_u64 offsets;
+	__aligned_u64 ref_ctr_offsets;
+	__aligned_u64 cookies;
+	__u32 cnt;
+	__u32 multi_flags;
+	__u32 pid;
+};
+
+/* A uprobe (uretprobe if ret) of prog at offset in the file at path, in pid only; the link's
+ * fd or -errno. */
+static int uprobe_multi_attach(struct bpf_program *prog, pid_t pid, const char *path,
+			       uint64_t offset, uint64_t cookie, bool ret)
+{
+	union {
+		struct uprobe_multi_attr a;
+		union bpf_attr size;	/* the tail the kernel checks is zero */
+	} attr;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.a.prog_fd = bpf_program__fd(prog);
+	attr.a.attach_type = TRACE_UPROBE_MULTI;
+	attr.a.path = (uintptr_t)path;
+	attr.a.offsets = (uintptr_t)&offset;
+	attr.a.cookies = (uintptr_t)&cookie;
+	attr.a.cnt = 1;
+	attr.a.multi_flags = ret ? F_UPROBE_MULTI_RETURN : 0;
+	attr.a.pid = pid;
+	fd = syscall(SYS_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	return fd < 0 ? -errno : fd;
+}
+
+/* What a USDT probe's perf link took to close last, in ns (atomic: the reaper writes it). */
+static uint64_t usdt_close_ns = 120000000;
 
 static int rb_sample(void *ctx, void *data, size_t size)
 {
@@ -107,6 +161,24 @@ static void dispatch_remove(struct probes *p)
 	pthread_mutex_unlock(&dispatch_lock);
 }
 
+/* The uprobe programs are attached by uprobe_multi links only (probes_hook()). */
+static int progs_set_multi(struct pyleak_bpf *skel)
+{
+	struct bpf_program *progs[] = { skel->progs.pyleak_birth, skel->progs.pyleak_birth_ret,
+					skel->progs.pyleak_death, skel->progs.pyleak_gc_start,
+					skel->progs.pyleak_gc_done };
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		err = bpf_program__set_expected_attach_type(progs[i],
+							    (enum bpf_attach_type)TRACE_UPROBE_MULTI);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
 		void *ctx)
 {
@@ -135,6 +207,8 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 		err = bpf_map__set_max_entries(p->skel->maps.stacks, cfg->max_stacks);
 	if (!err && !cfg->per_object)
 		err = bpf_map__set_max_entries(p->skel->maps.types, 1);
+	if (!err)
+		err = progs_set_multi(p->skel);
 	if (err)
 		goto cleanup;
 	err = pyleak_bpf__load(p->skel);
@@ -164,19 +238,56 @@ cleanup:
 	return err;
 }
 
-void probes_close(struct probes *p)
+static void *link_close(void *fd)
 {
+	close((int)(intptr_t)fd);
+	return NULL;
+}
+
+void probes_unhook(struct probes *p)
+{
+	pthread_t tids[PYLEAK_MAX_HOOKS];
+	bool started[PYLEAK_MAX_HOOKS];
 	int i;
 
-	/* Each uprobe link takes ~0.1 s to tear down in the kernel. */
+	dispatch_remove(p);
+	/* All at once: each close removes its breakpoint, then waits for a grace period that the
+	 * others share (~50 ms each one after the other). */
+	for (i = 0; i < p->nlinks; i++) {
+		started[i] = !pthread_create(&tids[i], NULL, link_close, (void *)(intptr_t)p->links[i].fd);
+		if (!started[i])
+			close(p->links[i].fd);
+	}
 	for (i = 0; i < p->nlinks; i++)
-		bpf_link__destroy(p->links[i].link);
+		if (started[i])
+			pthread_join(tids[i], NULL);
 	p->nlinks = 0;
-	for (i = 0; i < 2; i++)
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+void probes_close(struct probes *p)
+{
+	uint64_t t0;
+	int i;
+
+	probes_unhook(p);
+	for (i = 0; i < 2; i++) {
+		if (!p->usdt_links[i])
+			continue;
+		t0 = mono_ns();
 		bpf_link__destroy(p->usdt_links[i]);
+		p->usdt_links[i] = NULL;
+		__atomic_store_n(&usdt_close_ns, mono_ns() - t0, __ATOMIC_RELAXED);
+	}
 	bpf_link__destroy(p->exec_link);
 	p->exec_link = NULL;
-	dispatch_remove(p);
 	ring_buffer__free(p->rb);
 	p->rb = NULL;
 	pyleak_bpf__destroy(p->skel);
@@ -214,25 +325,29 @@ static void *reaper(void *arg)
 
 static void reap_wait(void);
 
-int probes_close_async(struct probes *p)
+double probes_close_async(struct probes *p)
 {
 	struct reap *r, **pp;
 	pthread_attr_t attr;
+	double pending = 0;
 	pthread_t tid;
 	int err = 0;
 
 	r = calloc(1, sizeof(*r));
 	if (!r) {
 		probes_close(p);
-		return -ENOMEM;
+		return 0;
 	}
 	r->p = *p;
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_lock(&reap_lock);
 	/* Appended: the reaper pops from the head only after closing it. */
 	for (pp = &reap_queue; *pp; pp = &(*pp)->next)
-		;
+		pending += ((*pp)->p.usdt_links[0] != NULL) + ((*pp)->p.usdt_links[1] != NULL);
 	*pp = r;
+	/* Perf links close one at a time, host-wide: those queued before go first. */
+	pending = (pending + (r->p.usdt_links[0] != NULL) + (r->p.usdt_links[1] != NULL)) *
+		  __atomic_load_n(&usdt_close_ns, __ATOMIC_RELAXED) / 1e9;
 	if (!reaper_running) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -241,9 +356,11 @@ int probes_close_async(struct probes *p)
 		reaper_running = !err;
 	}
 	pthread_mutex_unlock(&reap_lock);
-	if (err)
+	if (err) {
 		reap_wait();
-	return err;
+		return 0;
+	}
+	return pending;
 }
 
 static void reap_wait(void)
@@ -312,7 +429,6 @@ static int code_read(int fd, uint64_t offset, uint8_t *buf, size_t len, size_t *
 
 int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int arg, const char *what)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	struct pyleak_hook hook = { .func = func, .kind = kind, .reg = arg };
 	bool ret = kind == PYLEAK_HOOK_BIRTH_RET || kind == PYLEAK_HOOK_GC_DONE;
 	struct probe_link *pl;
@@ -370,16 +486,15 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	case PYLEAK_HOOK_GC_DONE: prog = p->skel->progs.pyleak_gc_done; break;
 	default: prog = p->skel->progs.pyleak_death; break;
 	}
-	opts.retprobe = ret;
-	opts.bpf_cookie = idx;
 	pl = &p->links[p->nlinks];
-	pl->link = bpf_program__attach_uprobe_opts(prog, p->pid, path, offset + spot.offset, &opts);
-	if (!pl->link) {
-		err = -errno;
+	pl->fd = uprobe_multi_attach(prog, p->pid, path, offset + spot.offset, idx, ret);
+	if (pl->fd < 0) {
+		err = pl->fd;
 		log_error("attach %s in pid %d: %s", what, p->pid, strerror(-err));
 		goto cleanup;
 	}
 	pl->func = func;
+	pl->addr = func + spot.offset;
 	pl->kind = kind;
 	pl->emulated = spot.emulated;
 	p->nlinks++;

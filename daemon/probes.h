@@ -14,8 +14,9 @@ struct ring_buffer;
 struct bpf_link;
 
 struct probe_link {
-	struct bpf_link *link;
+	int fd;			/* its uprobe_multi link */
 	uint64_t func;		/* runtime address of the hooked function */
+	uint64_t addr;		/* runtime address of the probed instruction */
 	int kind;		/* enum pyleak_hook_kind */
 	bool emulated;		/* the probed instruction is emulated, not single-stepped */
 };
@@ -48,9 +49,14 @@ struct probes_config {
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
 		void *ctx);
 void probes_close(struct probes *p);
-/* The same, in a background thread: tearing down uprobes takes ~0.1 s per link in the kernel,
- * which must not stall the daemon's loop. */
-int probes_close_async(struct probes *p);
+/* Removes the uprobes and the page-fault route now (~0.1 s): the target runs none of them
+ * when it returns.  The USDT probes stay, for probes_close(). */
+void probes_unhook(struct probes *p);
+/* probes_close() in a background thread: a USDT probe's perf link takes ~0.12 s to tear down
+ * in the kernel (one at a time, host-wide), the uprobes ~0.1 s, which must not stall the
+ * daemon's loop.  Returns how long the USDT probes will stay in the target, in seconds (an
+ * estimate; 0 if it has none). */
+double probes_close_async(struct probes *p);
 /* Waits for every background teardown and unloads the page-fault dispatcher (at exit: all
  * probes are gone when it returns). */
 void probes_reap_all(void);
