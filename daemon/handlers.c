@@ -168,7 +168,7 @@ static json_t *attach_for(const struct peer *p, pid_t pid, const struct target_o
 	if (ret)
 		return error_attach(pid, ret);
 	if (peer_may_access(p, pid)) {
-		target_detach(*out);
+		target_detach(*out, NULL);
 		return reply_error("permission_denied", "pid %d: permission denied", pid);
 	}
 	*attached = true;
@@ -218,6 +218,8 @@ static json_t *handle_attach(const struct peer *p, const struct request *req)
 static json_t *handle_detach(const struct peer *p, pid_t pid)
 {
 	struct target *t;
+	double took, pending;
+	json_t *o;
 
 	/* Denied whether or not it is tracked: a member learns nothing of others' processes. */
 	if (peer_may_access(p, pid) == -EACCES)
@@ -225,8 +227,11 @@ static json_t *handle_detach(const struct peer *p, pid_t pid)
 	t = target_find(pid);
 	if (!t || t->state != TARGET_TRACKING)
 		return reply_error("not_attached", "pid %d: not attached", pid);
-	target_detach(t);
-	return json_pack("{s:i, s:b}", "pid", pid, "detached", 1);
+	took = target_detach(t, &pending);
+	o = json_pack("{s:i, s:b, s:f}", "pid", pid, "detached", 1, "detach_s", took);
+	if (o && pending > 0)
+		json_object_set_new(o, "pending_s", json_real(pending));
+	return o;
 }
 
 static json_t *handle_top(const struct peer *p, const struct request *req)

@@ -98,14 +98,16 @@ struct target *target_find(pid_t pid)
 }
 
 /* Stops tracking: the BPF object, its maps and the interpreter's file are freed; the record
- * stays for `status`. */
-static void target_end(struct target *t, enum target_state state)
+ * stays for `status`.  Returns probes_close_async()'s estimate. */
+static double target_end(struct target *t, enum target_state state)
 {
+	double pending;
+
 	if (t->state != TARGET_TRACKING)
-		return;
+		return 0;
 	loop_del(&t->pid_watch);
 	loop_del(&t->rb_watch);
-	probes_close_async(&t->probes);
+	pending = probes_close_async(&t->probes);
 	/* The interpreter's file and symbols are not needed to show an ended record. */
 	python_release(&t->py);
 	if (t->pidfd >= 0)
@@ -114,6 +116,7 @@ static void target_end(struct target *t, enum target_state state)
 	t->state = state;
 	t->ended_at = loop_now();
 	log_info("pid %d: %s, probes removed", t->pid, target_state_name(state));
+	return pending;
 }
 
 static void target_unlink(struct target *t)
@@ -128,17 +131,25 @@ static void target_unlink(struct target *t)
 	}
 }
 
-void target_detach(struct target *t)
+double target_detach(struct target *t, double *pending_s)
 {
-	target_end(t, TARGET_EXITED);
+	double t0 = loop_mono(), pending;
+
+	/* Now, not in the background: the process goes on running. */
+	if (t->state == TARGET_TRACKING)
+		probes_unhook(&t->probes);
+	pending = target_end(t, TARGET_EXITED);
+	if (pending_s)
+		*pending_s = pending;
 	target_unlink(t);
 	target_free(t);
+	return loop_mono() - t0;
 }
 
 void target_detach_all(void)
 {
 	while (targets)
-		target_detach(targets);
+		target_detach(targets, NULL);
 	probes_reap_all();
 }
 

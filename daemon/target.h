@@ -78,7 +78,10 @@ const char *target_state_name(enum target_state s);
 /* Attaches to pid in opt->mode: 0, -EALREADY if it is tracked already (*out: that target),
  * -EUSERS if opt->max_targets are, or a negative errno from python_inspect() and the probes. */
 int target_attach(pid_t pid, const struct target_options *opt, struct target **out);
-void target_detach(struct target *t);
+/* Stops tracking t and frees it; returns how long that took, in seconds.  The target runs no
+ * probe of ours when it returns but the USDT ones, gone in *pending_s seconds (NULL: not
+ * wanted; 0 when none). */
+double target_detach(struct target *t, double *pending_s);
 void target_detach_all(void);
 
 /* The tracked (or recently ended) target of pid, or NULL. */

@@ -23,6 +23,18 @@ json_t *view_gc_json(struct target *t)
 	return o;
 }
 
+/* Where the uprobes sit in the target (the USDT probes are libbpf's): its instructions hold
+ * an int3 there while probed. */
+static json_t *probe_addresses_json(const struct probes *p)
+{
+	json_t *a = json_array();
+	int i;
+
+	for (i = 0; a && i < p->nlinks; i++)
+		json_array_append_new(a, json_integer((json_int_t)p->links[i].addr));
+	return a;
+}
+
 json_t *view_status_json(struct target *t)
 {
 	uint64_t cnt[PYLEAK_CNT_MAX] = {};
@@ -62,6 +74,7 @@ json_t *view_status_json(struct target *t)
 		"throttles", (json_int_t)t->gov.throttles, "target_cpu_s", t->gov.cpu_s));
 	if (t->state == TARGET_TRACKING)
 		json_object_set_new(o, "maps_bytes", json_integer(probes_maps_memory(&t->probes)));
+	json_object_set_new(o, "probe_addresses", probe_addresses_json(&t->probes));
 	json_object_set_new(o, "census_s", json_real(t->census_seconds));
 	json_object_set_new(o, "census_cut_short", json_integer((json_int_t)t->census_cut_short));
 	json_object_set_new(o, "corrupt", json_pack("{s:I, s:s}",
