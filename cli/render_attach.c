@@ -18,8 +18,13 @@ int attach_render(FILE *out, json_t *reply, const struct opts *o)
 
 int detach_render(FILE *out, json_t *reply, const struct opts *o)
 {
+	json_t *pending = field(reply, "pending_s");
+
 	if (json_is_false(field(reply, "detached")))
 		fprintf(out, "pid %d was not attached\n", o->pid);
+	else if (json_is_number(pending))
+		fprintf(out, "detached from pid %d (its USDT probes go in %.2f s)\n", o->pid,
+			json_number_value(pending));
 	else
 		fprintf(out, "detached from pid %d\n", o->pid);
 	return 0;
