@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -15,6 +14,7 @@
 
 #include "insn.h"
 #include "log.h"
+#include "loop.h"
 #include "probes.h"
 #include "procfs.h"
 #include "dispatch.skel.h"
@@ -264,27 +264,19 @@ void probes_unhook(struct probes *p)
 	p->nlinks = 0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 void probes_close(struct probes *p)
 {
-	uint64_t t0;
+	double t0;
 	int i;
 
 	probes_unhook(p);
 	for (i = 0; i < 2; i++) {
 		if (!p->usdt_links[i])
 			continue;
-		t0 = mono_ns();
+		t0 = loop_mono();
 		bpf_link__destroy(p->usdt_links[i]);
 		p->usdt_links[i] = NULL;
-		__atomic_store_n(&usdt_close_ns, mono_ns() - t0, __ATOMIC_RELAXED);
+		__atomic_store_n(&usdt_close_ns, (uint64_t)((loop_mono() - t0) * 1e9), __ATOMIC_RELAXED);
 	}
 	bpf_link__destroy(p->exec_link);
 	p->exec_link = NULL;
