@@ -59,7 +59,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps run test test-sanitize unit integration fuzz bench install gen-offsets
+.PHONY: all clean deps run test test-sanitize unit integration fuzz bench bench-detect install gen-offsets
 all: $(PYLEAKD_BIN) $(PYLEAKCTL_BIN)
 
 $(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/cli $(OUTPUT)/tests:
@@ -246,6 +246,15 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)command -v bpftrace >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null || true
 	$(Q)$(PYTHON) bench/bench.py --json bench/results/bench.json $(BENCH_ARGS) $(BENCH_PYTHONS)
+
+# Detection times (needs root; ~10 min): per scenario a fresh pyleakd in its default mode, the
+# scenario on every interpreter, `leaks` every 2 s until the expected suspect shows. Table on
+# stdout, JSON in bench/results/detect.json. DETECT_ARGS: e.g. --timeout 120, --scenarios,
+# --pythons.
+DETECT_ARGS ?=
+bench-detect: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) bench/detect.py --json bench/results/detect.json $(DETECT_ARGS)
 
 # daemon/cpython_offsets.h, from the DWARF of these interpreters (committed: not part of the build,
 # which must not need them).  A stripped one takes the offsets of a DWARF build of its version.
