@@ -66,7 +66,7 @@ SCENARIOS = {
     "wordsegment": ([WORDSEGMENT, "--seconds", "0"], is_str_growing, True),
     "cipher-gc": ([CIPHER, "--seconds", "0"], is_gc_only_cipher, True),
     "cipher-nogc": ([CIPHER, "--seconds", "0", "--gc-disabled"], is_cipher_leak, True),
-    "control": ([CHURN, "--seconds", "0"], is_any_suspect, False),
+    "control": ([CHURN, "--seconds", "86400"], is_any_suspect, False),  # 0 would end it at once
     "wordsegment-fixed": ([WORDSEGMENT, "--seconds", "0", "--fixed"], is_any_suspect, False),
 }
 DEFAULT_SCENARIOS = ["wordsegment", "cipher-gc", "cipher-nogc", "control"]
@@ -114,9 +114,10 @@ def watch(daemon, scenario, info, args, out):
 
     try:
         while truth["first"] is None:
-            if not drain(block_s=120) or time.monotonic() - t_spawn > 120:
-                raise RuntimeError("no ground-truth line: %s" % proc.stderr.read()[-500:]
-                                   if proc.poll() is not None else "no ground-truth line in 120 s")
+            if not drain(block_s=120):
+                raise RuntimeError("exited before its first line: %s" % proc.stderr.read()[-500:])
+            if time.monotonic() - t_spawn > 120:
+                raise RuntimeError("no ground-truth line in 120 s")
         out["startup_s"] = truth["first"][0] - t_spawn
         out["truth_first"] = truth["first"][1]
         t0 = time.monotonic()
