@@ -134,6 +134,10 @@ def watch(daemon, scenario, info, args, out):
             alive = drain()
             if doc is not None:
                 out["window_s"] = doc.get("window_s")
+                # What a run that times out saw last: why it missed.
+                out["last_suspects"] = [{k: x.get(k) for k in (
+                    "type", "score", "growth_per_min", "freed_by_gc_fraction")}
+                    for x in doc["suspects"][:3]]
                 hits = [(i, x) for i, x in enumerate(doc["suspects"]) if match(x)]
                 if hits:
                     rank, x = hits[0]
@@ -225,12 +229,14 @@ def print_report(doc):
     print("Per run: mode, the suspect (rank, score, freed by GC), ground truth at the end")
     for r in doc["runs"]:
         x = r.get("suspect")
+        missed = "" if x or not r.get("last_suspects") else "; last top 3: " + ", ".join(
+            "%s %.2f" % (y["type"], y["score"]) for y in r["last_suspects"])
         print("  %-17s %-14s %-8s %-44s %s%s" % (
             r["scenario"], r["label"], r.get("mode") or "?",
             "%s #%d score %.2f gc %.2f %+.0f/min" % (
                 x["type"], x["rank"], x["score"], x.get("freed_by_gc_fraction") or 0,
                 x.get("growth_per_min") or 0) if x else "-",
-            fmt_truth(r.get("truth_at_end")),
+            fmt_truth(r.get("truth_at_end")) + missed,
             "; errors: %s" % " | ".join(r["errors"][:3]) if r["errors"] else ""))
 
 
