@@ -234,9 +234,9 @@ fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
 # frames, a naive bpftrace tracer), one table per workload with a row per interpreter, PASS/FAIL
 # on issue #12's targets (alloc: precise <= 3x, sampled <= 1.02x), then pyleakd's CPU and RSS
 # with 20 sampled targets; JSON in bench/results/bench.json. BENCH_PYTHONS (default, or "all":
-# Debian's 3.11 and every pyenv 3.8-3.13 installed). BENCH_ARGS: e.g. --quick, --check (exit 1 on a
-# FAIL), --workloads alloc --modes none,precise,sampled --repeats 3 --no-daemon (the targets
-# only), --scale (adds the 10M-object check).
+# Debian's 3.11 and every pyenv 3.8-3.13 installed). BENCH_ARGS: e.g. --quick, --check (exit 1
+# on a FAIL), --workloads alloc --modes none,precise,sampled --repeats 3 --no-daemon (the
+# targets only), --scale (adds the 10M-object check).
 BENCH_PYTHONS ?=
 ifeq ($(BENCH_PYTHONS),all)
 override BENCH_PYTHONS :=
@@ -247,10 +247,10 @@ bench: deps
 	$(Q)command -v bpftrace >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null || true
 	$(Q)$(PYTHON) bench/bench.py --json bench/results/bench.json $(BENCH_ARGS) $(BENCH_PYTHONS)
 
-# Detection times (needs root; ~10 min): per scenario a fresh pyleakd in its default mode, the
-# scenario on every interpreter, `leaks` every 2 s until the expected suspect shows. Table on
-# stdout, JSON in bench/results/detect.json. DETECT_ARGS: e.g. --timeout 120, --scenarios,
-# --pythons.
+# Detection times (needs root; ~7 min): per scenario a fresh pyleakd in its default mode, the
+# scenario on every interpreter at once, `leaks` every 2 s until the expected suspect shows.
+# Table on stdout, JSON in bench/results/detect.json. DETECT_ARGS: e.g. --timeout 60,
+# --scenarios wordsegment,control, interpreters' paths (default: the seven).
 DETECT_ARGS ?=
 bench-detect: deps
 	$(Q)$(MAKE) --no-print-directory all
