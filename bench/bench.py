@@ -917,7 +917,9 @@ def main():
     log("pyleak build: git %s%s, pyleakd sha256 %s..." % (
         build["git_head"], " + uncommitted changes" if build["git_dirty"] else "",
         build["pyleakd"]["sha256"][:12]))
-    doc = {"time": time.time(), "host": {"kernel": platform.release(), "cpus": os.cpu_count()},
+    # The load average at start and end: on a shared machine, how much else was running.
+    doc = {"time": time.time(), "host": {"kernel": platform.release(), "cpus": os.cpu_count(),
+                                         "loadavg_start": os.getloadavg()},
            "build": build, "args": {k: v for k, v in vars(args).items()}, "pythons": infos}
     phase_s = doc["phase_seconds"] = {}
     if not args.no_matrix:
@@ -946,6 +948,7 @@ def main():
         doc["scale"] = run_scale(args, scale_infos, tmp)
         phase_s["scale"] = time.monotonic() - t0
     doc["seconds"] = time.monotonic() - t_start
+    doc["host"]["loadavg_end"] = os.getloadavg()
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(doc, f, indent=2)
@@ -953,8 +956,9 @@ def main():
     print("\npyleak build: git %s%s" % (doc["build"]["git_head"], " + uncommitted changes in "
                                         "daemon/, bpf/ or cli/" if doc["build"]["git_dirty"]
                                         else ""))
-    print("%.0f s in all (%s); JSON in %s" % (
+    print("%.0f s in all (%s); load average %.1f at start, %.1f at end (%d CPUs); JSON in %s" % (
         doc["seconds"], ", ".join("%s %.0f s" % kv for kv in phase_s.items()),
+        doc["host"]["loadavg_start"][0], doc["host"]["loadavg_end"][0], doc["host"]["cpus"],
         os.path.relpath(args.json)))
     shutil.rmtree(tmp, ignore_errors=True)  # sockets, logs (their tails are in the JSON), binaries
     checks = doc.get("checks") or []

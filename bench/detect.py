@@ -272,17 +272,20 @@ def main():
         ",".join(scenarios), args.timeout))
     doc = {"time": time.time(), "build": build, "timeout": args.timeout,
            "interval": args.interval, "min_score": MIN_SCORE, "scenarios": scenarios,
-           "pythons": infos, "runs": []}
+           "pythons": infos, "runs": [], "loadavg_start": os.getloadavg()}
     for sc in scenarios:
         doc["runs"] += run_scenario(sc, infos, args, tmp)
     doc["seconds"] = time.monotonic() - t_start
+    doc["loadavg_end"] = os.getloadavg()
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(doc, f, indent=2)
     print_report(doc)
-    print("\npyleak build: git %s%s; %.0f s in all; JSON in %s" % (
-        build["git_head"], " + uncommitted changes in daemon/, bpf/ or cli/"
-        if build["git_dirty"] else "", doc["seconds"], os.path.relpath(args.json)))
+    print("\npyleak build: git %s%s; %.0f s in all; load average %.1f at start, %.1f at end "
+          "(%d CPUs); JSON in %s" % (
+              build["git_head"], " + uncommitted changes in daemon/, bpf/ or cli/"
+              if build["git_dirty"] else "", doc["seconds"], doc["loadavg_start"][0],
+              doc["loadavg_end"][0], os.cpu_count(), os.path.relpath(args.json)))
     shutil.rmtree(tmp, ignore_errors=True)
 
 
