@@ -59,7 +59,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps run test test-sanitize unit integration fuzz bench install gen-offsets
+.PHONY: all clean deps run test test-sanitize unit integration fuzz bench bench-detect install gen-offsets
 all: $(PYLEAKD_BIN) $(PYLEAKCTL_BIN)
 
 $(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/cli $(OUTPUT)/tests:
@@ -230,21 +230,32 @@ fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
 		grep -E "stat::number_of_executed_units|cov:" $(OUTPUT)/fuzz/$$f.log | tail -2; \
 	done
 
-# Overhead (needs root; ~11 min on 2 cores): slowdown ratios of 3 workloads x 6 modes (none,
-# pyleak precise and sampled, tracemalloc 1 and 25 frames, a naive bpftrace tracer) on
-# BENCH_PYTHONS, then pyleakd's CPU and RSS with 20 sampled targets; table on stdout, JSON in
-# bench/results/bench.json. BENCH_PYTHONS=all: Debian's 3.11 and every pyenv 3.8-3.13 (longer).
-# BENCH_ARGS: e.g. --quick (~5 min), --scale (adds the 10M-object check, ~1 min), --repeats N.
-BENCH_PYTHONS ?= /usr/bin/python3.11 $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12)
+# Overhead (needs root; ~11 min on 2 cores with two interpreters, more with seven): slowdown
+# ratios of 3 workloads x 6 modes (none, pyleak precise and sampled, tracemalloc 1 and 25
+# frames, a naive bpftrace tracer), one table per workload with a row per interpreter, PASS/FAIL
+# on issue #12's targets (alloc: precise <= 3x, sampled <= 1.02x), then pyleakd's CPU and RSS
+# with 20 sampled targets; JSON in bench/results/bench.json. BENCH_PYTHONS (default, or "all":
+# Debian's 3.11 and every pyenv 3.8-3.13 installed). BENCH_ARGS: e.g. --quick, --check (exit 1
+# on a FAIL), --workloads alloc --modes none,precise,sampled --repeats 3 --no-daemon (the
+# targets only), --scale (adds the 10M-object check).
+BENCH_PYTHONS ?=
 ifeq ($(BENCH_PYTHONS),all)
-override BENCH_PYTHONS := /usr/bin/python3.11 $(wildcard $(HOME)/.pyenv/versions/3.[89].*/bin/python3.[89]) \
-	$(wildcard $(HOME)/.pyenv/versions/3.1[0-3].*/bin/python3.1[0-3])
+override BENCH_PYTHONS :=
 endif
 BENCH_ARGS ?=
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)command -v bpftrace >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null || true
 	$(Q)$(PYTHON) bench/bench.py --json bench/results/bench.json $(BENCH_ARGS) $(BENCH_PYTHONS)
+
+# Detection times (needs root; ~7 min): per scenario a fresh pyleakd in its default mode, the
+# scenario on every interpreter at once, `leaks` every 2 s until the expected suspect shows.
+# Table on stdout, JSON in bench/results/detect.json. DETECT_ARGS: e.g. --timeout 60,
+# --scenarios wordsegment,control, interpreters' paths (default: the seven).
+DETECT_ARGS ?=
+bench-detect: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) bench/detect.py --json bench/results/detect.json $(DETECT_ARGS)
 
 # daemon/cpython_offsets.h, from the DWARF of these interpreters (committed: not part of the build,
 # which must not need them).  A stripped one takes the offsets of a DWARF build of its version.

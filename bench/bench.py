@@ -3,7 +3,11 @@
 """pyleak's overhead, in one run: slowdown ratios per interpreter x workload x mode, the
 daemon's own CPU and memory with many always-on targets, and a 10-million-object check.
 
-Usage: bench.py [--repeats N] [--quick] [--scale] [--json FILE] [PYTHON...]
+Usage: bench.py [--repeats N] [--quick] [--workloads W,..] [--modes M,..] [--check] [--scale]
+                [--json FILE] [PYTHON...]
+
+Interpreters: the PYTHONs given, else Debian's python3.11 and the newest pyenv build of each of
+3.8-3.13 (a missing one is skipped with a note).
 
 Phase 1, the matrix: three workloads (bench/alloc_loop.py, an allocation-heavy loop;
 bench/mixed.py, a realistic mixed program; bench/idle_service.py, a request every 10 ms),
@@ -16,6 +20,10 @@ same interpreter and workload. The loops are measured in wall time of the timed 
 sleep and would hide any overhead). Slow cells (over 8x) run fewer rounds (--slow-seconds,
 --once-seconds), and naive.bt runs the loops on a quarter of their work (--naive-fraction)
 against a run of none on the same quarter: a full run of mixed.py under it takes minutes.
+One table per workload, a row per interpreter, a column per mode. Issue #12's targets, on
+every interpreter: alloc precise <= 3x, alloc sampled <= 1.02x; each such cell prints PASS or
+FAIL, a summary follows, and --check exits 1 if one fails. --workloads alloc --modes
+none,precise,sampled --repeats 3 --no-daemon is the short run of just those cells.
 
 Phase 2, the daemon: a fresh pyleakd, N idle-ish services (a mix of every interpreter
 installed) attached in sampled mode, watched for S seconds: pyleakd's CPU (% of one core, from
@@ -63,6 +71,8 @@ WORKLOADS = {
 # most --slow-repeats rounds, and one over --once-seconds no more: noise cannot change such a
 # ratio much, and those runs are what make the bench long (naive.bt on mixed.py: minutes).
 SLOW_RATIO = 8.0
+# Issue #12's targets, on every interpreter: (workload, mode) -> the highest ratio that passes.
+TARGETS = {("alloc", "precise"): 3.0, ("alloc", "sampled"): 1.02}
 # Seconds bpftrace gets to print its maps and exit after SIGINT.
 BT_EXIT_TIMEOUT = 20
 
@@ -650,33 +660,83 @@ def fmt_bytes(n):
         n /= 1024.0
 
 
+def target_met(workload, mode, ratio):
+    """None for a cell without a target; else whether the ratio meets it (a cell whose runs all
+    failed has no ratio, and fails)."""
+    limit = TARGETS.get((workload, mode))
+    if limit is None:
+        return None
+    return ratio is not None and ratio <= limit
+
+
+def check_targets(matrix):
+    """Every cell with a target that the run covered, passed or not."""
+    checks = []
+    for r in matrix["rows"]:
+        for mode, c in r["modes"].items():
+            met = target_met(r["workload"], mode, c["ratio"])
+            if met is not None:
+                checks.append({"python": r["python"], "label": r["label"],
+                               "workload": r["workload"], "mode": mode, "ratio": c["ratio"],
+                               "limit": TARGETS[(r["workload"], mode)], "pass": met})
+    return checks
+
+
+def print_workload_table(m, w, rows, modes):
+    """One workload: a row per interpreter, a column per mode; a cell with a target says PASS
+    or FAIL."""
+    metric = WORKLOADS[w][2]
+    print()
+    print("%s (%s): slowdown, median of interleaved rounds, as a ratio to none (%s)" % (
+        w, WORKLOADS[w][0] + " " + fmt_n(m["sizes"][w]),
+        "wall time of the timed section" if metric == "seconds" else
+        "CPU time of the request loop"))
+    cols = [x for x in modes if x != "none"]
+    head = "%-14s %9s %6s" % ("python", "none", "noise") + "".join(
+        " %13s" % ("tm=" + x.split("=")[1] if x.startswith("tracemalloc") else x) for x in cols)
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        nv = r["modes"]["none"]["values"]
+        line = "%-14s %8.3fs %5.0f%%" % (
+            r["label"], r["none"] or 0,
+            100.0 * (max(nv) - min(nv)) / r["none"] if nv and r["none"] else 0)
+        for x in cols:
+            c = r["modes"].get(x)
+            if not c or c["ratio"] is None:
+                cell = "FAILED" if c and c.get("errors") else "-"
+            else:
+                cell = "%.2fx%s" % (c["ratio"], "" if c["n"] >= m["repeats"] else "*")
+            met = target_met(w, x, c["ratio"]) if c else None
+            if met is not None:
+                cell += " PASS" if met else " FAIL"
+            line += " %13s" % cell
+        print(line)
+    targets = ["%s <= %gx" % (x, TARGETS[(w, x)]) for x in cols if (w, x) in TARGETS]
+    if targets:
+        print("(targets: %s, on every interpreter)" % ", ".join(targets))
+
+
+def print_checks(checks):
+    failed = [c for c in checks if not c["pass"]]
+    print()
+    print("Targets: %d of %d cells PASS%s, on %d interpreters" % (
+        len(checks) - len(failed), len(checks), "" if failed else " (all)",
+        len({c["python"] for c in checks})))
+    for c in failed:
+        print("  FAIL %-14s %-6s %-8s %s > %gx" % (
+            c["label"], c["workload"], c["mode"],
+            "no ratio (runs failed)" if c["ratio"] is None else "%.2fx" % c["ratio"], c["limit"]))
+
+
 def print_report(doc):
     m = doc.get("matrix")
     if m:
         modes = [x for x in MODES if any(x in r["modes"] for r in m["rows"])]
-        print()
-        print("Slowdown, median of interleaved repeats (loops: wall time of the timed section; "
-              "idle: CPU time of the request loop)")
-        head = "%-14s %-6s %9s %6s" % ("python", "work", "none", "noise") + "".join(
-            " %10s" % ("tm=" + x.split("=")[1] if x.startswith("tracemalloc") else x)
-            for x in modes if x != "none")
-        print(head)
-        print("-" * len(head))
-        for r in m["rows"]:
-            nv = r["modes"]["none"]["values"]
-            line = "%-14s %-6s %8.3fs %5.0f%%" % (
-                r["label"], r["workload"], r["none"] or 0,
-                100.0 * (max(nv) - min(nv)) / r["none"] if nv and r["none"] else 0)
-            for x in modes:
-                if x == "none":
-                    continue
-                c = r["modes"].get(x)
-                if not c or c["ratio"] is None:
-                    line += " %10s" % ("FAILED" if c and c.get("errors") else "-")
-                else:
-                    line += " %10s" % ("%.2fx%s" % (c["ratio"], "" if c["n"] >= m["repeats"]
-                                                    else "*"))
-            print(line)
+        for w in WORKLOADS:
+            rows = [r for r in m["rows"] if r["workload"] == w]
+            if rows:
+                print_workload_table(m, w, rows, modes)
         print("(%d rounds; noise: (max - min) / median of the runs of none; * a cell over %.0fx "
               "whose first run took over %.0f s: %d rounds, over %.0f s: 1; n per cell in the "
               "JSON)" % (
@@ -766,12 +826,22 @@ def fmt_n(v):
     return "%d" % v
 
 
-def default_fleet_pythons():
-    found = ["/usr/bin/python3.11"]
+def default_pythons():
+    """Debian's python3.11 and the newest pyenv build of each of 3.8-3.13; a missing one is
+    skipped with a note (the bench then covers fewer than the seven the targets are about)."""
+    wanted = [("Debian 3.11", "/usr/bin/python3.11")]
     for minor in range(8, 14):
-        found += sorted(glob.glob(os.path.expanduser(
-            "~/.pyenv/versions/3.%d.*/bin/python3.%d" % (minor, minor))))[-1:]
-    return [p for p in found if os.access(p, os.X_OK)]
+        builds = glob.glob(os.path.expanduser("~/.pyenv/versions/3.%d.*/bin/python3.%d" % (
+            minor, minor)))
+        builds.sort(key=lambda p: [int(x) for x in p.split("/")[-3].split(".") if x.isdigit()])
+        wanted.append(("pyenv 3.%d" % minor, builds[-1] if builds else None))
+    pythons = []
+    for name, py in wanted:
+        if py and os.access(py, os.X_OK):
+            pythons.append(py)
+        else:
+            log("skip %s: not installed" % name)
+    return pythons
 
 
 def main():
@@ -779,7 +849,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))
     ap.add_argument("pythons", nargs="*", help="interpreters of the matrix (default: Debian's "
-                    "python3.11 and pyenv 3.12)")
+                    "python3.11 and the newest pyenv 3.8-3.13 each)")
     ap.add_argument("--repeats", type=int, default=None, help="rounds (default 5; --quick 3)")
     ap.add_argument("--slow-repeats", type=int, default=3,
                     help="rounds of a cell over %gx whose first run took over --slow-seconds "
@@ -808,6 +878,10 @@ def main():
     ap.add_argument("--scale-pythons", default=None,
                     help="comma-separated interpreters of phase 3 (default: those of the matrix)")
     ap.add_argument("--run-timeout", type=float, default=900, help="seconds per run")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if a cell misses its target (alloc: precise <= %gx, sampled <= "
+                    "%gx), 2 if the run covers none" % (TARGETS[("alloc", "precise")],
+                                                       TARGETS[("alloc", "sampled")]))
     ap.add_argument("--json", default=os.path.join(BENCH, "results", "bench.json"))
     args = ap.parse_args()
     if args.repeats is None:
@@ -816,6 +890,10 @@ def main():
         args.daemon_seconds = 20 if args.quick else 60
     args.workloads = args.workloads.split(",")
     args.modes = args.modes.split(",")
+    for given, known in ((args.workloads, WORKLOADS), (args.modes, MODES)):
+        unknown = [x for x in given if x not in known]
+        if unknown:
+            sys.exit("bench.py: unknown %s; known: %s" % (", ".join(unknown), ", ".join(known)))
     if os.geteuid():
         sys.exit("bench.py: needs root (BPF)")
     for exe in (PYLEAKD, PYLEAKCTL):
@@ -825,8 +903,7 @@ def main():
         log("bpftrace not found: mode naive skipped (apt-get install bpftrace)")
         args.modes.remove("naive")
 
-    pythons = args.pythons or ["/usr/bin/python3.11"] + sorted(glob.glob(
-        os.path.expanduser("~/.pyenv/versions/3.12.*/bin/python3.12")))[-1:]
+    pythons = args.pythons or default_pythons()
     infos = []
     for py in pythons:
         if not os.access(py, os.X_OK):
@@ -840,7 +917,9 @@ def main():
     log("pyleak build: git %s%s, pyleakd sha256 %s..." % (
         build["git_head"], " + uncommitted changes" if build["git_dirty"] else "",
         build["pyleakd"]["sha256"][:12]))
-    doc = {"time": time.time(), "host": {"kernel": platform.release(), "cpus": os.cpu_count()},
+    # The load average at start and end: on a shared machine, how much else was running.
+    doc = {"time": time.time(), "host": {"kernel": platform.release(), "cpus": os.cpu_count(),
+                                         "loadavg_start": os.getloadavg()},
            "build": build, "args": {k: v for k, v in vars(args).items()}, "pythons": infos}
     phase_s = doc["phase_seconds"] = {}
     if not args.no_matrix:
@@ -848,9 +927,10 @@ def main():
             len(infos), ",".join(args.workloads), ",".join(args.modes), args.repeats))
         t0 = time.monotonic()
         doc["matrix"] = run_matrix(args, infos, tmp)
+        doc["checks"] = check_targets(doc["matrix"])
         phase_s["matrix"] = time.monotonic() - t0
     if not args.no_daemon:
-        fleet = args.daemon_pythons.split(",") if args.daemon_pythons else default_fleet_pythons()
+        fleet = args.daemon_pythons.split(",") if args.daemon_pythons else default_pythons()
         log("phase 2: pyleakd with %d sampled targets for %.0f s" % (args.daemon_targets,
                                                                       args.daemon_seconds))
         t0 = time.monotonic()
@@ -868,6 +948,7 @@ def main():
         doc["scale"] = run_scale(args, scale_infos, tmp)
         phase_s["scale"] = time.monotonic() - t0
     doc["seconds"] = time.monotonic() - t_start
+    doc["host"]["loadavg_end"] = os.getloadavg()
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(doc, f, indent=2)
@@ -875,10 +956,21 @@ def main():
     print("\npyleak build: git %s%s" % (doc["build"]["git_head"], " + uncommitted changes in "
                                         "daemon/, bpf/ or cli/" if doc["build"]["git_dirty"]
                                         else ""))
-    print("%.0f s in all (%s); JSON in %s" % (
+    print("%.0f s in all (%s); load average %.1f at start, %.1f at end (%d CPUs); JSON in %s" % (
         doc["seconds"], ", ".join("%s %.0f s" % kv for kv in phase_s.items()),
+        doc["host"]["loadavg_start"][0], doc["host"]["loadavg_end"][0], doc["host"]["cpus"],
         os.path.relpath(args.json)))
     shutil.rmtree(tmp, ignore_errors=True)  # sockets, logs (their tails are in the JSON), binaries
+    checks = doc.get("checks") or []
+    if checks:
+        print_checks(checks)
+    if args.check:
+        if not checks:
+            log("bench.py --check: the run covers no cell with a target (alloc with precise or "
+                "sampled)")
+            sys.exit(2)
+        if not all(c["pass"] for c in checks):
+            sys.exit(1)
 
 
 if __name__ == "__main__":
