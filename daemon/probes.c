@@ -392,6 +392,25 @@ cleanup:
 	return err;
 }
 
+void probes_unhook_objects(struct probes *p)
+{
+	struct probes gone = { .pid = p->pid };
+	int i;
+
+	for (i = 0; i < p->nlinks; i++) {
+		struct probe_link *pl = &p->links[i];
+
+		if (pl->kind != PYLEAK_HOOK_BIRTH && pl->kind != PYLEAK_HOOK_BIRTH_RET &&
+		    pl->kind != PYLEAK_HOOK_DEATH)
+			continue;
+		gone.links[gone.nlinks++] = *pl;
+		/* The slot stays used: its index is the hooks map key of the links after it. */
+		*pl = (struct probe_link){ 0 };
+	}
+	/* Fails only to start the thread, having then torn them down itself. */
+	probes_close_async(&gone);
+}
+
 int probes_usdt_gc(struct probes *p, const char *path)
 {
 	static const char *const names[] = { "gc__start", "gc__done" };
@@ -540,13 +559,15 @@ uint64_t probes_maps_memory(struct probes *p)
 
 int probes_count(const struct probes *p, int *single_stepped)
 {
-	int i, stepped = 0;
+	int i, stepped = 0, n = 0;
 
-	for (i = 0; i < p->nlinks; i++)
-		stepped += !p->links[i].emulated;
+	for (i = 0; i < p->nlinks; i++) {
+		n += p->links[i].link != NULL;
+		stepped += p->links[i].link && !p->links[i].emulated;
+	}
 	if (single_stepped)
 		*single_stepped = stepped;
-	return p->nlinks + (p->usdt_links[0] != NULL) + (p->usdt_links[1] != NULL) +
+	return n + (p->usdt_links[0] != NULL) + (p->usdt_links[1] != NULL) +
 	       (p->fault_slot != 0);
 }
 

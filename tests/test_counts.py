@@ -46,7 +46,8 @@ def test_known_counts(daemon, target_factory, python):
     t = target_factory([python, PROGRAM])
     ready = t.read()
     pid = ready["pid"]
-    attach = daemon.ok("attach", "-p", str(pid))
+    # Precise mode, kept however much it costs: classes are counted exactly from attach on.
+    attach = daemon.ok("attach", "-p", str(pid), "--mode", "precise", "--force")
     assert attach["pid"] == pid and attach["attached"] is True
     base, doc = top_counts(daemon, pid)
     assert doc["pid"] == pid and doc["mode"] == "precise"

@@ -47,7 +47,7 @@ def test_wordsegment(daemon, target_factory, python):
     first = {}
     for t in (leak, fixed):
         first[t] = t.read()
-        daemon.ok("attach", "-p", str(t.pid))
+        daemon.ok("attach", "-p", str(t.pid), "--mode", "precise", "--force")
     attached = time.time()
     at_attach = dict(first)
     # The baseline in a pause between tasks: right after a task line.
