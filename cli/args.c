@@ -33,7 +33,10 @@ static const struct {
 	const char *expected;	/* what a bad value should have been */
 } cmd_options[CO_NR] = {
 	[CO_PID] = { 'p', "-p PID", "the target process", POSITIVE },
-	[CO_MODE] = { 'm', "--mode precise|sampled", "how to track (default precise)", NULL },
+	[CO_MODE] = {
+		'm', "--mode precise|sampled",
+		"how to track, if this attaches (default: the daemon's, sampled)", NULL,
+	},
 	[CO_BUDGET] = {
 		'b', "--budget FRACTION",
 		"CPU share of the target its probes may cost (default: the daemon's, 0.01)",
@@ -61,6 +64,10 @@ static const struct {
 		"output format (default table; pprof is gzip'd binary)", NULL,
 	},
 	[CO_OUTPUT] = { 'o', "-o FILE", "write the output to FILE instead of stdout", "a file name" },
+	[CO_FORCE] = {
+		'F', "--force", "precise mode stays even over the budget (else: falls back to sampled)",
+		NULL,
+	},
 };
 
 static const char *const global_options[][2] = {
@@ -94,6 +101,7 @@ static const struct option long_options[] = {
 	{ "type",	required_argument,	NULL, 't' },
 	{ "format",	required_argument,	NULL, 'f' },
 	{ "output",	required_argument,	NULL, 'o' },
+	{ "force",	no_argument,		NULL, 'F' },
 	{ NULL,		0,			NULL, 0 },
 };
 
@@ -187,7 +195,8 @@ void usage_print(const struct command *cmd)
 	     "\n"
 	     "EXAMPLES\n"
 	     "  pyleakctl status\n"
-	     "  pyleakctl attach -p 4242 --mode sampled --budget 0.005\n"
+	     "  pyleakctl attach -p 4242 --budget 0.005\n"
+	     "  pyleakctl attach -p 4242 --mode precise --force\n"
 	     "  pyleakctl top -p 4242\n"
 	     "  pyleakctl top -p 4242 --once --json | jq .types[0]\n"
 	     "  pyleakctl leaks -p 4242 --window 120\n"
@@ -273,6 +282,9 @@ static int cmd_option_parse(struct opts *o, enum cmd_option id)
 	}
 	case CO_ONCE:
 		o->once = true;
+		return 0;
+	case CO_FORCE:
+		o->force = true;
 		return 0;
 	case CO_COUNT:
 		/* The daemon's n of 0 means every row. */

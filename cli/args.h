@@ -24,6 +24,7 @@ enum cmd_option {
 	CO_TYPE,
 	CO_FORMAT,
 	CO_OUTPUT,
+	CO_FORCE,
 	CO_NR,
 };
 
@@ -60,6 +61,7 @@ struct opts {
 	unsigned int seen;	/* CO_* bits given on the command line */
 	bool json;
 	bool once;
+	bool force;
 	bool help;
 	bool version;
 	char usage_error[256];	/* first usage error, reported once --json is known */

@@ -31,14 +31,21 @@ static json_t *plain_request(const struct opts *o)
 	return json_pack("{s:s}", "cmd", o->cmd->name);
 }
 
-static json_t *attach_request(const struct opts *o)
+/* How to attach, as given (else the daemon's); req is returned, NULL stays NULL. */
+static json_t *attach_fields_set(json_t *req, const struct opts *o)
 {
-	json_t *req = json_pack("{s:s,s:i,s:s}", "cmd", "attach", "pid", o->pid, "mode",
-				modes[o->mode]);
-
+	if (req && (o->seen & CO(MODE)))
+		json_object_set_new(req, "mode", json_string(modes[o->mode]));
 	if (req && (o->seen & CO(BUDGET)))
 		json_object_set_new(req, "budget", json_real(o->budget));
+	if (req && o->force)
+		json_object_set_new(req, "force", json_true());
 	return req;
+}
+
+static json_t *attach_request(const struct opts *o)
+{
+	return attach_fields_set(json_pack("{s:s,s:i}", "cmd", "attach", "pid", o->pid), o);
 }
 
 static json_t *detach_request(const struct opts *o)
@@ -49,20 +56,20 @@ static json_t *detach_request(const struct opts *o)
 static json_t *top_request(const struct opts *o)
 {
 	/* The refresh interval: each row's delta then covers one refresh. */
-	return json_pack("{s:s,s:i,s:i,s:s,s:f}", "cmd", "top", "pid", o->pid, "n", o->count,
-			 "sort", sorts[o->sort], "interval", o->interval);
+	return attach_fields_set(json_pack("{s:s,s:i,s:i,s:s,s:f}", "cmd", "top", "pid", o->pid,
+					   "n", o->count, "sort", sorts[o->sort], "interval", o->interval), o);
 }
 
 static json_t *leaks_request(const struct opts *o)
 {
-	return json_pack("{s:s,s:i,s:i,s:i}", "cmd", "leaks", "pid", o->pid, "window", o->window,
-			 "n", o->count);
+	return attach_fields_set(json_pack("{s:s,s:i,s:i,s:i}", "cmd", "leaks", "pid", o->pid,
+					   "window", o->window, "n", o->count), o);
 }
 
 static json_t *sites_request(const struct opts *o)
 {
-	return json_pack("{s:s,s:i,s:s,s:i}", "cmd", "sites", "pid", o->pid, "type", o->type,
-			 "n", o->count);
+	return attach_fields_set(json_pack("{s:s,s:i,s:s,s:i}", "cmd", "sites", "pid", o->pid,
+					   "type", o->type, "n", o->count), o);
 }
 
 const struct command commands[] = {
@@ -79,7 +86,7 @@ const struct command commands[] = {
 	}, {
 		.name = "attach",
 		.summary = "start tracking a process (top and leaks also attach on demand)",
-		.options = CO(PID) | CO(MODE) | CO(BUDGET),
+		.options = CO(PID) | CO(MODE) | CO(BUDGET) | CO(FORCE),
 		.required = CO(PID),
 		.request = attach_request,
 		.render = attach_render,
@@ -93,7 +100,8 @@ const struct command commands[] = {
 	}, {
 		.name = "top",
 		.summary = "live objects per type; refreshes until Ctrl-C unless --once or --json",
-		.options = CO(PID) | CO(ONCE) | CO(COUNT) | CO(INTERVAL) | CO(SORT),
+		.options = CO(PID) | CO(ONCE) | CO(COUNT) | CO(INTERVAL) | CO(SORT) | CO(MODE) |
+			   CO(FORCE),
 		.required = CO(PID),
 		.refresh = true,
 		.request = top_request,
@@ -101,14 +109,15 @@ const struct command commands[] = {
 	}, {
 		.name = "leaks",
 		.summary = "ranked leak suspects with evidence",
-		.options = CO(PID) | CO(WINDOW) | CO(COUNT),
+		.options = CO(PID) | CO(WINDOW) | CO(COUNT) | CO(MODE) | CO(FORCE),
 		.required = CO(PID),
 		.request = leaks_request,
 		.render = leaks_render,
 	}, {
 		.name = "sites",
 		.summary = "where the live objects of a type were allocated",
-		.options = CO(PID) | CO(TYPE) | CO(COUNT) | CO(FORMAT) | CO(OUTPUT),
+		.options = CO(PID) | CO(TYPE) | CO(COUNT) | CO(FORMAT) | CO(OUTPUT) | CO(MODE) |
+			   CO(FORCE),
 		.required = CO(PID) | CO(TYPE),
 		.request = sites_request,
 		.render = sites_render,

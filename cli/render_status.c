@@ -4,6 +4,7 @@
 #include "format.h"
 #include "render.h"
 #include "table.h"
+#include "term.h"
 
 static int target_add(struct table *t, size_t i, json_t *target)
 {
@@ -27,8 +28,20 @@ static int targets_print(FILE *out, json_t *targets)
 		"PID", "PYTHON", "MODE", "STATE", "PROBES", "EVENTS", "DROPS", "ATTACHED",
 	};
 	struct table t = TABLE_INIT(heads, COL(0) | COL(4) | COL(5) | COL(6) | COL(7));
+	char b[CELL_MAX];
+	json_t *target;
+	size_t i;
+	int err;
 
-	return render_rows(out, &t, targets, target_add, "no targets tracked");
+	err = render_rows(out, &t, targets, target_add, "no targets tracked");
+	/* A precise target's budget: its fall back, or its cost when forced over it. */
+	json_array_foreach(targets, i, target) {
+		if (err || !json_array_size(field(target, "notes")))
+			continue;
+		fprintf(out, "pid %s:\n", value_text(field(target, "pid"), b));
+		top_notes_print(out, target, term_columns(fileno(out)));
+	}
+	return err;
 }
 
 int status_render(FILE *out, json_t *reply, const struct opts *o)

@@ -6,6 +6,7 @@ bool governor_update(struct governor *g, uint64_t cost_ns, double cpu_s, bool ad
 	uint64_t mask = g->page_mask;
 	double dcpu;
 
+	g->over = false;
 	g->prev_cost_ns = g->cost_ns;
 	g->cost_ns = cost_ns;
 	if (cpu_s < 0)
@@ -16,6 +17,7 @@ bool governor_update(struct governor *g, uint64_t cost_ns, double cpu_s, bool ad
 	if (dcpu <= 0)
 		return false;
 	g->ratio = (g->cost_ns - g->prev_cost_ns) / 1e9 / dcpu;
+	g->over = g->budget && g->ratio > g->budget;
 	if (!g->budget || !adjustable)
 		return false;
 	if (g->ratio > g->budget && mask < GOVERNOR_PAGE_MASK_MAX) {

@@ -20,13 +20,15 @@ struct governor {
 	uint64_t cost_ns, prev_cost_ns;	/* estimated probe time in the target, cumulative */
 	double cpu_s, prev_cpu_s;	/* the target's own CPU time, cumulative */
 	double ratio;			/* cost / CPU over the last interval */
+	bool over;			/* the last interval cost more than the budget */
 	uint64_t throttles;		/* times the sampling rate was lowered */
 };
 
 /*
  * Feeds one interval: the cumulative probe cost and the target's cumulative CPU time (< 0:
  * unknown).  The page mask is adjusted only if adjustable (page sampling is the one cost
- * that can be thinned).  Returns true if page_mask changed.
+ * that can be thinned); over tells whether this interval was over budget either way.
+ * Returns true if page_mask changed.
  */
 bool governor_update(struct governor *g, uint64_t cost_ns, double cpu_s, bool adjustable);
 

@@ -175,9 +175,25 @@ static json_t *attach_for(const struct peer *p, pid_t pid, const struct target_o
 	return NULL;
 }
 
-/* The tracked target of pid, attaching on demand; NULL with *err set to the error reply. */
-static struct target *target_get(const struct peer *p, pid_t pid, json_t **err)
+/* The daemon's attach options, with what the request sets. */
+static struct target_options options_of(const struct request *req)
 {
+	struct target_options topt = target_opt;
+
+	if (req->has_mode)
+		topt.mode = req->mode;
+	if (req->has_budget)
+		topt.budget = req->budget;
+	topt.force = req->force;
+	return topt;
+}
+
+/* The tracked target of req->pid, attaching on demand as req says; NULL with *err set to the
+ * error reply. */
+static struct target *target_get(const struct peer *p, const struct request *req, json_t **err)
+{
+	struct target_options topt = options_of(req);
+	pid_t pid = req->pid;
 	struct target *t;
 	bool attached;
 
@@ -191,21 +207,17 @@ static struct target *target_get(const struct peer *p, pid_t pid, json_t **err)
 	}
 	if (t)
 		return t;
-	*err = attach_for(p, pid, &target_opt, &t, &attached);
+	*err = attach_for(p, pid, &topt, &t, &attached);
 	return *err ? NULL : t;
 }
 
 static json_t *handle_attach(const struct peer *p, const struct request *req)
 {
-	struct target_options topt = target_opt;
+	struct target_options topt = options_of(req);
 	struct target *t;
 	bool attached;
 	json_t *err;
 
-	if (req->has_mode)
-		topt.mode = req->mode;
-	if (req->has_budget)
-		topt.budget = req->budget;
 	err = access_check(p, req->pid);
 	if (!err)
 		err = attach_for(p, req->pid, &topt, &t, &attached);
@@ -240,7 +252,7 @@ static json_t *handle_top(const struct peer *p, const struct request *req)
 	struct target *t;
 	int ret;
 
-	t = target_get(p, req->pid, &err);
+	t = target_get(p, req, &err);
 	if (!t)
 		return err;
 	ret = sampler_sample(t, true);
@@ -257,7 +269,7 @@ static json_t *handle_leaks(const struct peer *p, const struct request *req)
 	json_t *err = NULL;
 	struct target *t;
 
-	t = target_get(p, req->pid, &err);
+	t = target_get(p, req, &err);
 	if (!t)
 		return err;
 	if (target_check(t))
@@ -273,7 +285,7 @@ static json_t *handle_sites(const struct peer *p, const struct request *req)
 	struct target *t;
 	int ret;
 
-	t = target_get(p, pid, &err);
+	t = target_get(p, req, &err);
 	if (!t)
 		return err;
 	ret = sampler_sample(t, false);

@@ -13,7 +13,8 @@ int hooks_on_event(void *ctx, const struct pyleak_event *ev)
 	char what[96], name[64];
 	int err;
 
-	if (ev->kind != PYLEAK_EV_NEW_TYPE)
+	/* A type first born just before a fall back to sampled mode: no new probe for it. */
+	if (ev->kind != PYLEAK_EV_NEW_TYPE || target_sampled(t))
 		return 0;
 	pytype_name(t->pid, ev->type, name, sizeof(name));
 	snprintf(what, sizeof(what), "tp_dealloc of %s", name);

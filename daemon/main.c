@@ -47,12 +47,13 @@ static const char usage[] =
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
 "      --sample-interval SEC  history sample period for `leaks` (default 2)\n"
-"      --mode MODE        how top/leaks/sites attach on demand: precise (default:\n"
-"                         every birth and death, on-demand use) or sampled\n"
-"                         (always-on: heap census + page-sampled sites)\n"
+"      --mode MODE        how attach/top/leaks/sites attach without --mode: sampled\n"
+"                         (default; always-on: heap census + page-sampled sites) or\n"
+"                         precise (births and deaths of classes and sets since attach)\n"
 "      --budget FRACTION  CPU share of each target its probes may cost; the\n"
-"                         governor thins allocation-site sampling to stay under it\n"
-"                         (default 0.01; 0: unlimited)\n"
+"                         governor thins allocation-site sampling to stay under it,\n"
+"                         and a precise target over it falls back to sampled unless\n"
+"                         attached with --force (default 0.01; 0: unlimited)\n"
 "      --max-pages N      sampled heap pages whose allocation site is kept per\n"
 "                         process (default 32768, ~2.5 MiB of kernel memory; the\n"
 "                         oldest are forgotten first)\n"
@@ -65,7 +66,7 @@ static const char usage[] =
 "  pyleakd                                  serve " DEFAULT_SOCKET "\n"
 "  PYLEAKD_SOCKET=/tmp/p.sock pyleakd -l debug  a private daemon, verbose\n"
 "  pyleakd --group adm                      let group adm run pyleakctl\n"
-"  pyleakd --mode sampled --budget 0.005    always-on: at most 0.5% of each target\n";
+"  pyleakd --budget 0.005                   always-on: at most 0.5% of each target\n";
 
 static void on_signal(int sig)
 {
@@ -124,7 +125,7 @@ int main(int argc, char **argv)
 				    .target.max_stacks = DEFAULT_MAX_STACKS,
 				    .target.birth_sample_every = DEFAULT_BIRTH_SAMPLE,
 				    .target.budget = DEFAULT_BUDGET,
-				    .target.mode = TARGET_PRECISE,
+				    .target.mode = TARGET_SAMPLED,
 				    .target.sample_interval = 2.0 };
 	int stats_fd;
 	char max_objects[32];

@@ -244,24 +244,44 @@ static void *link_close(void *fd)
 	return NULL;
 }
 
-void probes_unhook(struct probes *p)
+/*
+ * Closes the uprobe links whose kind is in kinds (a mask of 1 << enum pyleak_hook_kind) and,
+ * if func, that hook func.  All at once: each close removes its breakpoint, then waits for a
+ * grace period that the others share (~50 ms each, one after the other).  A closed slot stays
+ * used (fd -1): its index is the hooks map key of the links after it.
+ */
+static void links_close(struct probes *p, uint32_t kinds, uint64_t func)
 {
 	pthread_t tids[PYLEAK_MAX_HOOKS];
 	bool started[PYLEAK_MAX_HOOKS];
 	int i;
 
-	dispatch_remove(p);
-	/* All at once: each close removes its breakpoint, then waits for a grace period that the
-	 * others share (~50 ms each one after the other). */
 	for (i = 0; i < p->nlinks; i++) {
-		started[i] = !pthread_create(&tids[i], NULL, link_close, (void *)(intptr_t)p->links[i].fd);
+		struct probe_link *pl = &p->links[i];
+
+		started[i] = false;
+		if (pl->fd < 0 || !(kinds & (1U << pl->kind)) || (func && pl->func != func))
+			continue;
+		started[i] = !pthread_create(&tids[i], NULL, link_close, (void *)(intptr_t)pl->fd);
 		if (!started[i])
-			close(p->links[i].fd);
+			close(pl->fd);
+		pl->fd = -1;
 	}
 	for (i = 0; i < p->nlinks; i++)
 		if (started[i])
 			pthread_join(tids[i], NULL);
+}
+
+void probes_unhook(struct probes *p)
+{
+	dispatch_remove(p);
+	links_close(p, ~0U, 0);
 	p->nlinks = 0;
+}
+
+void probes_unhook_objects(struct probes *p)
+{
+	links_close(p, 1U << PYLEAK_HOOK_BIRTH | 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH, 0);
 }
 
 void probes_close(struct probes *p)
@@ -434,7 +454,7 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	int i, fd, err = 0;
 
 	for (i = 0; i < p->nlinks; i++)
-		if (p->links[i].func == func && p->links[i].kind == kind)
+		if (p->links[i].fd >= 0 && p->links[i].func == func && p->links[i].kind == kind)
 			return 0;
 	if (p->nlinks >= PYLEAK_MAX_HOOKS)
 		return -ENOSPC;
@@ -647,13 +667,15 @@ uint64_t probes_maps_memory(struct probes *p)
 
 int probes_count(const struct probes *p, int *single_stepped)
 {
-	int i, stepped = 0;
+	int i, stepped = 0, n = 0;
 
-	for (i = 0; i < p->nlinks; i++)
-		stepped += !p->links[i].emulated;
+	for (i = 0; i < p->nlinks; i++) {
+		n += p->links[i].fd >= 0;
+		stepped += p->links[i].fd >= 0 && !p->links[i].emulated;
+	}
 	if (single_stepped)
 		*single_stepped = stepped;
-	return p->nlinks + (p->usdt_links[0] != NULL) + (p->usdt_links[1] != NULL) +
+	return n + (p->usdt_links[0] != NULL) + (p->usdt_links[1] != NULL) +
 	       (p->fault_slot != 0);
 }
 

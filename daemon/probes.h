@@ -71,6 +71,10 @@ int probes_ignore_type(struct probes *p, uint64_t type);
  * register arg (enum pyleak_reg; -1: none needed). A no-op if already hooked. */
 int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int arg, const char *what);
 
+/* Removes the per-object probes (births, deaths) now (~0.1 s); collections, the exec
+ * tracepoint and page sampling stay. */
+void probes_unhook_objects(struct probes *p);
+
 /* Attaches the GC USDT probes (python:gc__start, python:gc__done) of the binary at path. */
 int probes_usdt_gc(struct probes *p, const char *path);
 

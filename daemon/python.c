@@ -239,28 +239,15 @@ int python_file_of_addr(pid_t pid, uint64_t addr, int *fd, uint64_t *offset)
 }
 
 /*
- * What to hook, per build.  Births: on builds that call _Py_NewReference (3.9+, not LTO) it sees
- * every object once it has its type, freelist reuse included.  3.8 has no such function: hook the
- * constructors' returns.  Debian's LTO build inlines every constructor but PyType_GenericAlloc
- * (classes, sets): the other builtins' births cannot be seen, so they are counted by census.
- * Deaths: each watched type's tp_dealloc (read from the type objects at attach), plus the direct
- * dealloc entry points the 3.11+ eval loop calls without going through tp_dealloc.
+ * What to hook, on every build: births at PyType_GenericAlloc (classes and sets, a few per
+ * object created by Python code) and deaths at each watched type's tp_dealloc.  The builtins
+ * below are created and freed millions of times a second by an allocation-heavy loop; probing
+ * each of those would slow the target several times (and Debian's LTO build inlines their
+ * constructors, so no probe would even see them there): a census counts them instead.
  */
-static const char *const builtin_types[] = {
+static const char *const census_types[] = {
 	"PyUnicode_Type", "PyBytes_Type", "PyLong_Type", "PyFloat_Type",
-	"PyList_Type", "PyDict_Type", "PyTuple_Type", "PySet_Type",
-};
-static const char *const ctor_syms_38[] = {
-	"PyType_GenericAlloc", "_PyObject_GC_New", "_PyObject_GC_NewVar", "_PyObject_New",
-	"_PyObject_NewVar", "PyUnicode_New", "_PyLong_New", "PyFloat_FromDouble", "PyTuple_New",
-	"PyList_New", "new_dict", "PyBytes_FromStringAndSize", "_PyBytes_FromSize",
-	"resize_compact",	/* a str moved by realloc: PyUnicode_Format, the writer's finish */
-};
-static const char *const direct_dealloc_syms[] = {
-	"_PyFloat_ExactDealloc", "_PyUnicode_ExactDealloc", "_PyLong_ExactDealloc",
-	/* A str about to be moved by realloc: its old address dies, the new one is reborn (by
-	 * _Py_NewReference*, or the uretprobe on 3.8); unseen, the old entry would linger. */
-	"resize_compact",
+	"PyList_Type", "PyDict_Type", "PyTuple_Type",
 };
 
 static void plan_add(struct python_plan *plan, const char *sym, int kind)
@@ -303,7 +290,6 @@ static void plan_gc(const struct python_info *py, struct python_plan *plan)
 void python_plan(const struct python_info *py, struct python_plan *plan)
 {
 	const struct cpython_offsets *abi = cpython_offsets_find(py->major, py->minor);
-	uint64_t vaddr;
 	size_t i;
 
 	memset(plan, 0, sizeof(*plan));
@@ -311,38 +297,11 @@ void python_plan(const struct python_info *py, struct python_plan *plan)
 	plan->pool_size = abi ? abi->pool_size : 0;
 	plan->preheader_flags = abi ? abi->preheader_flags : 0;
 	plan->unsized = "PyUnicode_Type";
-	if (py->inlined) {
-		plan_add(plan, "PyType_GenericAlloc", PYLEAK_HOOK_BIRTH_RET);
-		plan->watched[plan->nwatched++] = "PySet_Type";
-		for (i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++)
-			if (strcmp(builtin_types[i], "PySet_Type"))
-				plan->census[plan->ncensus++] = builtin_types[i];
-		plan->census_why = "this build (LTO) inlines their constructors: no probe sees their births";
-		return;
-	}
-	if (!elf_file_symbol(py->elf, "_Py_NewReference", &vaddr, NULL)) {
-		plan_add(plan, "_Py_NewReference", PYLEAK_HOOK_BIRTH);
-		/* 3.12+: what realloc moved (str and bytes resized in place) is reborn here. */
-		plan_add(plan, "_Py_NewReferenceNoTotal", PYLEAK_HOOK_BIRTH);
-	} else {
-		for (i = 0; i < sizeof(ctor_syms_38) / sizeof(ctor_syms_38[0]); i++)
-			plan_add(plan, ctor_syms_38[i], PYLEAK_HOOK_BIRTH_RET);
-	}
-	for (i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++) {
-		/* 3.11+'s specialised int operations free their operands with PyObject_Free
-		 * (single-stepped, and called for every small free): int deaths are not seen.
-		 * 3.8 builds instance dicts in static code inlined into its callers
-		 * (new_dict_with_shared_keys): no constructor returns them. */
-		if ((py->minor >= 11 && !strcmp(builtin_types[i], "PyLong_Type")) ||
-		    (py->minor == 8 && !strcmp(builtin_types[i], "PyDict_Type")))
-			plan->census[plan->ncensus++] = builtin_types[i];
-		else
-			plan->watched[plan->nwatched++] = builtin_types[i];
-	}
-	if (plan->ncensus)
-		plan->census_why = py->minor == 8 ?
-			"3.8 creates instance dicts in inlined code that no probe sees" :
-			"the 3.11+ eval loop frees them with PyObject_Free, past any death probe";
-	for (i = 0; i < sizeof(direct_dealloc_syms) / sizeof(direct_dealloc_syms[0]); i++)
-		plan_add(plan, direct_dealloc_syms[i], PYLEAK_HOOK_DEATH);
+	plan_add(plan, "PyType_GenericAlloc", PYLEAK_HOOK_BIRTH_RET);
+	plan->watched[plan->nwatched++] = "PySet_Type";
+	for (i = 0; i < sizeof(census_types) / sizeof(census_types[0]); i++)
+		plan->census[plan->ncensus++] = census_types[i];
+	plan->census_why = py->inlined ?
+		"this build (LTO) inlines their constructors: no probe sees their births" :
+		"probing their every birth and death would slow the target several times";
 }

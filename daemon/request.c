@@ -75,18 +75,28 @@ static int field_pid(json_t *doc, pid_t *pid)
 	return 0;
 }
 
-static int attach_parse(struct request *req)
+/* How to attach (attach, and top, leaks, sites attaching on demand): "mode", "budget", "force". */
+static int attach_fields_parse(struct request *req)
 {
-	const char *mode = NULL;
+	const char *cmd = cmd_names[req->cmd], *mode = NULL;
+	json_t *force = json_object_get(req->doc, "force");
 
-	if (field_pid(req->doc, &req->pid) || field_str(req->doc, "mode", &mode))
-		return request_fail(req, "attach: needs an integer \"pid\" > 0 and a string \"mode\"");
-	if (mode && target_mode_parse(mode, &req->mode))
-		return request_fail(req, "attach: mode must be precise or sampled");
+	if (field_str(req->doc, "mode", &mode) || (mode && target_mode_parse(mode, &req->mode)))
+		return request_fail(req, "%s: \"mode\" must be \"precise\" or \"sampled\"", cmd);
 	req->has_mode = mode != NULL;
 	if (field_number(req->doc, "budget", 0, 1, &req->has_budget, &req->budget))
-		return request_fail(req, "attach: \"budget\" must be a fraction of the target's CPU in [0, 1]");
+		return request_fail(req, "%s: \"budget\" must be a fraction of the target's CPU in [0, 1]", cmd);
+	if (force && !json_is_boolean(force))
+		return request_fail(req, "%s: \"force\" must be true or false", cmd);
+	req->force = json_is_true(force);
 	return 0;
+}
+
+static int attach_parse(struct request *req)
+{
+	if (field_pid(req->doc, &req->pid))
+		return request_fail(req, "attach: needs an integer \"pid\" > 0");
+	return attach_fields_parse(req);
 }
 
 static int top_parse(struct request *req)
@@ -100,7 +110,7 @@ static int top_parse(struct request *req)
 		return request_fail(req, "top: \"interval\" must be a number of seconds");
 	if (view_sort_parse(sort, &req->sort))
 		return request_fail(req, "top: sort must be live, bytes or growth");
-	return 0;
+	return attach_fields_parse(req);
 }
 
 static int leaks_parse(struct request *req)
@@ -108,7 +118,7 @@ static int leaks_parse(struct request *req)
 	if (field_pid(req->doc, &req->pid) || field_int(req->doc, "window", 1, 86400, &req->window) ||
 	    field_int(req->doc, "n", 0, 100000, &req->n))
 		return request_fail(req, "leaks: needs an integer \"pid\" > 0, optional \"window\" and \"n\"");
-	return 0;
+	return attach_fields_parse(req);
 }
 
 static int sites_parse(struct request *req)
@@ -116,7 +126,7 @@ static int sites_parse(struct request *req)
 	if (field_pid(req->doc, &req->pid) || field_str(req->doc, "type", &req->type) || !req->type ||
 	    !*req->type || field_int(req->doc, "n", 0, 100000, &req->n))
 		return request_fail(req, "sites: needs an integer \"pid\" > 0, a string \"type\", optional \"n\"");
-	return 0;
+	return attach_fields_parse(req);
 }
 
 int request_parse(const char *line, struct request *req)

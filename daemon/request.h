@@ -33,9 +33,11 @@ struct request {
 	long history;			/* top: seconds of each row's history to include (0: none) */
 	long window;			/* leaks: seconds */
 	const char *type;		/* sites: a type name, valid until request_release() */
-	bool has_mode, has_budget;	/* attach: given, else the daemon's */
+	/* attach, and top, leaks, sites when they attach: given, else the daemon's */
+	bool has_mode, has_budget;
 	enum target_mode mode;
 	double budget;
+	bool force;			/* precise mode stays over budget */
 	json_t *doc;			/* the parsed line, which type points into */
 	char error[512];		/* why it is a bad_request */
 };

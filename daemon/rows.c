@@ -104,13 +104,13 @@ void rows_update_census(struct rows *rs, const struct census *c, const uint64_t 
 	}
 }
 
-/* Drops census rows long absent; the others keep their order. */
-static void rows_prune(struct rows *rs)
+/* Drops census rows long absent, and probe rows if probed; the others keep their order. */
+static void rows_prune(struct rows *rs, bool probed)
 {
 	size_t i, k = 0;
 
 	for (i = 0; i < rs->n; i++) {
-		if (rs->v[i].census && rs->v[i].unseen >= ROW_UNSEEN_MAX) {
+		if (rs->v[i].census ? rs->v[i].unseen >= ROW_UNSEEN_MAX : probed) {
 			free(rs->v[i].hist);
 			continue;
 		}
@@ -142,7 +142,12 @@ void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t mi
 		if (!r->seen && r->has_prev)
 			row_set(r, 0, 0, 0);
 	}
-	rows_prune(rs);
+	rows_prune(rs, false);
+}
+
+void rows_drop_probed(struct rows *rs)
+{
+	rows_prune(rs, true);
 }
 
 void rows_history_record(struct rows *rs, double now)

@@ -60,6 +60,9 @@ void rows_update_census(struct rows *rs, const struct census *c, const uint64_t 
  * after ROW_UNSEEN_MAX censuses. */
 void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count);
 
+/* Drops the probe-counted rows (their probes are gone). */
+void rows_drop_probed(struct rows *rs);
+
 /* Appends each row seen in the latest sample to its history. */
 void rows_history_record(struct rows *rs, double now);
 

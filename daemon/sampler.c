@@ -90,16 +90,20 @@ static int census_take(struct target *t)
 	return 0;
 }
 
-/* Per-object probes (precise mode) cannot be thinned: their cost is only reported. */
+/* Per-object probes (precise mode) cannot be thinned: over budget, they go (unless forced). */
 static void governor_tick(struct target *t)
 {
 	struct governor *g = &t->gov;
+	bool changed;
 	double cpu;
 
 	if (procfs_cpu_seconds(t->pid, &cpu))
 		cpu = -1;
-	if (!governor_update(g, probes_cost_ns(&t->probes, UPROBE_TRAP_NS), cpu,
-			     t->sites && target_sampled(t)))
+	changed = governor_update(g, probes_cost_ns(&t->probes, UPROBE_TRAP_NS), cpu,
+				  t->sites && target_sampled(t));
+	if (g->over && !target_sampled(t) && !t->opt.force)
+		target_fall_back(t);
+	if (!changed)
 		return;
 	probes_set_page_mask(&t->probes, g->page_mask);
 	log_debug("pid %d: governor: probes cost %.2f%% of its CPU (budget %.2f%%): "
@@ -118,6 +122,8 @@ int sampler_sample(struct target *t, bool force_census)
 	err = target_check(t);
 	if (err)
 		return err;
+	/* First: a precise target over budget falls back, and this sample is a sampled one. */
+	governor_tick(t);
 	if (!target_sampled(t)) {
 		long n = probes_for_each_type(&t->probes, type_stats_read, &t->rows);
 
@@ -127,7 +133,6 @@ int sampler_sample(struct target *t, bool force_census)
 	if (!err && ((force_census && (t->ncensus || target_sampled(t))) ||
 		     loop_mono() - t->census_at >= sampler_census_period(t)))
 		err = census_take(t);
-	governor_tick(t);
 	t->samples++;
 	return err;
 }

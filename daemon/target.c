@@ -146,6 +146,18 @@ double target_detach(struct target *t, double *pending_s)
 	return loop_mono() - t0;
 }
 
+void target_fall_back(struct target *t)
+{
+	log_warn("pid %d: precise mode costs it %.1f%% of its CPU (budget %.1f%%): sampled mode now",
+		 t->pid, t->gov.ratio * 100, t->gov.budget * 100);
+	t->fell_back_ratio = t->gov.ratio;
+	t->opt.mode = TARGET_SAMPLED;
+	/* What the probes counted stops at once; a census counts every type from now on. */
+	rows_drop_probed(&t->rows);
+	t->census_at = 0;
+	probes_unhook_objects(&t->probes);
+}
+
 void target_detach_all(void)
 {
 	while (targets)

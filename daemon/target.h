@@ -34,6 +34,7 @@ struct target_options {
 	uint32_t birth_sample_every;	/* precise mode: stack of 1 birth in N */
 	double sample_interval;		/* seconds between history samples */
 	double budget;			/* target CPU share its probes may cost; 0: unlimited */
+	bool force;			/* precise mode stays over budget (else: falls back) */
 };
 
 struct target {
@@ -44,6 +45,7 @@ struct target {
 	enum target_state state;
 	struct target_options opt;	/* opt.mode: the mode it was attached in */
 	struct governor gov;
+	double fell_back_ratio;		/* > 0: fell back from precise mode at this cost / CPU */
 	bool sites;			/* allocation sites are recorded */
 	struct census sites_cache;	/* the last census with page sites, for `leaks` */
 	double sites_cache_at;		/* monotonic time it was taken; 0: none */
@@ -82,6 +84,10 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
  * probe of ours when it returns but the USDT ones, gone in *pending_s seconds (NULL: not
  * wanted; 0 when none). */
 double target_detach(struct target *t, double *pending_s);
+
+/* Precise mode over budget: the per-object probes are removed and t goes on in sampled mode. */
+void target_fall_back(struct target *t);
+
 void target_detach_all(void);
 
 /* The tracked (or recently ended) target of pid, or NULL. */

@@ -99,7 +99,7 @@ static json_t *suspect_json(const struct type_row *r, const struct leak_score *s
 
 json_t *view_leaks_json(struct target *t, double window_s, int n)
 {
-	json_t *suspects = json_array(), *notes = json_array();
+	json_t *suspects = json_array(), *notes = json_array(), *doc;
 	struct sites_sources src = {};
 	struct suspect *list;
 	double now = loop_mono();
@@ -148,9 +148,13 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 		json_array_append_new(notes, json_string(
 			"no allocation sites: this interpreter's stacks cannot be read"));
 	free(list);
-	return json_pack("{s:i, s:s, s:f, s:f, s:o, s:o, s:o}", "pid", t->pid, "python", t->py.version,
-			 "window_s", window_s, "sample_interval_s", sampler_interval(),
-			 "suspects", suspects, "gc", view_gc_json(t), "notes", notes);
+	doc = json_pack("{s:i, s:s, s:f, s:f, s:o, s:o, s:O}", "pid", t->pid, "python", t->py.version,
+			"window_s", window_s, "sample_interval_s", sampler_interval(),
+			"suspects", suspects, "gc", view_gc_json(t), "notes", notes);
+	if (doc)
+		view_budget_add(t, doc, notes);
+	json_decref(notes);
+	return doc;
 fail:
 	free(list);
 	json_decref(suspects);

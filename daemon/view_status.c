@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+#include <stdio.h>
+
 #include "sampler.h"
 #include "view.h"
 
@@ -31,15 +33,37 @@ static json_t *probe_addresses_json(const struct probes *p)
 	int i;
 
 	for (i = 0; a && i < p->nlinks; i++)
-		json_array_append_new(a, json_integer((json_int_t)p->links[i].addr));
+		if (p->links[i].fd >= 0)
+			json_array_append_new(a, json_integer((json_int_t)p->links[i].addr));
 	return a;
+}
+
+void view_budget_add(const struct target *t, json_t *doc, json_t *notes)
+{
+	const struct governor *g = &t->gov;
+	char buf[256];
+
+	if (t->fell_back_ratio > 0) {
+		json_object_set_new(doc, "fell_back", json_pack("{s:s, s:f, s:f}", "from", "precise",
+			"cost_ratio", t->fell_back_ratio, "budget", g->budget));
+		snprintf(buf, sizeof(buf), "precise mode cost this process %.1f%% of its CPU, over its "
+			 "budget of %.1f%%: it fell back to sampled mode (--mode precise --force keeps "
+			 "precise mode)", t->fell_back_ratio * 100, g->budget * 100);
+	} else if (!target_sampled(t) && g->budget && g->ratio > g->budget) {
+		snprintf(buf, sizeof(buf), "precise mode costs this process %.1f%% of its CPU against "
+			 "a budget of %.1f%% (kept: attached with --force)", g->ratio * 100,
+			 g->budget * 100);
+	} else {
+		return;
+	}
+	json_array_append_new(notes, json_string(buf));
 }
 
 json_t *view_status_json(struct target *t)
 {
 	uint64_t cnt[PYLEAK_CNT_MAX] = {};
 	int stepped = 0, nprobes;
-	json_t *o;
+	json_t *o, *notes;
 
 	if (t->state == TARGET_TRACKING)
 		probes_read_counters(&t->probes, cnt);
@@ -80,5 +104,9 @@ json_t *view_status_json(struct target *t)
 	json_object_set_new(o, "corrupt", json_pack("{s:I, s:s}",
 		"events", (json_int_t)t->corrupt_events, "last", t->corrupt_last));
 	json_object_set_new(o, "census_period_s", json_real(sampler_census_period(t)));
+	json_object_set_new(o, "force", json_boolean(t->opt.force));
+	notes = json_array();
+	view_budget_add(t, o, notes);
+	json_object_set_new(o, "notes", notes);
 	return o;
 }

@@ -153,6 +153,8 @@ json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span,
 	if (doc && t->ncensus)
 		json_object_set_new(doc, "census_s", json_real(t->census_seconds));
 	if (doc)
+		view_budget_add(t, doc, json_object_get(doc, "notes"));
+	if (doc)
 		json_object_set_new(doc, "gc", view_gc_json(t));
 	return doc;
 }

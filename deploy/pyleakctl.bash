@@ -75,11 +75,11 @@ _pyleakctl()
     esac
 
     case $cmd in
-    attach) opts="-p --mode --budget" ;;
+    attach) opts="-p --mode --budget --force" ;;
     detach) opts="-p" ;;
-    top) opts="-p --once -n --interval --sort" ;;
-    leaks) opts="-p --window -n" ;;
-    sites) opts="-p --type -n --format -o" ;;
+    top) opts="-p --once -n --interval --sort --mode --force" ;;
+    leaks) opts="-p --window -n --mode --force" ;;
+    sites) opts="-p --type -n --format -o --mode --force" ;;
     snapshot|report) opts="-p --window -o" ;;
     esac
 

@@ -46,7 +46,8 @@ def test_known_counts(daemon, target_factory, python):
     t = target_factory([python, PROGRAM])
     ready = t.read()
     pid = ready["pid"]
-    attach = daemon.ok("attach", "-p", str(pid))
+    # Precise mode, kept however much it costs: classes are counted exactly from attach on.
+    attach = daemon.ok("attach", "-p", str(pid), "--mode", "precise", "--force")
     assert attach["pid"] == pid and attach["attached"] is True
     base, doc = top_counts(daemon, pid)
     assert doc["pid"] == pid and doc["mode"] == "precise"
@@ -59,10 +60,12 @@ def test_known_counts(daemon, target_factory, python):
     kinds = sorted(created)
     now, doc = top_counts(daemon, pid)
     errors = check("create", base, now, created, kinds)
-    # Where a census counts dicts, it tells the Baz __dict__s apart (leaks judges them with Baz).
+    # Where a census counts dicts, it tells the Baz __dict__s apart (leaks judges them with Baz);
+    # within 1% of the Bazs created: on 3.11+ (none wanted) the interpreter's own objects'
+    # dicts come and go (3.13: a few fewer after create).
     if base_dicts is not None:
         got, want = instance_dicts(doc) - base_dicts, created["Baz"] if version < (3, 11) else 0
-        if abs(got - want) > max(1, TOLERANCE * want):
+        if abs(got - want) > max(1, TOLERANCE * created["Baz"]):
             errors.append("create: instance dicts %+d, want %+d" % (got, want))
 
     half = with_instance_dicts(t.send("half")["held"], version)

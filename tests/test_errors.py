@@ -198,7 +198,7 @@ def test_full_object_map_is_reported(target_factory, tmp_path):
     try:
         t = target_factory([any_python(), PROGRAM])
         pid = t.read()["pid"]
-        d.ok("attach", "-p", str(pid))
+        d.ok("attach", "-p", str(pid), "--mode", "precise", "--force")
         t.send("create")
         top = d.ok("top", "-p", str(pid), "-n", "100")
         assert any("object map full" in n for n in top["notes"]), top["notes"]

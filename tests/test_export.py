@@ -295,7 +295,8 @@ def test_live_exports(daemon, target_factory, flamegraph, go, tmp_path):
     python = require(_pyenv_python("3.12"), "pyenv-3.12")
     t = target_factory([python, PROGRAM])
     pid = t.read()["pid"]
-    daemon.ok("attach", "-p", str(pid))
+    # Sites of births since attach (precise mode): every Item the program makes has its stack.
+    daemon.ok("attach", "-p", str(pid), "--mode", "precise", "--force")
     truth = t.send("go")["sites"]
     code, doc = daemon.json("sites", "-p", str(pid), "--type", TYPE)
     if code and doc.get("error", {}).get("code") == "not_implemented":

@@ -103,11 +103,16 @@ def ctl(daemon, *args):
     return daemon.json(*args, timeout=CTL_TIMEOUT)
 
 
+def mode_args(mode):
+    """Precise mode kept over budget: `create` under its probes costs more than any budget."""
+    return ["--mode", mode] + (["--force"] if mode == "precise" else [])
+
+
 def bystander(daemon, target_factory, python, mode):
     """A normal target attached before the hostile one."""
     t = target_factory([python, PROGRAM])
     pid = t.read()["pid"]
-    daemon.ok("attach", "-p", str(pid), "--mode", mode, timeout=CTL_TIMEOUT)
+    daemon.ok("attach", "-p", str(pid), *mode_args(mode), timeout=CTL_TIMEOUT)
     return t, pid
 
 
@@ -133,7 +138,7 @@ def check_served(daemon, pid, mode, t, version):
 
 def attach_hostile(daemon, pid, mode, version):
     """Attaches; either it attached the real interpreter, or it refused with a clear error."""
-    code, doc = ctl(daemon, "attach", "-p", str(pid), "--mode", mode)
+    code, doc = ctl(daemon, "attach", "-p", str(pid), *mode_args(mode))
     if code:
         assert set(doc) == {"error"} and str(pid) in doc["error"]["message"], doc
     return code == 0

@@ -55,7 +55,8 @@ def test_hostile_memory(daemon, target_factory, python, mode):
            for cmds, report in HOSTILE_RUNS]
     for t in [healthy] + [b[0] for b in bad]:
         t.read()
-        daemon.ok("attach", "-p", str(t.pid), "--mode", mode)
+        daemon.ok("attach", "-p", str(t.pid), "--mode", mode,
+                  *(["--force"] if mode == "precise" else []))
     healthy.send("alloc")
     for t, cmds, _ in bad:
         assert t.send(cmds)["done"] == cmds.split()

@@ -104,7 +104,7 @@ def test_report(daemon, target_factory, chromium, tmp_path):
         pytest.skip("needs %s and %s" % (PYTHON, SCENARIO))
     target = target_factory([PYTHON, SCENARIO, "--seconds", "0", "--interval", "2"])
     target.read()
-    daemon.ok("attach", "-p", str(target.pid))
+    daemon.ok("attach", "-p", str(target.pid), "--mode", "precise", "--force")
     wait_suspect(daemon, target.pid, "str")
 
     page = str(tmp_path / "report.html")

@@ -29,7 +29,8 @@ def site_runs(request, daemon):
         for name, python in installed_interpreters():
             t = make([python, PROGRAM])
             assert t.read()["ready"]
-            daemon.ok("attach", "-p", str(t.pid), "--mode", mode)
+            daemon.ok("attach", "-p", str(t.pid), "--mode", mode,
+                      *(["--force"] if mode == "precise" else []))
             runs.append((name, python, t))
         for _, _, t in runs:
             t.proc.stdin.write("go\n")

@@ -79,7 +79,7 @@ def target(daemon, target_factory):
         pytest.skip("Debian's python3.11 not installed")
     t = target_factory([PYTHON, PROGRAM])
     pid = t.read()["pid"]
-    daemon.ok("attach", "-p", str(pid))
+    daemon.ok("attach", "-p", str(pid), "--mode", "precise", "--force")
     t.send("create")
     return t, pid
 

@@ -5,7 +5,9 @@
 `leaks`: within 60 s of attach str ranks first, growing by ~178,758 per task interval; the
 fixed twin has no suspect with score >= 0.5.
 `sites`: str's first site is load() at the line that makes the words (`line.split`, the line
-above the append), called from main(), holding >= 90% of the growth since attach; once str is
+above the append), called from main(), and load()'s sites hold >= 90% of the growth since
+attach (str is census-counted, its sites page-sampled: on 3.12/3.13 about half the words are
+put on `for line in f`, whose temporary strs carve the fresh blocks the words reuse); once str is
 judged growing, `sites` and `leaks` name the list that holds the words and the line that grows
 it: the append.
 """
@@ -25,6 +27,11 @@ INTERVAL = 2.0
 def source_line(text):
     src = open(SCENARIO).read().splitlines()
     return next(i + 1 for i, l in enumerate(src) if text in l)
+
+
+def python_version(python):
+    """(major, minor) of an interpreter, from its path (python3.X)."""
+    return tuple(int(x) for x in os.path.basename(python)[len("python"):].split(".")[:2])
 
 
 def check_holder(held, append):
@@ -47,20 +54,17 @@ def test_wordsegment(daemon, target_factory, python):
     first = {}
     for t in (leak, fixed):
         first[t] = t.read()
-        daemon.ok("attach", "-p", str(t.pid))
+        daemon.ok("attach", "-p", str(t.pid), "--mode", "precise", "--force")
     attached = time.time()
     at_attach = dict(first)
     # The baseline in a pause between tasks: right after a task line.
     for t in (leak, fixed):
         first[t] = t.latest()
     first[leak] = leak.read()
-    t0 = time.time()
     base = {t: top_counts(daemon, t.pid)[0] for t in (leak, fixed)}
     for _ in range(TASKS):
         last = {t: t.read() for t in (leak, fixed)}
     now = {t: top_counts(daemon, t.pid) for t in (leak, fixed)}
-    # The real task period: the sleep plus the (probed) work of a task.
-    period = (time.time() - t0) / TASKS
 
     tasks = last[leak]["task"] - first[leak]["task"]
     grown = now[leak][0].get("str", 0) - base[leak].get("str", 0)
@@ -73,17 +77,21 @@ def test_wordsegment(daemon, target_factory, python):
     # Sites, a few tasks after attach (the page map keeps the newest 32768 sampled pages,
     # 128 MiB of heap growth, which ~12 tasks of this leak fill).
     line = source_line("line.split(")
+    # The line making the words; on 3.12/3.13 half the words are put on the loop's line.
+    lines = {line, source_line("for line in f")} if python_version(python) >= (3, 12) else {line}
     # The words made since attach: between the task lines before and after the query.
     before = leak.latest()["words"] - at_attach[leak]["words"]
     doc = daemon.ok("sites", "-p", str(leak.pid), "--type", "str")
     after = leak.latest()["words"] - at_attach[leak]["words"] + WORDS
     top = doc["sites"][0]
-    print("%s: sites: %s:%d holds %d of %d..%d words since attach; %s" % (
-        python, top["function"], top["line"], top["live"], before, after, doc["sampled"]))
+    in_load = sum(s["live"] for s in doc["sites"] if s["function"] == "load")
+    print("%s: sites: %s:%d holds %d, load() %d of %d..%d words since attach; %s" % (
+        python, top["function"], top["line"], top["live"], in_load, before, after,
+        doc["sampled"]))
     assert top["function"] == "load" and top["file"].endswith("wordsegment_leak.py"), doc
-    assert top["line"] == line, (top, line)
+    assert top["line"] in lines, (top, lines)
     assert [f["function"] for f in top["stack"][:2]] == ["load", "main"], top["stack"]
-    assert 0.9 * before <= top["live"] <= 1.1 * after, (top["live"], before, after)
+    assert 0.9 * before <= in_load <= 1.1 * after, (in_load, before, after)
 
     found = None
     while time.time() - attached < 60 and not found:
@@ -91,13 +99,16 @@ def test_wordsegment(daemon, target_factory, python):
         s = daemon.ok("leaks", "-p", str(leak.pid), "--window", "60")["suspects"]
         if s and s[0]["type"] == "str" and s[0]["score"] >= 0.5:
             found = s[0]
+            # The task period over the same span as the leak window (all since attach): tasks
+            # slow down as the heap grows, and census rows follow them at each census.
+            period = (time.time() - attached) / (leak.latest()["task"] - at_attach[leak]["task"])
     assert found, "str not ranked first within 60 s of attach: %s" % s
     print("%s: str first after %.0f s, score %.2f, %+.0f per task" % (
         python, time.time() - attached, found["score"], found["growth_per_min"] * period / 60))
     assert abs(found["growth_per_min"] * period / 60 - WORDS) <= 0.2 * WORDS, (found, period)
 
     assert found["sites"] and found["sites"][0]["function"] == "load", found
-    assert found["sites"][0]["line"] == line, (found["sites"], line)
+    assert found["sites"][0]["line"] in lines, (found["sites"], lines)
     append = source_line("self.words.append(")
     check_holder(found.get("held_by"), append)
     check_holder(daemon.ok("sites", "-p", str(leak.pid), "--type", "str").get("held_by"), append)

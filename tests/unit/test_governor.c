@@ -62,6 +62,7 @@ static void test_under_budget_recovers_with_hysteresis(void **state)
 	governor_update(&g, cost, cpu, true);
 	assert_false(step(&g, &cost, &cpu, 5, true));	/* 0.5%: within [budget/4, budget] */
 	assert_int_equal(g.page_mask, 7);
+	assert_false(g.over);
 	assert_true(step(&g, &cost, &cpu, 1, true));	/* 0.1% */
 	assert_int_equal(g.page_mask, 3);
 	step(&g, &cost, &cpu, 1, true);
@@ -87,11 +88,14 @@ static void test_measures_without_acting(void **state)
 	assert_false(step(&fixed, &c2, &p2, 500, false));
 	assert_int_equal(fixed.page_mask, 0);
 	assert_true(fixed.ratio > 0.49);
+	assert_true(fixed.over);	/* what makes a precise target fall back (sampler.c) */
+	assert_false(unlimited.over);
 	assert_false(governor_update(&idle, 10 * MS, -1, true));
 	assert_int_equal(idle.cost_ns, 10 * MS);
 	governor_update(&idle, 10 * MS, 2.0, true);
 	assert_false(governor_update(&idle, 900 * MS, 2.0, true));	/* no CPU time passed */
 	assert_int_equal(idle.page_mask, 0);
+	assert_false(idle.over);	/* an interval that measured nothing is not over budget */
 }
 
 int main(void)
