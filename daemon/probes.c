@@ -126,15 +126,15 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	p->skel->rodata->target_tgid = pid;
 	p->skel->rodata->stack_layout = cfg->stacks;
 	p->skel->rodata->birth_sample_every = cfg->birth_sample_every;
-	/* No per-object probe (sampled mode): no object or type is counted in BPF, and an empty
-	 * map still costs its buckets. */
+	/* No per-object probe (sampled mode): no object is counted in BPF, and an empty map still
+	 * costs its buckets; only the few types of gcwatch.c's death windows. */
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.pages, cfg->max_pages);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.stacks, cfg->max_stacks);
 	if (!err && !cfg->per_object)
-		err = bpf_map__set_max_entries(p->skel->maps.types, 1);
+		err = bpf_map__set_max_entries(p->skel->maps.types, PROBES_SAMPLED_TYPES);
 	if (err)
 		goto cleanup;
 	err = pyleak_bpf__load(p->skel);
@@ -326,9 +326,12 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	int i, fd, err = 0;
 
 	for (i = 0; i < p->nlinks; i++)
-		if (p->links[i].func == func && p->links[i].kind == kind)
+		if (p->links[i].link && p->links[i].func == func && p->links[i].kind == kind)
 			return 0;
-	if (p->nlinks >= PYLEAK_MAX_HOOKS)
+	/* A slot probes_unhook() emptied is reused: its cookie indexes the hooks map. */
+	for (idx = 0; idx < (__u32)p->nlinks && p->links[idx].link; idx++)
+		;
+	if (idx >= PYLEAK_MAX_HOOKS)
 		return -ENOSPC;
 	err = python_file_of_addr(p->pid, func, &fd, &offset);
 	if (err) {
@@ -358,7 +361,6 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 			spot = (struct insn_spot){ .offset = 0, .reg = (enum insn_reg)arg };
 		hook.reg = arg < 0 ? -1 : spot.reg;
 	}
-	idx = p->nlinks;
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.hooks), &idx, &hook, BPF_ANY)) {
 		err = -errno;
 		goto cleanup;
@@ -372,7 +374,7 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	}
 	opts.retprobe = ret;
 	opts.bpf_cookie = idx;
-	pl = &p->links[p->nlinks];
+	pl = &p->links[idx];
 	pl->link = bpf_program__attach_uprobe_opts(prog, p->pid, path, offset + spot.offset, &opts);
 	if (!pl->link) {
 		err = -errno;
@@ -382,7 +384,8 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	pl->func = func;
 	pl->kind = kind;
 	pl->emulated = spot.emulated;
-	p->nlinks++;
+	if (idx == (__u32)p->nlinks)
+		p->nlinks++;
 	log_debug("pid %d: %s at 0x%lx, file offset 0x%lx (+%u, %s %s, object in %s)", p->pid, what,
 		  func, offset, spot.offset, spot.emulated ? "emulated" : "single-stepped", spot.mnemonic,
 		  hook.reg < 0 ? "-" : insn_reg_name((enum insn_reg)hook.reg));
@@ -390,6 +393,23 @@ cleanup:
 	free(code);
 	close(fd);
 	return err;
+}
+
+int probes_unhook(struct probes *p, uint64_t func, int kind)
+{
+	struct probes gone = { .pid = p->pid };
+	int i;
+
+	for (i = 0; i < p->nlinks; i++)
+		if (p->links[i].link && p->links[i].func == func && p->links[i].kind == kind)
+			break;
+	if (i == p->nlinks)
+		return -ENOENT;
+	/* A probes of one link, torn down by the reaper like a detached target's. */
+	gone.links[0] = p->links[i];
+	gone.nlinks = 1;
+	memset(&p->links[i], 0, sizeof(p->links[i]));
+	return probes_close_async(&gone);
 }
 
 int probes_usdt_gc(struct probes *p, const char *path)
@@ -497,24 +517,31 @@ void probes_set_page_mask(struct probes *p, uint64_t mask)
 	p->skel->bss->page_sample_mask = mask;
 }
 
+static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_program__fd(prog) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		return 0;
+	if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+		return info.run_time_ns + info.run_cnt * trap_ns;
+	return info.run_time_ns;
+}
+
+uint64_t probes_death_cost_ns(struct probes *p, uint64_t trap_ns)
+{
+	return prog_cost_ns(p->skel->progs.pyleak_death, trap_ns);
+}
+
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns)
 {
 	uint64_t total = 0, cnt[PYLEAK_CNT_MAX];
-	struct bpf_prog_info info;
 	struct bpf_program *prog;
-	__u32 len;
 
-	bpf_object__for_each_program(prog, p->skel->obj) {
-		if (bpf_program__fd(prog) < 0)
-			continue;
-		memset(&info, 0, sizeof(info));
-		len = sizeof(info);
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
-			continue;
-		total += info.run_time_ns;
-		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
-			total += info.run_cnt * trap_ns;
-	}
+	bpf_object__for_each_program(prog, p->skel->obj)
+		total += prog_cost_ns(prog, trap_ns);
 	/* The page-fault program runs as a tail call, which BPF statistics do not see. */
 	if (!probes_read_counters(p, cnt))
 		total += cnt[PYLEAK_CNT_FAULT_NS];
@@ -540,13 +567,15 @@ uint64_t probes_maps_memory(struct probes *p)
 
 int probes_count(const struct probes *p, int *single_stepped)
 {
-	int i, stepped = 0;
+	int i, stepped = 0, placed = 0;
 
-	for (i = 0; i < p->nlinks; i++)
-		stepped += !p->links[i].emulated;
+	for (i = 0; i < p->nlinks; i++) {
+		placed += p->links[i].link != NULL;
+		stepped += p->links[i].link && !p->links[i].emulated;
+	}
 	if (single_stepped)
 		*single_stepped = stepped;
-	return p->nlinks + (p->usdt_links[0] != NULL) + (p->usdt_links[1] != NULL) +
+	return placed + (p->usdt_links[0] != NULL) + (p->usdt_links[1] != NULL) +
 	       (p->fault_slot != 0);
 }
 
