@@ -198,15 +198,15 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	p->skel->rodata->target_tgid = pid;
 	p->skel->rodata->stack_layout = cfg->stacks;
 	p->skel->rodata->birth_sample_every = cfg->birth_sample_every;
-	/* No per-object probe (sampled mode): no object or type is counted in BPF, and an empty
-	 * map still costs its buckets. */
+	/* No per-object probe (sampled mode): no object is counted in BPF, and an empty map still
+	 * costs its buckets; only the few types of gcwatch.c's death windows. */
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.pages, cfg->max_pages);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.stacks, cfg->max_stacks);
 	if (!err && !cfg->per_object)
-		err = bpf_map__set_max_entries(p->skel->maps.types, 1);
+		err = bpf_map__set_max_entries(p->skel->maps.types, PROBES_SAMPLED_TYPES);
 	if (!err)
 		err = progs_set_multi(p->skel);
 	if (err)
@@ -456,7 +456,10 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	for (i = 0; i < p->nlinks; i++)
 		if (p->links[i].fd >= 0 && p->links[i].func == func && p->links[i].kind == kind)
 			return 0;
-	if (p->nlinks >= PYLEAK_MAX_HOOKS)
+	/* A slot links_close() emptied is reused: its cookie indexes the hooks map. */
+	for (idx = 0; idx < (__u32)p->nlinks && p->links[idx].fd >= 0; idx++)
+		;
+	if (idx >= PYLEAK_MAX_HOOKS)
 		return -ENOSPC;
 	err = python_file_of_addr(p->pid, func, &fd, &offset);
 	if (err) {
@@ -486,7 +489,6 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 			spot = (struct insn_spot){ .offset = 0, .reg = (enum insn_reg)arg };
 		hook.reg = arg < 0 ? -1 : spot.reg;
 	}
-	idx = p->nlinks;
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.hooks), &idx, &hook, BPF_ANY)) {
 		err = -errno;
 		goto cleanup;
@@ -498,7 +500,7 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	case PYLEAK_HOOK_GC_DONE: prog = p->skel->progs.pyleak_gc_done; break;
 	default: prog = p->skel->progs.pyleak_death; break;
 	}
-	pl = &p->links[p->nlinks];
+	pl = &p->links[idx];
 	pl->fd = uprobe_multi_attach(prog, p->pid, path, offset + spot.offset, idx, ret);
 	if (pl->fd < 0) {
 		err = pl->fd;
@@ -509,7 +511,8 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	pl->addr = func + spot.offset;
 	pl->kind = kind;
 	pl->emulated = spot.emulated;
-	p->nlinks++;
+	if (idx == (__u32)p->nlinks)
+		p->nlinks++;
 	log_debug("pid %d: %s at 0x%lx, file offset 0x%lx (+%u, %s %s, object in %s)", p->pid, what,
 		  func, offset, spot.offset, spot.emulated ? "emulated" : "single-stepped", spot.mnemonic,
 		  hook.reg < 0 ? "-" : insn_reg_name((enum insn_reg)hook.reg));
@@ -517,6 +520,19 @@ cleanup:
 	free(code);
 	close(fd);
 	return err;
+}
+
+int probes_unhook_one(struct probes *p, uint64_t func, int kind)
+{
+	int i;
+
+	for (i = 0; i < p->nlinks; i++)
+		if (p->links[i].fd >= 0 && p->links[i].func == func && p->links[i].kind == kind)
+			break;
+	if (i == p->nlinks)
+		return -ENOENT;
+	links_close(p, 1U << kind, func);
+	return 0;
 }
 
 int probes_usdt_gc(struct probes *p, const char *path)
@@ -624,24 +640,31 @@ void probes_set_page_mask(struct probes *p, uint64_t mask)
 	p->skel->bss->page_sample_mask = mask;
 }
 
+static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_program__fd(prog) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		return 0;
+	if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+		return info.run_time_ns + info.run_cnt * trap_ns;
+	return info.run_time_ns;
+}
+
+uint64_t probes_death_cost_ns(struct probes *p, uint64_t trap_ns)
+{
+	return prog_cost_ns(p->skel->progs.pyleak_death, trap_ns);
+}
+
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns)
 {
 	uint64_t total = 0, cnt[PYLEAK_CNT_MAX];
-	struct bpf_prog_info info;
 	struct bpf_program *prog;
-	__u32 len;
 
-	bpf_object__for_each_program(prog, p->skel->obj) {
-		if (bpf_program__fd(prog) < 0)
-			continue;
-		memset(&info, 0, sizeof(info));
-		len = sizeof(info);
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
-			continue;
-		total += info.run_time_ns;
-		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
-			total += info.run_cnt * trap_ns;
-	}
+	bpf_object__for_each_program(prog, p->skel->obj)
+		total += prog_cost_ns(prog, trap_ns);
 	/* The page-fault program runs as a tail call, which BPF statistics do not see. */
 	if (!probes_read_counters(p, cnt))
 		total += cnt[PYLEAK_CNT_FAULT_NS];

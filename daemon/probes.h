@@ -36,6 +36,9 @@ struct probes {
 	int nlinks;
 };
 
+/* Types whose deaths a target without per-object probes may count (see gcwatch.h). */
+#define PROBES_SAMPLED_TYPES 8
+
 struct probes_config {
 	bool per_object;	/* births and deaths are counted per object (precise mode) */
 	uint32_t max_objects;	/* entries of the object map (its memory grows with use) */
@@ -75,6 +78,10 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
  * tracepoint and page sampling stay. */
 void probes_unhook_objects(struct probes *p);
 
+/* Removes the uprobe of kind at func (placed by probes_hook) now (~50 ms); -ENOENT if there
+ * is none. */
+int probes_unhook_one(struct probes *p, uint64_t func, int kind);
+
 /* Attaches the GC USDT probes (python:gc__start, python:gc__done) of the binary at path. */
 int probes_usdt_gc(struct probes *p, const char *path);
 
@@ -98,6 +105,8 @@ void probes_set_page_mask(struct probes *p, uint64_t mask);
 /* Time the target has spent in this object's programs, in ns: BPF run time (when the kernel
  * keeps statistics, see main.c) plus trap_ns per uprobe hit. */
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns);
+/* The same, of the death program alone. */
+uint64_t probes_death_cost_ns(struct probes *p, uint64_t trap_ns);
 /* Kernel memory the target's maps may use at most, in bytes (from their fdinfo). */
 uint64_t probes_maps_memory(struct probes *p);
 

@@ -75,6 +75,17 @@ void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type
 		type == rs->unsized_type ? -1 : (int64_t)(st->bytes_born - st->bytes_died));
 }
 
+void rows_update_deaths(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st)
+{
+	struct type_row *r = rows_get(rs, type);
+
+	if (!r)
+		return;
+	r->st.died = st->died;
+	r->st.pre_died = st->pre_died;
+	r->st.gc_died = st->gc_died;
+}
+
 /*
  * A census row follows its objects minus the instance __dict__s among them: those live and die
  * with their owners (whose growth, and deaths in collections, are judged on the owner's row),

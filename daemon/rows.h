@@ -51,6 +51,10 @@ void rows_free(struct rows *rs);
 /* A probe-counted type's counters from BPF. */
 void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st);
 
+/* A census row's deaths, counted by BPF in sampled mode's death windows (gcwatch.h); the
+ * row is made if there is none yet (the census then fills in its count). */
+void rows_update_deaths(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st);
+
 /* Census counts for the given types (the build's census types); a type absent from the
  * census has none left. */
 void rows_update_census(struct rows *rs, const struct census *c, const uint64_t *types, int n);

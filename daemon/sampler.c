@@ -83,8 +83,10 @@ static int census_take(struct target *t)
 			 c.objects > t->census_objects + t->census_objects / 1000 + 256;
 	t->census_objects = c.objects;
 	holders_record(&t->holders, t->census_at, &c);
-	if (target_sampled(t))
+	if (target_sampled(t)) {
+		gcwatch_census(t, &c);
 		rows_update_census_all(&t->rows, &c, SAMPLED_ROW_MIN);
+	}
 	rows_update_census(&t->rows, &c, t->census_types, t->ncensus);
 	census_free(&c);
 	return 0;
@@ -115,6 +117,11 @@ static void type_stats_read(void *ctx, uint64_t type, const void *st)
 	rows_update_probed(ctx, type, st);
 }
 
+static void type_deaths_read(void *ctx, uint64_t type, const void *st)
+{
+	rows_update_deaths(ctx, type, st);
+}
+
 int sampler_sample(struct target *t, bool force_census)
 {
 	int err;
@@ -124,8 +131,9 @@ int sampler_sample(struct target *t, bool force_census)
 		return err;
 	/* First: a precise target over budget falls back, and this sample is a sampled one. */
 	governor_tick(t);
-	if (!target_sampled(t)) {
-		long n = probes_for_each_type(&t->probes, type_stats_read, &t->rows);
+	if (!target_sampled(t) || t->gcwatch.ntypes) {
+		long n = probes_for_each_type(&t->probes, target_sampled(t) ? type_deaths_read :
+					      type_stats_read, &t->rows);
 
 		err = n < 0 ? (int)n : 0;
 	}
@@ -146,8 +154,11 @@ static void on_tick(struct watcher *w, uint32_t events)
 	if (read(w->fd, &ticks, sizeof(ticks)) < 0)
 		return;
 	for (t = target_list(); t; t = t->next)
-		if (t->state == TARGET_TRACKING && !sampler_sample(t, false))
+		if (t->state == TARGET_TRACKING && !sampler_sample(t, false)) {
+			if (target_sampled(t))
+				gcwatch_tick(t, UPROBE_TRAP_NS);
 			rows_history_record(&t->rows, loop_mono());
+		}
 }
 
 int sampler_start(const struct target_options *opt)
@@ -178,6 +189,7 @@ cleanup:
 
 void sampler_stop(void)
 {
+	gcwatch_stop();
 	if (timer.fd < 0)
 		return;
 	loop_del(&timer);

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "census.h"
+#include "gcwatch.h"
 #include "governor.h"
 #include "holder.h"
 #include "loop.h"
@@ -68,6 +69,7 @@ struct target {
 	uint64_t corrupt_events;	/* data read that cannot be a live heap's (census.h) */
 	char corrupt_last[160];		/* the last of them, in words */
 	struct holders holders;
+	struct gcwatch gcwatch;		/* sampled mode: windows of death probes on suspects */
 	int pidfd;
 	struct watcher pid_watch, rb_watch;
 };

@@ -141,8 +141,15 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	if (!ready)
 		json_array_append_new(notes, json_string(
 			"collecting history: a type needs 3 samples in the window to be judged"));
+	if (t->gcwatch.windows)
+		json_array_append_new(notes, json_sprintf(
+			"deaths of %d classes whose census count swings are probed in windows (%lu so "
+			"far, %.0f s, %.1f ms of the target's CPU; `status` gc_deaths): their "
+			"freed_by_gc_fraction is measured there", t->gcwatch.ntypes,
+			(unsigned long)t->gcwatch.windows, t->gcwatch.open_s, t->gcwatch.cost_ns / 1e6));
 	if (t->ncensus || target_sampled(t))
-		json_array_append_new(notes, json_string(
+		json_array_append_new(notes, json_string(t->gcwatch.windows ?
+			"other census types have no death counts: freed_by_gc_fraction is 0 for them" :
 			"census types have no death counts: freed_by_gc_fraction is 0 for them"));
 	if (!t->sites)
 		json_array_append_new(notes, json_string(

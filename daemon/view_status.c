@@ -59,6 +59,21 @@ void view_budget_add(const struct target *t, json_t *doc, json_t *notes)
 	json_array_append_new(notes, json_string(buf));
 }
 
+/* Sampled mode's death windows (gcwatch.h): which classes, how many windows, their cost. */
+static json_t *gc_deaths_json(const struct target *t)
+{
+	const struct gcwatch *w = &t->gcwatch;
+	json_t *types = json_array();
+	int i;
+
+	for (i = 0; types && i < w->ntypes; i++)
+		json_array_append_new(types, json_string(w->names[i]));
+	return json_pack("{s:o*, s:I, s:b, s:f, s:f, s:f, s:f}", "types", types,
+		"windows", (json_int_t)w->windows, "open", w->open, "open_s", w->open_s,
+		"last_opened_at", w->windows ? w->opened_at : 0.0, "cost_s", w->cost_ns / 1e9,
+		"last_cost_s", w->last_cost_ns / 1e9);
+}
+
 json_t *view_status_json(struct target *t)
 {
 	uint64_t cnt[PYLEAK_CNT_MAX] = {};
@@ -99,6 +114,8 @@ json_t *view_status_json(struct target *t)
 	if (t->state == TARGET_TRACKING)
 		json_object_set_new(o, "maps_bytes", json_integer(probes_maps_memory(&t->probes)));
 	json_object_set_new(o, "probe_addresses", probe_addresses_json(&t->probes));
+	if (target_sampled(t))
+		json_object_set_new(o, "gc_deaths", gc_deaths_json(t));
 	json_object_set_new(o, "census_s", json_real(t->census_seconds));
 	json_object_set_new(o, "census_cut_short", json_integer((json_int_t)t->census_cut_short));
 	json_object_set_new(o, "corrupt", json_pack("{s:I, s:s}",

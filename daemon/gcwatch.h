@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
+/*
+ * Cyclic garbage in sampled mode: short windows of death probes on a few suspect classes.
+ *
+ * Sampled mode has no death probe, so it cannot tell objects the cyclic collector frees from
+ * the others.  A class whose census count swings between two censuses (cyclic garbage piles
+ * up between collections and drops at each) becomes a suspect; for one sample interval the
+ * suspects' tp_dealloc (subtype_dealloc, shared by all classes) is probed, and BPF counts each
+ * suspect's deaths and those inside a collection (`pre_died`, `gc_died`), which the rows'
+ * history turns into freed_by_gc_fraction.  A window lasts GCWATCH_WINDOW_S and costs one
+ * trap per death of any class instance, so the next one opens only when the target's CPU
+ * time since the last, times the budget, has paid for it: over time the windows stay within
+ * the budget, and short ones come often enough for `leaks`' window.
+ */
+#ifndef PYLEAK_GCWATCH_H
+#define PYLEAK_GCWATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "census.h"
+#include "probes.h"
+
+/* Heap types of the previous census compared with the next one. */
+#define GCWATCH_PREV 64
+/* A window's length: a few collections of a busy target (3.12's gen0 runs every ~50 ms of
+ * the cipher scenario, 3.13's every ~150 ms). */
+#define GCWATCH_WINDOW_S 0.5
+
+struct gcwatch {
+	uint64_t types[PROBES_SAMPLED_TYPES];	/* watched: their deaths are counted in BPF */
+	uint64_t deallocs[PROBES_SAMPLED_TYPES];	/* their tp_dealloc */
+	char names[PROBES_SAMPLED_TYPES][64];
+	int ntypes;
+	struct census_count prev[GCWATCH_PREV];	/* heap types of the last census, by count */
+	int nprev;
+	bool pending;		/* a suspect swung since the last window */
+	bool open;
+	double opened_at;	/* wall clock, of the last window */
+	double opened_mono;
+	uint64_t trap_ns;	/* the estimated cost of one uprobe hit */
+	double cpu_at_close;	/* the target's CPU time when the last window closed */
+	uint64_t cost_at_open;	/* the death program's cumulative cost then */
+	uint64_t last_cost_ns;	/* what the last window cost the target */
+	uint64_t windows;
+	double open_s;		/* all windows */
+	uint64_t cost_ns;	/* all windows */
+};
+
+struct target;
+
+/* Compares a sampled target's census with the last one: classes whose count swung become
+ * suspects (up to PROBES_SAMPLED_TYPES are watched). */
+void gcwatch_census(struct target *t, const struct census *c);
+
+/* Once per sample interval: opens a window for the suspects when the last has been paid for
+ * (trap_ns: the estimated cost of one uprobe hit); a timer closes it. */
+void gcwatch_tick(struct target *t, uint64_t trap_ns);
+
+/* Closes the windows' timer (daemon exit). */
+void gcwatch_stop(void);
+
+#endif
