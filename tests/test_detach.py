@@ -65,7 +65,9 @@ def attach_all(daemon, make, mode):
     targets = [(name, make([python, PROGRAM])) for name, python in pythons]
     pids = {t.read()["pid"]: (name, t) for name, t in targets}
     for pid in pids:
-        assert daemon.ok("attach", "-p", str(pid), "--mode", mode)["attached"] is True
+        # --force: precise mode over its budget would fall back and drop its probes.
+        force = ["--force"] if mode == "precise" else []
+        assert daemon.ok("attach", "-p", str(pid), "--mode", mode, *force)["attached"] is True
     for _, t in pids.values():
         t.read()  # a second of requests: heap types' deallocs are hooked by now
     status = {x["pid"]: x for x in daemon.ok("status")["targets"]}
