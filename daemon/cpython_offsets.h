@@ -16,7 +16,7 @@
  *     macros: /root/.pyenv/versions/3.11.7/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.11.2 /usr/bin/python3.11 (python3.11, build-id 571d98e01096d5c1c32420d229a6731a0a50d2a0):
  *     offsets: stripped, so 3.11.7's DWARF,
- *       all 41 offsets and sizes found equal with its headers (offsetof, internal/ included);
+ *       all 42 offsets and sizes found equal with its headers (offsetof, internal/ included);
  *     macros: /usr/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.12.1 /root/.pyenv/versions/3.12.1/bin/python3.12 (libpython3.12.so.1.0, build-id f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc):
  *     offsets: DWARF of /root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0;
@@ -60,6 +60,7 @@ _Static_assert(CPY_STR_COMPACT == 32, "DWARF of every interpreter above");
 _Static_assert(CPY_STR_ASCII == 64, "DWARF of every interpreter above");
 _Static_assert(CPY_BYTES_SIZE == 16, "DWARF of every interpreter above");
 _Static_assert(CPY_BYTES_DATA == 32, "DWARF of every interpreter above");
+_Static_assert(CPY_TUPLE_ITEMS == 24, "DWARF of every interpreter above");
 
 /* Offsets are in bytes; 0 where a version has no such field. */
 struct cpython_offsets {

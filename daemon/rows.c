@@ -83,6 +83,7 @@ void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type
 static void census_row_set(struct type_row *r, const struct census_count *cc)
 {
 	r->census = true;
+	r->complete = cc->complete;
 	row_set(r, cc->count, cc->count - cc->instance_dicts, cc->bytes);
 	r->instance_dicts = cc->instance_dicts;
 }
@@ -119,16 +120,32 @@ static void rows_prune(struct rows *rs)
 	rs->n = k;
 }
 
-void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count)
+static bool type_probed(const struct rows *rs, uint64_t type, const uint64_t *probed, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (probed[i] == type)
+			return true;
+	return pytype_is_heap(rs->pid, type);
+}
+
+/* probe-counted types are skipped when all is false (precise mode); probed[] lists the static
+ * ones */
+static void census_all_update(struct rows *rs, const struct census *c, bool all,
+			      const uint64_t *probed, int nprobed, uint64_t min_count)
 {
 	struct type_row *r;
 	size_t i;
 
 	for (i = 0; i < rs->n; i++)
-		rs->v[i].seen = false;
+		if (all || rs->v[i].census)
+			rs->v[i].seen = false;
 	for (i = 0; i < c->n; i++) {
 		r = rows_find(rs, c->counts[i].type);
-		if (!r && c->counts[i].count < min_count)
+		if (r ? !r->census && !all :
+		    c->counts[i].count < min_count ||
+		    (!all && type_probed(rs, c->counts[i].type, probed, nprobed)))
 			continue;
 		r = r ? r : rows_get(rs, c->counts[i].type);
 		if (!r)
@@ -138,11 +155,24 @@ void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t mi
 	}
 	for (i = 0; i < rs->n; i++) {
 		r = &rs->v[i];
+		if (!all && !r->census)
+			continue;
 		r->unseen = r->seen ? 0 : r->unseen + 1;
 		if (!r->seen && r->has_prev)
 			row_set(r, 0, 0, 0);
 	}
 	rows_prune(rs);
+}
+
+void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count)
+{
+	census_all_update(rs, c, true, NULL, 0, min_count);
+}
+
+void rows_update_census_unprobed(struct rows *rs, const struct census *c, const uint64_t *probed,
+				 int nprobed, uint64_t min_count)
+{
+	census_all_update(rs, c, false, probed, nprobed, min_count);
 }
 
 void rows_history_record(struct rows *rs, double now)

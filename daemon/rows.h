@@ -19,6 +19,7 @@ struct type_row {
 	uint64_t type;
 	char name[64];
 	bool census;		/* counted by heap census, not probes */
+	bool complete;		/* census rows: every live object was enumerable (census.h) */
 	bool seen;		/* present in the latest sample */
 	bool has_prev;
 	uint32_t unseen;	/* census rows: censuses in a row it was absent from */
@@ -59,6 +60,11 @@ void rows_update_census(struct rows *rs, const struct census *c, const uint64_t 
  * becomes a census row; rows seen before and now absent have none left, and are dropped
  * after ROW_UNSEEN_MAX censuses. */
 void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count);
+
+/* Precise mode: the same for the types no probe counts, i.e. neither heap types (classes) nor
+ * the probed static types given; rows of probe-counted types are left alone. */
+void rows_update_census_unprobed(struct rows *rs, const struct census *c, const uint64_t *probed,
+				 int nprobed, uint64_t min_count);
 
 /* Appends each row seen in the latest sample to its history. */
 void rows_history_record(struct rows *rs, double now);

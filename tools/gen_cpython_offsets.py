@@ -65,6 +65,7 @@ MEMBERS = [
     ("PyASCIIObject", "state"),
     ("PyBytesObject", "ob_base.ob_size"),
     ("PyBytesObject", "ob_sval"),
+    ("PyTupleObject", "ob_item"),
     ("_PyRuntimeState", "gc"),
     ("PyInterpreterState", "gc"),
     ("struct _gc_runtime_state", "generations"),
@@ -144,6 +145,7 @@ CONSTANTS = [
     ("CPY_STR_ASCII", "DWARF", lambda f: 1 << f.bits["ascii"][0]),
     ("CPY_BYTES_SIZE", "DWARF", lambda f: f.m("PyBytesObject", "ob_base.ob_size")),
     ("CPY_BYTES_DATA", "DWARF", lambda f: f.m("PyBytesObject", "ob_sval")),
+    ("CPY_TUPLE_ITEMS", "DWARF", lambda f: f.m("PyTupleObject", "ob_item")),
 ]
 
 # Columns of the generated table: (name, C type, comment).
