@@ -75,7 +75,6 @@ _Static_assert(CENSUS_TYPE_LEN == CPY_TP_DICTOFFSET + 8, "the type fields read")
 #define ITEMS_DRAIN		4096u
 #define IOV_BATCH		CHUNK_POOLS_MAX
 #define BUF_SIZE		(ITEMS_CHUNK * 8 * 16)
-#define REF_LEN			40	/* refcnt, type, size, then a str's hash and state */
 
 struct pool_header {
 	uint32_t count;
@@ -799,52 +798,83 @@ static void pools_scan(struct census_ctx *ctx)
 			    (unsigned long long)ctx->torn, (unsigned long long)ctx->pools);
 }
 
-/* The bytes of an object outside pymalloc from its first len bytes (at least 24). */
-static uint64_t object_bytes(const struct census_ctx *ctx, const struct type_entry *e,
-			     const uint8_t *raw, size_t len)
+int census_object_parse(const uint8_t *raw, size_t len, uint64_t addr,
+			const struct census_type *ty, enum census_kind kind,
+			uint64_t preheader_flags, struct census_object *out)
 {
-	uint64_t n = load64(raw + CPY_OB_SIZE), bytes = e->basicsize;
+	uint64_t n, unit = ty->itemsize;
 
-	if (e->addr == ctx->layout->str_type) {
-		uint32_t kind = 1;
+	memset(out, 0, sizeof(*out));
+	if (len < CPY_OB_SIZE + 8 || !refcnt_plausible(load64(raw)) ||
+	    (kind == CENSUS_KIND_LIST && len < CPY_LIST_ITEMS + 8))
+		return -EINVAL;
+	out->bytes = ty->basicsize + type_object_offset(ty->flags, preheader_flags);
+	n = load64(raw + CPY_OB_SIZE);
+	if (kind == CENSUS_KIND_STR) {
+		uint32_t state;
 
-		if (len >= CPY_STR_STATE + 4) {
-			uint32_t state;
-
-			memcpy(&state, raw + CPY_STR_STATE, sizeof(state));
-			kind = (state >> CPY_STR_KIND_SHIFT) & CPY_STR_KIND_MASK;
-		}
-		/* a length beyond user space is torn or forged: the object's header only */
-		if (n < USER_ADDR_MAX && kind <= 4)
-			bytes += (n + 1) * kind;
-	} else if (e->itemsize) {
-		/* negative sizes carry a sign (int); sizes are bounded by user space */
-		n = (int64_t)n < 0 ? -n : n;
-		if (n < USER_ADDR_MAX / (uint64_t)e->itemsize)
-			bytes += n * e->itemsize;
+		if (len < CPY_STR_STATE + 4)
+			return -EINVAL;
+		/* the length, then one character more (the terminator), of 1, 2 or 4 bytes */
+		memcpy(&state, raw + CPY_STR_STATE, sizeof(state));
+		unit = (state >> CPY_STR_KIND_SHIFT) & CPY_STR_KIND_MASK;
+		if (unit != 1 && unit != 2 && unit != 4)
+			return -ERANGE;
+		n++;
+	} else if (kind == CENSUS_KIND_OTHER && (int64_t)n < 0) {
+		n = -n;		/* an int's size carries its sign */
 	}
-	return bytes + type_object_offset(e->flags, ctx->layout->preheader_flags);
+	if (n > CENSUS_ITEMS_MAX)
+		return -ERANGE;
+	/* itemsize <= 2^16 (census_type_check), n <= 2^44: no overflow */
+	out->bytes += n * unit;
+	if (kind == CENSUS_KIND_LIST || kind == CENSUS_KIND_TUPLE) {
+		out->items = kind == CENSUS_KIND_LIST ? load64(raw + CPY_LIST_ITEMS)
+						      : addr + CPY_TUPLE_ITEMS;
+		out->nitems = n;
+		/* a list's items are elsewhere: its object is its header only */
+		out->bytes -= kind == CENSUS_KIND_LIST ? n * unit : 0;
+	}
+	return 0;
 }
 
 /* Counts the object outside pymalloc at addr (len bytes of it read) and queues its items. */
 static void referent_count(struct census_ctx *ctx, uint64_t addr, const uint8_t *raw, size_t len)
 {
 	const struct census_layout *l = ctx->layout;
+	struct census_object obj;
+	struct census_type ty;
 	struct type_entry *e;
+	enum census_kind kind;
+	int ret;
 
-	if (len < CPY_OB_SIZE + 8 || !refcnt_plausible(load64(raw)))
+	if (len < CPY_OB_TYPE + 8)
 		return;
 	e = type_resolve(ctx, load64(raw + CPY_OB_TYPE), 0);
 	if (!e)
 		return;
+	kind = e->addr == l->str_type ? CENSUS_KIND_STR : e->addr == l->list_type ? CENSUS_KIND_LIST :
+	       e->addr == l->tuple_type ? CENSUS_KIND_TUPLE : CENSUS_KIND_OTHER;
+	ty = (struct census_type){ .flags = e->flags, .basicsize = e->basicsize,
+				   .itemsize = e->itemsize };
+	ret = census_object_parse(raw, len, addr, &ty, kind, l->preheader_flags, &obj);
+	if (ret == -EINVAL)
+		return;
+	/* an object with a forged size is counted, by its header, and its items are not read */
+	if (ret == -ERANGE)
+		ctx_corrupt(ctx, "census: size out of range in %s at %#llx",
+			    kind == CENSUS_KIND_OTHER ? "object" : kind == CENSUS_KIND_STR ? "str" :
+			    kind == CENSUS_KIND_LIST ? "list" : "tuple", (unsigned long long)addr);
 	e->count++;
-	e->bytes += object_bytes(ctx, e, raw, len);
+	e->bytes += obj.bytes;
 	ctx->out->objects++;
 	ctx->out->outside++;
-	if (e->addr == l->list_type && len >= CPY_LIST_ITEMS + 8)
-		list_check(ctx, addr, load64(raw + CPY_OB_SIZE), load64(raw + CPY_LIST_ITEMS));
-	else if (e->addr == l->tuple_type)
-		items_push(ctx, addr, addr + CPY_TUPLE_ITEMS, load64(raw + CPY_OB_SIZE));
+	if (ret)
+		return;
+	if (kind == CENSUS_KIND_LIST)
+		list_check(ctx, addr, obj.nitems, obj.items);
+	else
+		items_push(ctx, addr, obj.items, obj.nitems);
 }
 
 /*
@@ -880,7 +910,7 @@ static void refs_batch(struct census_ctx *ctx)
 			continue;
 		addr[n] = addr[i];
 		remote[n++] = (struct iovec){ (void *)(uintptr_t)addr[i],
-			m->end - addr[i] < REF_LEN ? m->end - addr[i] : REF_LEN };
+			m->end - addr[i] < CENSUS_OBJECT_LEN ? m->end - addr[i] : CENSUS_OBJECT_LEN };
 	}
 	ctx->nrefs = lo;
 	while (n && !ctx->err) {

@@ -120,4 +120,28 @@ struct census_type {
  */
 int census_type_check(const uint8_t *raw, size_t len, struct census_type *out, const char **why);
 
+/* How an object outside pymalloc is read (what census_object_parse() looks for). */
+enum census_kind { CENSUS_KIND_OTHER, CENSUS_KIND_STR, CENSUS_KIND_LIST, CENSUS_KIND_TUPLE };
+
+/* The bytes census_object_parse() needs at most: refcnt, type, size, then a str's state. */
+#define CENSUS_OBJECT_LEN	40
+
+struct census_object {
+	uint64_t bytes;		/* its size, GC header and pre-header included */
+	uint64_t items;		/* list or tuple: the address of its item pointers */
+	uint64_t nitems;	/* how many: at most CENSUS_ITEMS_MAX */
+};
+
+#define CENSUS_ITEMS_MAX	(1ull << 44)	/* pointers that fit in user space */
+
+/*
+ * Reads the first len bytes of an object at addr outside pymalloc, whose type (ty, of kind; its
+ * fields as census_type_check() accepts them) is known: 0 and out, -EINVAL if it cannot be a
+ * live object (refcount, too short), -ERANGE if its item count is out of range (its size then
+ * counts the header only).
+ */
+int census_object_parse(const uint8_t *raw, size_t len, uint64_t addr,
+			const struct census_type *ty, enum census_kind kind,
+			uint64_t preheader_flags, struct census_object *out);
+
 #endif
