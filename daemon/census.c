@@ -136,6 +136,7 @@ struct census_ctx {
 	uint64_t scanned;	/* bytes of address space scanned, and read outside pools */
 	struct u64map *poolset;	/* pools with objects (header pass): their objects are counted */
 	struct u64map *outside;	/* objects outside pymalloc, counted or queued */
+	bool referents_cut;	/* some of them were not: a memory bound was reached */
 	struct window *wins;
 	uint8_t *win_data;
 	struct census_container *items;	/* item arrays to read: address, pointers */
@@ -460,10 +461,13 @@ static void list_note(struct census *out, uint64_t addr, int64_t len)
 	out->lists[i] = (struct census_container){ addr, len };
 }
 
-/* Marks the walk of list and tuple items incomplete (memory bound reached, budget spent). */
+/* The walk of objects outside pymalloc reached a memory bound: the rest goes uncounted. */
 static void referents_cut(struct census_ctx *ctx)
 {
-	ctx->out->referents_walked = false;
+	if (!ctx->referents_cut)
+		ctx_corrupt(ctx, "census: more than %u objects or %u item arrays outside pymalloc",
+			    OUTSIDE_MAX, ITEMS_QUEUE_MAX);
+	ctx->referents_cut = true;
 }
 
 /*
@@ -868,7 +872,6 @@ static void referent_count(struct census_ctx *ctx, uint64_t addr, const uint8_t 
 	e->count++;
 	e->bytes += obj.bytes;
 	ctx->out->objects++;
-	ctx->out->outside++;
 	if (ret)
 		return;
 	if (kind == CENSUS_KIND_LIST)
@@ -954,8 +957,8 @@ static void items_batch(struct census_ctx *ctx)
 static void referents_drain(struct census_ctx *ctx)
 {
 	while ((ctx->nrefs || ctx->nitems) && !ctx->err) {
+		/* the census is then marked cut short: what is queued goes uncounted */
 		if (budget_spent(ctx)) {
-			referents_cut(ctx);
 			ctx->nrefs = ctx->nitems = 0;
 			return;
 		}
@@ -1251,7 +1254,6 @@ int census_run(pid_t pid, const struct census_layout *layout, struct census *out
 	err = maps_load(&ctx);
 	if (err)
 		goto cleanup;
-	out->referents_walked = true;
 	pools_scan(&ctx);
 	referents_drain(&ctx);
 	if (!ctx.err && !out->cut_short)

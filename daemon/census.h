@@ -70,9 +70,7 @@ struct census {
 	struct census_container lists[CENSUS_TOP_LISTS];  /* the longest lists, longest first */
 	int nlists;
 	bool cut_short;		/* the budget ran out: counts are of the part scanned */
-	uint64_t outside;	/* objects counted outside pymalloc (GC lists, container items) */
 	bool gc_walked;		/* every GC generation was followed to its end */
-	bool referents_walked;	/* every list and tuple item was looked at */
 	/* Data that cannot be a live heap's (a type or list field out of range, most pools
 	 * torn): how many times, and the last, in words. Such data is skipped, never used. */
 	uint64_t corrupt;
