@@ -130,8 +130,8 @@ static bool type_probed(const struct rows *rs, uint64_t type, const uint64_t *pr
 	return pytype_is_heap(rs->pid, type);
 }
 
-/* probe-counted types are skipped when all is false (precise mode); probed[] lists the static
- * ones */
+/* When all is false (precise mode), only the rows of types no probe counts are made and
+ * updated here (listed_only); probed[] lists the static types probes count. */
 static void census_all_update(struct rows *rs, const struct census *c, bool all,
 			      const uint64_t *probed, int nprobed, uint64_t min_count)
 {
@@ -139,23 +139,26 @@ static void census_all_update(struct rows *rs, const struct census *c, bool all,
 	size_t i;
 
 	for (i = 0; i < rs->n; i++)
-		if (all || rs->v[i].census)
+		if (all || rs->v[i].listed_only)
 			rs->v[i].seen = false;
 	for (i = 0; i < c->n; i++) {
 		r = rows_find(rs, c->counts[i].type);
-		if (r ? !r->census && !all :
+		if (r ? !all && !r->listed_only :
 		    c->counts[i].count < min_count ||
 		    (!all && type_probed(rs, c->counts[i].type, probed, nprobed)))
 			continue;
-		r = r ? r : rows_get(rs, c->counts[i].type);
-		if (!r)
-			continue;
+		if (!r) {
+			r = rows_get(rs, c->counts[i].type);
+			if (!r)
+				continue;
+			r->listed_only = !all;
+		}
 		r->st.flags = pytype_is_heap(rs->pid, r->type) ? PYLEAK_TYPE_HEAP : 0;
 		census_row_set(r, &c->counts[i]);
 	}
 	for (i = 0; i < rs->n; i++) {
 		r = &rs->v[i];
-		if (!all && !r->census)
+		if (!all && !r->listed_only)
 			continue;
 		r->unseen = r->seen ? 0 : r->unseen + 1;
 		if (!r->seen && r->has_prev)
@@ -183,7 +186,7 @@ void rows_history_record(struct rows *rs, double now)
 	for (i = 0; i < rs->n; i++) {
 		struct type_row *r = &rs->v[i];
 
-		if (!r->seen)
+		if (!r->seen || r->listed_only)
 			continue;
 		if (!r->hist) {
 			r->hist = calloc(1, sizeof(*r->hist));
