@@ -199,6 +199,7 @@ FUZZ_DEPS_census_pool := daemon/census.c daemon/procfs.c daemon/procmem.c daemon
 FUZZ_DEPS_elf := daemon/elf.c
 FUZZ_LIBS_elf := -lelf -lz
 FUZZ_DEPS_census_type := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
+FUZZ_DEPS_census_object := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
 FUZZ_DEPS_linetable := daemon/linetable.c
 FUZZ_DEPS_code_object := daemon/pystack.c daemon/linetable.c daemon/procmem.c daemon/log.c \
 	daemon/python.c daemon/procfs.c daemon/elf.c daemon/text.c

@@ -45,6 +45,9 @@
 #define CPY_LIST_ITEMS		24	/* ob_item */
 #define CPY_LIST_ALLOCATED	32
 
+/* PyTupleObject (DWARF). */
+#define CPY_TUPLE_ITEMS		24	/* ob_item[] */
+
 /* str: PyASCIIObject (DWARF; state bit positions from its bitfields).  Where the characters
  * start varies (the wstr pointer went in 3.12): generated. */
 #define CPY_STR_LENGTH		16

@@ -54,10 +54,11 @@ int top_row_add(struct table *t, json_t *row, const char *extra)
 {
 	char b[5][CELL_MAX];
 
-	return table_add(t, "%s\t%s\t%s\t%s\t%s%s", value_text(field(row, "type"), b[0]),
+	/* '*': not every live object of the type could be enumerated (the notes say which) */
+	return table_add(t, "%s\t%s\t%s\t%s\t%s%s%s", value_text(field(row, "type"), b[0]),
 			 value_text(field(row, "live"), b[1]), bytes_text(field(row, "bytes"), 1, b[2]),
 			 signed_text(field(row, "delta"), b[3]), value_text(field(row, "source"), b[4]),
-			 extra);
+			 json_is_false(field(row, "complete")) ? "*" : "", extra);
 }
 
 void top_notes_print(FILE *out, json_t *reply, size_t width)

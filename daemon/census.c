@@ -2,7 +2,12 @@
 /*
  * Census of a running CPython heap, read from outside with process_vm_readv. The target keeps
  * running: every structure read is validated and a torn one is skipped, never trusted. Memory
- * use is bounded by one chunk of pools and the capped hash tables.
+ * use is bounded by one chunk of pools, the GC window cache, the queues and the capped hash
+ * tables.
+ *
+ * Three passes: the pool headers (which pools hold objects), the pools' used blocks, then the
+ * objects outside pymalloc: GC-tracked ones from the generation lists, the others (and
+ * GC-untracked tuples) as items of the lists and tuples counted, each counted once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,6 +50,32 @@ _Static_assert(CENSUS_TYPE_LEN == CPY_TP_DICTOFFSET + 8, "the type fields read")
 #define TORN_MIN		64u
 #define TORN_SHARE		4u	/* 1 in 4 */
 
+/* A GC list node as read: _gc_next, _gc_prev (low 2 bits are flags), then the object. */
+#define GC_NODE_WORDS		5
+#define GC_NODE_LEN		(GC_NODE_WORDS * 8)
+#define GC_PTR_MASK		(~3ull)
+/* Nodes followed per list at most (a real heap has tens of millions of objects), and walks of a
+ * list torn by the running target before it is given up (counted so far, marked incomplete). */
+#define GC_NODES_MAX		(1ull << 28)
+#define GC_TRIES		3
+/* GC nodes mostly sit near their neighbours: aligned windows of the target, cached. */
+#define WIN_SIZE		16384u
+#define WIN_COUNT		256u
+/* Nodes between two looks at the budget. */
+#define BUDGET_EVERY		4096u
+/* Objects outside pymalloc counted per census, and pools holding objects: beyond, the rest
+ * goes uncounted and the census says so (memory bound). */
+#define OUTSIDE_MAX		(1u << 22)
+#define POOLSET_MAX		(1u << 24)
+/* Item arrays are queued in pieces of at most ITEMS_CHUNK pointers, ITEMS_QUEUE_MAX pieces at
+ * most (beyond, the rest goes unwalked and the census says so), and drained during the pool
+ * walk once ITEMS_DRAIN are queued. Reads take up to IOV_BATCH pieces or objects at once. */
+#define ITEMS_CHUNK		8192u
+#define ITEMS_QUEUE_MAX		(1u << 22)
+#define ITEMS_DRAIN		4096u
+#define IOV_BATCH		CHUNK_POOLS_MAX
+#define BUF_SIZE		(ITEMS_CHUNK * 8 * 16)
+
 struct pool_header {
 	uint32_t count;
 	uint32_t pad;
@@ -65,6 +96,7 @@ struct type_entry {
 	uint64_t count;
 	uint64_t bytes;
 	int64_t dictoffset;	/* > 0: where an instance keeps its __dict__ pointer (checked) */
+	int64_t basicsize, itemsize;	/* checked: census_type_check() */
 	struct u64map *sites;	/* site -> struct census_site, when the layout has site_of */
 	bool is_type;
 };
@@ -73,6 +105,13 @@ struct mapping {
 	uint64_t start;
 	uint64_t end;
 	bool pools;		/* private, writable, anonymous: where pymalloc arenas live */
+};
+
+/* A cached window of target memory for the GC walk; [lo, hi) holds valid bytes. */
+struct window {
+	uint64_t base;
+	uint64_t lo;
+	uint64_t hi;
 };
 
 struct census_ctx {
@@ -94,7 +133,17 @@ struct census_ctx {
 	struct iovec *remote;
 	size_t nsites;		/* (type, site) tallies, all types */
 	uint64_t pools, torn;	/* pools seen, and those that changed under the copy */
-	uint64_t scanned;	/* bytes of address space scanned */
+	uint64_t scanned;	/* bytes of address space scanned, and read outside pools */
+	struct u64map *poolset;	/* pools with objects (header pass): their objects are counted */
+	struct u64map *outside;	/* objects outside pymalloc, counted or queued */
+	bool referents_cut;	/* some of them were not: a memory bound was reached */
+	struct window *wins;
+	uint8_t *win_data;
+	struct census_container *items;	/* item arrays to read: address, pointers */
+	size_t nitems, items_room;
+	uint64_t *refs;		/* objects outside pymalloc whose header is to be read */
+	size_t nrefs, refs_room;
+	uint8_t *buf;		/* what the queues read (BUF_SIZE) */
 	struct timespec start;
 };
 
@@ -328,6 +377,8 @@ static bool type_validate(struct census_ctx *ctx, struct type_entry *t, int dept
 		return false;
 	t->flags = ty.flags;
 	t->dictoffset = ty.dictoffset;
+	t->basicsize = ty.basicsize;
+	t->itemsize = ty.itemsize;
 	if (ty.meta == t->addr) {
 		meta_flags = ty.flags;
 	} else {
@@ -410,8 +461,98 @@ static void list_note(struct census *out, uint64_t addr, int64_t len)
 	out->lists[i] = (struct census_container){ addr, len };
 }
 
-/* A list's length is noted if it can be one (torn or forged ones are reported). */
-static void list_check(struct census_ctx *ctx, uint64_t addr, uint64_t len)
+/* The walk of objects outside pymalloc reached a memory bound: the rest goes uncounted. */
+static void referents_cut(struct census_ctx *ctx)
+{
+	if (!ctx->referents_cut)
+		ctx_corrupt(ctx, "census: more than %u objects or %u item arrays outside pymalloc",
+			    OUTSIDE_MAX, ITEMS_QUEUE_MAX);
+	ctx->referents_cut = true;
+}
+
+/*
+ * An item of a counted container: queued for counting if it is outside the pools with objects
+ * (whose blocks the pool walk counts) and new. The outside map is what makes each object
+ * outside pymalloc counted once, found by the GC walk or as an item.
+ */
+static void referent_note(struct census_ctx *ctx, uint64_t addr)
+{
+	uint64_t pool_mask = ~(uint64_t)(ctx->layout->pool_size - 1);
+	uint64_t *grown;
+	void *slot;
+	int ret;
+
+	if (addr < USER_ADDR_MIN || addr >= USER_ADDR_MAX || (addr & 7) ||
+	    u64map_lookup(ctx->poolset, addr & pool_mask) || u64map_lookup(ctx->outside, addr) ||
+	    !maps_find(ctx, addr))
+		return;
+	if (ctx->nrefs == ctx->refs_room) {
+		size_t n = ctx->refs_room ? ctx->refs_room * 2 : 1024;
+
+		grown = realloc(ctx->refs, n * sizeof(*grown));
+		if (!grown) {
+			ctx->err = -ENOMEM;
+			return;
+		}
+		ctx->refs = grown;
+		ctx->refs_room = n;
+	}
+	ret = u64map_insert(ctx->outside, addr, &slot);
+	if (ret == -E2BIG) {
+		referents_cut(ctx);
+		return;
+	}
+	if (ret < 0) {
+		ctx->err = ret;
+		return;
+	}
+	ctx->refs[ctx->nrefs++] = addr;
+}
+
+/*
+ * Queues the item array of a container (n pointers at addr), in pieces of at most ITEMS_CHUNK
+ * pointers. The array must lie in one mapping: that bounds a forged length by the mapping.
+ */
+static void items_push(struct census_ctx *ctx, uint64_t owner, uint64_t addr, uint64_t n)
+{
+	const struct mapping *m;
+	struct census_container *grown;
+
+	if (!n)
+		return;
+	m = (addr & 7) ? NULL : maps_find(ctx, addr);
+	if (!m || n > (m->end - addr) / 8) {
+		ctx_corrupt(ctx, "census: items out of range in container at %#llx",
+			    (unsigned long long)owner);
+		return;
+	}
+	for (; n; ) {
+		uint64_t piece = n < ITEMS_CHUNK ? n : ITEMS_CHUNK;
+
+		if (ctx->nitems == ctx->items_room) {
+			size_t room = ctx->items_room ? ctx->items_room * 2 : 1024;
+
+			if (room > ITEMS_QUEUE_MAX) {
+				referents_cut(ctx);
+				return;
+			}
+			grown = realloc(ctx->items, room * sizeof(*grown));
+			if (!grown) {
+				ctx->err = -ENOMEM;
+				return;
+			}
+			ctx->items = grown;
+			ctx->items_room = room;
+		}
+		ctx->items[ctx->nitems++] = (struct census_container){ addr, (int64_t)piece };
+		addr += piece * 8;
+		n -= piece;
+	}
+}
+
+/* A list's length is noted if it can be one (torn or forged ones are reported), its items
+ * queued. */
+static void list_check(struct census_ctx *ctx, uint64_t addr, uint64_t len, uint64_t items)
 {
 	if (len > LIST_LEN_MAX) {
 		ctx_corrupt(ctx, "census: ob_size out of range in list at %#llx",
@@ -419,6 +560,16 @@ static void list_check(struct census_ctx *ctx, uint64_t addr, uint64_t len)
 		return;
 	}
 	list_note(ctx->out, addr, (int64_t)len);
+	items_push(ctx, addr, items, len);
+}
+
+/* A tuple in a pool block (len bytes of it copied): its items are in the copy. */
+static void tuple_items_note(struct census_ctx *ctx, const uint8_t *obj, uint32_t len)
+{
+	uint64_t n = load64(obj + CPY_OB_SIZE), i;
+
+	for (i = 0; i < n && CPY_TUPLE_ITEMS + (i + 1) * 8 <= len; i++)
+		referent_note(ctx, load64(obj + CPY_TUPLE_ITEMS + i * 8));
 }
 
 static void site_note(struct census_ctx *ctx, struct type_entry *e, uint64_t block, uint32_t size,
@@ -475,9 +626,13 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 				if (ctx->layout->site_of)
 					site_note(ctx, e, pool_addr + ctx->offsets[i], size,
 						  pool_addr);
-				if (e->addr == ctx->layout->list_type && off + CPY_OB_SIZE + 8 <= size)
+				if (e->addr == ctx->layout->list_type &&
+				    off + CPY_LIST_ITEMS + 8 <= size)
 					list_check(ctx, pool_addr + ctx->offsets[i] + off,
-						   load64(block + off + CPY_OB_SIZE));
+						   load64(block + off + CPY_OB_SIZE),
+						   load64(block + off + CPY_LIST_ITEMS));
+				if (e->addr == ctx->layout->tuple_type)
+					tuple_items_note(ctx, block + off, size - off);
 				/* dictoffset is in [1, 2^24] here (census_type_check) */
 				if (e->dictoffset > 0 && off + (uint64_t)e->dictoffset + 8 <= size &&
 				    load64(block + off + e->dictoffset))
@@ -506,6 +661,43 @@ static void pool_process(struct census_ctx *ctx, const uint8_t *copy, uint64_t a
 	pool_count(ctx, copy, addr, size, n);
 }
 
+/* Reads the headers of npools consecutive pool slots at base; returns how many were read. */
+static size_t chunk_headers(struct census_ctx *ctx, uint64_t base, uint32_t npools)
+{
+	uint32_t psize = ctx->layout->pool_size, i;
+	struct iovec local = { ctx->headers, (size_t)npools * CPY_POOL_HEADER_SIZE };
+
+	for (i = 0; i < npools; i++)
+		ctx->remote[i] = (struct iovec){ (void *)(uintptr_t)(base + i * psize),
+						 CPY_POOL_HEADER_SIZE };
+	return ctx_readv(ctx, &local, 1, ctx->remote, npools) / CPY_POOL_HEADER_SIZE;
+}
+
+/* Notes the pools of npools slots at base that hold objects. */
+static void chunk_index(struct census_ctx *ctx, uint64_t base, uint32_t npools)
+{
+	uint32_t psize = ctx->layout->pool_size;
+	size_t got = chunk_headers(ctx, base, npools), i;
+	void *slot;
+	int ret;
+
+	for (i = 0; i < got && !ctx->err; i++) {
+		uint64_t addr = base + i * psize;
+		struct pool_header h;
+
+		memcpy(&h, ctx->headers + i * CPY_POOL_HEADER_SIZE, sizeof(h));
+		if (!h.count || pool_header_check(&h, addr, psize, ctx->layout->max_block) < 0)
+			continue;
+		ret = u64map_insert(ctx->poolset, addr, &slot);
+		if (ret == -E2BIG) {
+			ctx_corrupt(ctx, "census: more than %u pools", POOLSET_MAX);
+			ctx->err = ret;
+		} else if (ret < 0) {
+			ctx->err = ret;
+		}
+	}
+}
+
 /* Scans npools consecutive pool-aligned slots starting at base (one chunk). */
 static void chunk_scan(struct census_ctx *ctx, uint64_t base, uint32_t npools)
 {
@@ -514,18 +706,16 @@ static void chunk_scan(struct census_ctx *ctx, uint64_t base, uint32_t npools)
 	struct iovec *local = ctx->local, *remote = ctx->remote;
 
 	/* Headers first: much of an anonymous mapping may be no pool, or an empty one. */
-	for (i = 0; i < npools; i++)
-		remote[i] = (struct iovec){ (void *)(uintptr_t)(base + i * psize),
-					    CPY_POOL_HEADER_SIZE };
-	local[0] = (struct iovec){ ctx->headers, (size_t)npools * CPY_POOL_HEADER_SIZE };
-	got = ctx_readv(ctx, local, 1, remote, npools) / CPY_POOL_HEADER_SIZE;
+	got = chunk_headers(ctx, base, npools);
 
 	for (i = 0; i < got; i++) {
 		uint64_t addr = base + i * psize;
 		struct pool_header h;
 
 		memcpy(&h, ctx->headers + i * CPY_POOL_HEADER_SIZE, sizeof(h));
-		if (!h.count || pool_header_check(&h, addr, psize, max_block) < 0)
+		/* a pool new since the header pass: its objects may be counted as outside ones */
+		if (!h.count || pool_header_check(&h, addr, psize, max_block) < 0 ||
+		    !u64map_lookup(ctx->poolset, addr))
 			continue;
 		/* contiguous pools are read with one iovec */
 		if (nio && (uintptr_t)remote[nio - 1].iov_base + remote[nio - 1].iov_len == addr) {
@@ -571,7 +761,12 @@ static bool budget_spent(struct census_ctx *ctx)
 	return true;
 }
 
-static void pools_scan(struct census_ctx *ctx)
+static void referents_drain(struct census_ctx *ctx);
+
+/* Runs one pass over the pool slots of the anonymous mappings, a chunk at a time; the pool
+ * pass drains the item queue as it goes (memory bound). */
+static void pools_pass(struct census_ctx *ctx,
+		       void (*chunk)(struct census_ctx *, uint64_t, uint32_t))
 {
 	uint64_t psize = ctx->layout->pool_size;
 	size_t m;
@@ -587,13 +782,332 @@ static void pools_scan(struct census_ctx *ctx)
 
 			if (budget_spent(ctx))
 				return;
-			chunk_scan(ctx, addr, len / psize);
-			ctx->scanned += len;
+			chunk(ctx, addr, len / psize);
+			/* the address space is counted once, by the pass that copies pools */
+			ctx->scanned += chunk == chunk_scan ? len : 0;
+			if (ctx->nitems >= ITEMS_DRAIN)
+				referents_drain(ctx);
 		}
 	}
+}
+
+static void pools_scan(struct census_ctx *ctx)
+{
+	pools_pass(ctx, chunk_index);
+	if (ctx->err || ctx->out->cut_short)
+		return;
+	pools_pass(ctx, chunk_scan);
 	if (ctx->torn > TORN_MIN && ctx->torn > ctx->pools / TORN_SHARE)
 		ctx_corrupt(ctx, "census: %llu of %llu pools inconsistent",
 			    (unsigned long long)ctx->torn, (unsigned long long)ctx->pools);
+}
+
+int census_object_parse(const uint8_t *raw, size_t len, uint64_t addr,
+			const struct census_type *ty, enum census_kind kind,
+			uint64_t preheader_flags, struct census_object *out)
+{
+	uint64_t n, unit = ty->itemsize;
+
+	memset(out, 0, sizeof(*out));
+	if (len < CPY_OB_SIZE + 8 || !refcnt_plausible(load64(raw)) ||
+	    (kind == CENSUS_KIND_LIST && len < CPY_LIST_ITEMS + 8))
+		return -EINVAL;
+	out->bytes = ty->basicsize + type_object_offset(ty->flags, preheader_flags);
+	n = load64(raw + CPY_OB_SIZE);
+	if (kind == CENSUS_KIND_STR) {
+		uint32_t state;
+
+		if (len < CPY_STR_STATE + 4)
+			return -EINVAL;
+		/* the length, then one character more (the terminator), of 1, 2 or 4 bytes */
+		memcpy(&state, raw + CPY_STR_STATE, sizeof(state));
+		unit = (state >> CPY_STR_KIND_SHIFT) & CPY_STR_KIND_MASK;
+		if (unit != 1 && unit != 2 && unit != 4)
+			return -ERANGE;
+		n++;
+	} else if (kind == CENSUS_KIND_OTHER && (int64_t)n < 0) {
+		n = -n;		/* an int's size carries its sign */
+	}
+	if (n > CENSUS_ITEMS_MAX)
+		return -ERANGE;
+	/* itemsize <= 2^16 (census_type_check), n <= 2^44: no overflow */
+	out->bytes += n * unit;
+	if (kind == CENSUS_KIND_LIST || kind == CENSUS_KIND_TUPLE) {
+		out->items = kind == CENSUS_KIND_LIST ? load64(raw + CPY_LIST_ITEMS)
+						      : addr + CPY_TUPLE_ITEMS;
+		out->nitems = n;
+		/* a list's items are elsewhere: its object is its header only */
+		out->bytes -= kind == CENSUS_KIND_LIST ? n * unit : 0;
+	}
+	return 0;
+}
+
+/* Counts the object outside pymalloc at addr (len bytes of it read) and queues its items. */
+static void referent_count(struct census_ctx *ctx, uint64_t addr, const uint8_t *raw, size_t len)
+{
+	const struct census_layout *l = ctx->layout;
+	struct census_object obj;
+	struct census_type ty;
+	struct type_entry *e;
+	enum census_kind kind;
+	int ret;
+
+	if (len < CPY_OB_TYPE + 8)
+		return;
+	e = type_resolve(ctx, load64(raw + CPY_OB_TYPE), 0);
+	if (!e)
+		return;
+	kind = e->addr == l->str_type ? CENSUS_KIND_STR : e->addr == l->list_type ? CENSUS_KIND_LIST :
+	       e->addr == l->tuple_type ? CENSUS_KIND_TUPLE : CENSUS_KIND_OTHER;
+	ty = (struct census_type){ .flags = e->flags, .basicsize = e->basicsize,
+				   .itemsize = e->itemsize };
+	ret = census_object_parse(raw, len, addr, &ty, kind, l->preheader_flags, &obj);
+	if (ret == -EINVAL)
+		return;
+	/* an object with a forged size is counted, by its header, and its items are not read */
+	if (ret == -ERANGE)
+		ctx_corrupt(ctx, "census: size out of range in %s at %#llx",
+			    kind == CENSUS_KIND_OTHER ? "object" : kind == CENSUS_KIND_STR ? "str" :
+			    kind == CENSUS_KIND_LIST ? "list" : "tuple", (unsigned long long)addr);
+	e->count++;
+	e->bytes += obj.bytes;
+	ctx->out->objects++;
+	if (ret)
+		return;
+	if (kind == CENSUS_KIND_LIST)
+		list_check(ctx, addr, obj.nitems, obj.items);
+	else
+		items_push(ctx, addr, obj.items, obj.nitems);
+}
+
+/*
+ * Reads n pieces of target memory into ctx->buf, back to back (the caller keeps them within
+ * BUF_SIZE); returns how many were read whole. The one after them, if any, could not be read.
+ */
+static size_t batch_read(struct census_ctx *ctx, const struct iovec *remote, size_t n)
+{
+	struct iovec local = { ctx->buf, 0 };
+	size_t i, got, whole = 0;
+
+	for (i = 0; i < n; i++)
+		local.iov_len += remote[i].iov_len;
+	got = ctx_readv(ctx, &local, 1, remote, n);
+	ctx->scanned += got;
+	for (i = 0; i < n && got >= remote[i].iov_len; i++, whole++)
+		got -= remote[i].iov_len;
+	return whole;
+}
+
+/* Reads and counts up to IOV_BATCH queued objects (the last ones queued). */
+static void refs_batch(struct census_ctx *ctx)
+{
+	size_t lo = ctx->nrefs > IOV_BATCH ? ctx->nrefs - IOV_BATCH : 0, n = 0, i, whole, off = 0;
+	struct iovec *remote = ctx->remote;
+	uint64_t *addr = ctx->refs + lo;
+
+	for (i = 0; i < ctx->nrefs - lo; i++) {
+		const struct mapping *m = maps_find(ctx, addr[i]);
+
+		/* read up to the end of the object's mapping (referent_note found one) */
+		if (!m)
+			continue;
+		addr[n] = addr[i];
+		remote[n++] = (struct iovec){ (void *)(uintptr_t)addr[i],
+			m->end - addr[i] < CENSUS_OBJECT_LEN ? m->end - addr[i] : CENSUS_OBJECT_LEN };
+	}
+	ctx->nrefs = lo;
+	while (n && !ctx->err) {
+		whole = batch_read(ctx, remote, n);
+		for (i = 0, off = 0; i < whole; off += remote[i].iov_len, i++)
+			referent_count(ctx, addr[i], ctx->buf + off, remote[i].iov_len);
+		/* the one that failed is dropped (freed meanwhile), the rest read again */
+		whole += whole < n;
+		memmove(remote, remote + whole, (n - whole) * sizeof(*remote));
+		memmove(addr, addr + whole, (n - whole) * sizeof(*addr));
+		n -= whole;
+	}
+}
+
+/* Reads the last queued item arrays (up to IOV_BATCH pieces, BUF_SIZE bytes) and notes the
+ * items. Only referent_count() queues items, and it is not called from here. */
+static void items_batch(struct census_ctx *ctx)
+{
+	struct iovec *remote = ctx->remote;
+	size_t n = 0, bytes = 0, i, j, whole, off;
+
+	while (ctx->nitems && n < IOV_BATCH &&
+	       bytes + ctx->items[ctx->nitems - 1].len * 8 <= BUF_SIZE) {
+		const struct census_container *c = &ctx->items[--ctx->nitems];
+
+		remote[n++] = (struct iovec){ (void *)(uintptr_t)c->addr, (size_t)c->len * 8 };
+		bytes += c->len * 8;
+	}
+	while (n && !ctx->err) {
+		whole = batch_read(ctx, remote, n);
+		for (i = 0, off = 0; i < whole; off += remote[i].iov_len, i++)
+			for (j = 0; j < remote[i].iov_len / 8; j++)
+				referent_note(ctx, load64(ctx->buf + off + j * 8));
+		whole += whole < n;
+		memmove(remote, remote + whole, (n - whole) * sizeof(*remote));
+		n -= whole;
+	}
+}
+
+/* Counts what the queues hold, and what that queues in turn, within the budget. */
+static void referents_drain(struct census_ctx *ctx)
+{
+	while ((ctx->nrefs || ctx->nitems) && !ctx->err) {
+		/* the census is then marked cut short: what is queued goes uncounted */
+		if (budget_spent(ctx)) {
+			ctx->nrefs = ctx->nitems = 0;
+			return;
+		}
+		if (ctx->nrefs)
+			refs_batch(ctx);
+		else
+			items_batch(ctx);
+	}
+}
+
+int census_gc_node_check(const uint64_t node[2], uint64_t prev, uint64_t *next)
+{
+	if ((node[1] & GC_PTR_MASK) != prev)
+		return -EAGAIN;
+	*next = node[0] & GC_PTR_MASK;
+	if (*next < USER_ADDR_MIN || *next >= USER_ADDR_MAX || (*next & 7))
+		return -EINVAL;
+	return 0;
+}
+
+/* Loads the aligned window holding [node, node + GC_NODE_LEN), clipped to node's mapping. */
+static int window_load(struct census_ctx *ctx, struct window *win, uint8_t *data, uint64_t base,
+		       uint64_t node)
+{
+	const struct mapping *m = maps_find(ctx, node);
+	uint64_t lo, hi;
+
+	win->hi = 0;
+	if (!m || node + GC_NODE_LEN > m->end)
+		return -EFAULT;
+	lo = base > m->start ? base : m->start;
+	hi = base + WIN_SIZE < m->end ? base + WIN_SIZE : m->end;
+	ctx->scanned += hi - lo;
+	if (ctx_read(ctx, lo, data + (lo - base), hi - lo))
+		return -EFAULT;
+	win->base = base;
+	win->lo = lo;
+	win->hi = hi;
+	return 0;
+}
+
+/* A node's words, from the window cache (fresh: read directly). */
+static int gc_node_read(struct census_ctx *ctx, uint64_t node, uint64_t w[GC_NODE_WORDS],
+			bool fresh)
+{
+	uint64_t base = node & ~(uint64_t)(WIN_SIZE - 1);
+	size_t slot = (base / WIN_SIZE) & (WIN_COUNT - 1);
+	struct window *win = &ctx->wins[slot];
+	uint8_t *data = ctx->win_data + slot * WIN_SIZE;
+
+	if (fresh || node + GC_NODE_LEN > base + WIN_SIZE)
+		return ctx_read(ctx, node, w, GC_NODE_LEN);
+	if ((win->base != base || node < win->lo || node + GC_NODE_LEN > win->hi) &&
+	    window_load(ctx, win, data, base, node))
+		return -EFAULT;
+	memcpy(w, data + (node - base), GC_NODE_LEN);
+	return 0;
+}
+
+/*
+ * Follows one generation's circular list from its head, queueing the objects outside the pools
+ * with objects. Each node's _gc_prev must be the node before it, so the walk is a simple path
+ * while the memory holds still (a node seen twice would need its predecessor seen twice, back
+ * to the head, which ends the walk); a target rewriting it under the walk meets GC_NODES_MAX
+ * and the time budget. 0, -EAGAIN (torn: the target changed it), or another negative errno.
+ */
+static int gc_list_walk(struct census_ctx *ctx, uint64_t head)
+{
+	uint64_t pool_mask = ~(uint64_t)(ctx->layout->pool_size - 1);
+	uint64_t w[GC_NODE_WORDS], prev = head, node, next, n = 0;
+	int ret;
+
+	if (gc_node_read(ctx, head, w, true))
+		return -EFAULT;
+	node = w[0] & GC_PTR_MASK;
+	while (node != head) {
+		if (ctx->err)
+			return ctx->err;
+		if (++n > GC_NODES_MAX) {
+			ctx_corrupt(ctx, "census: a GC list longer than %llu nodes",
+				    (unsigned long long)GC_NODES_MAX);
+			return -ELOOP;
+		}
+		if (!(n % BUDGET_EVERY) && budget_spent(ctx))
+			return -ETIME;
+		ret = gc_node_read(ctx, node, w, false) ?: census_gc_node_check(w, prev, &next);
+		/* a stale window may disagree where the target does not: read the node itself */
+		if (ret)
+			ret = gc_node_read(ctx, node, w, true) ?: census_gc_node_check(w, prev, &next);
+		/* unreadable, or not linked back: the target changed the list under the walk */
+		if (ret)
+			return ret == -EINVAL ? ret : -EAGAIN;
+		if (!u64map_lookup(ctx->poolset, node & pool_mask))
+			referent_note(ctx, node + CPY_GC_HEAD_SIZE);
+		prev = node;
+		node = next;
+	}
+	return 0;
+}
+
+/* The GC state's address: 0, or -ENOENT if there is none to walk. */
+static int gc_state_find(struct census_ctx *ctx, uint64_t *gc)
+{
+	const struct census_layout *l = ctx->layout;
+	uint64_t interp;
+
+	if (!l->gc_state)
+		return -ENOENT;
+	*gc = l->gc_state;
+	if (!l->gc_interp_ptr)
+		return 0;
+	if (ctx_read(ctx, l->gc_interp_ptr, &interp, sizeof(interp)) || !maps_find(ctx, interp) ||
+	    interp + l->gc_state >= USER_ADDR_MAX)
+		return -ENOENT;
+	*gc = interp + l->gc_state;
+	return 0;
+}
+
+/*
+ * Walks the three generations and the permanent one. A list torn by the running target is
+ * walked again (objects already queued are not counted twice), GC_TRIES times at most; during
+ * a collection _gc_prev holds refcount copies, so none is walked then. gc_walked says whether
+ * every list was followed to its end.
+ */
+static void gc_walk(struct census_ctx *ctx)
+{
+	const struct census_layout *l = ctx->layout;
+	uint64_t gc, head;
+	int32_t collecting;
+	bool whole = true;
+	int i, try, ret = 0;
+
+	if (gc_state_find(ctx, &gc) ||
+	    ctx_read(ctx, gc + l->gc_collecting, &collecting, sizeof(collecting)) || collecting)
+		return;
+	for (i = 0; i < 4 && !ctx->err; i++) {
+		head = gc + (i < 3 ? l->gc_generations + i * l->gc_generation_size : l->gc_permanent);
+		for (try = 0; try < GC_TRIES; try++) {
+			ret = gc_list_walk(ctx, head);
+			if (ret != -EAGAIN)
+				break;
+			memset(ctx->wins, 0, WIN_COUNT * sizeof(*ctx->wins));
+		}
+		if (ret == -EINVAL)
+			ctx_corrupt(ctx, "census: a GC list link out of range");
+		whole &= !ret;
+		referents_drain(ctx);
+	}
+	ctx->out->gc_walked = whole && !ctx->err && !ctx->out->cut_short;
 }
 
 static int count_compare(const void *a, const void *b)
@@ -615,6 +1129,25 @@ static int site_compare(const void *a, const void *b)
 	if (x->type != y->type)
 		return (x->type > y->type) - (x->type < y->type);
 	return (x->site > y->site) - (x->site < y->site);
+}
+
+/*
+ * Whether every live heap object of the type was enumerable: fixed-size objects that fit a
+ * pymalloc block are all in the pools; GC-tracked ones of any size are on the generation
+ * lists, if every list was walked (tuples may be untracked). The rest (str, bytes, int, big
+ * untracked tuples) is counted only as far as the items of lists and tuples reach.
+ */
+static bool type_complete(const struct census_ctx *ctx, const struct type_entry *e)
+{
+	const struct census_layout *l = ctx->layout;
+
+	if (ctx->out->cut_short)
+		return false;
+	if (!e->itemsize && e->addr != l->str_type &&
+	    type_object_offset(e->flags, l->preheader_flags) + (uint64_t)e->basicsize <=
+	    l->max_block)
+		return true;
+	return (e->flags & CPY_TPFLAGS_HAVE_GC) && ctx->out->gc_walked && e->addr != l->tuple_type;
 }
 
 static int counts_build(struct census_ctx *ctx)
@@ -646,6 +1179,7 @@ static int counts_build(struct census_ctx *ctx)
 			out->counts[out->n++] = (struct census_count){
 				e->addr, e->count, e->bytes,
 				e->addr == ctx->layout->dict_type ? ctx->instance_dicts : 0,
+				type_complete(ctx, e),
 			};
 		for (spos = 0; e->sites && u64map_next(e->sites, &spos, &key, &site);)
 			out->sites[out->nsites++] = *(const struct census_site *)site;
@@ -661,14 +1195,22 @@ static int ctx_init(struct census_ctx *ctx)
 {
 	int err = u64map_new(sizeof(struct type_entry), TYPES_MAX, &ctx->types);
 
+	if (!err)
+		err = u64map_new(0, POOLSET_MAX, &ctx->poolset);
+	if (!err)
+		err = u64map_new(0, OUTSIDE_MAX, &ctx->outside);
 	if (err)
 		return err;
+	ctx->wins = calloc(WIN_COUNT, sizeof(*ctx->wins));
+	ctx->win_data = malloc((size_t)WIN_COUNT * WIN_SIZE);
+	ctx->buf = malloc(BUF_SIZE);
 	ctx->chunk = malloc(CHUNK_SIZE);
 	ctx->headers = malloc(CHUNK_POOLS_MAX * CPY_POOL_HEADER_SIZE);
 	ctx->offsets = malloc(POOL_BLOCKS_MAX * sizeof(*ctx->offsets));
 	ctx->local = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->local));
 	ctx->remote = calloc(CHUNK_POOLS_MAX, sizeof(*ctx->remote));
-	if (!ctx->chunk || !ctx->headers || !ctx->offsets || !ctx->local || !ctx->remote)
+	if (!ctx->chunk || !ctx->headers || !ctx->offsets || !ctx->local || !ctx->remote ||
+	    !ctx->wins || !ctx->win_data || !ctx->buf)
 		return -ENOMEM;
 	return 0;
 }
@@ -682,6 +1224,13 @@ static void ctx_release(struct census_ctx *ctx)
 	while (ctx->types && u64map_next(ctx->types, &pos, &key, &slot))
 		u64map_free(((struct type_entry *)slot)->sites);
 	u64map_free(ctx->types);
+	u64map_free(ctx->poolset);
+	u64map_free(ctx->outside);
+	free(ctx->wins);
+	free(ctx->win_data);
+	free(ctx->buf);
+	free(ctx->items);
+	free(ctx->refs);
 	free(ctx->maps);
 	free(ctx->chunk);
 	free(ctx->headers);
@@ -706,6 +1255,9 @@ int census_run(pid_t pid, const struct census_layout *layout, struct census *out
 	if (err)
 		goto cleanup;
 	pools_scan(&ctx);
+	referents_drain(&ctx);
+	if (!ctx.err && !out->cut_short)
+		gc_walk(&ctx);
 	err = ctx.err;
 	if (err)
 		goto cleanup;

@@ -16,7 +16,7 @@
  *     macros: /root/.pyenv/versions/3.11.7/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.11.2 /usr/bin/python3.11 (python3.11, build-id 571d98e01096d5c1c32420d229a6731a0a50d2a0):
  *     offsets: stripped, so 3.11.7's DWARF,
- *       all 35 offsets and sizes found equal with its headers (offsetof, internal/ included);
+ *       all 42 offsets and sizes found equal with its headers (offsetof, internal/ included);
  *     macros: /usr/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.12.1 /root/.pyenv/versions/3.12.1/bin/python3.12 (libpython3.12.so.1.0, build-id f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc):
  *     offsets: DWARF of /root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0;
@@ -60,6 +60,7 @@ _Static_assert(CPY_STR_COMPACT == 32, "DWARF of every interpreter above");
 _Static_assert(CPY_STR_ASCII == 64, "DWARF of every interpreter above");
 _Static_assert(CPY_BYTES_SIZE == 16, "DWARF of every interpreter above");
 _Static_assert(CPY_BYTES_DATA == 32, "DWARF of every interpreter above");
+_Static_assert(CPY_TUPLE_ITEMS == 24, "DWARF of every interpreter above");
 
 /* Offsets are in bytes; 0 where a version has no such field. */
 struct cpython_offsets {
@@ -85,6 +86,12 @@ struct cpython_offsets {
 	uint16_t str_compact_data;	/* sizeof(PyCompactUnicodeObject): other compact str's data */
 	uint32_t pool_size;	/* pymalloc POOL_SIZE (measured: sys._debugmallocstats()) */
 	uint64_t preheader_flags;	/* Py_TPFLAGS_PREHEADER (3.12+), Py_TPFLAGS_MANAGED_DICT (3.11), 0 (headers) */
+	uint16_t runtime_gc;	/* _PyRuntimeState.gc (3.8); 0: in the interpreter */
+	uint16_t interp_gc;	/* PyInterpreterState.gc (3.9+); 0: in the runtime */
+	uint16_t gc_generations;	/* struct _gc_runtime_state.generations (gen 0..2 heads) */
+	uint16_t gc_generation_size;	/* sizeof(struct gc_generation) (its head at +0) */
+	uint16_t gc_permanent;	/* struct _gc_runtime_state.permanent_generation */
+	uint16_t gc_collecting;	/* struct _gc_runtime_state.collecting (int) */
 	uint16_t dbg_size;	/* sizeof(_Py_DebugOffsets) (3.13+); 0: none */
 	uint16_t dbg_version;	/* offsetof(_Py_DebugOffsets, version) */
 	uint16_t dbg_free_threaded;	/* offsetof(_Py_DebugOffsets, free_threaded) */
@@ -121,38 +128,45 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	{ .minor = 8, .runtime_tstate_current = 1368, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 104, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
-	   .str_compact_data = 72, .pool_size = 4096, .preheader_flags = 0x0 },
+	   .str_compact_data = 72, .pool_size = 4096, .preheader_flags = 0x0, .runtime_gc = 344,
+	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200 },
 	{ .minor = 9, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 104, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
-	   .str_compact_data = 72, .pool_size = 4096, .preheader_flags = 0x0 },
+	   .str_compact_data = 72, .pool_size = 4096, .preheader_flags = 0x0, .interp_gc = 616,
+	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200 },
 	{ .minor = 10, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 96, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
-	   .str_compact_data = 72, .pool_size = 16384, .preheader_flags = 0x0 },
+	   .str_compact_data = 72, .pool_size = 16384, .preheader_flags = 0x0, .interp_gc = 616,
+	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200 },
 	{ .minor = 11, .runtime_tstate_current = 576, .runtime_interp_main = 48, .tstate_cframe = 56,
 	   .cframe_current_frame = 8, .frame_back = 48, .frame_code = 32, .frame_pos = 56,
 	   .co_firstlineno = 72, .co_filename = 112, .co_name = 120, .co_linetable = 136,
 	   .co_code_adaptive = 184, .str_ascii_data = 48, .str_compact_data = 72, .pool_size = 16384,
-	   .preheader_flags = 0x10 },
+	   .preheader_flags = 0x10, .interp_gc = 648, .gc_generations = 24, .gc_generation_size = 24,
+	   .gc_permanent = 104, .gc_collecting = 200 },
 	{ .minor = 12, .runtime_interp_main = 48, .interp_ceval_gil = 384, .gil_last_holder = 8,
 	   .tstate_cframe = 56, .cframe_current_frame = 0, .frame_back = 8, .frame_code = 0,
 	   .frame_pos = 56, .frame_owner = 70, .frame_owner_cstack = 3, .co_firstlineno = 68,
 	   .co_filename = 112, .co_name = 120, .co_linetable = 136, .co_code_adaptive = 192,
-	   .str_ascii_data = 40, .str_compact_data = 56, .pool_size = 16384, .preheader_flags = 0x18 },
+	   .str_ascii_data = 40, .str_compact_data = 56, .pool_size = 16384, .preheader_flags = 0x18,
+	   .interp_gc = 112, .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104,
+	   .gc_collecting = 200 },
 	{ .minor = 13, .runtime_interp_main = 640, .interp_ceval_gil = 16, .gil_last_holder = 8,
 	   .tstate_frame = 72, .frame_back = 8, .frame_code = 0, .frame_pos = 56, .frame_owner = 70,
 	   .frame_owner_cstack = 3, .co_firstlineno = 68, .co_filename = 112, .co_name = 120,
 	   .co_linetable = 136, .co_code_adaptive = 200, .str_ascii_data = 40, .str_compact_data = 56,
-	   .pool_size = 16384, .preheader_flags = 0x18, .dbg_size = 584, .dbg_version = 8,
-	   .dbg_free_threaded = 16, .dbg_interp_size = 48, .dbg_interp_ceval_gil = 112,
-	   .dbg_interp_gil = 120, .dbg_interp_gil_holder = 144, .dbg_tstate_size = 152,
-	   .dbg_tstate_current_frame = 184, .dbg_frame_size = 224, .dbg_frame_previous = 232,
-	   .dbg_frame_executable = 240, .dbg_frame_instr_ptr = 248, .dbg_frame_owner = 264,
-	   .dbg_code_size = 272, .dbg_code_filename = 280, .dbg_code_name = 288,
-	   .dbg_code_linetable = 304, .dbg_code_firstlineno = 312, .dbg_code_adaptive = 344,
-	   .dbg_type_size = 368, .dbg_type_name = 376, .dbg_type_flags = 392, .dbg_str_size = 536,
-	   .dbg_str_state = 544, .dbg_str_length = 552, .dbg_str_ascii_size = 560,
+	   .pool_size = 16384, .preheader_flags = 0x18, .interp_gc = 7400, .gc_generations = 24,
+	   .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200, .dbg_size = 584,
+	   .dbg_version = 8, .dbg_free_threaded = 16, .dbg_interp_size = 48,
+	   .dbg_interp_ceval_gil = 112, .dbg_interp_gil = 120, .dbg_interp_gil_holder = 144,
+	   .dbg_tstate_size = 152, .dbg_tstate_current_frame = 184, .dbg_frame_size = 224,
+	   .dbg_frame_previous = 232, .dbg_frame_executable = 240, .dbg_frame_instr_ptr = 248,
+	   .dbg_frame_owner = 264, .dbg_code_size = 272, .dbg_code_filename = 280,
+	   .dbg_code_name = 288, .dbg_code_linetable = 304, .dbg_code_firstlineno = 312,
+	   .dbg_code_adaptive = 344, .dbg_type_size = 368, .dbg_type_name = 376, .dbg_type_flags = 392,
+	   .dbg_str_size = 536, .dbg_str_state = 544, .dbg_str_length = 552, .dbg_str_ascii_size = 560,
 	   .dbg_bytes_size = 512, .dbg_bytes_ob_size = 520, .dbg_bytes_ob_sval = 528 },
 };
 

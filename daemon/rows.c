@@ -94,6 +94,7 @@ void rows_update_deaths(struct rows *rs, uint64_t type, const struct pyleak_type
 static void census_row_set(struct type_row *r, const struct census_count *cc)
 {
 	r->census = true;
+	r->complete = cc->complete;
 	row_set(r, cc->count, cc->count - cc->instance_dicts, cc->bytes);
 	r->instance_dicts = cc->instance_dicts;
 }
@@ -130,25 +131,46 @@ static void rows_prune(struct rows *rs, bool probed)
 	rs->n = k;
 }
 
-void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count)
+static bool type_probed(const struct rows *rs, uint64_t type, const uint64_t *probed, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (probed[i] == type)
+			return true;
+	return pytype_is_heap(rs->pid, type);
+}
+
+/* When all is false (precise mode), only the rows of types no probe counts are made and
+ * updated here (listed_only); probed[] lists the static types probes count. */
+static void census_all_update(struct rows *rs, const struct census *c, bool all,
+			      const uint64_t *probed, int nprobed, uint64_t min_count)
 {
 	struct type_row *r;
 	size_t i;
 
 	for (i = 0; i < rs->n; i++)
-		rs->v[i].seen = false;
+		if (all || rs->v[i].listed_only)
+			rs->v[i].seen = false;
 	for (i = 0; i < c->n; i++) {
 		r = rows_find(rs, c->counts[i].type);
-		if (!r && c->counts[i].count < min_count)
+		if (r ? !all && !r->listed_only :
+		    c->counts[i].count < min_count ||
+		    (!all && type_probed(rs, c->counts[i].type, probed, nprobed)))
 			continue;
-		r = r ? r : rows_get(rs, c->counts[i].type);
-		if (!r)
-			continue;
+		if (!r) {
+			r = rows_get(rs, c->counts[i].type);
+			if (!r)
+				continue;
+			r->listed_only = !all;
+		}
 		r->st.flags = pytype_is_heap(rs->pid, r->type) ? PYLEAK_TYPE_HEAP : 0;
 		census_row_set(r, &c->counts[i]);
 	}
 	for (i = 0; i < rs->n; i++) {
 		r = &rs->v[i];
+		if (!all && !r->listed_only)
+			continue;
 		r->unseen = r->seen ? 0 : r->unseen + 1;
 		if (!r->seen && r->has_prev)
 			row_set(r, 0, 0, 0);
@@ -161,6 +183,17 @@ void rows_drop_probed(struct rows *rs)
 	rows_prune(rs, true);
 }
 
+void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count)
+{
+	census_all_update(rs, c, true, NULL, 0, min_count);
+}
+
+void rows_update_census_unprobed(struct rows *rs, const struct census *c, const uint64_t *probed,
+				 int nprobed, uint64_t min_count)
+{
+	census_all_update(rs, c, false, probed, nprobed, min_count);
+}
+
 void rows_history_record(struct rows *rs, double now)
 {
 	struct history_sample hs = { .t = now };
@@ -169,7 +202,7 @@ void rows_history_record(struct rows *rs, double now)
 	for (i = 0; i < rs->n; i++) {
 		struct type_row *r = &rs->v[i];
 
-		if (!r->seen)
+		if (!r->seen || r->listed_only)
 			continue;
 		if (!r->hist) {
 			r->hist = calloc(1, sizeof(*r->hist));

@@ -19,6 +19,9 @@ struct type_row {
 	uint64_t type;
 	char name[64];
 	bool census;		/* counted by heap census, not probes */
+	bool complete;		/* census rows: every live object was enumerable (census.h) */
+	bool listed_only;	/* precise mode's census row of a type no probe counts: listed
+				 * by top, not judged by leaks (no history), as before it */
 	bool seen;		/* present in the latest sample */
 	bool has_prev;
 	uint32_t unseen;	/* census rows: censuses in a row it was absent from */
@@ -66,6 +69,12 @@ void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t mi
 
 /* Drops the probe-counted rows (their probes are gone). */
 void rows_drop_probed(struct rows *rs);
+
+/* Precise mode: the same for the types no probe counts, i.e. neither heap types (classes) nor
+ * the probed static types given; rows of probe-counted types are left alone. New rows are
+ * listed_only. */
+void rows_update_census_unprobed(struct rows *rs, const struct census *c, const uint64_t *probed,
+				 int nprobed, uint64_t min_count);
 
 /* Appends each row seen in the latest sample to its history. */
 void rows_history_record(struct rows *rs, double now);

@@ -88,6 +88,10 @@ static int census_take(struct target *t)
 		rows_update_census_all(&t->rows, &c, SAMPLED_ROW_MIN);
 	}
 	rows_update_census(&t->rows, &c, t->census_types, t->ncensus);
+	/* after the plan's census types: their rows are judged, the others only listed */
+	if (!target_sampled(t))
+		rows_update_census_unprobed(&t->rows, &c, t->probed_types, t->nprobed,
+					    SAMPLED_ROW_MIN);
 	census_free(&c);
 	return 0;
 }

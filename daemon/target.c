@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cpython.h"
+#include "cpython_offsets.h"
 #include "hooks.h"
 #include "log.h"
 #include "pystack.h"
@@ -210,6 +211,22 @@ static int owner_read(pid_t pid, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* Where the GC generations are: in the runtime on 3.8, in the main interpreter on 3.9+. */
+static void census_gc_setup(struct target *t)
+{
+	const struct cpython_offsets *o = cpython_offsets_find(t->py.major, t->py.minor);
+	struct census_layout *l = &t->layout;
+
+	if (!o || !t->py.runtime)
+		return;
+	l->gc_interp_ptr = o->interp_gc ? t->py.runtime + o->runtime_interp_main : 0;
+	l->gc_state = o->interp_gc ? o->interp_gc : t->py.runtime + o->runtime_gc;
+	l->gc_generations = o->gc_generations;
+	l->gc_generation_size = o->gc_generation_size;
+	l->gc_permanent = o->gc_permanent;
+	l->gc_collecting = o->gc_collecting;
+}
+
 static void census_setup(struct target *t)
 {
 	int i;
@@ -219,9 +236,15 @@ static void census_setup(struct target *t)
 	t->layout.preheader_flags = t->plan.preheader_flags;
 	python_symbol_addr(&t->py, "PyList_Type", &t->layout.list_type);
 	python_symbol_addr(&t->py, "PyDict_Type", &t->layout.dict_type);
+	python_symbol_addr(&t->py, "PyTuple_Type", &t->layout.tuple_type);
+	python_symbol_addr(&t->py, "PyUnicode_Type", &t->layout.str_type);
+	census_gc_setup(t);
 	for (i = 0; i < t->plan.ncensus; i++)
 		if (!python_symbol_addr(&t->py, t->plan.census[i], &t->census_types[t->ncensus]))
 			t->ncensus++;
+	for (i = 0; i < t->plan.nwatched; i++)
+		if (!python_symbol_addr(&t->py, t->plan.watched[i], &t->probed_types[t->nprobed]))
+			t->nprobed++;
 }
 
 int target_attach(pid_t pid, const struct target_options *opt, struct target **out)

@@ -58,6 +58,8 @@ struct target {
 	struct probes probes;
 	struct census_layout layout;
 	uint64_t census_types[12];	/* the plan's census types found in this build */
+	uint64_t probed_types[12];	/* the plan's static types counted by probes */
+	int nprobed;
 	int ncensus;
 	struct rows rows;
 	uint64_t samples;

@@ -52,6 +52,8 @@ static json_t *row_json(const struct type_row *r, int64_t delta)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "bytes", r->bytes >= 0 ? json_integer(r->bytes) : json_null());
+	/* a probe row misses only the births its full object map dropped */
+	json_object_set_new(o, "complete", json_boolean(r->census ? r->complete : !r->st.dropped));
 	if (r->instance_dicts)
 		json_object_set_new(o, "instance_dicts", json_integer(r->instance_dicts));
 	if (!r->census) {
@@ -103,9 +105,15 @@ static json_t *notes_json(struct target *t)
 			n += snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "", t->plan.census[i]);
 		snprintf(buf + n, sizeof(buf) - n > 0 ? sizeof(buf) - n : 0,
 			 ": %s, so they are counted by heap census (pymalloc blocks; objects over "
-			 "%u bytes are not seen)", t->plan.census_why, CPY_SMALL_REQUEST_MAX);
+			 "%u bytes on the GC lists or as list and tuple items)", t->plan.census_why,
+			 CPY_SMALL_REQUEST_MAX);
 		json_array_append_new(notes, json_string(buf));
 	}
+	json_array_append_new(notes, json_string(
+		"complete: false (* after the source) means not every live object of the type could be "
+		"enumerated: census rows see objects in pymalloc blocks, GC-tracked objects of any size "
+		"(on the collector's lists), and larger untracked ones (str, bytes, int, big tuples) only "
+		"as items of the lists and tuples counted, not of dicts or sets"));
 	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_OBJS_FULL]) {
 		snprintf(buf, sizeof(buf), "%lu births not tracked: object map full (max_objects)",
 			 cnt[PYLEAK_CNT_OBJS_FULL]);

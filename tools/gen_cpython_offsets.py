@@ -65,9 +65,16 @@ MEMBERS = [
     ("PyASCIIObject", "state"),
     ("PyBytesObject", "ob_base.ob_size"),
     ("PyBytesObject", "ob_sval"),
+    ("PyTupleObject", "ob_item"),
+    ("_PyRuntimeState", "gc"),
+    ("PyInterpreterState", "gc"),
+    ("struct _gc_runtime_state", "generations"),
+    ("struct _gc_runtime_state", "permanent_generation"),
+    ("struct _gc_runtime_state", "collecting"),
+    ("struct gc_generation", "head"),
 ]
 SIZES = ["PyASCIIObject", "PyCompactUnicodeObject", "PyGC_Head", "struct pool_header",
-         "_Py_DebugOffsets"]
+         "_Py_DebugOffsets", "struct gc_generation"]
 ENUMS = ["FRAME_OWNED_BY_CSTACK"]
 BITS = [("PyASCIIObject", "state", "kind"), ("PyASCIIObject", "state", "compact"),
         ("PyASCIIObject", "state", "ascii")]
@@ -138,6 +145,7 @@ CONSTANTS = [
     ("CPY_STR_ASCII", "DWARF", lambda f: 1 << f.bits["ascii"][0]),
     ("CPY_BYTES_SIZE", "DWARF", lambda f: f.m("PyBytesObject", "ob_base.ob_size")),
     ("CPY_BYTES_DATA", "DWARF", lambda f: f.m("PyBytesObject", "ob_sval")),
+    ("CPY_TUPLE_ITEMS", "DWARF", lambda f: f.m("PyTupleObject", "ob_item")),
 ]
 
 # Columns of the generated table: (name, C type, comment).
@@ -167,6 +175,12 @@ COLUMNS = [
     ("pool_size", "uint32_t", "pymalloc POOL_SIZE (measured: sys._debugmallocstats())"),
     ("preheader_flags", "uint64_t",
      "Py_TPFLAGS_PREHEADER (3.12+), Py_TPFLAGS_MANAGED_DICT (3.11), 0 (headers)"),
+    ("runtime_gc", "uint16_t", "_PyRuntimeState.gc (3.8); 0: in the interpreter"),
+    ("interp_gc", "uint16_t", "PyInterpreterState.gc (3.9+); 0: in the runtime"),
+    ("gc_generations", "uint16_t", "struct _gc_runtime_state.generations (gen 0..2 heads)"),
+    ("gc_generation_size", "uint16_t", "sizeof(struct gc_generation) (its head at +0)"),
+    ("gc_permanent", "uint16_t", "struct _gc_runtime_state.permanent_generation"),
+    ("gc_collecting", "uint16_t", "struct _gc_runtime_state.collecting (int)"),
     ("dbg_size", "uint16_t", "sizeof(_Py_DebugOffsets) (3.13+); 0: none"),
 ] + [(name, "uint16_t", "offsetof(_Py_DebugOffsets, %s)" % m) for name, m in DEBUG_FIELDS]
 
@@ -383,6 +397,17 @@ class Facts:
         r["pool_size"] = self.pool["size"]
         r["preheader_flags"] = (self.macros["Py_TPFLAGS_PREHEADER"] or
                                 self.macros["Py_TPFLAGS_MANAGED_DICT"] or 0)
+        if self.m("PyInterpreterState", "gc") is not None:
+            r["interp_gc"] = self.m("PyInterpreterState", "gc")
+        else:
+            r["runtime_gc"] = self.m("_PyRuntimeState", "gc")
+        g = "struct _gc_runtime_state"
+        r["gc_generations"] = self.m(g, "generations")
+        r["gc_generation_size"] = self.size("struct gc_generation")
+        r["gc_permanent"] = self.m(g, "permanent_generation")
+        r["gc_collecting"] = self.m(g, "collecting")
+        if self.m("struct gc_generation", "head") != 0:
+            die("%s: a generation's head is not its first member" % self.module)
         if self.size("_Py_DebugOffsets") is not None:
             r["dbg_size"] = self.size("_Py_DebugOffsets")
             for name, member in DEBUG_FIELDS:
