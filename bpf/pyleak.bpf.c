@@ -490,7 +490,9 @@ int BPF_USDT(pyleak_gc_done_usdt, long collected)
 }
 
 /* An exec replaces the interpreter the probes were placed in; pidfds do not report it. */
-SEC("tp/sched/sched_process_exec")
+/* A raw tracepoint: a classic one takes at most 64 programs host-wide (BPF_TRACE_MAX_PROGS),
+ * one per tracked process, and the 65th attach fails with E2BIG. */
+SEC("raw_tp/sched_process_exec")
 int pyleak_exec(void *ctx)
 {
 	if (bpf_get_current_pid_tgid() >> 32 == target_tgid)
