@@ -76,7 +76,7 @@ def churn_runs(daemon):
                                  "--leak-rate", "3"])
         for t in list(churn.values()) + list(leak.values()):
             t.read()
-            daemon.ok("attach", "-p", str(t.pid), "--mode", "precise", "--force")
+            daemon.ok("attach", "-p", str(t.pid))
         start = time.time()
         false_positives, found = {p: [] for p in pythons}, {}
         worst = {}
