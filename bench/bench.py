@@ -61,6 +61,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 MODES = ["none", "precise", "sampled", "tracemalloc=1", "tracemalloc=25", "naive"]
 PYLEAK_MODES = ("precise", "sampled")
+
+
+def attach_args(mode):
+    """--force: over the budget, precise mode would fall back to sampled mid-run."""
+    return ["--mode", mode] + (["--force"] if mode == "precise" else [])
+
+
 # name: (script, size argument (full, quick), metric the ratio is taken of)
 WORKLOADS = {
     "alloc": ("alloc_loop.py", (200000, 50000), "seconds"),
@@ -288,7 +295,7 @@ def run_once(info, workload, mode, size, daemon, run_timeout):
             raise RuntimeError("%s did not start" % " ".join(argv))
         if mode in PYLEAK_MODES:
             t0 = time.monotonic()
-            daemon.ctl("attach", "-p", str(p.pid), "--mode", mode)
+            daemon.ctl("attach", "-p", str(p.pid), *attach_args(mode))
             extra["attach_s"] = time.monotonic() - t0
         elif mode == "naive":
             # Unbuffered: select() then sees every line bpftrace writes.
@@ -586,7 +593,7 @@ def run_scale(args, infos, tmp):
             try:
                 wait_blocked_on_stdin(p.pid)
                 t0 = time.monotonic()
-                daemon.ctl("attach", "-p", str(p.pid), "--mode", mode)
+                daemon.ctl("attach", "-p", str(p.pid), *attach_args(mode))
                 r["attach_s"] = time.monotonic() - t0
                 p.stdin.write("go\n")
                 p.stdin.flush()

@@ -20,7 +20,6 @@ const volatile bool adopt_heap_types = true;
 /* The target's pid (tgid), for the exec tracepoint. */
 const volatile __u32 target_tgid = 0;
 /* Types whose size is not basicsize + itemsize * |ob_size| (str): size unknown at birth. */
-const volatile __u64 unsized_type = 0;
 
 /* Read by the daemon through the skeleton's mmap of .bss. */
 struct pyleak_gc gc_state = {};
@@ -155,8 +154,6 @@ static __always_inline __u32 object_size(__u64 obj, __u64 type)
 	__s64 basic, item, n = 0;
 	int err = 0;
 
-	if (type == unsized_type)
-		return 0;
 	basic = read_user_u64(type + CPY_TP_BASICSIZE, &err);
 	item = read_user_u64(type + CPY_TP_ITEMSIZE, &err);
 	if (item)
@@ -369,16 +366,6 @@ static __always_inline int record_birth(__u64 obj)
 	__sync_fetch_and_add(&ts->born, 1);
 	__sync_fetch_and_add(&ts->bytes_born, v.size);
 	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pyleak_birth)
-{
-	struct pyleak_hook *h = this_hook(ctx);
-
-	if (!h)
-		return 0;
-	return record_birth(read_reg(ctx, h->reg));
 }
 
 SEC("uretprobe")

@@ -33,8 +33,7 @@ enum pyleak_reg {
 };
 
 enum pyleak_hook_kind {
-	PYLEAK_HOOK_BIRTH = 1,	/* object in a register: it has its type and refcount 1 */
-	PYLEAK_HOOK_BIRTH_RET,	/* constructor's return value (uretprobe) */
+	PYLEAK_HOOK_BIRTH_RET = 1,	/* constructor's return value (uretprobe) */
 	PYLEAK_HOOK_DEATH,	/* a tp_dealloc (or a direct free path): object in a register */
 	PYLEAK_HOOK_GC_START,	/* the cyclic collector's entry: generation in a register (or -1) */
 	PYLEAK_HOOK_GC_DONE,	/* its return (uretprobe): objects collected */

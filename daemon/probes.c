@@ -164,7 +164,7 @@ static void dispatch_remove(struct probes *p)
 /* The uprobe programs are attached by uprobe_multi links only (probes_hook()). */
 static int progs_set_multi(struct pyleak_bpf *skel)
 {
-	struct bpf_program *progs[] = { skel->progs.pyleak_birth, skel->progs.pyleak_birth_ret,
+	struct bpf_program *progs[] = { skel->progs.pyleak_birth_ret,
 					skel->progs.pyleak_death, skel->progs.pyleak_gc_start,
 					skel->progs.pyleak_gc_done };
 	size_t i;
@@ -194,7 +194,6 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 		log_error("open BPF object for pid %d: %s", pid, strerror(-err));
 		return err;
 	}
-	p->skel->rodata->unsized_type = cfg->unsized_type;
 	p->skel->rodata->target_tgid = pid;
 	p->skel->rodata->stack_layout = cfg->stacks;
 	p->skel->rodata->birth_sample_every = cfg->birth_sample_every;
@@ -281,7 +280,7 @@ void probes_unhook(struct probes *p)
 
 void probes_unhook_objects(struct probes *p)
 {
-	links_close(p, 1U << PYLEAK_HOOK_BIRTH | 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH, 0);
+	links_close(p, 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH, 0);
 }
 
 void probes_close(struct probes *p)
@@ -494,7 +493,6 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 		goto cleanup;
 	}
 	switch (kind) {
-	case PYLEAK_HOOK_BIRTH: prog = p->skel->progs.pyleak_birth; break;
 	case PYLEAK_HOOK_BIRTH_RET: prog = p->skel->progs.pyleak_birth_ret; break;
 	case PYLEAK_HOOK_GC_START: prog = p->skel->progs.pyleak_gc_start; break;
 	case PYLEAK_HOOK_GC_DONE: prog = p->skel->progs.pyleak_gc_done; break;

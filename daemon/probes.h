@@ -42,7 +42,6 @@ struct probes {
 struct probes_config {
 	bool per_object;	/* births and deaths are counted per object (precise mode) */
 	uint32_t max_objects;	/* entries of the object map (its memory grows with use) */
-	uint64_t unsized_type;	/* type whose size is unknown at birth */
 	struct pyleak_stack_layout stacks;	/* runtime 0: no allocation sites */
 	uint32_t max_pages;	/* pages whose first-touch stack is kept (LRU) */
 	uint32_t max_stacks;	/* distinct stacks kept */

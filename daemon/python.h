@@ -42,7 +42,6 @@ struct python_plan {
 	const char *census[12];		/* static type objects probes cannot count: counted by census */
 	int ncensus;
 	const char *census_why;		/* why, for `top` notes */
-	const char *unsized;		/* type whose size is unknown at birth (str) */
 	bool gc_usdt;			/* the build has python:gc__start/gc__done */
 	const char *gc_funcs[2];	/* else the collector function(s) to hook, entry and return */
 	int ngc_funcs;

@@ -71,8 +71,7 @@ void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type
 		return;
 	r->st = *st;
 	live = (int64_t)(st->born - st->died - st->replaced);
-	row_set(r, live, live - (int64_t)st->pre_died,
-		type == rs->unsized_type ? -1 : (int64_t)(st->bytes_born - st->bytes_died));
+	row_set(r, live, live - (int64_t)st->pre_died, (int64_t)(st->bytes_born - st->bytes_died));
 }
 
 void rows_update_deaths(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st)

@@ -38,7 +38,6 @@ struct type_row {
 
 struct rows {
 	pid_t pid;		/* whose type objects the names are read from */
-	uint64_t unsized_type;	/* probe rows of this type have no byte count */
 	struct type_row *v;
 	size_t n, cap;
 };

@@ -295,8 +295,6 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	err = owner_read(pid, &t->uid, &t->gid);
 	if (err)
 		goto cleanup;
-	python_symbol_addr(&t->py, t->plan.unsized, &t->rows.unsized_type);
-	cfg.unsized_type = t->rows.unsized_type;
 	if (pystack_layout(&t->py, &cfg.stacks))
 		log_warn("pid %d: no Python stack layout for %s: no allocation sites", pid,
 			 t->py.version);

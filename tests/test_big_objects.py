@@ -24,13 +24,7 @@ PER_ROUND = "2"		# requests per round, each keeping 20 of each kind
 WINDOW = "20"
 SETTLE = 20		# seconds a census may take to catch up with the last round
 TOLERANCE = 0.01
-# Kinds a mode cannot count on an interpreter, and why. Strict: once counted, remove the entry.
-KNOWN_GAPS = {
-    ("pyenv-3.8", "precise"): ("bytes", "3.8's bytes_repeat allocates with PyObject_Malloc and "
-                               "initialises inline: no constructor probe sees `b * n`"),
-}
-# How the brief's precise mode is kept on: until `--force` exists, a budget of 0 (no limit).
-MODE_ARGS = {"sampled": ["--mode", "sampled"], "precise": ["--mode", "precise", "--budget", "0"]}
+MODE_ARGS = {"sampled": ["--mode", "sampled"], "precise": ["--mode", "precise", "--force"]}
 
 
 def grown(counts, base, kept):
@@ -71,12 +65,10 @@ def big_runs(request):
                 # then ask every target's leaks while its window still holds the growth.
                 deadline = time.time() + SETTLE
                 tops = {}
-                for name, _, t in runs:
-                    gap = KNOWN_GAPS.get((name, mode), (None,))[0]
-                    counted = {k: v for k, v in kept[t].items() if k != gap}
+                for _, _, t in runs:
                     while True:
                         tops[t] = top_counts(d, t.pid)
-                        if within(grown(tops[t][0], base[t], counted), counted) or \
+                        if within(grown(tops[t][0], base[t], kept[t]), kept[t]) or \
                                 time.time() > deadline:
                             break
                         time.sleep(1)
@@ -96,9 +88,7 @@ def test_big_objects_counted(big_runs, python):
     name, mode, kept, g, doc, leaks = big_runs[require(python)]
     print("%s %s: kept %s, top grew %s" % (name, mode, kept, g))
     assert all(kept[k] >= 1000 for k in KINDS), kept
-    gap, why = KNOWN_GAPS.get((name, mode), (None, None))
-    counted = {k: v for k, v in kept.items() if k != gap}
-    assert within(g, counted), "%s %s: top grew %s for %s kept" % (name, mode, g, kept)
+    assert within(g, kept), "%s %s: top grew %s for %s kept" % (name, mode, g, kept)
     rows = {r["type"]: r for r in doc["types"]}
     assert all(isinstance(r.get("complete"), bool) for r in rows.values()), doc["types"][:3]
     # str, bytes and tuples outside pymalloc are found only as items: never complete; type
@@ -106,14 +96,10 @@ def test_big_objects_counted(big_runs, python):
     assert not [k for k in KINDS if rows[k]["source"] == "census" and rows[k]["complete"]], rows
     assert rows["type"]["source"] == "census" and rows["type"]["complete"], rows.get("type")
     growing = {s["type"]: s["score"] for s in leaks if s["score"] > 0}
-    missing = [k for k in KINDS if k not in growing and k != gap]
+    missing = [k for k in KINDS if k not in growing]
     assert not missing, "%s %s: leaks does not name %s as growing: %s" % (
         name, mode, missing, [(s["type"], s["score"]) for s in leaks])
     if mode == "precise":
         # a C type no probe counts, listed from the census
         assert rows.get("function", {}).get("source") == "census", sorted(rows)
         assert rows["function"]["live"] > 0
-    if gap:
-        assert not within(g, {gap: kept[gap]}), "%s %s now counts %s: drop it from KNOWN_GAPS" % (
-            name, mode, gap)
-        pytest.xfail("%s %s: %s not counted: %s" % (name, mode, gap, why))
