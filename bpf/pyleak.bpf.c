@@ -19,7 +19,6 @@
 const volatile bool adopt_heap_types = true;
 /* The target's pid (tgid), for the exec tracepoint. */
 const volatile __u32 target_tgid = 0;
-/* Types whose size is not basicsize + itemsize * |ob_size| (str): size unknown at birth. */
 
 /* Read by the daemon through the skeleton's mmap of .bss. */
 struct pyleak_gc gc_state = {};
