@@ -825,8 +825,12 @@ int census_object_parse(const uint8_t *raw, size_t len, uint64_t addr,
 		if (unit != 1 && unit != 2 && unit != 4)
 			return -ERANGE;
 		n++;
-	} else if (kind == CENSUS_KIND_OTHER && (int64_t)n < 0) {
-		n = -n;		/* an int's size carries its sign */
+	} else if (kind == CENSUS_KIND_OTHER) {
+		/* fixed size: the word read as a size is its first field (a pointer, say) */
+		if (!unit)
+			return 0;
+		if ((int64_t)n < 0)
+			n = -n;		/* an int's size carries its sign */
 	}
 	if (n > CENSUS_ITEMS_MAX)
 		return -ERANGE;
@@ -836,8 +840,6 @@ int census_object_parse(const uint8_t *raw, size_t len, uint64_t addr,
 		out->items = kind == CENSUS_KIND_LIST ? load64(raw + CPY_LIST_ITEMS)
 						      : addr + CPY_TUPLE_ITEMS;
 		out->nitems = n;
-		/* a list's items are elsewhere: its object is its header only */
-		out->bytes -= kind == CENSUS_KIND_LIST ? n * unit : 0;
 	}
 	return 0;
 }
