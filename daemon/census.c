@@ -104,6 +104,11 @@ struct mapping {
 	uint64_t start;
 	uint64_t end;
 	bool pools;		/* private, writable, anonymous: where pymalloc arenas live */
+	/* Anonymous, or the interpreter's own writable data: where objects are read. A file the
+	 * target serves (FUSE) could block process_vm_readv, and the daemon's loop with it. */
+	bool objects;
+	bool writable;
+	uint64_t dev, inode;	/* the file mapped, inode 0: none */
 	uint64_t slot0;		/* pools: the pool set's bit of its first aligned pool slot */
 };
 
@@ -345,6 +350,32 @@ static int poolset_init(struct census_ctx *ctx)
 	return ctx->poolset ? 0 : -ENOMEM;
 }
 
+/* Whether [addr, addr + len) lies in one mapping objects are read from. */
+static bool maps_objects(const struct census_ctx *ctx, uint64_t addr, uint64_t len)
+{
+	const struct mapping *m = maps_find(ctx, addr);
+
+	return m && m->objects && len <= m->end - addr;
+}
+
+/* Marks the mappings objects are read from: the interpreter's is the file holding its static
+ * types (the first the layout knows). */
+static void maps_objects_mark(struct census_ctx *ctx)
+{
+	const struct census_layout *l = ctx->layout;
+	uint64_t anchor = l->tuple_type ?: l->list_type ?: l->str_type ?: l->dict_type;
+	const struct mapping *interp = maps_find(ctx, anchor);
+	uint64_t dev = interp ? interp->dev : 0, inode = interp ? interp->inode : 0;
+	size_t i;
+
+	for (i = 0; i < ctx->nmaps; i++) {
+		struct mapping *m = &ctx->maps[i];
+
+		m->objects = !m->inode || (inode && m->writable && m->inode == inode &&
+					   m->dev == dev);
+	}
+}
+
 static int maps_load(struct census_ctx *ctx)
 {
 	struct procfs_maps *maps;
@@ -375,10 +406,16 @@ static int maps_load(struct census_ctx *ctx)
 			/* arenas are mmap'd anonymous: [heap], [stack] and files hold none */
 			.pools = m.perms[1] == 'w' && m.perms[3] == 'p' && m.inode == 0 &&
 				 (!m.path[0] || !strncmp(m.path, "[anon:", 6)),
+			.writable = m.perms[1] == 'w',
+			.dev = (uint64_t)m.dev_major << 32 | m.dev_minor,
+			.inode = m.inode,
 		};
 	}
 	procfs_maps_close(maps);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return ret;
+	maps_objects_mark(ctx);
+	return 0;
 }
 
 static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth);
@@ -535,7 +572,7 @@ static void referent_note(struct census_ctx *ctx, uint64_t addr)
 	int ret;
 
 	if (addr < USER_ADDR_MIN || addr >= USER_ADDR_MAX || (addr & 7) || poolset_has(ctx, addr) ||
-	    u64map_lookup(ctx->outside, addr) || !maps_find(ctx, addr))
+	    u64map_lookup(ctx->outside, addr) || !maps_objects(ctx, addr, 8))
 		return;
 	if (ctx->nrefs == ctx->refs_room) {
 		size_t n = ctx->refs_room ? ctx->refs_room * 2 : 1024;
@@ -572,7 +609,7 @@ static void items_push(struct census_ctx *ctx, uint64_t owner, uint64_t addr, ui
 	if (!n)
 		return;
 	m = (addr & 7) ? NULL : maps_find(ctx, addr);
-	if (!m || n > (m->end - addr) / 8) {
+	if (!m || !m->objects || n > (m->end - addr) / 8) {
 		ctx_corrupt(ctx, "census: items out of range in container at %#llx",
 			    (unsigned long long)owner);
 		return;
@@ -833,7 +870,8 @@ static void pools_pass(struct census_ctx *ctx, bool index)
 			uint64_t len = end - addr < CHUNK_SIZE ? end - addr : CHUNK_SIZE;
 			uint64_t slot = ctx->maps[m].slot0 + (addr - start) / psize;
 
-			if (index ? budget_spent(ctx) : slot >= ctx->indexed || over_budget(ctx, false))
+			if (index ? budget_spent(ctx) :
+				    slot >= ctx->indexed || over_budget(ctx, false))
 				return;
 			if (!index) {
 				chunk_scan(ctx, addr, len / psize);
@@ -1068,6 +1106,8 @@ static int gc_node_read(struct census_ctx *ctx, uint64_t node, uint64_t w[GC_NOD
 	struct window *win = &ctx->wins[slot];
 	uint8_t *data = ctx->win_data + slot * WIN_SIZE;
 
+	if (!maps_objects(ctx, node, GC_NODE_LEN))
+		return -EFAULT;
 	if (fresh || node + GC_NODE_LEN > base + WIN_SIZE)
 		return ctx_read(ctx, node, w, GC_NODE_LEN);
 	if ((win->base != base || node < win->lo || node + GC_NODE_LEN > win->hi) &&
@@ -1127,7 +1167,8 @@ static int gc_state_find(struct census_ctx *ctx, uint64_t *gc)
 	*gc = l->gc_state;
 	if (!l->gc_interp_ptr)
 		return 0;
-	if (ctx_read(ctx, l->gc_interp_ptr, &interp, sizeof(interp)) || !maps_find(ctx, interp) ||
+	if (ctx_read(ctx, l->gc_interp_ptr, &interp, sizeof(interp)) ||
+	    !maps_objects(ctx, interp, 1) ||
 	    interp + l->gc_state >= USER_ADDR_MAX)
 		return -ENOENT;
 	*gc = interp + l->gc_state;
@@ -1149,6 +1190,7 @@ static void gc_walk(struct census_ctx *ctx)
 	int i, try, ret = 0;
 
 	if (gc_state_find(ctx, &gc) ||
+	    !maps_objects(ctx, gc + l->gc_collecting, sizeof(collecting)) ||
 	    ctx_read(ctx, gc + l->gc_collecting, &collecting, sizeof(collecting)) || collecting)
 		return;
 	for (i = 0; i < 4 && !ctx->err; i++) {
