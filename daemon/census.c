@@ -2,8 +2,8 @@
 /*
  * Census of a running CPython heap, read from outside with process_vm_readv. The target keeps
  * running: every structure read is validated and a torn one is skipped, never trusted. Memory
- * use is bounded by one chunk of pools, the GC window cache, the queues and the capped hash
- * tables.
+ * use is bounded by one chunk of pools, the GC window cache, the queues, the capped hash tables
+ * and the pool set (a bit per pool slot the byte budget covers).
  *
  * Three passes: the pool headers (which pools hold objects), the pools' used blocks, then the
  * objects outside pymalloc: GC-tracked ones from the generation lists, the others (and
@@ -63,10 +63,9 @@ _Static_assert(CENSUS_TYPE_LEN == CPY_TP_DICTOFFSET + 8, "the type fields read")
 #define WIN_COUNT		256u
 /* Nodes between two looks at the budget. */
 #define BUDGET_EVERY		4096u
-/* Objects outside pymalloc counted per census, and pools holding objects: beyond, the rest
- * goes uncounted and the census says so (memory bound). */
+/* Objects outside pymalloc counted per census: beyond, the rest goes uncounted and the census
+ * says so (memory bound). */
 #define OUTSIDE_MAX		(1u << 22)
-#define POOLSET_MAX		(1u << 24)
 /* Item arrays are queued in pieces of at most ITEMS_CHUNK pointers, ITEMS_QUEUE_MAX pieces at
  * most (beyond, the rest goes unwalked and the census says so), and drained during the pool
  * walk once ITEMS_DRAIN are queued. Reads take up to IOV_BATCH pieces or objects at once. */
@@ -105,6 +104,12 @@ struct mapping {
 	uint64_t start;
 	uint64_t end;
 	bool pools;		/* private, writable, anonymous: where pymalloc arenas live */
+	/* Anonymous, or the interpreter's own writable data: where objects are read. A file the
+	 * target serves (FUSE) could block process_vm_readv, and the daemon's loop with it. */
+	bool objects;
+	bool writable;
+	uint64_t dev, inode;	/* the file mapped, inode 0: none */
+	uint64_t slot0;		/* pools: the pool set's bit of its first aligned pool slot */
 };
 
 /* A cached window of target memory for the GC walk; [lo, hi) holds valid bytes. */
@@ -134,7 +139,12 @@ struct census_ctx {
 	size_t nsites;		/* (type, site) tallies, all types */
 	uint64_t pools, torn;	/* pools seen, and those that changed under the copy */
 	uint64_t scanned;	/* bytes of address space scanned, and read outside pools */
-	struct u64map *poolset;	/* pools with objects (header pass): their objects are counted */
+	/* Pools with objects (header pass), one bit per pool slot of the pool mappings in scan
+	 * order: their objects are counted by the pool walk. Only the slots the byte budget lets
+	 * the header pass scan have a bit: a hostile heap cannot grow it. */
+	uint64_t *poolset;
+	uint64_t poolset_bits;
+	uint64_t indexed;	/* slots the header pass scanned: the pool walk goes no further */
 	struct u64map *outside;	/* objects outside pymalloc, counted or queued */
 	bool referents_cut;	/* some of them were not: a memory bound was reached */
 	struct window *wins;
@@ -292,6 +302,80 @@ static const struct mapping *maps_find(const struct census_ctx *ctx, uint64_t ad
 	return NULL;
 }
 
+/* The pool set's bit of the pool slot at addr (pool-aligned), or -1 if it has none. */
+static int64_t poolset_bit(const struct census_ctx *ctx, uint64_t addr)
+{
+	const struct mapping *m = maps_find(ctx, addr);
+	uint64_t psize = ctx->layout->pool_size, bit;
+
+	if (!m || !m->pools)
+		return -1;
+	bit = m->slot0 + (addr - ((m->start + psize - 1) & ~(psize - 1))) / psize;
+	return bit < ctx->poolset_bits ? (int64_t)bit : -1;
+}
+
+static bool poolset_has(const struct census_ctx *ctx, uint64_t addr)
+{
+	int64_t bit = poolset_bit(ctx, addr & ~(uint64_t)(ctx->layout->pool_size - 1));
+
+	return bit >= 0 && (ctx->poolset[bit / 64] & (1ull << (bit % 64)));
+}
+
+static uint64_t budget_bytes(const struct census_layout *l)
+{
+	return l->max_bytes ? l->max_bytes : CENSUS_MAX_BYTES_DEFAULT;
+}
+
+/*
+ * Numbers the pool slots of the pool mappings in scan order and allocates the pool set's bits
+ * for those the header pass can reach: the byte budget's worth and the chunk that its last look
+ * at the budget lets through (2 MiB for the default 64 GiB of 4 KiB pools).
+ */
+static int poolset_init(struct census_ctx *ctx)
+{
+	uint64_t psize = ctx->layout->pool_size, slots = 0, cap;
+	size_t m;
+
+	for (m = 0; m < ctx->nmaps; m++) {
+		uint64_t start = (ctx->maps[m].start + psize - 1) & ~(psize - 1);
+		uint64_t end = ctx->maps[m].end & ~(psize - 1);
+
+		ctx->maps[m].slot0 = slots;
+		if (ctx->maps[m].pools && end > start)
+			slots += (end - start) / psize;
+	}
+	cap = budget_bytes(ctx->layout) / psize + CHUNK_POOLS_MAX;
+	ctx->poolset_bits = slots < cap ? slots : cap;
+	ctx->poolset = calloc(ctx->poolset_bits / 64 + 1, sizeof(*ctx->poolset));
+	return ctx->poolset ? 0 : -ENOMEM;
+}
+
+/* Whether [addr, addr + len) lies in one mapping objects are read from. */
+static bool maps_objects(const struct census_ctx *ctx, uint64_t addr, uint64_t len)
+{
+	const struct mapping *m = maps_find(ctx, addr);
+
+	return m && m->objects && len <= m->end - addr;
+}
+
+/* Marks the mappings objects are read from: the interpreter's is the file holding its static
+ * types (the first the layout knows). */
+static void maps_objects_mark(struct census_ctx *ctx)
+{
+	const struct census_layout *l = ctx->layout;
+	uint64_t anchor = l->tuple_type ?: l->list_type ?: l->str_type ?: l->dict_type;
+	const struct mapping *interp = maps_find(ctx, anchor);
+	uint64_t dev = interp ? interp->dev : 0, inode = interp ? interp->inode : 0;
+	size_t i;
+
+	for (i = 0; i < ctx->nmaps; i++) {
+		struct mapping *m = &ctx->maps[i];
+
+		m->objects = !m->inode || (inode && m->writable && m->inode == inode &&
+					   m->dev == dev);
+	}
+}
+
 static int maps_load(struct census_ctx *ctx)
 {
 	struct procfs_maps *maps;
@@ -322,10 +406,16 @@ static int maps_load(struct census_ctx *ctx)
 			/* arenas are mmap'd anonymous: [heap], [stack] and files hold none */
 			.pools = m.perms[1] == 'w' && m.perms[3] == 'p' && m.inode == 0 &&
 				 (!m.path[0] || !strncmp(m.path, "[anon:", 6)),
+			.writable = m.perms[1] == 'w',
+			.dev = (uint64_t)m.dev_major << 32 | m.dev_minor,
+			.inode = m.inode,
 		};
 	}
 	procfs_maps_close(maps);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return ret;
+	maps_objects_mark(ctx);
+	return 0;
 }
 
 static struct type_entry *type_resolve(struct census_ctx *ctx, uint64_t addr, int depth);
@@ -477,14 +567,12 @@ static void referents_cut(struct census_ctx *ctx)
  */
 static void referent_note(struct census_ctx *ctx, uint64_t addr)
 {
-	uint64_t pool_mask = ~(uint64_t)(ctx->layout->pool_size - 1);
 	uint64_t *grown;
 	void *slot;
 	int ret;
 
-	if (addr < USER_ADDR_MIN || addr >= USER_ADDR_MAX || (addr & 7) ||
-	    u64map_lookup(ctx->poolset, addr & pool_mask) || u64map_lookup(ctx->outside, addr) ||
-	    !maps_find(ctx, addr))
+	if (addr < USER_ADDR_MIN || addr >= USER_ADDR_MAX || (addr & 7) || poolset_has(ctx, addr) ||
+	    u64map_lookup(ctx->outside, addr) || !maps_objects(ctx, addr, 8))
 		return;
 	if (ctx->nrefs == ctx->refs_room) {
 		size_t n = ctx->refs_room ? ctx->refs_room * 2 : 1024;
@@ -521,7 +609,7 @@ static void items_push(struct census_ctx *ctx, uint64_t owner, uint64_t addr, ui
 	if (!n)
 		return;
 	m = (addr & 7) ? NULL : maps_find(ctx, addr);
-	if (!m || n > (m->end - addr) / 8) {
+	if (!m || !m->objects || n > (m->end - addr) / 8) {
 		ctx_corrupt(ctx, "census: items out of range in container at %#llx",
 			    (unsigned long long)owner);
 		return;
@@ -678,23 +766,15 @@ static void chunk_index(struct census_ctx *ctx, uint64_t base, uint32_t npools)
 {
 	uint32_t psize = ctx->layout->pool_size;
 	size_t got = chunk_headers(ctx, base, npools), i;
-	void *slot;
-	int ret;
+	int64_t bit = poolset_bit(ctx, base);
 
-	for (i = 0; i < got && !ctx->err; i++) {
-		uint64_t addr = base + i * psize;
+	for (i = 0; i < got && bit >= 0 && (uint64_t)bit + i < ctx->poolset_bits; i++) {
+		uint64_t addr = base + i * psize, b = bit + i;
 		struct pool_header h;
 
 		memcpy(&h, ctx->headers + i * CPY_POOL_HEADER_SIZE, sizeof(h));
-		if (!h.count || pool_header_check(&h, addr, psize, ctx->layout->max_block) < 0)
-			continue;
-		ret = u64map_insert(ctx->poolset, addr, &slot);
-		if (ret == -E2BIG) {
-			ctx_corrupt(ctx, "census: more than %u pools", POOLSET_MAX);
-			ctx->err = ret;
-		} else if (ret < 0) {
-			ctx->err = ret;
-		}
+		if (h.count && pool_header_check(&h, addr, psize, ctx->layout->max_block) >= 0)
+			ctx->poolset[b / 64] |= 1ull << (b % 64);
 	}
 }
 
@@ -715,7 +795,7 @@ static void chunk_scan(struct census_ctx *ctx, uint64_t base, uint32_t npools)
 		memcpy(&h, ctx->headers + i * CPY_POOL_HEADER_SIZE, sizeof(h));
 		/* a pool new since the header pass: its objects may be counted as outside ones */
 		if (!h.count || pool_header_check(&h, addr, psize, max_block) < 0 ||
-		    !u64map_lookup(ctx->poolset, addr))
+		    !poolset_has(ctx, addr))
 			continue;
 		/* contiguous pools are read with one iovec */
 		if (nio && (uintptr_t)remote[nio - 1].iov_base + remote[nio - 1].iov_len == addr) {
@@ -742,61 +822,76 @@ static void chunk_scan(struct census_ctx *ctx, uint64_t base, uint32_t npools)
 	}
 }
 
-/* Whether the budget is spent; the first time, the census is marked cut short. */
-static bool budget_spent(struct census_ctx *ctx)
+/* Whether the budget (its time only: !bytes) is spent; the first time, the census is marked
+ * cut short. */
+static bool over_budget(struct census_ctx *ctx, bool bytes)
 {
 	const struct census_layout *l = ctx->layout;
-	uint64_t max_bytes = l->max_bytes ? l->max_bytes : CENSUS_MAX_BYTES_DEFAULT;
 	double max_seconds = l->max_seconds > 0 ? l->max_seconds : CENSUS_MAX_SECONDS_DEFAULT;
 	double spent;
 
-	if (ctx->out->cut_short)
+	if (ctx->out->cut_short && bytes)
 		return true;
 	spent = ctx_elapsed(ctx);
-	if (ctx->scanned < max_bytes && spent < max_seconds)
+	if ((!bytes || ctx->scanned < budget_bytes(l)) && spent < max_seconds)
 		return false;
+	if (!ctx->out->cut_short)
+		ctx_corrupt(ctx, "census: cut short after %.1f s and %llu MiB of address space",
+			    spent, (unsigned long long)(ctx->scanned >> 20));
 	ctx->out->cut_short = true;
-	ctx_corrupt(ctx, "census: cut short after %.1f s and %llu MiB of address space",
-		    spent, (unsigned long long)(ctx->scanned >> 20));
 	return true;
+}
+
+static bool budget_spent(struct census_ctx *ctx)
+{
+	return over_budget(ctx, true);
 }
 
 static void referents_drain(struct census_ctx *ctx);
 
-/* Runs one pass over the pool slots of the anonymous mappings, a chunk at a time; the pool
- * pass drains the item queue as it goes (memory bound). */
-static void pools_pass(struct census_ctx *ctx,
-		       void (*chunk)(struct census_ctx *, uint64_t, uint32_t))
+/*
+ * Runs one pass over the pool slots of the anonymous mappings, a chunk at a time. The header
+ * pass (index) scans the address space within the budget; the pool pass copies the pools it
+ * found, within the time budget (even when the header pass ran out of bytes: what it found is
+ * counted), and drains the item queue as it goes (memory bound).
+ */
+static void pools_pass(struct census_ctx *ctx, bool index)
 {
 	uint64_t psize = ctx->layout->pool_size;
 	size_t m;
 
 	for (m = 0; m < ctx->nmaps && !ctx->err; m++) {
-		uint64_t addr = (ctx->maps[m].start + psize - 1) & ~(psize - 1);
+		uint64_t start = (ctx->maps[m].start + psize - 1) & ~(psize - 1), addr = start;
 		uint64_t end = ctx->maps[m].end & ~(psize - 1);
 
 		if (!ctx->maps[m].pools)
 			continue;
 		for (; addr < end && !ctx->err; addr += CHUNK_SIZE) {
 			uint64_t len = end - addr < CHUNK_SIZE ? end - addr : CHUNK_SIZE;
+			uint64_t slot = ctx->maps[m].slot0 + (addr - start) / psize;
 
-			if (budget_spent(ctx))
+			if (index ? budget_spent(ctx) :
+				    slot >= ctx->indexed || over_budget(ctx, false))
 				return;
-			chunk(ctx, addr, len / psize);
-			/* the address space is counted once, by the pass that copies pools */
-			ctx->scanned += chunk == chunk_scan ? len : 0;
-			if (ctx->nitems >= ITEMS_DRAIN)
-				referents_drain(ctx);
+			if (!index) {
+				chunk_scan(ctx, addr, len / psize);
+				if (ctx->nitems >= ITEMS_DRAIN)
+					referents_drain(ctx);
+				continue;
+			}
+			chunk_index(ctx, addr, len / psize);
+			ctx->scanned += len;
+			ctx->indexed = slot + len / psize;
 		}
 	}
 }
 
 static void pools_scan(struct census_ctx *ctx)
 {
-	pools_pass(ctx, chunk_index);
-	if (ctx->err || ctx->out->cut_short)
+	pools_pass(ctx, true);
+	if (ctx->err)
 		return;
-	pools_pass(ctx, chunk_scan);
+	pools_pass(ctx, false);
 	if (ctx->torn > TORN_MIN && ctx->torn > ctx->pools / TORN_SHARE)
 		ctx_corrupt(ctx, "census: %llu of %llu pools inconsistent",
 			    (unsigned long long)ctx->torn, (unsigned long long)ctx->pools);
@@ -825,8 +920,12 @@ int census_object_parse(const uint8_t *raw, size_t len, uint64_t addr,
 		if (unit != 1 && unit != 2 && unit != 4)
 			return -ERANGE;
 		n++;
-	} else if (kind == CENSUS_KIND_OTHER && (int64_t)n < 0) {
-		n = -n;		/* an int's size carries its sign */
+	} else if (kind == CENSUS_KIND_OTHER) {
+		/* fixed size: the word read as a size is its first field (a pointer, say) */
+		if (!unit)
+			return 0;
+		if ((int64_t)n < 0)
+			n = -n;		/* an int's size carries its sign */
 	}
 	if (n > CENSUS_ITEMS_MAX)
 		return -ERANGE;
@@ -836,8 +935,6 @@ int census_object_parse(const uint8_t *raw, size_t len, uint64_t addr,
 		out->items = kind == CENSUS_KIND_LIST ? load64(raw + CPY_LIST_ITEMS)
 						      : addr + CPY_TUPLE_ITEMS;
 		out->nitems = n;
-		/* a list's items are elsewhere: its object is its header only */
-		out->bytes -= kind == CENSUS_KIND_LIST ? n * unit : 0;
 	}
 	return 0;
 }
@@ -1009,6 +1106,8 @@ static int gc_node_read(struct census_ctx *ctx, uint64_t node, uint64_t w[GC_NOD
 	struct window *win = &ctx->wins[slot];
 	uint8_t *data = ctx->win_data + slot * WIN_SIZE;
 
+	if (!maps_objects(ctx, node, GC_NODE_LEN))
+		return -EFAULT;
 	if (fresh || node + GC_NODE_LEN > base + WIN_SIZE)
 		return ctx_read(ctx, node, w, GC_NODE_LEN);
 	if ((win->base != base || node < win->lo || node + GC_NODE_LEN > win->hi) &&
@@ -1027,7 +1126,6 @@ static int gc_node_read(struct census_ctx *ctx, uint64_t node, uint64_t w[GC_NOD
  */
 static int gc_list_walk(struct census_ctx *ctx, uint64_t head)
 {
-	uint64_t pool_mask = ~(uint64_t)(ctx->layout->pool_size - 1);
 	uint64_t w[GC_NODE_WORDS], prev = head, node, next, n = 0;
 	int ret;
 
@@ -1051,8 +1149,7 @@ static int gc_list_walk(struct census_ctx *ctx, uint64_t head)
 		/* unreadable, or not linked back: the target changed the list under the walk */
 		if (ret)
 			return ret == -EINVAL ? ret : -EAGAIN;
-		if (!u64map_lookup(ctx->poolset, node & pool_mask))
-			referent_note(ctx, node + CPY_GC_HEAD_SIZE);
+		referent_note(ctx, node + CPY_GC_HEAD_SIZE);
 		prev = node;
 		node = next;
 	}
@@ -1070,7 +1167,8 @@ static int gc_state_find(struct census_ctx *ctx, uint64_t *gc)
 	*gc = l->gc_state;
 	if (!l->gc_interp_ptr)
 		return 0;
-	if (ctx_read(ctx, l->gc_interp_ptr, &interp, sizeof(interp)) || !maps_find(ctx, interp) ||
+	if (ctx_read(ctx, l->gc_interp_ptr, &interp, sizeof(interp)) ||
+	    !maps_objects(ctx, interp, 1) ||
 	    interp + l->gc_state >= USER_ADDR_MAX)
 		return -ENOENT;
 	*gc = interp + l->gc_state;
@@ -1092,6 +1190,7 @@ static void gc_walk(struct census_ctx *ctx)
 	int i, try, ret = 0;
 
 	if (gc_state_find(ctx, &gc) ||
+	    !maps_objects(ctx, gc + l->gc_collecting, sizeof(collecting)) ||
 	    ctx_read(ctx, gc + l->gc_collecting, &collecting, sizeof(collecting)) || collecting)
 		return;
 	for (i = 0; i < 4 && !ctx->err; i++) {
@@ -1196,8 +1295,6 @@ static int ctx_init(struct census_ctx *ctx)
 	int err = u64map_new(sizeof(struct type_entry), TYPES_MAX, &ctx->types);
 
 	if (!err)
-		err = u64map_new(0, POOLSET_MAX, &ctx->poolset);
-	if (!err)
 		err = u64map_new(0, OUTSIDE_MAX, &ctx->outside);
 	if (err)
 		return err;
@@ -1224,7 +1321,7 @@ static void ctx_release(struct census_ctx *ctx)
 	while (ctx->types && u64map_next(ctx->types, &pos, &key, &slot))
 		u64map_free(((struct type_entry *)slot)->sites);
 	u64map_free(ctx->types);
-	u64map_free(ctx->poolset);
+	free(ctx->poolset);
 	u64map_free(ctx->outside);
 	free(ctx->wins);
 	free(ctx->win_data);
@@ -1251,7 +1348,7 @@ int census_run(pid_t pid, const struct census_layout *layout, struct census *out
 	err = ctx_init(&ctx);
 	if (err)
 		goto cleanup;
-	err = maps_load(&ctx);
+	err = maps_load(&ctx) ?: poolset_init(&ctx);
 	if (err)
 		goto cleanup;
 	pools_scan(&ctx);

@@ -37,7 +37,8 @@ struct census_layout {
 			    double *weight);
 	const void *site_arg;
 	/* Budget of one census (0: the defaults below): address space scanned, seconds spent.
-	 * A census that runs out stops there, counts what it saw and says it was cut short. */
+	 * A census that runs out stops there, counts what it saw and says it was cut short.
+	 * Its pool set takes max_bytes / pool_size / 8 bytes (2 MiB by default). */
 	uint64_t max_bytes;
 	double max_seconds;
 };

@@ -106,3 +106,21 @@ def test_hostile_memory(daemon, target_factory, python, mode):
         daemon.ok("detach", "-p", str(t.pid))
     log = daemon.log_text()
     assert not set(log) & (CONTROL - {"\n"}), [l for l in log.splitlines() if set(l) & CONTROL][:5]
+
+
+@pytest.mark.parametrize("python", [p for p in interpreters() if p.id == "pyenv-3.8"])
+def test_fixed_size_outside_pymalloc(daemon, target_factory, python):
+    """With PYTHONMALLOC=malloc every object is outside the pools, found on the GC lists: the
+    word at +16 of a fixed-size one is a field (a 3.8 instance's __dict__ pointer, above 2^44),
+    not a size out of range."""
+    python = require(python)
+    t = target_factory(["env", "PYTHONMALLOC=malloc", python, HOSTILE, str(N)])
+    t.read()
+    daemon.ok("attach", "-p", str(t.pid), "--mode", "sampled")
+    deadline = time.time() + 60
+    while top_counts(daemon, t.pid)[0].get("Victim", 0) < N and time.time() < deadline:
+        time.sleep(0.5)
+    assert top_counts(daemon, t.pid)[0].get("Victim", 0) >= N
+    st = status_of(daemon, t.pid)
+    assert st["corrupt"]["events"] == 0, st["corrupt"]
+    daemon.ok("detach", "-p", str(t.pid))

@@ -37,6 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (ret == -EINVAL)
 		return 0;
+	/* a fixed-size object has no size field to find out of range */
+	if (kind == CENSUS_KIND_OTHER && !ty.itemsize &&
+	    (ret || obj.bytes > (uint64_t)ty.basicsize + 32))
+		abort();
 	if (obj.bytes < (uint64_t)ty.basicsize || obj.nitems > CENSUS_ITEMS_MAX)
 		abort();
 	if (ret == 0 && kind == CENSUS_KIND_TUPLE && obj.items != ADDR + CPY_TUPLE_ITEMS)

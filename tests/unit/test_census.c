@@ -247,6 +247,38 @@ static void test_type_fields_out_of_range(void **state)
 	assert_int_equal(type_check(48, 0, 0, 0, &why), -EINVAL);
 }
 
+/* An object outside pymalloc: refcount 1, a type, then the word at +16. */
+static int object_parse(int64_t itemsize, enum census_kind kind, uint64_t word16,
+			struct census_object *obj)
+{
+	struct census_type ty = { .basicsize = 48, .itemsize = itemsize };
+	uint8_t raw[CENSUS_OBJECT_LEN] = { 1 };
+
+	memcpy(raw + 8, &(uint64_t){ 0x7f0000002000ull }, 8);
+	memcpy(raw + 16, &word16, 8);
+	return census_object_parse(raw, sizeof(raw), 0x7f0000001000ull, &ty, kind, 0, obj);
+}
+
+static void test_object_sizes(void **state)
+{
+	struct census_object obj;
+
+	(void)state;
+	/* a fixed-size object's word at +16 is a field (3.8-3.10: an instance's __dict__) */
+	assert_int_equal(object_parse(0, CENSUS_KIND_OTHER, 0x7f00deadbee0ull, &obj), 0);
+	assert_int_equal(obj.bytes, 48);
+	/* a variable-size one's is its size; a negative int's carries its sign */
+	assert_int_equal(object_parse(4, CENSUS_KIND_OTHER, -3ull, &obj), 0);
+	assert_int_equal(obj.bytes, 60);
+	assert_int_equal(object_parse(4, CENSUS_KIND_OTHER, 1ull << 45, &obj), -ERANGE);
+	assert_int_equal(obj.bytes, 48);
+	/* a list's length is checked though its itemsize is 0; its items are elsewhere */
+	assert_int_equal(object_parse(0, CENSUS_KIND_LIST, 1ull << 45, &obj), -ERANGE);
+	assert_int_equal(object_parse(0, CENSUS_KIND_LIST, 5, &obj), 0);
+	assert_int_equal(obj.bytes, 48);
+	assert_int_equal(obj.nitems, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_inconsistent),
 		cmocka_unit_test(test_type_fields_out_of_range),
+		cmocka_unit_test(test_object_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
