@@ -100,11 +100,13 @@ static void window_close(struct target *t)
 			log_warn("pid %d: remove the probe of %s's deaths: %s", t->pid, w->names[i],
 				 strerror(-err));
 	}
-	/* The death program runs only in windows (and while their probes are torn down, which
-	 * the next window's cost includes). */
+	/* The death program runs only in windows; its probes are gone here (links closed, their
+	 * grace period waited), so this is the whole window's cost.  A lower total is a failed
+	 * read: cumulative costs only grow. */
 	total = probes_death_cost_ns(&t->probes, w->trap_ns);
-	w->last_cost_ns = total - w->cost_ns;
-	w->cost_ns = total;
+	w->last_cost_ns = total > w->cost_ns ? total - w->cost_ns : 0;
+	if (total > w->cost_ns)
+		w->cost_ns = total;
 	w->open_s += loop_mono() - w->opened_mono;
 	w->cpu_at_close = t->gov.cpu_s;
 	w->open = false;

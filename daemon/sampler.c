@@ -27,6 +27,18 @@
 static struct watcher timer = { .fd = -1 };
 static double interval = 2.0;
 
+/* What the page governor is fed: the probes' cumulative cost but, in sampled mode, the death
+ * program's (gcwatch.c pays for its windows from the budget already). */
+static uint64_t governed_cost_ns(struct target *t)
+{
+	uint64_t total = probes_cost_ns(&t->probes, UPROBE_TRAP_NS), death;
+
+	if (!target_sampled(t))
+		return total;
+	death = probes_death_cost_ns(&t->probes, UPROBE_TRAP_NS);
+	return total > death ? total - death : 0;
+}
+
 double sampler_interval(void)
 {
 	return interval;
@@ -96,7 +108,17 @@ static int census_take(struct target *t)
 	return 0;
 }
 
-/* Per-object probes (precise mode) cannot be thinned: over budget, they go (unless forced). */
+/* The costs so far are precise mode's: sampled mode's governor and death windows measure
+ * from them, or their first interval would be charged all of precise mode. */
+static void fall_back(struct target *t)
+{
+	target_fall_back(t);
+	t->gov.cost_ns = governed_cost_ns(t);
+	t->gcwatch.cost_ns = probes_death_cost_ns(&t->probes, UPROBE_TRAP_NS);
+}
+
+/* Per-object probes (precise mode) cannot be thinned: over budget for several intervals,
+ * they go (unless forced). */
 static void governor_tick(struct target *t)
 {
 	struct governor *g = &t->gov;
@@ -105,10 +127,10 @@ static void governor_tick(struct target *t)
 
 	if (procfs_cpu_seconds(t->pid, &cpu))
 		cpu = -1;
-	changed = governor_update(g, probes_cost_ns(&t->probes, UPROBE_TRAP_NS), cpu,
+	changed = governor_update(g, governed_cost_ns(t), cpu,
 				  t->sites && target_sampled(t));
-	if (g->over && !target_sampled(t) && !t->opt.force)
-		target_fall_back(t);
+	if (g->sustained && !target_sampled(t) && !t->opt.force)
+		fall_back(t);
 	if (!changed)
 		return;
 	probes_set_page_mask(&t->probes, g->page_mask);
