@@ -611,6 +611,55 @@ static long map_for_each(int fd, size_t vsize, probes_entry_fn fn, void *ctx)
 	return total;
 }
 
+/* Empties a hash map with u64 keys, in batches (a per-key delete would be one syscall per
+ * object of a big object map). */
+static int map_clear(int fd, size_t vsize)
+{
+	enum { BATCH = 2048 };
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u64 keys[BATCH], in = 0, out = 0;
+	bool first = true;
+	uint8_t *vals;
+	__u32 n;
+	int err;
+
+	vals = malloc(BATCH * vsize);
+	if (!vals)
+		return -ENOMEM;
+	for (;;) {
+		n = BATCH;
+		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &in, &out, keys, vals, &n,
+						      &opts);
+		if (err) {
+			err = errno == ENOENT ? 0 : -errno;
+			break;
+		}
+		in = out;
+		first = false;
+	}
+	free(vals);
+	return err;
+}
+
+int probes_forget_objects(struct probes *p)
+{
+	int err = map_clear(bpf_map__fd(p->skel->maps.objs), sizeof(struct pyleak_obj));
+
+	if (!err)
+		err = map_clear(bpf_map__fd(p->skel->maps.types), sizeof(struct pyleak_type_stats));
+	return err;
+}
+
+int probes_read_type(struct probes *p, uint64_t type, struct pyleak_type_stats *out)
+{
+	return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.types), &type, out) ? -errno : 0;
+}
+
+int probes_forget_type(struct probes *p, uint64_t type)
+{
+	return bpf_map_delete_elem(bpf_map__fd(p->skel->maps.types), &type) ? -errno : 0;
+}
+
 long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx)
 {
 	return map_for_each(bpf_map__fd(p->skel->maps.pages), sizeof(struct pyleak_page_site),

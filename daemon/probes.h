@@ -67,6 +67,12 @@ void probes_reap_all(void);
 int probes_watch_type(struct probes *p, uint64_t type);
 /* Stops tracking a type's births (its deaths cannot be seen). */
 int probes_ignore_type(struct probes *p, uint64_t type);
+/* Stops counting a type: its entry goes. */
+int probes_forget_type(struct probes *p, uint64_t type);
+/* Empties the object and type maps (after probes_unhook_objects(): what they counted stops). */
+int probes_forget_objects(struct probes *p);
+/* One counted type's counters. */
+int probes_read_type(struct probes *p, uint64_t type, struct pyleak_type_stats *out);
 
 /* Places a uprobe of kind at the function at runtime address func (size bytes long, 0 if
  * unknown) in the target, where the BPF program can still read the argument that arrived in

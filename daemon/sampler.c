@@ -143,9 +143,19 @@ static void type_stats_read(void *ctx, uint64_t type, const void *st)
 	rows_update_probed(ctx, type, st);
 }
 
-static void type_deaths_read(void *ctx, uint64_t type, const void *st)
+/* Sampled mode: the watched suspects' deaths, in their death windows (gcwatch.h). */
+static int deaths_read(struct target *t)
 {
-	rows_update_deaths(ctx, type, st);
+	struct pyleak_type_stats st;
+	int i, err;
+
+	for (i = 0; i < t->gcwatch.ntypes; i++) {
+		err = probes_read_type(&t->probes, t->gcwatch.types[i], &st);
+		if (err)
+			return err;
+		rows_update_deaths(&t->rows, t->gcwatch.types[i], &st);
+	}
+	return 0;
 }
 
 int sampler_sample(struct target *t, bool force_census)
@@ -157,9 +167,10 @@ int sampler_sample(struct target *t, bool force_census)
 		return err;
 	/* First: a precise target over budget falls back, and this sample is a sampled one. */
 	governor_tick(t);
-	if (!target_sampled(t) || t->gcwatch.ntypes) {
-		long n = probes_for_each_type(&t->probes, target_sampled(t) ? type_deaths_read :
-					      type_stats_read, &t->rows);
+	if (target_sampled(t)) {
+		err = deaths_read(t);
+	} else {
+		long n = probes_for_each_type(&t->probes, type_stats_read, &t->rows);
 
 		err = n < 0 ? (int)n : 0;
 	}

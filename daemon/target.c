@@ -149,6 +149,8 @@ double target_detach(struct target *t, double *pending_s)
 
 void target_fall_back(struct target *t)
 {
+	int err;
+
 	log_warn("pid %d: precise mode costs it %.1f%% of its CPU (budget %.1f%%): sampled mode now",
 		 t->pid, t->gov.ratio * 100, t->gov.budget * 100);
 	t->fell_back_ratio = t->gov.ratio;
@@ -157,6 +159,10 @@ void target_fall_back(struct target *t)
 	rows_drop_probed(&t->rows);
 	t->census_at = 0;
 	probes_unhook_objects(&t->probes);
+	/* Sampled mode's death windows count their suspects from zero in the same type map. */
+	err = probes_forget_objects(&t->probes);
+	if (err)
+		log_warn("pid %d: empty the object and type maps: %s", t->pid, strerror(-err));
 }
 
 void target_detach_all(void)
