@@ -108,6 +108,8 @@ static double target_end(struct target *t, enum target_state state)
 		return 0;
 	loop_del(&t->pid_watch);
 	loop_del(&t->rb_watch);
+	gcwatch_end(t);
+	probes_unroute(&t->probes);
 	pending = probes_close_async(&t->probes);
 	/* The interpreter's file and symbols are not needed to show an ended record. */
 	python_release(&t->py);
