@@ -147,6 +147,7 @@ static void window_books(struct target *t)
 	 * period waited), so this is the whole window's cost.  A lower total is a failed read:
 	 * cumulative costs only grow. */
 	total = probes_death_cost_ns(&t->probes, w->trap_ns);
+	total = total > w->cost_base_ns ? total - w->cost_base_ns : 0;
 	w->last_cost_ns = total > w->cost_ns ? total - w->cost_ns : 0;
 	if (total > w->cost_ns)
 		w->cost_ns = total;

@@ -50,6 +50,7 @@ struct gcwatch {
 	uint64_t windows;
 	double open_s;		/* all windows */
 	uint64_t cost_ns;	/* all windows */
+	uint64_t cost_base_ns;	/* the death program's cost before the windows (precise mode's) */
 };
 
 struct target;

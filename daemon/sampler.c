@@ -114,7 +114,7 @@ static void fall_back(struct target *t)
 {
 	target_fall_back(t);
 	t->gov.cost_ns = governed_cost_ns(t);
-	t->gcwatch.cost_ns = probes_death_cost_ns(&t->probes, UPROBE_TRAP_NS);
+	t->gcwatch.cost_base_ns = probes_death_cost_ns(&t->probes, UPROBE_TRAP_NS);
 }
 
 /* Per-object probes (precise mode) cannot be thinned: over budget for several intervals,

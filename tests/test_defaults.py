@@ -74,6 +74,8 @@ def test_precise_over_budget_falls_back_unless_forced(daemon, target_factory):
     assert leaks["fell_back"] == fell and any("fell back" in n for n in leaks["notes"])
     # Only the collections and the page-fault route stay (uprobes: gc start and done).
     assert st["probes"] <= 3, st
+    # The death windows' cost is sampled mode's alone, not precise mode's death probes'.
+    assert st["gc_deaths"]["cost_s"] <= BUDGET * st["governor"]["target_cpu_s"] + 0.01, st
 
     st = status_of(daemon, forced.pid)
     assert st["mode"] == "precise" and st["force"] is True and "fell_back" not in st, st
