@@ -225,10 +225,14 @@ static void on_timer(struct watcher *tw, uint32_t events)
 	if (read(tw->fd, &ticks, sizeof(ticks)) < 0)
 		return;
 	windows_close_due(now);
-	for (t = target_list(); t; t = t->next)
-		if (t->gcwatch.open && t->state == TARGET_TRACKING && !window_due(t, now, &left) &&
-		    (!next || left < next))
+	/* the windows still open: the next one due */
+	for (t = target_list(); t; t = t->next) {
+		if (!t->gcwatch.open || t->state != TARGET_TRACKING)
+			continue;
+		left = t->gcwatch.opened_mono + GCWATCH_WINDOW_S - now;
+		if (!next || left < next)
 			next = left;
+	}
 	if (next)
 		timer_arm(next);
 }
