@@ -19,14 +19,43 @@
 /* One timer closes every target's window: windows open at sample ticks, all at once. */
 static struct watcher timer = { .fd = -1 };
 
-static bool watched(const struct gcwatch *w, uint64_t type)
+/* The slot watching type, or -1. */
+static int watched(const struct gcwatch *w, uint64_t type)
 {
 	int i;
 
 	for (i = 0; i < w->ntypes; i++)
 		if (w->types[i] == type)
-			return true;
-	return false;
+			return i;
+	return -1;
+}
+
+/* Frees slot i: its class's deaths are no longer counted (no window is open). */
+static void slot_evict(struct target *t, int i, const char *why)
+{
+	struct gcwatch *w = &t->gcwatch;
+	int err, last = w->ntypes - 1;
+
+	log_info("pid %d: %s %s: its deaths are no longer probed", t->pid, w->names[i], why);
+	err = probes_forget_type(&t->probes, w->types[i]);
+	if (err && err != -ENOENT)
+		log_warn("pid %d: forget type 0x%lx: %s", t->pid, w->types[i], strerror(-err));
+	/* The last slot fills the hole: order does not matter. */
+	w->types[i] = w->types[last];
+	w->deallocs[i] = w->deallocs[last];
+	w->swung_at[i] = w->swung_at[last];
+	memcpy(w->names[i], w->names[last], sizeof(w->names[0]));
+	w->ntypes--;
+}
+
+static void stale_evict(struct target *t)
+{
+	struct gcwatch *w = &t->gcwatch;
+	int i;
+
+	for (i = w->ntypes - 1; i >= 0 && !w->open; i--)
+		if (w->censuses - w->swung_at[i] >= GCWATCH_STALE_CENSUSES)
+			slot_evict(t, i, "has not swung for a while");
 }
 
 static uint64_t census_count_of(const struct census *c, uint64_t type)
@@ -43,11 +72,13 @@ static uint64_t census_count_of(const struct census *c, uint64_t type)
 static void suspect_add(struct target *t, uint64_t type)
 {
 	struct gcwatch *w = &t->gcwatch;
+	int i = watched(w, type), err;
 	uint64_t dealloc;
-	int err;
 
 	w->pending = true;
-	if (watched(w, type) || w->ntypes == PROBES_SAMPLED_TYPES)
+	if (i >= 0)
+		w->swung_at[i] = w->censuses;
+	if (i >= 0 || w->ntypes == PROBES_SAMPLED_TYPES)
 		return;
 	if (pytype_dealloc(t->pid, type, &dealloc) || !dealloc)
 		return;
@@ -60,6 +91,7 @@ static void suspect_add(struct target *t, uint64_t type)
 	rows_update_deaths(&t->rows, type, &(struct pyleak_type_stats){ 0 });
 	w->types[w->ntypes] = type;
 	w->deallocs[w->ntypes] = dealloc;
+	w->swung_at[w->ntypes] = w->censuses;
 	pytype_name(t->pid, type, w->names[w->ntypes], sizeof(w->names[0]));
 	log_info("pid %d: %s swings between censuses: its deaths will be probed in windows",
 		 t->pid, w->names[w->ntypes]);
@@ -72,14 +104,19 @@ void gcwatch_census(struct target *t, const struct census *c)
 	size_t i;
 	int j;
 
-	/* A census cut short counted part of the heap: its counts do not compare. */
-	for (j = 0; j < w->nprev && !c->cut_short; j++) {
+	/* A census cut short counted part of the heap: its counts do not compare, with the last
+	 * census or the next. */
+	if (c->cut_short)
+		return;
+	w->censuses++;
+	for (j = 0; j < w->nprev; j++) {
 		uint64_t was = w->prev[j].count, now = census_count_of(c, w->prev[j].type);
 		uint64_t swing = now > was ? now - was : was - now, top = now > was ? now : was;
 
 		if (swing >= SWING_MIN && swing >= SWING_SHARE * top)
 			suspect_add(t, w->prev[j].type);
 	}
+	stale_evict(t);
 	w->nprev = 0;
 	/* counts are sorted by count, largest first */
 	for (i = 0; i < c->n && c->counts[i].count >= SWING_MIN && w->nprev < GCWATCH_PREV; i++)
@@ -87,29 +124,52 @@ void gcwatch_census(struct target *t, const struct census *c)
 			w->prev[w->nprev++] = c->counts[i];
 }
 
-static void window_close(struct target *t)
+/* Takes the window's probes out of t: up to max link fds go to fds, to be closed. */
+static int window_take(struct target *t, int *fds, int max)
+{
+	struct gcwatch *w = &t->gcwatch;
+	int i, n = 0;
+
+	/* Classes share their deallocator: the first take has its probe for all. */
+	for (i = 0; i < w->ntypes && n < max; i++)
+		n += probes_take_links(&t->probes, w->deallocs[i], PYLEAK_HOOK_DEATH, fds + n,
+				       max - n);
+	return n;
+}
+
+/* The window's books, once its probes are gone (or going, at the target's end). */
+static void window_books(struct target *t)
 {
 	struct gcwatch *w = &t->gcwatch;
 	uint64_t total;
-	int i, err;
 
-	for (i = 0; i < w->ntypes; i++) {
-		/* Classes share their deallocator: the first unhook removes it for all. */
-		err = probes_unhook_one(&t->probes, w->deallocs[i], PYLEAK_HOOK_DEATH);
-		if (err && err != -ENOENT)
-			log_warn("pid %d: remove the probe of %s's deaths: %s", t->pid, w->names[i],
-				 strerror(-err));
-	}
-	/* The death program runs only in windows (and while their probes are torn down, which
-	 * the next window's cost includes). */
+	/* The death program runs only in windows; its links are closed here (their grace
+	 * period waited), so this is the whole window's cost.  A lower total is a failed read:
+	 * cumulative costs only grow. */
 	total = probes_death_cost_ns(&t->probes, w->trap_ns);
-	w->last_cost_ns = total - w->cost_ns;
-	w->cost_ns = total;
+	total = total > w->cost_base_ns ? total - w->cost_base_ns : 0;
+	w->last_cost_ns = total > w->cost_ns ? total - w->cost_ns : 0;
+	if (total > w->cost_ns)
+		w->cost_ns = total;
 	w->open_s += loop_mono() - w->opened_mono;
 	w->cpu_at_close = t->gov.cpu_s;
 	w->open = false;
 	log_debug("pid %d: death window %lu closed: %.2f ms of the target's CPU", t->pid,
 		  (unsigned long)w->windows, w->last_cost_ns / 1e6);
+}
+
+static void window_close(struct target *t)
+{
+	int fds[PROBES_SAMPLED_TYPES];
+
+	probes_close_links(fds, window_take(t, fds, PROBES_SAMPLED_TYPES));
+	window_books(t);
+}
+
+void gcwatch_end(struct target *t)
+{
+	if (t->gcwatch.open && t->state == TARGET_TRACKING)
+		window_books(t);
 }
 
 static int timer_arm(double seconds)
@@ -121,23 +181,56 @@ static int timer_arm(double seconds)
 	return timerfd_settime(timer.fd, 0, &its, NULL) ? -errno : 0;
 }
 
+static bool window_due(const struct target *t, double now, double *left)
+{
+	*left = t->gcwatch.opened_mono + GCWATCH_WINDOW_S - now;
+	return t->gcwatch.open && t->state == TARGET_TRACKING && *left <= 0;
+}
+
+/* Closes every due window at once: one grace period for all, not one per target. */
+static void windows_close_due(double now)
+{
+	int *fds = NULL, n = 0, cap = 0, *more;
+	struct target *t;
+	double left;
+
+	for (t = target_list(); t; t = t->next) {
+		if (!window_due(t, now, &left))
+			continue;
+		if (cap - n < PROBES_SAMPLED_TYPES) {
+			more = realloc(fds, (cap + 64) * sizeof(*fds));
+			if (!more) {
+				window_close(t);	/* one at a time, then */
+				continue;
+			}
+			fds = more;
+			cap += 64;
+		}
+		n += window_take(t, fds + n, PROBES_SAMPLED_TYPES);
+	}
+	probes_close_links(fds, n);
+	free(fds);
+	for (t = target_list(); t; t = t->next)
+		if (window_due(t, now, &left))
+			window_books(t);
+}
+
 static void on_timer(struct watcher *tw, uint32_t events)
 {
-	double now = loop_mono(), next = 0;
+	double now = loop_mono(), next = 0, left;
 	struct target *t;
 	uint64_t ticks;
 
 	(void)events;
 	if (read(tw->fd, &ticks, sizeof(ticks)) < 0)
 		return;
+	windows_close_due(now);
+	/* the windows still open: the next one due */
 	for (t = target_list(); t; t = t->next) {
-		double left = t->gcwatch.opened_mono + GCWATCH_WINDOW_S - now;
-
 		if (!t->gcwatch.open || t->state != TARGET_TRACKING)
 			continue;
-		if (left <= 0)
-			window_close(t);
-		else if (!next || left < next)
+		left = t->gcwatch.opened_mono + GCWATCH_WINDOW_S - now;
+		if (!next || left < next)
 			next = left;
 	}
 	if (next)
@@ -181,8 +274,10 @@ static void window_open(struct target *t, uint64_t trap_ns)
 	w->pending = false;
 	for (i = 0; i < w->ntypes; i++) {
 		/* A class freed since (its memory reused) no longer has that deallocator. */
-		if (pytype_dealloc(t->pid, w->types[i], &dealloc) || dealloc != w->deallocs[i])
+		if (pytype_dealloc(t->pid, w->types[i], &dealloc) || dealloc != w->deallocs[i]) {
+			slot_evict(t, i--, "changed its deallocator (freed)");
 			continue;
+		}
 		snprintf(what, sizeof(what), "tp_dealloc of %s", w->names[i]);
 		err = probes_hook(&t->probes, dealloc, python_func_size(&t->py, dealloc),
 				  PYLEAK_HOOK_DEATH, PYLEAK_REG_RDI, what);

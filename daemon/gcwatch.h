@@ -26,12 +26,17 @@
 /* A window's length: a few collections of a busy target (3.12's gen0 runs every ~50 ms of
  * the cipher scenario, 3.13's every ~150 ms). */
 #define GCWATCH_WINDOW_S 0.5
+/* A suspect that has not swung for this many censuses (~1-5 min) gives its slot up to new
+ * ones: a class whose churn stopped, or that is gone. */
+#define GCWATCH_STALE_CENSUSES 20
 
 struct gcwatch {
 	uint64_t types[PROBES_SAMPLED_TYPES];	/* watched: their deaths are counted in BPF */
 	uint64_t deallocs[PROBES_SAMPLED_TYPES];	/* their tp_dealloc */
 	char names[PROBES_SAMPLED_TYPES][64];
+	uint64_t swung_at[PROBES_SAMPLED_TYPES];	/* the census it last swung in */
 	int ntypes;
+	uint64_t censuses;	/* compared (not cut short) */
 	struct census_count prev[GCWATCH_PREV];	/* heap types of the last census, by count */
 	int nprev;
 	bool pending;		/* a suspect swung since the last window */
@@ -45,17 +50,21 @@ struct gcwatch {
 	uint64_t windows;
 	double open_s;		/* all windows */
 	uint64_t cost_ns;	/* all windows */
+	uint64_t cost_base_ns;	/* the death program's cost before the windows (precise mode's) */
 };
 
 struct target;
 
 /* Compares a sampled target's census with the last one: classes whose count swung become
- * suspects (up to PROBES_SAMPLED_TYPES are watched). */
+ * suspects (up to PROBES_SAMPLED_TYPES are watched; stale ones give their slot up). */
 void gcwatch_census(struct target *t, const struct census *c);
 
 /* Once per sample interval: opens a window for the suspects when the last has been paid for
  * (trap_ns: the estimated cost of one uprobe hit); a timer closes it. */
 void gcwatch_tick(struct target *t, uint64_t trap_ns);
+
+/* The target ends (its probes go with it): an open window's books are closed. */
+void gcwatch_end(struct target *t);
 
 /* Closes the windows' timer (daemon exit). */
 void gcwatch_stop(void);

@@ -147,7 +147,7 @@ cleanup:
 	return err;
 }
 
-static void dispatch_remove(struct probes *p)
+void probes_unroute(struct probes *p)
 {
 	__u32 slot = p->fault_slot - 1, tgid = p->pid;
 
@@ -243,37 +243,54 @@ static void *link_close(void *fd)
 	return NULL;
 }
 
-/*
- * Closes the uprobe links whose kind is in kinds (a mask of 1 << enum pyleak_hook_kind) and,
- * if func, that hook func.  All at once: each close removes its breakpoint, then waits for a
- * grace period that the others share (~50 ms each, one after the other).  A closed slot stays
- * used (fd -1): its index is the hooks map key of the links after it.
- */
-static void links_close(struct probes *p, uint32_t kinds, uint64_t func)
+/* Takes the uprobe links whose kind is in kinds (a mask of 1 << enum pyleak_hook_kind) and,
+ * if func, that hook func out of p: up to max fds go to fds, for probes_close_links().  A
+ * taken slot stays used (fd -1): its index is the hooks map key of the links after it. */
+static int links_take(struct probes *p, uint32_t kinds, uint64_t func, int *fds, int max)
 {
-	pthread_t tids[PYLEAK_MAX_HOOKS];
-	bool started[PYLEAK_MAX_HOOKS];
-	int i;
+	int i, n = 0;
 
-	for (i = 0; i < p->nlinks; i++) {
+	for (i = 0; i < p->nlinks && n < max; i++) {
 		struct probe_link *pl = &p->links[i];
 
-		started[i] = false;
 		if (pl->fd < 0 || !(kinds & (1U << pl->kind)) || (func && pl->func != func))
 			continue;
-		started[i] = !pthread_create(&tids[i], NULL, link_close, (void *)(intptr_t)pl->fd);
-		if (!started[i])
-			close(pl->fd);
+		fds[n++] = pl->fd;
 		pl->fd = -1;
 	}
-	for (i = 0; i < p->nlinks; i++)
-		if (started[i])
-			pthread_join(tids[i], NULL);
+	return n;
+}
+
+void probes_close_links(const int *fds, int n)
+{
+	struct closer { pthread_t tid; bool started; } *c;
+	int i;
+
+	/* One alone, or no memory for threads: closed inline. */
+	c = n > 1 ? calloc(n, sizeof(*c)) : NULL;
+	for (i = 0; i < n; i++) {
+		if (c)
+			c[i].started = !pthread_create(&c[i].tid, NULL, link_close,
+						       (void *)(intptr_t)fds[i]);
+		if (!c || !c[i].started)
+			close(fds[i]);
+	}
+	for (i = 0; c && i < n; i++)
+		if (c[i].started)
+			pthread_join(c[i].tid, NULL);
+	free(c);
+}
+
+static void links_close(struct probes *p, uint32_t kinds, uint64_t func)
+{
+	int fds[PYLEAK_MAX_HOOKS];
+
+	probes_close_links(fds, links_take(p, kinds, func, fds, PYLEAK_MAX_HOOKS));
 }
 
 void probes_unhook(struct probes *p)
 {
-	dispatch_remove(p);
+	probes_unroute(p);
 	links_close(p, ~0U, 0);
 	p->nlinks = 0;
 }
@@ -520,17 +537,9 @@ cleanup:
 	return err;
 }
 
-int probes_unhook_one(struct probes *p, uint64_t func, int kind)
+int probes_take_links(struct probes *p, uint64_t func, int kind, int *fds, int max)
 {
-	int i;
-
-	for (i = 0; i < p->nlinks; i++)
-		if (p->links[i].fd >= 0 && p->links[i].func == func && p->links[i].kind == kind)
-			break;
-	if (i == p->nlinks)
-		return -ENOENT;
-	links_close(p, 1U << kind, func);
-	return 0;
+	return links_take(p, 1U << kind, func, fds, max);
 }
 
 int probes_usdt_gc(struct probes *p, const char *path)
@@ -609,6 +618,55 @@ static long map_for_each(int fd, size_t vsize, probes_entry_fn fn, void *ctx)
 	}
 	free(vals);
 	return total;
+}
+
+/* Empties a hash map with u64 keys, in batches (a per-key delete would be one syscall per
+ * object of a big object map). */
+static int map_clear(int fd, size_t vsize)
+{
+	enum { BATCH = 2048 };
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u64 keys[BATCH], in = 0, out = 0;
+	bool first = true;
+	uint8_t *vals;
+	__u32 n;
+	int err;
+
+	vals = malloc(BATCH * vsize);
+	if (!vals)
+		return -ENOMEM;
+	for (;;) {
+		n = BATCH;
+		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &in, &out, keys, vals, &n,
+						      &opts);
+		if (err) {
+			err = errno == ENOENT ? 0 : -errno;
+			break;
+		}
+		in = out;
+		first = false;
+	}
+	free(vals);
+	return err;
+}
+
+int probes_forget_objects(struct probes *p)
+{
+	int err = map_clear(bpf_map__fd(p->skel->maps.objs), sizeof(struct pyleak_obj));
+
+	if (!err)
+		err = map_clear(bpf_map__fd(p->skel->maps.types), sizeof(struct pyleak_type_stats));
+	return err;
+}
+
+int probes_read_type(struct probes *p, uint64_t type, struct pyleak_type_stats *out)
+{
+	return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.types), &type, out) ? -errno : 0;
+}
+
+int probes_forget_type(struct probes *p, uint64_t type)
+{
+	return bpf_map_delete_elem(bpf_map__fd(p->skel->maps.types), &type) ? -errno : 0;
 }
 
 long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx)

@@ -54,6 +54,9 @@ void probes_close(struct probes *p);
 /* Removes the uprobes and the page-fault route now (~0.1 s): the target runs none of them
  * when it returns.  The USDT probes stay, for probes_close(). */
 void probes_unhook(struct probes *p);
+/* Removes the page-fault route now (cheap): a pid reused by a process attached next must not
+ * lose its own route to a teardown still queued. */
+void probes_unroute(struct probes *p);
 /* probes_close() in a background thread: a USDT probe's perf link takes ~0.12 s to tear down
  * in the kernel (one at a time, host-wide), the uprobes ~0.1 s, which must not stall the
  * daemon's loop.  Returns how long the USDT probes will stay in the target, in seconds (an
@@ -67,6 +70,12 @@ void probes_reap_all(void);
 int probes_watch_type(struct probes *p, uint64_t type);
 /* Stops tracking a type's births (its deaths cannot be seen). */
 int probes_ignore_type(struct probes *p, uint64_t type);
+/* Stops counting a type: its entry goes. */
+int probes_forget_type(struct probes *p, uint64_t type);
+/* Empties the object and type maps (after probes_unhook_objects(): what they counted stops). */
+int probes_forget_objects(struct probes *p);
+/* One counted type's counters. */
+int probes_read_type(struct probes *p, uint64_t type, struct pyleak_type_stats *out);
 
 /* Places a uprobe of kind at the function at runtime address func (size bytes long, 0 if
  * unknown) in the target, where the BPF program can still read the argument that arrived in
@@ -77,9 +86,15 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
  * tracepoint and page sampling stay. */
 void probes_unhook_objects(struct probes *p);
 
-/* Removes the uprobe of kind at func (placed by probes_hook) now (~50 ms); -ENOENT if there
- * is none. */
-int probes_unhook_one(struct probes *p, uint64_t func, int kind);
+/* Takes the uprobes of kind at func (placed by probes_hook) out of p: up to max of their link
+ * fds go to fds, for probes_close_links(); returns how many (0: none). */
+int probes_take_links(struct probes *p, uint64_t func, int kind, int *fds, int max);
+/*
+ * Closes uprobe link fds, of any targets, all at once: each close removes its breakpoint,
+ * then waits for a grace period that the others share (~50 ms each, one after the other).
+ * The programs they ran no longer run when it returns.
+ */
+void probes_close_links(const int *fds, int n);
 
 /* Attaches the GC USDT probes (python:gc__start, python:gc__done) of the binary at path. */
 int probes_usdt_gc(struct probes *p, const char *path);

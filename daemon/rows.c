@@ -148,9 +148,13 @@ static void census_all_update(struct rows *rs, const struct census *c, bool all,
 	struct type_row *r;
 	size_t i;
 
-	for (i = 0; i < rs->n; i++)
+	for (i = 0; i < rs->n; i++) {
 		if (all || rs->v[i].listed_only)
 			rs->v[i].seen = false;
+		/* Sampled mode (after a fall back too) judges every census row. */
+		if (all)
+			rs->v[i].listed_only = false;
+	}
 	for (i = 0; i < c->n; i++) {
 		r = rows_find(rs, c->counts[i].type);
 		if (r ? !all && !r->listed_only :

@@ -27,6 +27,18 @@
 static struct watcher timer = { .fd = -1 };
 static double interval = 2.0;
 
+/* What the page governor is fed: the probes' cumulative cost but, in sampled mode, the death
+ * program's (gcwatch.c pays for its windows from the budget already). */
+static uint64_t governed_cost_ns(struct target *t)
+{
+	uint64_t total = probes_cost_ns(&t->probes, UPROBE_TRAP_NS), death;
+
+	if (!target_sampled(t))
+		return total;
+	death = probes_death_cost_ns(&t->probes, UPROBE_TRAP_NS);
+	return total > death ? total - death : 0;
+}
+
 double sampler_interval(void)
 {
 	return interval;
@@ -96,7 +108,17 @@ static int census_take(struct target *t)
 	return 0;
 }
 
-/* Per-object probes (precise mode) cannot be thinned: over budget, they go (unless forced). */
+/* The costs so far are precise mode's: sampled mode's governor and death windows measure
+ * from them, or their first interval would be charged all of precise mode. */
+static void fall_back(struct target *t)
+{
+	target_fall_back(t);
+	t->gov.cost_ns = governed_cost_ns(t);
+	t->gcwatch.cost_base_ns = probes_death_cost_ns(&t->probes, UPROBE_TRAP_NS);
+}
+
+/* Per-object probes (precise mode) cannot be thinned: over budget for several intervals,
+ * they go (unless forced). */
 static void governor_tick(struct target *t)
 {
 	struct governor *g = &t->gov;
@@ -105,10 +127,10 @@ static void governor_tick(struct target *t)
 
 	if (procfs_cpu_seconds(t->pid, &cpu))
 		cpu = -1;
-	changed = governor_update(g, probes_cost_ns(&t->probes, UPROBE_TRAP_NS), cpu,
+	changed = governor_update(g, governed_cost_ns(t), cpu,
 				  t->sites && target_sampled(t));
-	if (g->over && !target_sampled(t) && !t->opt.force)
-		target_fall_back(t);
+	if (g->sustained && !target_sampled(t) && !t->opt.force)
+		fall_back(t);
 	if (!changed)
 		return;
 	probes_set_page_mask(&t->probes, g->page_mask);
@@ -121,9 +143,19 @@ static void type_stats_read(void *ctx, uint64_t type, const void *st)
 	rows_update_probed(ctx, type, st);
 }
 
-static void type_deaths_read(void *ctx, uint64_t type, const void *st)
+/* Sampled mode: the watched suspects' deaths, in their death windows (gcwatch.h). */
+static int deaths_read(struct target *t)
 {
-	rows_update_deaths(ctx, type, st);
+	struct pyleak_type_stats st;
+	int i, err;
+
+	for (i = 0; i < t->gcwatch.ntypes; i++) {
+		err = probes_read_type(&t->probes, t->gcwatch.types[i], &st);
+		if (err)
+			return err;
+		rows_update_deaths(&t->rows, t->gcwatch.types[i], &st);
+	}
+	return 0;
 }
 
 int sampler_sample(struct target *t, bool force_census)
@@ -135,9 +167,10 @@ int sampler_sample(struct target *t, bool force_census)
 		return err;
 	/* First: a precise target over budget falls back, and this sample is a sampled one. */
 	governor_tick(t);
-	if (!target_sampled(t) || t->gcwatch.ntypes) {
-		long n = probes_for_each_type(&t->probes, target_sampled(t) ? type_deaths_read :
-					      type_stats_read, &t->rows);
+	if (target_sampled(t)) {
+		err = deaths_read(t);
+	} else {
+		long n = probes_for_each_type(&t->probes, type_stats_read, &t->rows);
 
 		err = n < 0 ? (int)n : 0;
 	}

@@ -108,6 +108,8 @@ static double target_end(struct target *t, enum target_state state)
 		return 0;
 	loop_del(&t->pid_watch);
 	loop_del(&t->rb_watch);
+	gcwatch_end(t);
+	probes_unroute(&t->probes);
 	pending = probes_close_async(&t->probes);
 	/* The interpreter's file and symbols are not needed to show an ended record. */
 	python_release(&t->py);
@@ -149,6 +151,8 @@ double target_detach(struct target *t, double *pending_s)
 
 void target_fall_back(struct target *t)
 {
+	int err;
+
 	log_warn("pid %d: precise mode costs it %.1f%% of its CPU (budget %.1f%%): sampled mode now",
 		 t->pid, t->gov.ratio * 100, t->gov.budget * 100);
 	t->fell_back_ratio = t->gov.ratio;
@@ -157,6 +161,10 @@ void target_fall_back(struct target *t)
 	rows_drop_probed(&t->rows);
 	t->census_at = 0;
 	probes_unhook_objects(&t->probes);
+	/* Sampled mode's death windows count their suspects from zero in the same type map. */
+	err = probes_forget_objects(&t->probes);
+	if (err)
+		log_warn("pid %d: empty the object and type maps: %s", t->pid, strerror(-err));
 }
 
 void target_detach_all(void)

@@ -51,8 +51,9 @@ def test_precise_over_budget_falls_back_unless_forced(daemon, target_factory):
     assert daemon.ok("attach", "-p", str(free.pid), "--mode", "precise")["mode"] == "precise"
     assert daemon.ok("attach", "-p", str(forced.pid), "--mode", "precise",
                      "--force")["mode"] == "precise"
-    # The governor judges each interval between samples (a tick or a `top`); the first one
-    # only sets its baseline.
+    # The governor judges each interval between samples (a tick or a `top`) with at least
+    # 0.1 s of target CPU; the first one only sets its baseline, and precise mode falls back
+    # after 3 over budget in a row.
     deadline = time.time() + 20
     while time.time() < deadline:
         doc = daemon.ok("top", "-p", str(free.pid))
@@ -74,6 +75,8 @@ def test_precise_over_budget_falls_back_unless_forced(daemon, target_factory):
     assert leaks["fell_back"] == fell and any("fell back" in n for n in leaks["notes"])
     # Only the collections and the page-fault route stay (uprobes: gc start and done).
     assert st["probes"] <= 3, st
+    # The death windows' cost is sampled mode's alone, not precise mode's death probes'.
+    assert st["gc_deaths"]["cost_s"] <= BUDGET * st["governor"]["target_cpu_s"] + 0.01, st
 
     st = status_of(daemon, forced.pid)
     assert st["mode"] == "precise" and st["force"] is True and "fell_back" not in st, st

@@ -89,3 +89,25 @@ def test_windows_stay_within_budget(daemon, gc_runs, python):
     assert windows["windows"] >= 2, windows
     spent = windows["cost_s"] - windows["last_cost_s"]
     assert 0 < spent <= BUDGET * (status["governor"]["target_cpu_s"] + CPU_TICK), status
+
+
+def test_window_open_at_exit_is_closed_in_the_record(daemon):
+    """A death window open when its target exits is closed in the record `status` keeps:
+    open false, its time counted."""
+    python = installed_interpreters()[-1][1]
+    with started_targets() as make:
+        t = make([python, CIPHER, "--seconds", "0"])
+        t.read()
+        assert daemon.ok("attach", "-p", str(t.pid), "--mode", "sampled")["mode"] == "sampled"
+        deadline = time.time() + DEADLINE
+        while time.time() < deadline and not target_status(daemon, t.pid)["gc_deaths"]["open"]:
+            time.sleep(0.05)
+        assert target_status(daemon, t.pid)["gc_deaths"]["open"], "no window opened"
+        t.proc.kill()
+        t.proc.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and target_status(daemon, t.pid)["state"] == "tracking":
+            time.sleep(0.05)
+    st = target_status(daemon, t.pid)
+    assert st["state"] == "exited" and not st["gc_deaths"]["open"], st
+    assert st["gc_deaths"]["open_s"] > 0, st["gc_deaths"]

@@ -98,6 +98,52 @@ static void test_measures_without_acting(void **state)
 	assert_false(idle.over);	/* an interval that measured nothing is not over budget */
 }
 
+/* A cost read lower than the last (a program's info unreadable) is skipped, not a wrap to a
+ * huge ratio; the next good read is measured from the last good one. */
+static void test_cost_drop_is_skipped(void **state)
+{
+	struct governor g = { .budget = 0.01 };
+
+	(void)state;
+	governor_update(&g, 100 * MS, 1.0, true);
+	assert_false(governor_update(&g, 0, 2.0, true));
+	assert_false(g.over);
+	assert_int_equal(g.cost_ns, 100 * MS);
+	governor_update(&g, 101 * MS, 3.0, true);
+	assert_true(g.ratio > 0.0004 && g.ratio < 0.0006);	/* 1 ms over 2 s */
+	assert_false(g.over);
+}
+
+/* Over budget is sustained only after GOVERNOR_OVER_STREAK intervals in a row; one under
+ * resets the streak; too little CPU time extends the interval instead of judging it. */
+static void test_sustained_needs_a_streak(void **state)
+{
+	struct governor g = { .budget = 0.01 };
+	uint64_t cost = 0;
+	double cpu = 1.0;
+	int i;
+
+	(void)state;
+	governor_update(&g, cost, cpu, false);
+	for (i = 1; i < GOVERNOR_OVER_STREAK; i++) {
+		step(&g, &cost, &cpu, 50, false);
+		assert_true(g.over);
+		assert_false(g.sustained);
+	}
+	step(&g, &cost, &cpu, 0, false);
+	assert_false(g.over);
+	assert_int_equal(g.over_streak, 0);
+	for (i = 0; i < GOVERNOR_OVER_STREAK; i++)
+		step(&g, &cost, &cpu, 50, false);
+	assert_true(g.sustained);
+	/* 10 ms of CPU: not judged, the over_streak stays */
+	cost += 5 * MS;
+	assert_false(governor_update(&g, cost, cpu + 0.01, false));
+	assert_false(g.over);
+	assert_true(g.sustained);
+	assert_true(g.cpu_s == cpu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +151,8 @@ int main(void)
 		cmocka_unit_test(test_over_budget_halves_to_the_cap),
 		cmocka_unit_test(test_under_budget_recovers_with_hysteresis),
 		cmocka_unit_test(test_measures_without_acting),
+		cmocka_unit_test(test_cost_drop_is_skipped),
+		cmocka_unit_test(test_sustained_needs_a_streak),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
