@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -102,6 +103,21 @@ static void fds_raise(void)
 	}
 }
 
+/* Uprobes are uprobe_multi links (probes.c), which Linux has since 6.6: an older kernel would
+ * fail every attach with a bare EINVAL, so it is refused at start, by name. */
+static int kernel_check(void)
+{
+	struct utsname u;
+	unsigned int major = 0, minor = 0;
+
+	if (uname(&u) || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return 0;	/* unknown: let the first attach say */
+	if (major > 6 || (major == 6 && minor >= 6))
+		return 0;
+	log_error("Linux %s lacks uprobe_multi links: pyleakd needs 6.6 or later", u.release);
+	return -ENOTSUP;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
@@ -189,6 +205,8 @@ int main(int argc, char **argv)
 		log_error("unexpected argument %s", argv[optind]);
 		return 2;
 	}
+	if (kernel_check())
+		return 1;
 	libbpf_set_print(libbpf_log);
 	/* BPF run-time statistics while the daemon runs: the governor measures probe cost. */
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
