@@ -91,9 +91,10 @@ static double clamp01(double v)
 int history_score(const struct history *h, double now, double window_s, struct leak_score *out)
 {
 	double xs[HISTORY_CAP], ys[HISTORY_CAP], fx[SEGMENTS_MAX], fy[SEGMENTS_MAX], slope, t_all;
+	double swing = 0;	/* the largest rise above a segment's floor within it */
 	const struct history_sample *first = NULL, *last = NULL;
 	int i, n = 0, k, j, gc_steps = 0;
-	bool pending, early, fell_back = false;
+	bool pending, sawtooth, early, fell_back = false;
 	uint64_t gc;
 
 	memset(out, 0, sizeof(*out));
@@ -135,13 +136,19 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	for (j = 0; j < k; j++) {
 		int lo = j * n / k, hi = (j + 1) * n / k;
 
+		double top = ys[lo];
+
 		fy[j] = ys[lo];
 		fx[j] = 0;
 		for (i = lo; i < hi; i++) {
 			if (ys[i] < fy[j])
 				fy[j] = ys[i];
+			if (ys[i] > top)
+				top = ys[i];
 			fx[j] += xs[i] / (hi - lo);
 		}
+		if (top - fy[j] > swing)
+			swing = top - fy[j];
 		if (j && fy[j] > fy[j - 1])
 			out->rising++;
 		/* Back down to the first floor (where the window began) or below it. */
@@ -162,8 +169,13 @@ int history_score(const struct history *h, double now, double window_s, struct l
 
 	out->deaths = last->deaths - first->deaths;
 	gc = last->gc_deaths - first->gc_deaths;
-	if (out->deaths >= GC_MIN_DEATHS)
+	if (out->deaths >= GC_MIN_DEATHS) {
 		out->gc_fraction = (double)gc / out->deaths;
+	} else if (last->deaths >= GC_MIN_DEATHS) {
+		/* Deaths seen in short windows only (sampled mode): too few in this one, so the
+		 * type's fraction since attach says how it dies. */
+		out->gc_fraction = (double)last->gc_deaths / last->deaths;
+	}
 	/*
 	 * Cyclic garbage piles up until a collection frees it, and collections can be minutes
 	 * apart: its growth is a leak only if it outlives several collections that freed some
@@ -171,7 +183,10 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	 * this never hides that kind of leak.
 	 */
 	pending = out->gc_fraction >= GC_FRACTION_CYCLIC && gc_steps < GC_MIN_COLLECTIONS;
-	if (pending)
+	/* Samples of a sawtooth land anywhere on its teeth: floors that rise by less than one
+	 * tooth are where the samples fell, not growth. */
+	sawtooth = out->gc_fraction >= GC_FRACTION_CYCLIC && fy[k - 1] - fy[0] < swing;
+	if (pending || sawtooth)
 		out->growth_score = 0;
 	out->score = out->growth_score;
 	if (out->gc_fraction >= GC_FRACTION_CYCLIC && 0.45 * out->gc_fraction > out->score)
@@ -187,6 +202,11 @@ int history_score(const struct history *h, double now, double window_s, struct l
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "%+ld in %.0f s, not judged: it dies in cyclic-GC collections, and too few "
 			 "of them (%d) ran in the window", out->growth, out->span_s, gc_steps);
+	else if (out->growth > 0 && sawtooth)
+		snprintf(out->evidence, sizeof(out->evidence),
+			 "%+ld in %.0f s, within the sawtooth of the collections that free it (its "
+			 "floor rose by %.0f, its teeth are up to %.0f high)", out->growth, out->span_s,
+			 fy[k - 1] - fy[0], swing);
 	else if (out->growth > 0 && early)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "%+ld in %.0f s: too soon (%d samples) to judge a trend in a %.0f s window",

@@ -110,6 +110,43 @@ static void test_gc_sawtooth_is_cyclic_not_leak(void **state)
 	assert_non_null(strstr(sc.evidence, "cyclic garbage"));
 }
 
+/* Sampled mode sees deaths in short windows only: a window with few of them takes the type's
+ * fraction since attach. Census samples land anywhere on the collector's sawtooth: floors that
+ * drift up by less than a tooth are not growth. */
+static void test_sawtooth_drift_within_a_tooth(void **state)
+{
+	struct leak_score sc;
+	int i;
+
+	(void)state;
+	push(0.0, 500, 400, 400);	/* an earlier window: 400 deaths, all in collections */
+	for (i = 1; i <= 60; i++)
+		push(100.0 + i * 2.0, 100 + (i % 7) * 200 + i * 2, 400 + i / 10, 400 + i / 10);
+	assert_int_equal(history_score(&h, 220.0, 120.0, &sc), 0);
+	assert_true(sc.deaths < 20);
+	assert_true(sc.gc_fraction > 0.99);
+	assert_true(sc.growth_score == 0);
+	assert_true(sc.score <= 0.45);
+	assert_non_null(strstr(sc.evidence, "sawtooth"));
+}
+
+/* Cyclic garbage that outgrows its teeth is growth all the same. */
+static void test_cyclic_growth_beyond_a_tooth(void **state)
+{
+	struct leak_score sc;
+	uint64_t deaths = 0;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 60; i++) {
+		deaths += 100;
+		push(i * 2.0, 1000 + (i % 7) * 100 + i * 200, deaths, deaths);
+	}
+	assert_int_equal(history_score(&h, 120.0, 120.0, &sc), 0);
+	assert_true(sc.gc_fraction > 0.99);
+	assert_true(sc.growth_score >= 0.5);
+}
+
 /* Three objects a second kept for ever, amid heavy churn of the same type (up to 1,000 in
  * flight at a sample). */
 static void test_slow_leak_amid_churn(void **state)
@@ -212,6 +249,8 @@ int main(void)
 		cmocka_unit_test_setup(test_floor_falling_back_is_said, setup),
 		cmocka_unit_test_setup(test_churn_is_not_a_leak, setup),
 		cmocka_unit_test_setup(test_gc_sawtooth_is_cyclic_not_leak, setup),
+		cmocka_unit_test_setup(test_sawtooth_drift_within_a_tooth, setup),
+		cmocka_unit_test_setup(test_cyclic_growth_beyond_a_tooth, setup),
 		cmocka_unit_test_setup(test_slow_leak_amid_churn, setup),
 		cmocka_unit_test_setup(test_growth_before_collections_is_pending, setup),
 		cmocka_unit_test_setup(test_plateau_is_not_a_leak, setup),
