@@ -44,6 +44,7 @@ static void slot_evict(struct target *t, int i, const char *why)
 	w->types[i] = w->types[last];
 	w->deallocs[i] = w->deallocs[last];
 	w->swung_at[i] = w->swung_at[last];
+	w->windows_at[i] = w->windows_at[last];
 	memcpy(w->names[i], w->names[last], sizeof(w->names[0]));
 	w->ntypes--;
 }
@@ -92,6 +93,7 @@ static void suspect_add(struct target *t, uint64_t type)
 	w->types[w->ntypes] = type;
 	w->deallocs[w->ntypes] = dealloc;
 	w->swung_at[w->ntypes] = w->censuses;
+	w->windows_at[w->ntypes] = w->windows;
 	pytype_name(t->pid, type, w->names[w->ntypes], sizeof(w->names[0]));
 	log_info("pid %d: %s swings between censuses: its deaths will be probed in windows",
 		 t->pid, w->names[w->ntypes]);
@@ -164,6 +166,16 @@ static void window_close(struct target *t)
 
 	probes_close_links(fds, window_take(t, fds, PROBES_SAMPLED_TYPES));
 	window_books(t);
+}
+
+bool gcwatch_measuring(const struct gcwatch *w, uint64_t type)
+{
+	int i;
+
+	for (i = 0; i < w->ntypes; i++)
+		if (w->types[i] == type)
+			return w->windows - w->windows_at[i] <= (w->open ? 1U : 0U);
+	return false;
 }
 
 void gcwatch_end(struct target *t)

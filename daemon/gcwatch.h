@@ -35,6 +35,7 @@ struct gcwatch {
 	uint64_t deallocs[PROBES_SAMPLED_TYPES];	/* their tp_dealloc */
 	char names[PROBES_SAMPLED_TYPES][64];
 	uint64_t swung_at[PROBES_SAMPLED_TYPES];	/* the census it last swung in */
+	uint64_t windows_at[PROBES_SAMPLED_TYPES];	/* windows opened before it was watched */
 	int ntypes;
 	uint64_t censuses;	/* compared (not cut short) */
 	struct census_count prev[GCWATCH_PREV];	/* heap types of the last census, by count */
@@ -62,6 +63,9 @@ void gcwatch_census(struct target *t, const struct census *c);
 /* Once per sample interval: opens a window for the suspects when the last has been paid for
  * (trap_ns: the estimated cost of one uprobe hit); a timer closes it. */
 void gcwatch_tick(struct target *t, uint64_t trap_ns);
+
+/* True while type is watched but no window has measured its deaths yet. */
+bool gcwatch_measuring(const struct gcwatch *w, uint64_t type);
 
 /* The target ends (its probes go with it): an open window's books are closed. */
 void gcwatch_end(struct target *t);

@@ -117,6 +117,10 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 		if (!r->hist || history_score(r->hist, now, window_s, &sc))
 			continue;
 		ready++;
+		/* A class that swings like cyclic garbage is judged once a window has measured how
+		 * it dies: its sawtooth would otherwise pass for growth. */
+		if (sc.gc_fraction < 0 && gcwatch_measuring(&t->gcwatch, r->type))
+			continue;
 		if (sc.score < 0.1 && sc.gc_fraction < 0.5)
 			continue;
 		if (sc.growth_score >= 0.5)
