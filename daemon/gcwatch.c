@@ -193,10 +193,32 @@ static int timer_arm(double seconds)
 	return timerfd_settime(timer.fd, 0, &its, NULL) ? -errno : 0;
 }
 
-static bool window_due(const struct target *t, double now, double *left)
+static uint64_t gc_runs(struct target *t)
 {
-	*left = t->gcwatch.opened_mono + GCWATCH_WINDOW_S - now;
-	return t->gcwatch.open && t->state == TARGET_TRACKING && *left <= 0;
+	struct pyleak_gc gc;
+	uint64_t runs = 0;
+	int g;
+
+	probes_read_gc(&t->probes, &gc);
+	for (g = 0; g < PYLEAK_GC_GENS; g++)
+		runs += gc.gens[g].runs;
+	return runs;
+}
+
+/* Due once GCWATCH_WINDOW_S has passed and a collection has run in it (or at
+ * GCWATCH_WINDOW_MAX_S); *left: until the next check. */
+static bool window_due(struct target *t, double now, double *left)
+{
+	const struct gcwatch *w = &t->gcwatch;
+	double open_s = now - w->opened_mono;
+
+	*left = GCWATCH_WINDOW_S - open_s;
+	if (!w->open || t->state != TARGET_TRACKING || *left > 0)
+		return false;
+	if (open_s >= GCWATCH_WINDOW_MAX_S || gc_runs(t) != w->gc_runs_at_open)
+		return true;
+	*left = GCWATCH_WINDOW_S;	/* looked at again then */
+	return false;
 }
 
 /* Closes every due window at once: one grace period for all, not one per target. */
@@ -219,12 +241,15 @@ static void windows_close_due(double now)
 			cap += 64;
 		}
 		n += window_take(t, fds + n, PROBES_SAMPLED_TYPES);
+		t->gcwatch.closing = true;
 	}
 	probes_close_links(fds, n);
 	free(fds);
-	for (t = target_list(); t; t = t->next)
-		if (window_due(t, now, &left))
+	for (t = target_list(); t; t = t->next) {
+		if (t->gcwatch.closing)
 			window_books(t);
+		t->gcwatch.closing = false;
+	}
 }
 
 static void on_timer(struct watcher *tw, uint32_t events)
@@ -241,7 +266,7 @@ static void on_timer(struct watcher *tw, uint32_t events)
 	for (t = target_list(); t; t = t->next) {
 		if (!t->gcwatch.open || t->state != TARGET_TRACKING)
 			continue;
-		left = t->gcwatch.opened_mono + GCWATCH_WINDOW_S - now;
+		window_due(t, now, &left);
 		if (!next || left < next)
 			next = left;
 	}
@@ -304,6 +329,7 @@ static void window_open(struct target *t, uint64_t trap_ns)
 	w->opened_at = loop_now();
 	w->opened_mono = loop_mono();
 	w->trap_ns = trap_ns;
+	w->gc_runs_at_open = gc_runs(t);
 	w->windows++;
 	err = timer_start();
 	if (err) {

@@ -26,6 +26,9 @@
 /* A window's length: a few collections of a busy target (3.12's gen0 runs every ~50 ms of
  * the cipher scenario, 3.13's every ~150 ms). */
 #define GCWATCH_WINDOW_S 0.5
+/* ...or longer, until a collection has run in it (a quiet target collects every few
+ * seconds: a window without one measures nothing), but at most this. */
+#define GCWATCH_WINDOW_MAX_S 8.0
 /* A suspect that has not swung for this many censuses (~1-5 min) gives its slot up to new
  * ones: a class whose churn stopped, or that is gone. */
 #define GCWATCH_STALE_CENSUSES 20
@@ -42,8 +45,10 @@ struct gcwatch {
 	int nprev;
 	bool pending;		/* a suspect swung since the last window */
 	bool open;
+	bool closing;		/* its links were taken by the windows closing now */
 	double opened_at;	/* wall clock, of the last window */
 	double opened_mono;
+	uint64_t gc_runs_at_open;	/* collections the target had run when it opened */
 	uint64_t trap_ns;	/* the estimated cost of one uprobe hit */
 	double cpu_at_close;	/* the target's CPU time when the last window closed */
 	uint64_t cost_at_open;	/* the death program's cumulative cost then */
