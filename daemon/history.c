@@ -91,7 +91,7 @@ static double clamp01(double v)
 int history_score(const struct history *h, double now, double window_s, struct leak_score *out)
 {
 	double xs[HISTORY_CAP], ys[HISTORY_CAP], fx[SEGMENTS_MAX], fy[SEGMENTS_MAX], slope, t_all;
-	double swing = 0;	/* the largest rise above a segment's floor within it */
+	double swing = 0;	/* the tallest tooth: a rise above a segment's floor, or a drop */
 	const struct history_sample *first = NULL, *last = NULL;
 	int i, n = 0, k, j, gc_steps = 0;
 	bool pending, sawtooth, early, fell_back = false;
@@ -122,6 +122,9 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	out->span_s = last->t - first->t;
 	out->min = out->max = first->live;
 	for (i = 0; i < n; i++) {
+		/* Census values repeat between censuses: a tooth may show only as its fall. */
+		if (i && ys[i - 1] - ys[i] > swing)
+			swing = ys[i - 1] - ys[i];
 		if (ys[i] < out->min)
 			out->min = (int64_t)ys[i];
 		if (ys[i] > out->max)

@@ -130,6 +130,28 @@ static void test_sawtooth_drift_within_a_tooth(void **state)
 	assert_non_null(strstr(sc.evidence, "sawtooth"));
 }
 
+/* The same seen through censuses a few samples apart: values repeat, and a tooth shows only
+ * as its fall. */
+static void test_sawtooth_between_censuses(void **state)
+{
+	struct leak_score sc;
+	uint64_t deaths = 0;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 60; i++) {
+		int c = i / 6;	/* a census every 6 samples */
+
+		if (i % 6 == 0)
+			deaths += 300;
+		push(i * 2.0, 20 * c + (c % 3 == 2 ? 300 : 0), deaths, deaths);
+	}
+	assert_int_equal(history_score(&h, 120.0, 120.0, &sc), 0);
+	assert_true(sc.gc_fraction > 0.99);
+	assert_true(sc.growth_score == 0);
+	assert_non_null(strstr(sc.evidence, "sawtooth"));
+}
+
 /* Cyclic garbage that outgrows its teeth is growth all the same. */
 static void test_cyclic_growth_beyond_a_tooth(void **state)
 {
@@ -250,6 +272,7 @@ int main(void)
 		cmocka_unit_test_setup(test_churn_is_not_a_leak, setup),
 		cmocka_unit_test_setup(test_gc_sawtooth_is_cyclic_not_leak, setup),
 		cmocka_unit_test_setup(test_sawtooth_drift_within_a_tooth, setup),
+		cmocka_unit_test_setup(test_sawtooth_between_censuses, setup),
 		cmocka_unit_test_setup(test_cyclic_growth_beyond_a_tooth, setup),
 		cmocka_unit_test_setup(test_slow_leak_amid_churn, setup),
 		cmocka_unit_test_setup(test_growth_before_collections_is_pending, setup),
