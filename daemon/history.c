@@ -99,6 +99,14 @@ int history_score(const struct history *h, double now, double window_s, struct l
 
 	memset(out, 0, sizeof(*out));
 	out->gc_fraction = -1;
+	/* Censuses far apart alias a sawtooth into a slow ramp that never shows its fall: what
+	 * one step of collections freed (sampled mode: one death window) is a tooth too. */
+	for (i = 1; h->census && i < (int)h->n; i++) {
+		const struct history_sample *a = sample_at(h, i - 1), *b = sample_at(h, i);
+
+		if (b->gc_deaths > a->gc_deaths && (double)(b->gc_deaths - a->gc_deaths) > swing)
+			swing = (double)(b->gc_deaths - a->gc_deaths);
+	}
 	for (i = 0; i < (int)h->n; i++) {
 		const struct history_sample *s = sample_at(h, i);
 

@@ -19,6 +19,7 @@ struct history {
 	struct history_sample s[HISTORY_CAP];
 	uint32_t head;		/* next slot to write */
 	uint32_t n;
+	bool census;		/* live counts from censuses, held between them */
 };
 
 struct leak_score {

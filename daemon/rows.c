@@ -212,6 +212,7 @@ void rows_history_record(struct rows *rs, double now)
 			if (!r->hist)
 				continue;
 		}
+		r->hist->census = r->census;
 		hs.live = r->net;
 		hs.deaths = r->st.died + r->st.pre_died;
 		hs.gc_deaths = r->st.gc_died;

@@ -85,7 +85,15 @@ def test_precise_over_budget_falls_back_unless_forced(daemon, target_factory):
     assert warn and "kept: attached with --force" in warn[0], st
     assert kept["mode"] == "precise" and "fell_back" not in kept
     assert any("against a budget of 1.0%" in n for n in kept["notes"]), kept["notes"]
-    assert [r for r in kept["types"] if r["type"] == "Request" and r["source"] == "probes"], kept
+    # Its classes are counted by probes: a row once a sample has read their births.
+    deadline = time.time() + 20
+    while True:
+        kept = daemon.ok("top", "-p", str(forced.pid), "-n", "0")
+        rows = [r for r in kept["types"] if r["type"] == "Request" and r["source"] == "probes"]
+        if rows or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert rows, kept
 
 
 @pytest.fixture(scope="module")

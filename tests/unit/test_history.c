@@ -152,6 +152,27 @@ static void test_sawtooth_between_censuses(void **state)
 	assert_non_null(strstr(sc.evidence, "sawtooth"));
 }
 
+/* Censuses far apart alias the sawtooth into a slow ramp that never shows its fall; what a
+ * window saw the collector free at once is the height of a tooth. */
+static void test_aliased_sawtooth(void **state)
+{
+	struct leak_score sc;
+	uint64_t gc = 0;
+	int i;
+
+	(void)state;
+	h.census = true;
+	for (i = 0; i < 60; i++) {
+		if (i % 10 == 5)
+			gc += 400;	/* a window saw a collection free 400 */
+		push(i * 2.0, 100 + i * 4, gc, gc);
+	}
+	assert_int_equal(history_score(&h, 120.0, 120.0, &sc), 0);
+	assert_true(sc.gc_fraction > 0.99);
+	assert_true(sc.growth_score == 0);
+	assert_non_null(strstr(sc.evidence, "sawtooth"));
+}
+
 /* Cyclic garbage that outgrows its teeth is growth all the same. */
 static void test_cyclic_growth_beyond_a_tooth(void **state)
 {
@@ -273,6 +294,7 @@ int main(void)
 		cmocka_unit_test_setup(test_gc_sawtooth_is_cyclic_not_leak, setup),
 		cmocka_unit_test_setup(test_sawtooth_drift_within_a_tooth, setup),
 		cmocka_unit_test_setup(test_sawtooth_between_censuses, setup),
+		cmocka_unit_test_setup(test_aliased_sawtooth, setup),
 		cmocka_unit_test_setup(test_cyclic_growth_beyond_a_tooth, setup),
 		cmocka_unit_test_setup(test_slow_leak_amid_churn, setup),
 		cmocka_unit_test_setup(test_growth_before_collections_is_pending, setup),
