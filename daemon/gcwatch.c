@@ -45,6 +45,7 @@ static void slot_evict(struct target *t, int i, const char *why)
 	w->deallocs[i] = w->deallocs[last];
 	w->swung_at[i] = w->swung_at[last];
 	w->windows_at[i] = w->windows_at[last];
+	w->measured_at[i] = w->measured_at[last];
 	memcpy(w->names[i], w->names[last], sizeof(w->names[0]));
 	w->ntypes--;
 }
@@ -94,6 +95,7 @@ static void suspect_add(struct target *t, uint64_t type)
 	w->deallocs[w->ntypes] = dealloc;
 	w->swung_at[w->ntypes] = w->censuses;
 	w->windows_at[w->ntypes] = w->windows;
+	w->measured_at[w->ntypes] = w->measured;
 	pytype_name(t->pid, type, w->names[w->ntypes], sizeof(w->names[0]));
 	log_info("pid %d: %s swings between censuses: its deaths will be probed in windows",
 		 t->pid, w->names[w->ntypes]);
@@ -139,6 +141,18 @@ static int window_take(struct target *t, int *fds, int max)
 	return n;
 }
 
+static uint64_t gc_runs(struct target *t)
+{
+	struct pyleak_gc gc;
+	uint64_t runs = 0;
+	int g;
+
+	probes_read_gc(&t->probes, &gc);
+	for (g = 0; g < PYLEAK_GC_GENS; g++)
+		runs += gc.gens[g].runs;
+	return runs;
+}
+
 /* The window's books, once its probes are gone (or going, at the target's end). */
 static void window_books(struct target *t)
 {
@@ -154,6 +168,8 @@ static void window_books(struct target *t)
 	if (total > w->cost_ns)
 		w->cost_ns = total;
 	w->open_s += loop_mono() - w->opened_mono;
+	if (gc_runs(t) != w->gc_runs_at_open)
+		w->measured++;
 	w->cpu_at_close = t->gov.cpu_s;
 	w->open = false;
 	log_debug("pid %d: death window %lu closed: %.2f ms of the target's CPU", t->pid,
@@ -174,7 +190,9 @@ bool gcwatch_measuring(const struct gcwatch *w, uint64_t type)
 
 	for (i = 0; i < w->ntypes; i++)
 		if (w->types[i] == type)
-			return w->windows - w->windows_at[i] <= (w->open ? 1U : 0U);
+			return w->measured == w->measured_at[i] &&
+			       w->windows - w->windows_at[i] - (w->open ? 1U : 0U) <
+				       GCWATCH_MEASURE_WINDOWS;
 	return false;
 }
 
@@ -191,18 +209,6 @@ static int timer_arm(double seconds)
 	its.it_value.tv_sec = (time_t)seconds;
 	its.it_value.tv_nsec = (long)((seconds - (time_t)seconds) * 1e9) + 1;
 	return timerfd_settime(timer.fd, 0, &its, NULL) ? -errno : 0;
-}
-
-static uint64_t gc_runs(struct target *t)
-{
-	struct pyleak_gc gc;
-	uint64_t runs = 0;
-	int g;
-
-	probes_read_gc(&t->probes, &gc);
-	for (g = 0; g < PYLEAK_GC_GENS; g++)
-		runs += gc.gens[g].runs;
-	return runs;
 }
 
 /* Due once GCWATCH_WINDOW_S has passed and a collection has run in it (or at
@@ -345,7 +351,9 @@ void gcwatch_tick(struct target *t, uint64_t trap_ns)
 	/* Left open only if its timer was late. */
 	if (w->open)
 		window_close(t);
-	if (!w->pending || t->gov.cpu_s <= 0)
+	if (!w->ntypes || t->gov.cpu_s <= 0)
+		return;
+	if (!w->pending && loop_mono() - w->opened_mono < GCWATCH_REPEAT_S)
 		return;
 	/* Paid for: the budget's share of the CPU time used since covers the last window. */
 	if (t->gov.budget > 0 && (t->gov.cpu_s - w->cpu_at_close) * t->gov.budget * 1e9 <

@@ -10,7 +10,8 @@
  * history turns into freed_by_gc_fraction.  A window lasts GCWATCH_WINDOW_S and costs one
  * trap per death of any class instance, so the next one opens only when the target's CPU
  * time since the last, times the budget, has paid for it: over time the windows stay within
- * the budget, and short ones come often enough for `leaks`' window.
+ * the budget, and short ones come often enough for `leaks`' window: at once after a new swing,
+ * every GCWATCH_REPEAT_S while the suspects stay watched.
  */
 #ifndef PYLEAK_GCWATCH_H
 #define PYLEAK_GCWATCH_H
@@ -29,6 +30,9 @@
 /* ...or longer, until a collection has run in it (a quiet target collects every few
  * seconds: a window without one measures nothing), but at most this. */
 #define GCWATCH_WINDOW_MAX_S 8.0
+/* Without a new swing, the watched classes are measured again this often: `leaks` judges a
+ * class that dies in collections on the windows that fell in its window (3 in 60 s). */
+#define GCWATCH_REPEAT_S 10.0
 /* A suspect that has not swung for this many censuses (~1-5 min) gives its slot up to new
  * ones: a class whose churn stopped, or that is gone. */
 #define GCWATCH_STALE_CENSUSES 20
@@ -39,11 +43,12 @@ struct gcwatch {
 	char names[PROBES_SAMPLED_TYPES][64];
 	uint64_t swung_at[PROBES_SAMPLED_TYPES];	/* the census it last swung in */
 	uint64_t windows_at[PROBES_SAMPLED_TYPES];	/* windows opened before it was watched */
+	uint64_t measured_at[PROBES_SAMPLED_TYPES];	/* windows measured before it was watched */
 	int ntypes;
 	uint64_t censuses;	/* compared (not cut short) */
 	struct census_count prev[GCWATCH_PREV];	/* heap types of the last census, by count */
 	int nprev;
-	bool pending;		/* a suspect swung since the last window */
+	bool pending;		/* a suspect swung since the last window: the next is due */
 	bool open;
 	bool closing;		/* its links were taken by the windows closing now */
 	double opened_at;	/* wall clock, of the last window */
@@ -54,6 +59,7 @@ struct gcwatch {
 	uint64_t cost_at_open;	/* the death program's cumulative cost then */
 	uint64_t last_cost_ns;	/* what the last window cost the target */
 	uint64_t windows;
+	uint64_t measured;	/* windows that closed with a collection in them */
 	double open_s;		/* all windows */
 	uint64_t cost_ns;	/* all windows */
 	uint64_t cost_base_ns;	/* the death program's cost before the windows (precise mode's) */
@@ -68,6 +74,10 @@ void gcwatch_census(struct target *t, const struct census *c);
 /* Once per sample interval: opens a window for the suspects when the last has been paid for
  * (trap_ns: the estimated cost of one uprobe hit); a timer closes it. */
 void gcwatch_tick(struct target *t, uint64_t trap_ns);
+
+/* A window that saw no collection (a starved or quiet target, or the GC disabled) measured
+ * no cyclic garbage: a class is judged after one that did, or after this many. */
+#define GCWATCH_MEASURE_WINDOWS 3
 
 /* True while type is watched but no window has measured its deaths yet. */
 bool gcwatch_measuring(const struct gcwatch *w, uint64_t type);

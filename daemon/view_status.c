@@ -68,8 +68,9 @@ static json_t *gc_deaths_json(const struct target *t)
 
 	for (i = 0; types && i < w->ntypes; i++)
 		json_array_append_new(types, json_string(w->names[i]));
-	return json_pack("{s:o*, s:I, s:b, s:f, s:f, s:f, s:f}", "types", types,
-		"windows", (json_int_t)w->windows, "open", w->open, "open_s", w->open_s,
+	return json_pack("{s:o*, s:I, s:I, s:b, s:f, s:f, s:f, s:f}", "types", types,
+		"windows", (json_int_t)w->windows, "measured", (json_int_t)w->measured,
+		"open", w->open, "open_s", w->open_s,
 		"last_opened_at", w->windows ? w->opened_at : 0.0, "cost_s", w->cost_ns / 1e9,
 		"last_cost_s", w->last_cost_ns / 1e9);
 }

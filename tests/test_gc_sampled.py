@@ -87,8 +87,10 @@ def test_windows_stay_within_budget(daemon, gc_runs, python):
     _, _, status, _ = gc_runs[python]
     windows = status["gc_deaths"]
     assert windows["windows"] >= 2, windows
+    # A window in which no watched class died costs nothing: the first may.
     spent = windows["cost_s"] - windows["last_cost_s"]
-    assert 0 < spent <= BUDGET * (status["governor"]["target_cpu_s"] + CPU_TICK), status
+    assert 0 <= spent <= BUDGET * (status["governor"]["target_cpu_s"] + CPU_TICK), (
+        windows, status["governor"])
 
 
 def test_window_open_at_exit_is_closed_in_the_record(daemon):
