@@ -29,6 +29,8 @@ APT_PACKAGES += nodejs xxd chromium
 APT_PACKAGES += gdb libpython3.11-dev
 # clang's libFuzzer and sanitizer runtimes (`make fuzz`): only recommended by clang.
 APT_PACKAGES += libclang-rt-14-dev
+# tests/test_unit_boot.py boots pyleakd.service under a systemd in systemd-nspawn.
+APT_PACKAGES += systemd-container
 
 VERSION := 0.1.0
 CFLAGS ?= -O2 -g
