@@ -29,6 +29,8 @@ APT_PACKAGES += nodejs xxd chromium
 APT_PACKAGES += gdb libpython3.11-dev
 # clang's libFuzzer and sanitizer runtimes (`make fuzz`): only recommended by clang.
 APT_PACKAGES += libclang-rt-14-dev
+# tests/test_unit_boot.py boots pyleakd.service under a systemd in systemd-nspawn.
+APT_PACKAGES += systemd-container
 
 VERSION := 0.1.0
 CFLAGS ?= -O2 -g
@@ -59,7 +61,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean deps run test test-sanitize unit integration fuzz bench bench-detect install gen-offsets
+.PHONY: all clean deps run test test-sanitize unit integration fuzz bench bench-detect install uninstall gen-offsets
 all: $(PYLEAKD_BIN) $(PYLEAKCTL_BIN)
 
 $(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/cli $(OUTPUT)/tests:
@@ -267,22 +269,38 @@ gen-offsets: | $(OUTPUT)
 	$(Q)$(PYTHON) tools/gen_cpython_offsets.py $(OFFSETS_PYTHONS) > $(OUTPUT)/cpython_offsets.h
 	$(Q)mv $(OUTPUT)/cpython_offsets.h daemon/cpython_offsets.h
 
-# The unit names the installed pyleakd; an existing config is the admin's and is kept.
+# The unit names the installed pyleakd and config; it goes where packages put units (systemd
+# also reads /usr/local/lib/systemd/system), so that /etc/systemd/system stays the admin's.
+# An existing config is the admin's: kept by install and uninstall.
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/pyleak
 MAN_PAGES := $(wildcard docs/man/*.[158])
+INSTALLED := $(PREFIX)/sbin/pyleakd $(PREFIX)/bin/pyleakctl $(UNITDIR)/pyleakd.service \
+	$(DOCDIR)/pyleakd-metrics.conf $(DOCDIR)/README.md \
+	$(PREFIX)/share/bash-completion/completions/pyleakctl \
+	$(foreach m,$(MAN_PAGES),$(PREFIX)/share/man/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 install: all
 	install -D -m 0755 pyleakd $(DESTDIR)$(PREFIX)/sbin/pyleakd
 	install -D -m 0755 pyleakctl $(DESTDIR)$(PREFIX)/bin/pyleakctl
-	install -d $(DESTDIR)/etc/systemd/system
-	sed 's|/usr/local/sbin/pyleakd|$(PREFIX)/sbin/pyleakd|' deploy/pyleakd.service \
-		> $(DESTDIR)/etc/systemd/system/pyleakd.service
-	chmod 0644 $(DESTDIR)/etc/systemd/system/pyleakd.service
-	[ -e $(DESTDIR)/etc/pyleak/pyleakd.conf ] || \
-		install -D -m 0644 deploy/pyleakd.conf $(DESTDIR)/etc/pyleak/pyleakd.conf
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/sbin/pyleakd|$(PREFIX)/sbin/pyleakd|' \
+		-e 's|/etc/pyleak/pyleakd.conf|$(SYSCONFDIR)/pyleak/pyleakd.conf|' \
+		deploy/pyleakd.service > $(DESTDIR)$(UNITDIR)/pyleakd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pyleakd.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pyleak/pyleakd.conf ] || \
+		install -D -m 0644 deploy/pyleakd.conf $(DESTDIR)$(SYSCONFDIR)/pyleak/pyleakd.conf
 	set -e; for m in $(MAN_PAGES); do \
 		install -D -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
 	install -D -m 0644 deploy/pyleakctl.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/pyleakctl
+	install -D -m 0644 deploy/pyleakd-metrics.conf $(DESTDIR)$(DOCDIR)/pyleakd-metrics.conf
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	$(call msg,CLEAN)

@@ -22,6 +22,7 @@
 #include "loop.h"
 #include "sampler.h"
 #include "server.h"
+#include "watchdog.h"
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
 #define DEFAULT_MAX_TARGETS 256	/* ~40 fds each: the fd limit is raised to match */
@@ -225,6 +226,8 @@ int main(int argc, char **argv)
 		err = server_start(&o);
 	if (!err)
 		err = sampler_start(&o.target);
+	if (!err)
+		err = watchdog_start();
 	if (err) {
 		log_error("cannot start: %s", strerror(-err));
 		return 1;
@@ -233,6 +236,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	err = loop_run(&stop);
 	sd_notify(0, "STOPPING=1");
+	watchdog_stop();
 	sampler_stop();
 	target_detach_all();
 	server_stop();

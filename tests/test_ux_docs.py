@@ -110,15 +110,17 @@ def test_make_install_lists_exactly_the_expected_files(tmp_path):
                    for d, _, files in os.walk(tmp_path) for f in files)
     assert found == sorted([
         "etc/pyleak/pyleakd.conf",
-        "etc/systemd/system/pyleakd.service",
+        "usr/lib/systemd/system/pyleakd.service",
         "usr/bin/pyleakctl",
         "usr/sbin/pyleakd",
         "usr/share/bash-completion/completions/pyleakctl",
+        "usr/share/doc/pyleak/README.md",
+        "usr/share/doc/pyleak/pyleakd-metrics.conf",
         "usr/share/man/man1/pyleakctl.1",
         "usr/share/man/man5/pyleakd.conf.5",
         "usr/share/man/man8/pyleakd.8",
     ])
-    unit = (tmp_path / "etc/systemd/system/pyleakd.service").read_text()
+    unit = (tmp_path / "usr/lib/systemd/system/pyleakd.service").read_text()
     assert "ExecStart=/usr/sbin/pyleakd " in unit
     assert os.access(tmp_path / "usr/bin/pyleakctl", os.X_OK)
     # man finds the installed page by name.
@@ -130,6 +132,13 @@ def test_make_install_lists_exactly_the_expected_files(tmp_path):
             "PREFIX=/usr")
     assert r.returncode == 0 and \
         (tmp_path / "etc/pyleak/pyleakd.conf").read_text() == "log_level=debug\n"
+    # uninstall removes all but the admin's config.
+    r = run("make", "-C", ROOT, "--no-print-directory", "uninstall", "DESTDIR=%s" % tmp_path,
+            "PREFIX=/usr")
+    assert r.returncode == 0, r.stdout + r.stderr
+    left = sorted(os.path.relpath(os.path.join(d, f), tmp_path)
+                  for d, _, files in os.walk(tmp_path) for f in files)
+    assert left == ["etc/pyleak/pyleakd.conf"]
 
 
 # --- bash completion -------------------------------------------------------------------------
