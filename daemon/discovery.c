@@ -41,6 +41,7 @@
 #define CENSUS_SLOWDOWN 4.0
 #define CMDLINE_MAX 4096
 #define DETACHED_KEEP 16
+#define RECENT_KEEP 64		/* the last verdicts, in `status` */
 
 enum budget_state { BUDGET_OK, BUDGET_NO_NEW, BUDGET_SLOWER, BUDGET_DETACHING };
 static const char *const budget_names[] = { "ok", "no_new_targets", "slower_census",
@@ -76,6 +77,18 @@ static struct {
 	int last_error;
 	pid_t last_failed;
 } st;
+
+/* What discovery decided about a process, for `status` and `ps`. */
+enum verdict { V_NONE, V_ATTACHED, V_NO_MATCH, V_EXCLUDED, V_NOT_PYTHON, V_UNSUPPORTED,
+	       V_ALREADY, V_GONE, V_FAILED, V_BUDGET };
+static const char *const verdict_names[] = { "", "attached", "no_match", "excluded",
+					     "not_python", "unsupported", "already_tracked",
+					     "gone", "failed", "budget_refused" };
+static struct {
+	pid_t pid;
+	enum verdict v;
+} recent[RECENT_KEEP];
+static unsigned int nrecent;
 
 static struct {
 	enum budget_state state;
@@ -113,12 +126,22 @@ static bool memo_has(pid_t pid)
 	return (memo[0] && u64map_lookup(memo[0], pid)) || (memo[1] && u64map_lookup(memo[1], pid));
 }
 
-static void memo_add(pid_t pid)
+static void memo_add(pid_t pid, enum verdict verdict)
 {
 	void *v;
 
-	if (memo[0])
-		u64map_insert(memo[0], pid, &v);	/* full: forgotten, looked at again */
+	/* full: forgotten, looked at again */
+	if (memo[0] && u64map_insert(memo[0], pid, &v) >= 0)
+		*(unsigned char *)v = verdict;
+}
+
+static void decided(pid_t pid, enum verdict v, bool remember)
+{
+	recent[nrecent % RECENT_KEEP].pid = pid;
+	recent[nrecent % RECENT_KEEP].v = v;
+	nrecent++;
+	if (remember)
+		memo_add(pid, v);
 }
 
 static void memo_age(void)
@@ -238,30 +261,34 @@ static void attach(pid_t pid, int rule)
 	err = target_attach(pid, &topt, &t);
 	if (err == -EALREADY) {
 		st.already++;
+		decided(pid, V_ALREADY, false);
 		return;
 	}
 	if (err == -EUSERS) {
 		st.budget_refused++;
+		decided(pid, V_BUDGET, false);
 		return;
 	}
-	if (err) {
-		if (err == -ESRCH)
-			st.gone++;
-		else if (err == -ENOEXEC)
-			st.not_python++;
-		else if (err == -EPROTONOSUPPORT)
-			st.unsupported++;
-		else
-			st.failures++;
-		if (err != -ENOEXEC && err != -ESRCH) {
-			st.last_error = err;
-			st.last_failed = pid;
-			log_warn("discovery: pid %d: attach: %s", pid, strerror(-err));
-		}
-		memo_add(pid);
-		return;
+	if (err == -ESRCH) {
+		st.gone++;
+		decided(pid, V_GONE, true);
+	} else if (err == -ENOEXEC) {
+		st.not_python++;
+		decided(pid, V_NOT_PYTHON, true);
+	} else if (err == -EPROTONOSUPPORT) {
+		st.unsupported++;
+		decided(pid, V_UNSUPPORTED, true);
+	} else if (err) {
+		st.failures++;
+		st.last_error = err;
+		st.last_failed = pid;
+		log_warn("discovery: pid %d: attach: %s", pid, strerror(-err));
+		decided(pid, V_FAILED, true);
 	}
+	if (err)
+		return;
 	t->watch_rule = rule;
+	decided(pid, V_ATTACHED, false);
 	st.attached++;
 	st.by_rule[rule]++;
 	budget.maps_bytes += probes_maps_memory(&t->probes);
@@ -285,11 +312,13 @@ static void evaluate(pid_t pid)
 	n = readlink(link, exe, sizeof(exe) - 1);
 	if (n < 0) {
 		/* a kernel thread has no executable */
-		if (kill(pid, 0) && errno == ESRCH)
+		if (kill(pid, 0) && errno == ESRCH) {
 			st.gone++;
-		else
+			decided(pid, V_GONE, true);
+		} else {
 			st.not_python++;
-		memo_add(pid);
+			decided(pid, V_NOT_PYTHON, true);
+		}
 		return;
 	}
 	exe[n] = '\0';
@@ -306,23 +335,25 @@ static void evaluate(pid_t pid)
 			st.excluded++;
 		else
 			st.no_match++;
-		memo_add(pid);
+		decided(pid, rule == WATCH_EXCLUDED ? V_EXCLUDED : V_NO_MATCH, true);
 		return;
 	}
 	/* A tracked process that exec'd ends here, and its new program is looked at. */
 	t = target_find(pid);
 	if (t && t->state == TARGET_TRACKING && !target_check(t)) {
 		st.already++;
+		decided(pid, V_ALREADY, false);
 		return;
 	}
 	if (!looks_python(pid, exe)) {
 		st.not_python++;
-		memo_add(pid);
+		decided(pid, V_NOT_PYTHON, true);
 		return;
 	}
 	if (!budget_allows()) {
 		/* Looked at again by the next scan, when the budget may allow it. */
 		st.budget_refused++;
+		decided(pid, V_BUDGET, false);
 		return;
 	}
 	attach(pid, rule);
@@ -368,7 +399,7 @@ static void detach_newest(const char *why)
 		 newest->pid);
 	st.budget_detached++;
 	target_detach(newest, NULL);
-	memo_add(d->pid);
+	memo_add(d->pid, V_BUDGET);
 }
 
 static void budget_update(void)
@@ -524,6 +555,31 @@ static json_t *rules_json(const struct watch_rule *rules, int n, const uint64_t 
 	return a;
 }
 
+const char *discovery_verdict(pid_t pid)
+{
+	const unsigned char *v = NULL;
+
+	if (memo[0])
+		v = u64map_lookup(memo[0], pid);
+	if (!v && memo[1])
+		v = u64map_lookup(memo[1], pid);
+	return v && *v < sizeof(verdict_names) / sizeof(verdict_names[0]) ? verdict_names[*v] : NULL;
+}
+
+static json_t *recent_json(void)
+{
+	unsigned int i, n = nrecent < RECENT_KEEP ? nrecent : RECENT_KEEP;
+	json_t *a = json_array();
+
+	for (i = 0; a && i < n; i++) {
+		unsigned int k = (nrecent - 1 - i) % RECENT_KEEP;
+
+		json_array_append_new(a, json_pack("{s:i, s:s}", "pid", recent[k].pid, "verdict",
+						   verdict_names[recent[k].v]));
+	}
+	return a;
+}
+
 static json_t *detached_json(void)
 {
 	unsigned int i, n = budget.ndetached < DETACHED_KEEP ? budget.ndetached : DETACHED_KEEP;
@@ -562,6 +618,7 @@ json_t *discovery_status_json(void)
 	json_object_set_new(o, "drops", json_pack("{s:I, s:I}",
 		"ring", (json_int_t)(skel ? skel->bss->dropped : 0),
 		"queue", (json_int_t)st.queue_drops));
+	json_object_set_new(o, "recent", recent_json());
 	json_object_set_new(o, "remembered", json_integer((json_int_t)(
 		(memo[0] ? u64map_count(memo[0]) : 0) + (memo[1] ? u64map_count(memo[1]) : 0))));
 	json_object_set_new(o, "budget", json_pack("{s:s, s:i, s:i, s:I, s:I, s:f, s:f, s:I, s:I, s:o}",

@@ -28,6 +28,10 @@ void discovery_stop(void);
 /* `status`'s "discovery" object: rules, counters, drops, the budget. */
 json_t *discovery_status_json(void);
 
+/* What discovery last decided about pid while it remembers it ("no_match", "excluded",
+ * "not_python", ...), or NULL. */
+const char *discovery_verdict(pid_t pid);
+
 /* The text of watch rule number rule ("" if none). */
 void discovery_rule_format(int rule, char *buf, size_t size);
 

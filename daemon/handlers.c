@@ -133,6 +133,8 @@ static json_t *handle_ps(const struct peer *p)
 				py.version, "tracked", t && t->state == TARGET_TRACKING);
 		if (row && !container_read(pid, &label))
 			view_label_add(&label, pid, row);
+		if (row && discovery_verdict(pid))
+			json_object_set_new(row, "discovery", json_string(discovery_verdict(pid)));
 		json_array_append_new(arr, row);
 		python_release(&py);
 	}
