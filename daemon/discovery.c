@@ -55,7 +55,7 @@ struct pending {
 struct detached {
 	pid_t pid;
 	double at;
-	char why[96];
+	char why[160];
 };
 
 static struct discovery_options dopt;
@@ -93,6 +93,7 @@ static unsigned int nrecent;
 static struct {
 	enum budget_state state;
 	uint64_t maps_bytes;
+	uint64_t last_bytes;		/* the newest target's maps: what one more would add */
 	double cpu, cpu_s, at;		/* share of a core over the last period; its start */
 	unsigned int cpu_over;		/* periods in a row over max_cpu */
 	uint32_t targets;
@@ -246,11 +247,12 @@ static uint32_t targets_tracking(void)
 	return n;
 }
 
-/* Degradation step 1: no new target while over any limit. */
+/* Degradation step 1: no new target while over a limit, or if one more would be. */
 static bool budget_allows(void)
 {
-	return budget.state == BUDGET_OK && targets_tracking() < topt.max_targets &&
-	       (!dopt.max_maps_bytes || budget.maps_bytes < dopt.max_maps_bytes);
+	return !budget.cpu_over && targets_tracking() < topt.max_targets &&
+	       (!dopt.max_maps_bytes ||
+		budget.maps_bytes + budget.last_bytes <= dopt.max_maps_bytes);
 }
 
 static void attach(pid_t pid, int rule)
@@ -291,7 +293,8 @@ static void attach(pid_t pid, int rule)
 	decided(pid, V_ATTACHED, false);
 	st.attached++;
 	st.by_rule[rule]++;
-	budget.maps_bytes += probes_maps_memory(&t->probes);
+	budget.last_bytes = probes_maps_memory(&t->probes);
+	budget.maps_bytes += budget.last_bytes;
 	log_info("discovery: pid %d attached (rule %d%s%s)", pid, rule,
 		 t->label.container[0] ? ", container " : "", t->label.container);
 }
@@ -406,7 +409,7 @@ static void budget_update(void)
 {
 	double now = loop_mono(), cpu = cpu_seconds();
 	enum budget_state was = budget.state, want = BUDGET_OK;
-	char why[96] = "";
+	char why[160] = "";
 
 	if (now - budget.at < BUDGET_PERIOD_S)
 		return;
@@ -421,6 +424,13 @@ static void budget_update(void)
 		       budget.cpu_over > CPU_SLOW_AFTER ? BUDGET_SLOWER : BUDGET_NO_NEW;
 		snprintf(why, sizeof(why), "daemon CPU %.1f%% over %.1f%%", budget.cpu * 100,
 			 dopt.max_cpu * 100);
+	}
+	if (want == BUDGET_OK && !budget_allows()) {
+		want = BUDGET_NO_NEW;
+		snprintf(why, sizeof(why), "%u targets (max_targets %u), kernel map memory %llu KiB "
+			 "(max_maps_memory %llu KiB)", budget.targets, topt.max_targets,
+			 (unsigned long long)(budget.maps_bytes >> 10),
+			 (unsigned long long)(dopt.max_maps_bytes >> 10));
 	}
 	if (dopt.max_maps_bytes && budget.maps_bytes > dopt.max_maps_bytes) {
 		want = BUDGET_DETACHING;

@@ -142,6 +142,13 @@ json_t *view_status_json(struct target *t)
 	}
 	notes = json_array();
 	view_budget_add(t, o, notes);
+	if (notes && discovery_census_slowdown() > 1) {
+		char buf[160];
+
+		snprintf(buf, sizeof(buf), "censuses %.0fx less often: the daemon is over its host-wide "
+			 "CPU budget (max_cpu; `status` discovery.budget)", discovery_census_slowdown());
+		json_array_append_new(notes, json_string(buf));
+	}
 	json_object_set_new(o, "notes", notes);
 	return o;
 }

@@ -255,3 +255,29 @@ def test_unit_label_from_cgroup(tmp_path, target_factory):
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.1)
+
+
+def test_budget_stops_attaching_and_says_so(tmp_path, target_factory):
+    """Over the kernel map memory budget, discovered processes are refused (step 1), counted,
+    logged and reported; those attached stay."""
+    python = private_python(tmp_path)
+    # A sampled target's maps take ~3.5 MiB here: room for one, not two.
+    d = daemon_with(tmp_path, "watch = exe:%s" % python, "max_maps_memory = 6M")
+    try:
+        first = target_factory([python, PROGRAM]).read()["pid"]
+        entry = wait_target(d, first)
+        assert 0 < entry["maps_bytes"] <= 6 << 20 < 2 * entry["maps_bytes"], entry
+        others = [target_factory([python, PROGRAM]).read()["pid"] for _ in range(2)]
+        for pid in others:
+            assert wait_verdict(d, pid) == "budget_refused"
+        deadline = time.monotonic() + DEADLINE_S
+        while d.ok("status")["discovery"]["budget"]["state"] != "no_new_targets" and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        budget = d.ok("status")["discovery"]["budget"]
+        assert budget["state"] == "no_new_targets", budget
+        assert budget["refused"] >= 2 and budget["max_maps_bytes"] == 6 << 20, budget
+        assert tracked_pids(d) == {first}
+        assert "budget: no_new_targets" in d.log_text()
+    finally:
+        assert d.stop() == 0, d.log_text()
