@@ -273,7 +273,7 @@ static void attach(pid_t pid, int rule)
 	}
 	if (err == -ESRCH) {
 		st.gone++;
-		decided(pid, V_GONE, true);
+		decided(pid, V_GONE, false);
 	} else if (err == -ENOEXEC) {
 		st.not_python++;
 		decided(pid, V_NOT_PYTHON, true);
@@ -317,7 +317,7 @@ static void evaluate(pid_t pid)
 		/* a kernel thread has no executable */
 		if (kill(pid, 0) && errno == ESRCH) {
 			st.gone++;
-			decided(pid, V_GONE, true);
+			decided(pid, V_GONE, false);
 		} else {
 			st.not_python++;
 			decided(pid, V_NOT_PYTHON, true);
