@@ -57,20 +57,20 @@ def tracked_pids(daemon):
     return {t["pid"] for t in daemon.ok("status")["targets"] if t["state"] == "tracking"}
 
 
-def wait_verdict(daemon, pid):
-    """What discovery decided about pid: from `status` (its last verdicts) or `ps` (a Python
-    process it remembers)."""
+def wait_verdict(daemon, pid, want):
+    """What discovery decided about pid last, once it is want (or at the deadline): from
+    `status` (its last verdicts, newest first) or `ps` (a Python process it remembers)."""
     deadline = time.monotonic() + DEADLINE_S
+    verdict = None
     while time.monotonic() < deadline:
         disc = daemon.ok("status")["discovery"]
-        for r in disc["recent"]:
-            if r["pid"] == pid:
-                return r["verdict"]
-        for p in daemon.ok("ps")["processes"]:
-            if p["pid"] == pid and "discovery" in p:
-                return p["discovery"]
+        mine = [r["verdict"] for r in disc["recent"] if r["pid"] == pid]
+        ps = [p.get("discovery") for p in daemon.ok("ps")["processes"] if p["pid"] == pid]
+        verdict = mine[0] if mine else ps[0] if ps else verdict
+        if verdict == want:
+            break
         time.sleep(0.1)
-    raise AssertionError("no verdict on pid %d: %s" % (pid, disc))
+    return verdict
 
 
 def wait_live(daemon, pid, want, deadline_s=DEADLINE_S):
@@ -107,7 +107,7 @@ def test_watch_all_attaches_new_python_not_others(tmp_path, target_factory):
         # A non-Python exec from the same unexcluded place is looked at and left alone.
         sleep = subprocess.Popen([sleeper, "30"])
         try:
-            assert wait_verdict(d, sleep.pid) == "not_python"
+            assert wait_verdict(d, sleep.pid, "not_python") == "not_python"
             assert sleep.pid not in tracked_pids(d)
         finally:
             sleep.kill()
@@ -115,12 +115,12 @@ def test_watch_all_attaches_new_python_not_others(tmp_path, target_factory):
         disc = d.ok("status")["discovery"]
         assert disc["watch"][0]["attached"] >= 1
         assert disc["skipped"]["excluded"] > 0  # this host's other processes
-        # Its exit ends the target as before.
-        t.stop()
-        deadline = time.monotonic() + DEADLINE_S
-        while pid in tracked_pids(d) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert pid not in tracked_pids(d)
+        # Its exec ends the target, and the new program is looked at (sleep: not watched).
+        t.proc.stdin.write("exec\n")
+        t.proc.stdin.flush()
+        assert wait_verdict(d, pid, "excluded") == "excluded"  # /usr/bin/sleep
+        entry = [x for x in d.ok("status")["targets"] if x["pid"] == pid][0]
+        assert entry["state"] == "execed", entry
     finally:
         assert d.stop() == 0, d.log_text()
 
@@ -140,8 +140,8 @@ def test_rules_exe_cmdline_and_exclude_wins(tmp_path, target_factory):
                  ("unmatched", unmatched)]}
         assert wait_target(d, pids["exe"])["discovered_by"] == "exe:" + python
         assert wait_target(d, pids["cmdline"])["discovered_by"] == "cmdline:*%s*" % token
-        assert wait_verdict(d, pids["excluded"]) == "excluded"
-        assert wait_verdict(d, pids["unmatched"]) == "no_match"
+        assert wait_verdict(d, pids["excluded"], "excluded") == "excluded"
+        assert wait_verdict(d, pids["unmatched"], "no_match") == "no_match"
         tracked = tracked_pids(d)
         assert pids["excluded"] not in tracked and pids["unmatched"] not in tracked
         disc = d.ok("status")["discovery"]
@@ -269,7 +269,7 @@ def test_budget_stops_attaching_and_says_so(tmp_path, target_factory):
         assert 0 < entry["maps_bytes"] <= 6 << 20 < 2 * entry["maps_bytes"], entry
         others = [target_factory([python, PROGRAM]).read()["pid"] for _ in range(2)]
         for pid in others:
-            assert wait_verdict(d, pid) == "budget_refused"
+            assert wait_verdict(d, pid, "budget_refused") == "budget_refused"
         deadline = time.monotonic() + DEADLINE_S
         while d.ok("status")["discovery"]["budget"]["state"] != "no_new_targets" and \
                 time.monotonic() < deadline:
