@@ -207,6 +207,9 @@ FUZZ_DEPS_code_object := daemon/pystack.c daemon/linetable.c daemon/procmem.c da
 	daemon/python.c daemon/procfs.c daemon/elf.c daemon/text.c
 FUZZ_LIBS_code_object := -lelf -lz
 FUZZ_DEPS_procfs := daemon/procfs.c
+FUZZ_DEPS_watch := daemon/watch.c
+FUZZ_DEPS_container := daemon/container.c daemon/procfs.c daemon/text.c
+FUZZ_LIBS_container := -ljansson
 # The request and config parsers name modes and sort orders through target.c and view_top.c,
 # which link the rest of the daemon but its socket (main, server, handlers, peer).
 FUZZ_DAEMON := $(filter-out daemon/main.c daemon/server.c daemon/handlers.c daemon/peer.c,$(DAEMON_SRCS))

@@ -78,6 +78,34 @@ int config_set(struct server_options *o, const char *key, const char *val)
 			return -EINVAL;
 		}
 		o->target.sample_interval = d;
+	} else if (!strcmp(key, "watch") || !strcmp(key, "exclude")) {
+		n = watch_rules_add(&o->discovery.rules, key[0] == 'e', val);
+		if (n == -E2BIG)
+			log_error("more than %d %s rules", WATCH_RULES_MAX, key);
+		else if (n)
+			log_error("%s must be all, exe:GLOB, cmdline:GLOB, unit:GLOB or container:GLOB",
+				  key);
+		if (n)
+			return -EINVAL;
+	} else if (!strcmp(key, "max_maps_memory")) {
+		unsigned long long v = strtoull(val, &end, 10);
+
+		/* bytes, or with a K, M or G suffix; 0: unlimited */
+		if (end != val && *end && !end[1] && strchr("KMG", *end))
+			v <<= *end == 'K' ? 10 : *end == 'M' ? 20 : 30, end++;
+		if (end == val || *end || val[0] == '-' || v > (1ULL << 44)) {
+			log_error("max_maps_memory must be bytes (suffix K, M or G) up to 16T, 0: unlimited");
+			return -EINVAL;
+		}
+		o->discovery.max_maps_bytes = v;
+	} else if (!strcmp(key, "max_cpu")) {
+		double d = strtod(val, &end);
+
+		if (end == val || *end || !(d >= 0 && d <= 64)) {
+			log_error("max_cpu must be a share of one core in [0, 64], 0: unlimited");
+			return -EINVAL;
+		}
+		o->discovery.max_cpu = d;
 	} else if (!strcmp(key, "log_level")) {
 		n = log_parse_level(val);
 		if (n < 0) {

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "discovery.h"
 #include "handlers.h"
 #include "procfs.h"
 #include "request.h"
@@ -95,13 +96,14 @@ static json_t *handle_status(const struct peer *p, int clients)
 		json_array_append_new(arr, view_status_json(t));
 	}
 	getrusage(RUSAGE_SELF, &ru);
-	doc = json_pack("{s:s, s:f, s:i, s:f, s:I, s:o, s:{s:I, s:I, s:i}}",
+	doc = json_pack("{s:s, s:f, s:i, s:f, s:I, s:o, s:{s:I, s:I, s:i}, s:o*}",
 			"version", PYLEAK_VERSION, "uptime_s", loop_mono() - started_mono, "pid", getpid(),
 			"cpu_s", ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 				(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
 			"rss_kib", (json_int_t)self_rss_kib(), "targets", arr,
 			"counters", "requests", (json_int_t)requests, "request_errors",
-			(json_int_t)request_errors, "clients", clients);
+			(json_int_t)request_errors, "clients", clients,
+			"discovery", discovery_status_json());
 	return doc;
 }
 
@@ -115,8 +117,10 @@ static json_t *handle_ps(const struct peer *p)
 	if (!d)
 		return reply_error("internal", "open /proc: %s", strerror(errno));
 	while ((de = readdir(d))) {
+		struct container_label label;
 		struct python_info py;
 		struct target *t;
+		json_t *row;
 		pid_t pid;
 
 		if (!isdigit((unsigned char)de->d_name[0]))
@@ -125,9 +129,13 @@ static json_t *handle_ps(const struct peer *p)
 		if (pid == getpid() || peer_may_access(p, pid) || python_inspect(pid, &py))
 			continue;
 		t = target_find(pid);
-		json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "exe", py.exe,
-						     "python", py.version, "tracked",
-						     t && t->state == TARGET_TRACKING));
+		row = json_pack("{s:i, s:s, s:s, s:b}", "pid", pid, "exe", py.exe, "python",
+				py.version, "tracked", t && t->state == TARGET_TRACKING);
+		if (row && !container_read(pid, &label))
+			view_label_add(&label, pid, row);
+		if (row && discovery_verdict(pid))
+			json_object_set_new(row, "discovery", json_string(discovery_verdict(pid)));
+		json_array_append_new(arr, row);
 		python_release(&py);
 	}
 	closedir(d);

@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "discovery.h"
 #include "log.h"
 #include "loop.h"
 #include "sampler.h"
@@ -30,6 +31,9 @@
 #define DEFAULT_MAX_PAGES (1u << 15)
 #define DEFAULT_MAX_STACKS (1u << 14)
 #define DEFAULT_BUDGET 0.01
+/* The host-wide budget of discovery: see README "Discovery". */
+#define DEFAULT_MAX_MAPS_MEMORY (1ULL << 30)
+#define DEFAULT_MAX_CPU 0.10
 /* Precise mode: 1 birth in 64 gets its stack (~1.5 us each: ~25 ns per birth on average). */
 #define DEFAULT_BIRTH_SAMPLE 64
 
@@ -44,7 +48,7 @@ static const char usage[] =
 "                         or $PYLEAKD_SOCKET)\n"
 "  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
 "                         max_targets, max_objects, max_pages, sample_interval,\n"
-"                         log_level\n"
+"                         log_level, watch, exclude, max_maps_memory, max_cpu\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
@@ -63,6 +67,11 @@ static const char usage[] =
 "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n"
+"\n"
+"Discovery (config only): watch = all | exe:GLOB | cmdline:GLOB | unit:GLOB |\n"
+"container:GLOB, repeatable, attaches the matching Python processes as they start\n"
+"(exclude = the same forms, wins), within max_targets, max_maps_memory (default 1G)\n"
+"and max_cpu (the daemon's share of a core, default 0.1); see pyleakd.conf(5).\n"
 "\n"
 "EXAMPLES\n"
 "  pyleakd                                  serve " DEFAULT_SOCKET "\n"
@@ -143,7 +152,9 @@ int main(int argc, char **argv)
 				    .target.birth_sample_every = DEFAULT_BIRTH_SAMPLE,
 				    .target.budget = DEFAULT_BUDGET,
 				    .target.mode = TARGET_SAMPLED,
-				    .target.sample_interval = 2.0 };
+				    .target.sample_interval = 2.0,
+				    .discovery.max_maps_bytes = DEFAULT_MAX_MAPS_MEMORY,
+				    .discovery.max_cpu = DEFAULT_MAX_CPU };
 	int stats_fd;
 	char max_objects[32];
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -227,6 +238,8 @@ int main(int argc, char **argv)
 	if (!err)
 		err = sampler_start(&o.target);
 	if (!err)
+		err = discovery_start(&o.discovery, &o.target);
+	if (!err)
 		err = watchdog_start();
 	if (err) {
 		log_error("cannot start: %s", strerror(-err));
@@ -237,6 +250,7 @@ int main(int argc, char **argv)
 	err = loop_run(&stop);
 	sd_notify(0, "STOPPING=1");
 	watchdog_stop();
+	discovery_stop();
 	sampler_stop();
 	target_detach_all();
 	server_stop();

@@ -226,6 +226,11 @@ static int pid_file_read(pid_t pid, const char *name, char *buf, size_t size)
 	return err;
 }
 
+int procfs_read(pid_t pid, const char *name, char *buf, size_t size)
+{
+	return pid_file_read(pid, name, buf, size);
+}
+
 int procfs_cpu_seconds_parse(const char *stat, double *out)
 {
 	long ticks = sysconf(_SC_CLK_TCK);

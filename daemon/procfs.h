@@ -39,6 +39,10 @@ int procfs_map_parse(const char *line, struct procfs_map *m);
  */
 int procfs_map_file_open(pid_t pid, const struct procfs_map *m, int *fd);
 
+/* Reads what fits of /proc/PID/NAME into buf (size - 1 bytes at most), NUL-terminated;
+ * 0, -ESRCH, -EIO or -errno. */
+int procfs_read(pid_t pid, const char *name, char *buf, size_t size);
+
 /* CPU time the process has used (utime + stime), in seconds; 0, -ESRCH, -EINVAL or -errno. */
 int procfs_cpu_seconds(pid_t pid, double *out);
 /* The same from the text of a /proc/PID/stat; 0 or -EINVAL. */

@@ -6,6 +6,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "discovery.h"
 #include "log.h"
 #include "procfs.h"
 #include "sampler.h"
@@ -56,15 +57,18 @@ double sampler_census_period(const struct target *t)
 	const struct target *o;
 	double total = 0;
 
+	/* Step 2 of the host-wide budget's degradation (discovery.h). */
+	double slowdown = discovery_census_slowdown();
+
 	if (!target_sampled(t))
-		return t->census_seconds / CENSUS_DUTY;
+		return t->census_seconds / CENSUS_DUTY * slowdown;
 	for (o = target_list(); o; o = o->next)
 		if (target_sampled(o) && o->state == TARGET_TRACKING)
 			total += o->census_seconds;
 	total /= CENSUS_BUDGET_SAMPLED;
 	if (t->census_grew && total > CENSUS_PERIOD_GROWING)
-		return CENSUS_PERIOD_GROWING;
-	return total < CENSUS_PERIOD_MAX ? total : CENSUS_PERIOD_MAX;
+		return CENSUS_PERIOD_GROWING * slowdown;
+	return (total < CENSUS_PERIOD_MAX ? total : CENSUS_PERIOD_MAX) * slowdown;
 }
 
 static int census_take(struct target *t)

@@ -288,6 +288,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	t->pid = pid;
 	t->rows.pid = pid;
 	t->pidfd = -1;
+	t->watch_rule = -1;
 	t->pid_watch.fd = -1;
 	t->rb_watch.fd = -1;
 	t->state = TARGET_FAILED;
@@ -303,6 +304,8 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	err = owner_read(pid, &t->uid, &t->gid);
 	if (err)
 		goto cleanup;
+	/* Labels only: a process whose cgroup cannot be read is attached all the same. */
+	container_read(pid, &t->label);
 	if (pystack_layout(&t->py, &cfg.stacks))
 		log_warn("pid %d: no Python stack layout for %s: no allocation sites", pid,
 			 t->py.version);

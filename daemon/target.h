@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "census.h"
+#include "container.h"
 #include "gcwatch.h"
 #include "governor.h"
 #include "holder.h"
@@ -72,6 +73,8 @@ struct target {
 	char corrupt_last[160];		/* the last of them, in words */
 	struct holders holders;
 	struct gcwatch gcwatch;		/* sampled mode: windows of death probes on suspects */
+	struct container_label label;	/* its container, unit and pid there, at attach */
+	int watch_rule;			/* the watch rule that discovered it; -1: attached on request */
 	int pidfd;
 	struct watcher pid_watch, rb_watch;
 };

@@ -32,6 +32,10 @@ int view_sites_json(struct target *t, const char *type_name, int n, json_t **out
  * "cost_ratio", "budget"} and a note; one forced to stay over it, a note. */
 void view_budget_add(const struct target *t, json_t *doc, json_t *notes);
 
+/* Where the process runs, where known: doc's "container", "unit" and "ns_pid" (its pid in
+ * its own PID namespace, when that is another one). */
+void view_label_add(const struct container_label *l, pid_t pid, json_t *doc);
+
 /* Collections per generation since attach. */
 json_t *view_gc_json(struct target *t);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 #include <stdio.h>
 
+#include "discovery.h"
 #include "sampler.h"
 #include "view.h"
 
@@ -57,6 +58,16 @@ void view_budget_add(const struct target *t, json_t *doc, json_t *notes)
 		return;
 	}
 	json_array_append_new(notes, json_string(buf));
+}
+
+void view_label_add(const struct container_label *l, pid_t pid, json_t *doc)
+{
+	if (l->container[0])
+		json_object_set_new(doc, "container", json_string(l->container));
+	if (l->unit[0])
+		json_object_set_new(doc, "unit", json_string(l->unit));
+	if (l->ns_pid && l->ns_pid != pid)
+		json_object_set_new(doc, "ns_pid", json_integer(l->ns_pid));
 }
 
 /* Sampled mode's death windows (gcwatch.h): which classes, how many windows, their cost. */
@@ -123,8 +134,22 @@ json_t *view_status_json(struct target *t)
 		"events", (json_int_t)t->corrupt_events, "last", t->corrupt_last));
 	json_object_set_new(o, "census_period_s", json_real(sampler_census_period(t)));
 	json_object_set_new(o, "force", json_boolean(t->opt.force));
+	view_label_add(&t->label, t->pid, o);
+	if (t->watch_rule >= 0) {
+		char rule[WATCH_GLOB_MAX + 16];
+
+		discovery_rule_format(t->watch_rule, rule, sizeof(rule));
+		json_object_set_new(o, "discovered_by", json_string(rule));
+	}
 	notes = json_array();
 	view_budget_add(t, o, notes);
+	if (notes && discovery_census_slowdown() > 1) {
+		char buf[160];
+
+		snprintf(buf, sizeof(buf), "censuses %.0fx less often: the daemon is over its host-wide "
+			 "CPU budget (max_cpu; `status` discovery.budget)", discovery_census_slowdown());
+		json_array_append_new(notes, json_string(buf));
+	}
 	json_object_set_new(o, "notes", notes);
 	return o;
 }

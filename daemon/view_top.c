@@ -164,5 +164,7 @@ json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span,
 		view_budget_add(t, doc, json_object_get(doc, "notes"));
 	if (doc)
 		json_object_set_new(doc, "gc", view_gc_json(t));
+	if (doc)
+		view_label_add(&t->label, t->pid, doc);
 	return doc;
 }
