@@ -27,6 +27,8 @@ APT_PACKAGES += man-db groff-base bash-completion
 APT_PACKAGES += nodejs xxd chromium
 # `make gen-offsets` reads the interpreters' DWARF with gdb (Debian's headers check its 3.11).
 APT_PACKAGES += gdb libpython3.11-dev
+# The metrics endpoint (libmicrohttpd), and tests/test_metrics.py's real Prometheus and promtool.
+APT_PACKAGES += libmicrohttpd-dev prometheus
 # clang's libFuzzer and sanitizer runtimes (`make fuzz`): only recommended by clang.
 APT_PACKAGES += libclang-rt-14-dev
 
@@ -38,7 +40,7 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-DAEMON_LIBS := -lbpf -lelf -lz -ljansson -lcapstone -lsystemd -lm
+DAEMON_LIBS := -lbpf -lelf -lz -ljansson -lcapstone -lsystemd -lmicrohttpd -lpthread -lm
 CLI_LIBS := -ljansson -lprotobuf-c -lz -lncursesw
 
 DAEMON_SRCS := $(wildcard daemon/*.c)

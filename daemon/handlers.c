@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "handlers.h"
+#include "metrics.h"
 #include "procfs.h"
 #include "request.h"
 #include "sampler.h"
@@ -102,6 +103,8 @@ static json_t *handle_status(const struct peer *p, int clients)
 			"rss_kib", (json_int_t)self_rss_kib(), "targets", arr,
 			"counters", "requests", (json_int_t)requests, "request_errors",
 			(json_int_t)request_errors, "clients", clients);
+	if (doc)
+		json_object_set_new(doc, "metrics", metrics_status_json() ?: json_null());
 	return doc;
 }
 

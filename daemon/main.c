@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "sampler.h"
 #include "server.h"
 
@@ -43,7 +44,7 @@ static const char usage[] =
 "                         or $PYLEAKD_SOCKET)\n"
 "  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
 "                         max_targets, max_objects, max_pages, sample_interval,\n"
-"                         log_level\n"
+"                         log_level, metrics_listen, metrics_top_types\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
@@ -58,6 +59,8 @@ static const char usage[] =
 "      --max-pages N      sampled heap pages whose allocation site is kept per\n"
 "                         process (default 32768, ~2.5 MiB of kernel memory; the\n"
 "                         oldest are forgotten first)\n"
+"      --metrics-listen HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
+"                         (IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9464; default: off)\n"
 "  -f, --foreground       stay in the foreground (the default; for systemd units)\n"
 "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 "  -h, --help             show this help\n"
@@ -67,7 +70,8 @@ static const char usage[] =
 "  pyleakd                                  serve " DEFAULT_SOCKET "\n"
 "  PYLEAKD_SOCKET=/tmp/p.sock pyleakd -l debug  a private daemon, verbose\n"
 "  pyleakd --group adm                      let group adm run pyleakctl\n"
-"  pyleakd --budget 0.005                   always-on: at most 0.5% of each target\n";
+"  pyleakd --budget 0.005                   always-on: at most 0.5% of each target\n"
+"  pyleakd --metrics-listen 127.0.0.1:9464  Prometheus scrapes http://127.0.0.1:9464/metrics\n";
 
 static void on_signal(int sig)
 {
@@ -129,6 +133,7 @@ int main(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'M' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "max-pages", required_argument, NULL, 'p' },
+		{ "metrics-listen", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -184,6 +189,10 @@ int main(int argc, char **argv)
 			if (config_set(&o, "max_pages", optarg))
 				return 2;
 			break;
+		case 'P':
+			if (config_set(&o, "metrics_listen", optarg))
+				return 2;
+			break;
 		case 'f':
 			break;
 		case 'l':
@@ -225,6 +234,8 @@ int main(int argc, char **argv)
 		err = server_start(&o);
 	if (!err)
 		err = sampler_start(&o.target);
+	if (!err)
+		err = metrics_start(&o.metrics);
 	if (err) {
 		log_error("cannot start: %s", strerror(-err));
 		return 1;
@@ -233,6 +244,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	err = loop_run(&stop);
 	sd_notify(0, "STOPPING=1");
+	metrics_stop();
 	sampler_stop();
 	target_detach_all();
 	server_stop();

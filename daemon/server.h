@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "metrics.h"
 #include "target.h"
 
 struct server_options {
@@ -13,6 +14,7 @@ struct server_options {
 	gid_t group;		/* members may use the socket too */
 	bool has_group;
 	struct target_options target;
+	struct metrics_options metrics;
 };
 
 int server_start(const struct server_options *opt);
