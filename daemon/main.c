@@ -230,12 +230,13 @@ int main(int argc, char **argv)
 	if (!strcmp(o.path, DEFAULT_SOCKET))
 		mkdir("/run/pyleakd", 0755);
 	err = loop_init();
+	/* before the socket: a daemon that cannot serve its metrics never looks ready */
+	if (!err)
+		err = metrics_start(&o.metrics);
 	if (!err)
 		err = server_start(&o);
 	if (!err)
 		err = sampler_start(&o.target);
-	if (!err)
-		err = metrics_start(&o.metrics);
 	if (err) {
 		log_error("cannot start: %s", strerror(-err));
 		return 1;

@@ -35,7 +35,7 @@ static uint32_t top_types = METRICS_TOP_TYPES_DEFAULT;
 /* The last snapshot's figures, for `status` and the next snapshot. */
 static double render_s;
 static size_t text_bytes;
-static uint64_t lines_dropped;
+static uint64_t lines_dropped, snapshots;
 
 void metrics_target_labels(const struct target *t, struct metrics_target_labels *l)
 {
@@ -320,6 +320,7 @@ void metrics_update(void)
 	lines_dropped = e.dropped;
 	text_bytes = e.len;
 	metrics_http_publish(expo_take(&e), text_bytes);
+	snapshots++;
 	for (i = 0; i < nv; i++) {
 		free(v[i].types);
 		free(v[i].suspects);
@@ -366,5 +367,6 @@ json_t *metrics_status_json(void)
 	json_object_set_new(o, "text_max_bytes", json_integer(METRICS_TEXT_MAX));
 	json_object_set_new(o, "lines_dropped", json_integer((json_int_t)lines_dropped));
 	json_object_set_new(o, "render_s", json_real(render_s));
+	json_object_set_new(o, "snapshots", json_integer((json_int_t)snapshots));
 	return o;
 }
