@@ -181,10 +181,11 @@ test: deps
 
 # The integration tests that reach every command (test_modes: in both modes, on two
 # interpreters) against the SANITIZE=1 daemon and client; conftest fails a test whose daemon
-# did not exit cleanly or whose log holds a sanitizer report, leaks at exit included (~2 min;
-# test_detach: the teardown's threads, every interpreter at once).
+# did not exit cleanly or whose log holds a sanitizer report, leaks at exit included (~3 min;
+# test_detach: the teardown's threads, every interpreter at once; test_metrics: the HTTP
+# server's thread and its snapshots).
 SANITIZE_TESTS ?= tests/test_errors.py tests/test_export.py tests/test_hostile_clients.py \
-	tests/test_modes.py tests/test_detach.py
+	tests/test_modes.py tests/test_detach.py tests/test_metrics.py
 test-sanitize: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 all
 	$(Q)PYLEAKD=.output/sanitize/pyleakd PYLEAKCTL=.output/sanitize/pyleakctl \

@@ -35,7 +35,7 @@ static uint32_t top_types = METRICS_TOP_TYPES_DEFAULT;
 /* The last snapshot's figures, for `status` and the next snapshot. */
 static double render_s;
 static size_t text_bytes;
-static uint64_t lines_dropped, snapshots;
+static uint64_t series_dropped, snapshots;
 
 void metrics_target_labels(const struct target *t, struct metrics_target_labels *l)
 {
@@ -314,10 +314,10 @@ void metrics_update(void)
 	expo_family(&e, "pyleak_metrics_series_dropped", "gauge",
 		    "Series left out of this scrape: the text reached its size limit.");
 	expo_sample(&e, "pyleak_metrics_series_dropped", NULL, e.dropped);
-	if (e.dropped && !lines_dropped)
+	if (e.dropped && !series_dropped)
 		log_warn("metrics: %lu series left out: the text reached %u bytes",
 			 (unsigned long)e.dropped, METRICS_TEXT_MAX);
-	lines_dropped = e.dropped;
+	series_dropped = e.dropped;
 	text_bytes = e.len;
 	metrics_http_publish(expo_take(&e), text_bytes);
 	snapshots++;
@@ -365,7 +365,7 @@ json_t *metrics_status_json(void)
 	json_object_set_new(o, "top_types", json_integer(top_types));
 	json_object_set_new(o, "text_bytes", json_integer((json_int_t)text_bytes));
 	json_object_set_new(o, "text_max_bytes", json_integer(METRICS_TEXT_MAX));
-	json_object_set_new(o, "lines_dropped", json_integer((json_int_t)lines_dropped));
+	json_object_set_new(o, "series_dropped", json_integer((json_int_t)series_dropped));
 	json_object_set_new(o, "render_s", json_real(render_s));
 	json_object_set_new(o, "snapshots", json_integer((json_int_t)snapshots));
 	return o;

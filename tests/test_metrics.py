@@ -263,7 +263,7 @@ def test_text_promtool_cardinality_escaping(target_factory):
         info = series(text, "pyleak_target_info", pid=pid)
         assert len(info) == 1 and info[0][0]["unit"] == "" and info[0][0]["container"] == ""
         st = d.ok("status")["metrics"]
-        assert st["top_types"] == 5 and st["port"] == d.port and st["lines_dropped"] == 0
+        assert st["top_types"] == 5 and st["port"] == d.port and st["series_dropped"] == 0
         assert st["text_bytes"] > 0 and st["scrapes"] >= 1
 
 
