@@ -19,10 +19,11 @@ import urllib.request
 
 import pytest
 
-from conftest import PROGRAMS, PYLEAKD, Daemon, any_python
+from conftest import PROGRAMS, PYLEAKD, SCENARIOS, Daemon, any_python
 
 KNOWN_COUNTS = os.path.join(PROGRAMS, "known_counts.py")
 MANY_TYPES = os.path.join(PROGRAMS, "many_types.py")
+WORDSEG = os.path.join(SCENARIOS, "wordsegment_leak.py")
 SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 # pyleakd's connection limit and idle timeout (daemon/metrics_http.h)
@@ -228,6 +229,32 @@ def test_prometheus_query_matches_top(target_factory):
             health = query.get("/api/v1/targets")["data"]["activeTargets"]
             assert [(t["health"], t["lastError"]) for t in health] == [("up", "")], health
             print("prometheus: str %d (top %d), Foo %d" % (value, live["str"], foo[0][1]))
+
+
+def test_leak_score_is_the_leaks_ranking(target_factory):
+    """The wordsegment leak's str gets the pyleak_leak_score that `leaks` gives it (within
+    0.25: the two are read at different samples of a rising score), and the fixed twin none."""
+    python = any_python()
+    with metrics_daemon() as d:
+        leak = target_factory([python, WORDSEG, "--seconds", "0", "--interval", "4"])
+        fixed = target_factory([python, WORDSEG, "--seconds", "0", "--interval", "4", "--fixed"])
+        for t in (leak, fixed):
+            t.read()
+            d.ok("attach", "-p", str(t.pid))
+
+        def scored():
+            got = series(scrape(d.port), "pyleak_leak_score", pid=str(leak.pid), py_type="str")
+            return got if got and got[0][1] >= 0.5 else None
+
+        got = wait_for("a leak score for str", scored, timeout=180, every=2)
+        suspects = d.ok("leaks", "-p", str(leak.pid))["suspects"]
+        mine = [s["score"] for s in suspects if s["type"] == "str"]
+        assert mine and mine[0] >= 0.5, suspects
+        assert abs(got[0][1] - mine[0]) <= 0.25, (got, mine)
+        text = scrape(d.port)
+        fixed_str = series(text, "pyleak_leak_score", pid=str(fixed.pid), py_type="str")
+        assert not fixed_str, fixed_str
+        print("leak score of str: metrics %.3f, leaks %.3f" % (got[0][1], mine[0]))
 
 
 def test_text_promtool_cardinality_escaping(target_factory):
