@@ -310,6 +310,8 @@ def test_http_paths_and_methods():
         text = scrape(d.port)
         assert series(text, "pyleak_targets_tracked") == [({}, 0.0)]
         assert d.ok("status")["metrics"]["requests_refused"] == 4
+        code, out, err = d.ctl("status")
+        assert code == 0 and "metrics  http://127.0.0.1:%d/metrics  " % d.port in out, out
 
 
 def test_bad_listen_addresses():
