@@ -16,6 +16,10 @@
 /* Request headers a connection may send (a scrape's are a few hundred bytes). */
 #define CONNECTION_MEMORY	(32 * 1024)
 #define CONTENT_TYPE		"text/plain; version=0.0.4; charset=utf-8"
+/* Kernel send buffer of a connection (the kernel doubles it), instead of autotuning up to
+ * 4 MiB: a slow reader is paced by the server from the shared snapshot, not by copies of it
+ * in the kernel. */
+#define SEND_BUFFER		(64 * 1024)
 
 /* The text served, shared by the connections sending it: freed by its last user. */
 struct snapshot {
@@ -184,10 +188,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
 			  enum MHD_ConnectionNotificationCode code)
 {
-	(void)cls, (void)c, (void)socket_ctx;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	const union MHD_ConnectionInfo *info;
+	int size = SEND_BUFFER;
+
+	(void)cls, (void)socket_ctx;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		__atomic_add_fetch(&connections, 1, __ATOMIC_RELAXED);
-	else
+		info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info)
+			setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	} else
 		__atomic_sub_fetch(&connections, 1, __ATOMIC_RELAXED);
 }
 
