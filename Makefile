@@ -27,6 +27,8 @@ APT_PACKAGES += man-db groff-base bash-completion
 APT_PACKAGES += nodejs xxd chromium
 # `make gen-offsets` reads the interpreters' DWARF with gdb (Debian's headers check its 3.11).
 APT_PACKAGES += gdb libpython3.11-dev
+# The metrics endpoint (libmicrohttpd), and tests/test_metrics.py's real Prometheus and promtool.
+APT_PACKAGES += libmicrohttpd-dev prometheus
 # clang's libFuzzer and sanitizer runtimes (`make fuzz`): only recommended by clang.
 APT_PACKAGES += libclang-rt-14-dev
 # tests/test_unit_boot.py boots pyleakd.service under a systemd in systemd-nspawn.
@@ -40,7 +42,7 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-DAEMON_LIBS := -lbpf -lelf -lz -ljansson -lcapstone -lsystemd -lm
+DAEMON_LIBS := -lbpf -lelf -lz -ljansson -lcapstone -lsystemd -lmicrohttpd -lpthread -lm
 CLI_LIBS := -ljansson -lprotobuf-c -lz -lncursesw
 
 DAEMON_SRCS := $(wildcard daemon/*.c)
@@ -181,10 +183,11 @@ test: deps
 
 # The integration tests that reach every command (test_modes: in both modes, on two
 # interpreters) against the SANITIZE=1 daemon and client; conftest fails a test whose daemon
-# did not exit cleanly or whose log holds a sanitizer report, leaks at exit included (~2 min;
-# test_detach: the teardown's threads, every interpreter at once).
+# did not exit cleanly or whose log holds a sanitizer report, leaks at exit included (~3 min;
+# test_detach: the teardown's threads, every interpreter at once; test_metrics: the HTTP
+# server's thread and its snapshots).
 SANITIZE_TESTS ?= tests/test_errors.py tests/test_export.py tests/test_hostile_clients.py \
-	tests/test_modes.py tests/test_detach.py
+	tests/test_modes.py tests/test_detach.py tests/test_metrics.py
 test-sanitize: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 all
 	$(Q)PYLEAKD=.output/sanitize/pyleakd PYLEAKCTL=.output/sanitize/pyleakctl \

@@ -46,8 +46,8 @@ static int targets_print(FILE *out, json_t *targets)
 
 int status_render(FILE *out, json_t *reply, const struct opts *o)
 {
-	json_t *counters = field(reply, "counters");
-	char b[CELL_MAX];
+	json_t *counters = field(reply, "counters"), *metrics = field(reply, "metrics");
+	char b[CELL_MAX], c[CELL_MAX], d[CELL_MAX];
 	const char *key;
 	json_t *value;
 	int err;
@@ -57,7 +57,13 @@ int status_render(FILE *out, json_t *reply, const struct opts *o)
 	fprintf(out, "pid      %s\n", value_text(field(reply, "pid"), b));
 	fprintf(out, "uptime   %s\n", duration_text(field(reply, "uptime_s"), b));
 	fprintf(out, "cpu      %s\n", decimal_text(field(reply, "cpu_s"), "s", b));
-	fprintf(out, "rss      %s\n\n", bytes_text(field(reply, "rss_kib"), 1024, b));
+	fprintf(out, "rss      %s\n", bytes_text(field(reply, "rss_kib"), 1024, b));
+	/* its listen string is the daemon's own config, not a target's */
+	if (json_is_object(metrics))
+		fprintf(out, "metrics  http://%s/metrics  %s scrapes, %s connections\n",
+			value_text(field(metrics, "listen"), b), value_text(field(metrics, "scrapes"), c),
+			value_text(field(metrics, "connections"), d));
+	putc('\n', out);
 	err = targets_print(out, field(reply, "targets"));
 	if (err || !json_object_size(counters))
 		return err;

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics_http.h"
 
 /* A config file is a few lines: a larger one is refused rather than read whole. */
 #define CONFIG_MAX (64 * 1024)
@@ -21,6 +22,22 @@ static int group_parse(const char *name, struct server_options *o)
 	}
 	o->group = gr->gr_gid;
 	o->has_group = true;
+	return 0;
+}
+
+/* "HOST:PORT", checked now so that a bad one fails at start, with its line. */
+static int metrics_listen_set(struct server_options *o, const char *val)
+{
+	static char listen[80];
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (strlen(val) >= sizeof(listen) || metrics_listen_parse(val, &ss, &len)) {
+		log_error("metrics_listen must be IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9464");
+		return -EINVAL;
+	}
+	snprintf(listen, sizeof(listen), "%s", val);
+	o->metrics.listen = listen;
 	return 0;
 }
 
@@ -106,6 +123,15 @@ int config_set(struct server_options *o, const char *key, const char *val)
 			return -EINVAL;
 		}
 		o->discovery.max_cpu = d;
+	} else if (!strcmp(key, "metrics_listen")) {
+		return metrics_listen_set(o, val);
+	} else if (!strcmp(key, "metrics_top_types")) {
+		n = strtol(val, &end, 10);
+		if (*end || n < 1 || n > METRICS_TOP_TYPES_MAX) {
+			log_error("metrics_top_types must be 1..%d", METRICS_TOP_TYPES_MAX);
+			return -EINVAL;
+		}
+		o->metrics.top_types = n;
 	} else if (!strcmp(key, "log_level")) {
 		n = log_parse_level(val);
 		if (n < 0) {

@@ -12,6 +12,7 @@
 
 #include "discovery.h"
 #include "handlers.h"
+#include "metrics.h"
 #include "procfs.h"
 #include "request.h"
 #include "sampler.h"
@@ -104,6 +105,8 @@ static json_t *handle_status(const struct peer *p, int clients)
 			"counters", "requests", (json_int_t)requests, "request_errors",
 			(json_int_t)request_errors, "clients", clients,
 			"discovery", discovery_status_json());
+	if (doc)
+		json_object_set_new(doc, "metrics", metrics_status_json() ?: json_null());
 	return doc;
 }
 

@@ -21,6 +21,7 @@
 #include "discovery.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "sampler.h"
 #include "server.h"
 #include "watchdog.h"
@@ -48,7 +49,8 @@ static const char usage[] =
 "                         or $PYLEAKD_SOCKET)\n"
 "  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
 "                         max_targets, max_objects, max_pages, sample_interval,\n"
-"                         log_level, watch, exclude, max_maps_memory, max_cpu\n"
+"                         log_level, watch, exclude, max_maps_memory, max_cpu,\n"
+"                         metrics_listen, metrics_top_types\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
@@ -63,6 +65,8 @@ static const char usage[] =
 "      --max-pages N      sampled heap pages whose allocation site is kept per\n"
 "                         process (default 32768, ~2.5 MiB of kernel memory; the\n"
 "                         oldest are forgotten first)\n"
+"      --metrics-listen HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
+"                         (IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9464; default: off)\n"
 "  -f, --foreground       stay in the foreground (the default; for systemd units)\n"
 "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 "  -h, --help             show this help\n"
@@ -77,7 +81,8 @@ static const char usage[] =
 "  pyleakd                                  serve " DEFAULT_SOCKET "\n"
 "  PYLEAKD_SOCKET=/tmp/p.sock pyleakd -l debug  a private daemon, verbose\n"
 "  pyleakd --group adm                      let group adm run pyleakctl\n"
-"  pyleakd --budget 0.005                   always-on: at most 0.5% of each target\n";
+"  pyleakd --budget 0.005                   always-on: at most 0.5% of each target\n"
+"  pyleakd --metrics-listen 127.0.0.1:9464  Prometheus scrapes http://127.0.0.1:9464/metrics\n";
 
 static void on_signal(int sig)
 {
@@ -139,6 +144,7 @@ int main(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'M' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "max-pages", required_argument, NULL, 'p' },
+		{ "metrics-listen", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -196,6 +202,10 @@ int main(int argc, char **argv)
 			if (config_set(&o, "max_pages", optarg))
 				return 2;
 			break;
+		case 'P':
+			if (config_set(&o, "metrics_listen", optarg))
+				return 2;
+			break;
 		case 'f':
 			break;
 		case 'l':
@@ -233,6 +243,9 @@ int main(int argc, char **argv)
 	if (!strcmp(o.path, DEFAULT_SOCKET))
 		mkdir("/run/pyleakd", 0755);
 	err = loop_init();
+	/* before the socket: a daemon that cannot serve its metrics never looks ready */
+	if (!err)
+		err = metrics_start(&o.metrics);
 	if (!err)
 		err = server_start(&o);
 	if (!err)
@@ -251,6 +264,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	watchdog_stop();
 	discovery_stop();
+	metrics_stop();
 	sampler_stop();
 	target_detach_all();
 	server_stop();

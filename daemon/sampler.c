@@ -8,6 +8,7 @@
 
 #include "discovery.h"
 #include "log.h"
+#include "metrics.h"
 #include "procfs.h"
 #include "sampler.h"
 
@@ -200,6 +201,7 @@ static void on_tick(struct watcher *w, uint32_t events)
 				gcwatch_tick(t, UPROBE_TRAP_NS);
 			rows_history_record(&t->rows, loop_mono());
 		}
+	metrics_update();
 }
 
 int sampler_start(const struct target_options *opt)

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "discovery.h"
+#include "metrics.h"
 #include "target.h"
 
 struct server_options {
@@ -15,6 +16,7 @@ struct server_options {
 	bool has_group;
 	struct target_options target;
 	struct discovery_options discovery;	/* watch rules and the host-wide budget */
+	struct metrics_options metrics;
 };
 
 int server_start(const struct server_options *opt);

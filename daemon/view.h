@@ -21,6 +21,11 @@ json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span,
 /* `leaks`: the suspects over the last window_s seconds, n at most (n <= 0: all). */
 json_t *view_leaks_json(struct target *t, double window_s, int n);
 
+/* Whether r is a leak suspect of `leaks` over the last window_s seconds before now (its
+ * score in *sc): 1, 0, or -ENODATA when it cannot be judged yet. */
+int view_leak_judge(const struct target *t, const struct type_row *r, double now,
+		    double window_s, struct leak_score *sc);
+
 /* `status`: one target's entry. */
 json_t *view_status_json(struct target *t);
 
@@ -38,6 +43,9 @@ void view_label_add(const struct container_label *l, pid_t pid, json_t *doc);
 
 /* Collections per generation since attach. */
 json_t *view_gc_json(struct target *t);
+/* A generation's name there: "0", "1", "2", or "unknown" (3.8, whose collector's argument is
+ * not readable: counted as generation PYLEAK_GC_GENS - 1). */
+const char *view_gc_generation(int g);
 
 /* The suspect's "held_by" over the window, or NULL, its description appended to evidence. */
 json_t *view_holder_json(struct target *t, double since, int64_t growth, char *evidence,

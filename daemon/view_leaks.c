@@ -97,6 +97,18 @@ static json_t *suspect_json(const struct type_row *r, const struct leak_score *s
 	return o;
 }
 
+int view_leak_judge(const struct target *t, const struct type_row *r, double now,
+		    double window_s, struct leak_score *sc)
+{
+	if (!r->hist || history_score(r->hist, now, window_s, sc))
+		return -ENODATA;
+	/* A class that swings like cyclic garbage is judged once a window has measured how it
+	 * dies: its sawtooth would otherwise pass for growth. */
+	if (sc->gc_fraction < 0 && gcwatch_measuring(&t->gcwatch, r->type))
+		return 0;
+	return sc->score >= 0.1 || sc->gc_fraction >= 0.5;
+}
+
 json_t *view_leaks_json(struct target *t, double window_s, int n)
 {
 	json_t *suspects = json_array(), *notes = json_array(), *doc;
@@ -104,7 +116,7 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	struct suspect *list;
 	double now = loop_mono();
 	size_t i, m = 0;
-	int ready = 0;
+	int ready = 0, err;
 
 	list = calloc(t->rows.n ? t->rows.n : 1, sizeof(*list));
 	if (!list || !suspects || !notes)
@@ -114,14 +126,11 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 		struct leak_score sc;
 		json_t *holder = NULL, *sites;
 
-		if (!r->hist || history_score(r->hist, now, window_s, &sc))
+		err = view_leak_judge(t, r, now, window_s, &sc);
+		if (err < 0)
 			continue;
 		ready++;
-		/* A class that swings like cyclic garbage is judged once a window has measured how
-		 * it dies: its sawtooth would otherwise pass for growth. */
-		if (sc.gc_fraction < 0 && gcwatch_measuring(&t->gcwatch, r->type))
-			continue;
-		if (sc.score < 0.1 && sc.gc_fraction < 0.5)
+		if (!err)
 			continue;
 		if (sc.growth_score >= 0.5)
 			holder = view_holder_json(t, now - window_s, sc.growth, sc.evidence,

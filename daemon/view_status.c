@@ -6,9 +6,15 @@
 #include "view.h"
 
 /* Generation "unknown" only on 3.8, whose collector's argument is not readable (python_plan). */
+static const char *const gc_generations[PYLEAK_GC_GENS] = { "0", "1", "2", "unknown" };
+
+const char *view_gc_generation(int g)
+{
+	return g >= 0 && g < PYLEAK_GC_GENS ? gc_generations[g] : "unknown";
+}
+
 json_t *view_gc_json(struct target *t)
 {
-	static const char *const names[PYLEAK_GC_GENS] = { "0", "1", "2", "unknown" };
 	struct pyleak_gc gc;
 	json_t *o = json_object();
 	int g;
@@ -19,7 +25,7 @@ json_t *view_gc_json(struct target *t)
 	for (g = 0; g < PYLEAK_GC_GENS; g++) {
 		if (g == PYLEAK_GC_GENS - 1 && !gc.gens[g].runs)
 			continue;
-		json_object_set_new(o, names[g], json_pack("{s:I, s:f, s:f, s:I}",
+		json_object_set_new(o, gc_generations[g], json_pack("{s:I, s:f, s:f, s:I}",
 			"runs", (json_int_t)gc.gens[g].runs, "total_ms", gc.gens[g].ns / 1e6,
 			"max_ms", gc.gens[g].max_ns / 1e6, "collected", (json_int_t)gc.gens[g].collected));
 	}

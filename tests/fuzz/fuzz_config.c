@@ -9,6 +9,17 @@
 #include <string.h>
 
 #include "config.h"
+#include "metrics_http.h"
+
+/* A metrics_listen accepted is an address the server can bind. */
+static int listen_ok(const char *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	return !metrics_listen_parse(s, &ss, &len) &&
+	       (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    o.target.max_pages < 1024 || o.target.max_pages > (1u << 26) ||
 	    !(o.target.budget >= 0 && o.target.budget <= 1) ||
 	    !(o.target.sample_interval >= 0.1 && o.target.sample_interval <= 3600) ||
-	    (o.target.mode != TARGET_PRECISE && o.target.mode != TARGET_SAMPLED))
+	    (o.target.mode != TARGET_PRECISE && o.target.mode != TARGET_SAMPLED) ||
+	    o.metrics.top_types > METRICS_TOP_TYPES_MAX || (o.metrics.listen && !listen_ok(o.metrics.listen)))
 		abort();
 	free(text);
 	return 0;
