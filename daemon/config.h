@@ -6,7 +6,7 @@
 #include "server.h"
 
 /* Applies one setting (socket, group, mode, budget, max_targets, max_objects, max_pages,
- * sample_interval, log_level) to o; 0, or -EINVAL with the reason logged. */
+ * sample_interval, log_level, state_dir) to o; 0, or -EINVAL with the reason logged. */
 int config_set(struct server_options *o, const char *key, const char *val);
 
 /* Applies text's KEY=VALUE lines ('#' starts a comment; blanks around keys and values are

@@ -18,12 +18,16 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "ended.h"
+#include "lastwords.h"
 #include "log.h"
 #include "loop.h"
+#include "postmortem.h"
 #include "sampler.h"
 #include "server.h"
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
+#define DEFAULT_STATE_DIR "/var/lib/pyleak"
 #define DEFAULT_MAX_TARGETS 256	/* ~40 fds each: the fd limit is raised to match */
 #define DEFAULT_MAX_OBJECTS (1u << 22)
 #define DEFAULT_MAX_PAGES (1u << 15)
@@ -43,7 +47,7 @@ static const char usage[] =
 "                         or $PYLEAKD_SOCKET)\n"
 "  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
 "                         max_targets, max_objects, max_pages, sample_interval,\n"
-"                         log_level\n"
+"                         log_level, state_dir\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
@@ -58,6 +62,8 @@ static const char usage[] =
 "      --max-pages N      sampled heap pages whose allocation site is kept per\n"
 "                         process (default 32768, ~2.5 MiB of kernel memory; the\n"
 "                         oldest are forgotten first)\n"
+"      --state-dir DIR    where the postmortem reports of processes that died are\n"
+"                         kept (default " DEFAULT_STATE_DIR ", created 0700)\n"
 "  -f, --foreground       stay in the foreground (the default; for systemd units)\n"
 "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 "  -h, --help             show this help\n"
@@ -129,6 +135,7 @@ int main(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'M' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "max-pages", required_argument, NULL, 'p' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -142,7 +149,7 @@ int main(int argc, char **argv)
 				    .target.birth_sample_every = DEFAULT_BIRTH_SAMPLE,
 				    .target.budget = DEFAULT_BUDGET,
 				    .target.mode = TARGET_SAMPLED,
-				    .target.sample_interval = 2.0 };
+				    .target.sample_interval = 2.0, .state_dir = DEFAULT_STATE_DIR };
 	int stats_fd;
 	char max_objects[32];
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -184,6 +191,10 @@ int main(int argc, char **argv)
 			if (config_set(&o, "max_pages", optarg))
 				return 2;
 			break;
+		case 'S':
+			if (config_set(&o, "state_dir", optarg))
+				return 2;
+			break;
 		case 'f':
 			break;
 		case 'l':
@@ -220,6 +231,12 @@ int main(int argc, char **argv)
 	/* The default socket lives in /run/pyleakd, which systemd's RuntimeDirectory= also makes. */
 	if (!strcmp(o.path, DEFAULT_SOCKET))
 		mkdir("/run/pyleakd", 0755);
+	/* Without them, what ended is kept in memory only, and exits have no code: warned. */
+	err = lastwords_start();
+	if (err)
+		log_warn("the exit tracepoints cannot be used (%s): causes of end are \"exit\", code unknown",
+			 strerror(-err));
+	postmortem_start(o.state_dir);
 	err = loop_init();
 	if (!err)
 		err = server_start(&o);
@@ -235,6 +252,9 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	sampler_stop();
 	target_detach_all();
+	ended_free_all();
+	postmortem_stop();
+	lastwords_stop();
 	server_stop();
 	loop_fini();
 	if (stats_fd >= 0)
