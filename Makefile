@@ -182,7 +182,7 @@ test: deps
 # did not exit cleanly or whose log holds a sanitizer report, leaks at exit included (~2 min;
 # test_detach: the teardown's threads, every interpreter at once).
 SANITIZE_TESTS ?= tests/test_errors.py tests/test_export.py tests/test_hostile_clients.py \
-	tests/test_modes.py tests/test_detach.py
+	tests/test_modes.py tests/test_detach.py tests/test_postmortem.py
 test-sanitize: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 all
 	$(Q)PYLEAKD=.output/sanitize/pyleakd PYLEAKCTL=.output/sanitize/pyleakctl \
