@@ -2,7 +2,7 @@
 /*
  * The registry of tracked processes and their lifecycle: attach (inspect the interpreter,
  * load the BPF object, place the probes the mode needs), end (exit, exec, detach: probes
- * torn down in the background), and the record kept a while after for `status`.
+ * torn down in the background); what is kept of an ended one is in ended.h.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -280,7 +280,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	int err;
 
 	t = target_find(pid);
-	if (t && t->state == TARGET_TRACKING) {
+	if (t) {
 		*out = t;
 		return -EALREADY;
 	}
@@ -288,10 +288,6 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		tracking += o->state == TARGET_TRACKING;
 	if (tracking >= opt->max_targets)
 		return -EUSERS;
-	if (t) {
-		target_unlink(t);
-		target_free(t);
-	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
