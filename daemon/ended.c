@@ -88,8 +88,10 @@ json_t *ended_stats_json(void)
 			 "max_count", ENDED_MAX, "max_bytes", ENDED_MAX_BYTES);
 }
 
-json_t *ended_report_json(struct target *t, const struct end_cause *cause, json_t *top,
-			  json_t *leaks)
+/* The postmortem report: {"pid", "exe", "python", "mode", "cause", "exit_code" | "signal",
+ * "attached_at", "ended_at", "uid", "gid", "top", "leaks"}. */
+static json_t *report_json(struct target *t, const struct end_cause *cause, json_t *top,
+			   json_t *leaks)
 {
 	json_t *doc;
 
@@ -134,7 +136,7 @@ void ended_record(struct target *t, const char *state, const struct end_cause *c
 	if (!e || !st || !top || !leaks)
 		goto cleanup;
 	status_end(st, t, state, cause);
-	report = ended_report_json(t, cause, top, leaks);
+	report = report_json(t, cause, top, leaks);
 	if (!report)
 		goto cleanup;
 	postmortem_add(report);

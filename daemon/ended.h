@@ -41,9 +41,4 @@ void ended_free_all(void);
 /* {"count", "bytes", "dropped", "max_count", "max_bytes"} for `status`. */
 json_t *ended_stats_json(void);
 
-/* The report document of a process that ended: {"pid", "exe", "python", "mode", "cause",
- * "exit_code" | "signal", "attached_at", "ended_at", "uid", "gid", "top", "leaks"}. */
-json_t *ended_report_json(struct target *t, const struct end_cause *cause, json_t *top,
-			  json_t *leaks);
-
 #endif
