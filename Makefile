@@ -187,7 +187,7 @@ test: deps
 # test_detach: the teardown's threads, every interpreter at once; test_metrics: the HTTP
 # server's thread and its snapshots).
 SANITIZE_TESTS ?= tests/test_errors.py tests/test_export.py tests/test_hostile_clients.py \
-	tests/test_modes.py tests/test_detach.py tests/test_metrics.py
+	tests/test_modes.py tests/test_detach.py tests/test_metrics.py tests/test_postmortem.py
 test-sanitize: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 all
 	$(Q)PYLEAKD=.output/sanitize/pyleakd PYLEAKCTL=.output/sanitize/pyleakctl \
@@ -213,6 +213,8 @@ FUZZ_DEPS_procfs := daemon/procfs.c
 FUZZ_DEPS_watch := daemon/watch.c
 FUZZ_DEPS_container := daemon/container.c daemon/procfs.c daemon/text.c
 FUZZ_LIBS_container := -ljansson
+FUZZ_DEPS_postmortem := daemon/postmortem.c daemon/log.c daemon/text.c
+FUZZ_LIBS_postmortem := -ljansson -lsystemd
 # The request and config parsers name modes and sort orders through target.c and view_top.c,
 # which link the rest of the daemon but its socket (main, server, handlers, peer).
 FUZZ_DAEMON := $(filter-out daemon/main.c daemon/server.c daemon/handlers.c daemon/peer.c,$(DAEMON_SRCS))

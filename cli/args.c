@@ -182,8 +182,8 @@ void usage_print(const struct command *cmd)
 	     "\n"
 	     "COMMANDS");
 	for (i = 0; i < commands_nr; i++)
-		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
-	printf("  %-8s %s\n", "help", "this help; help COMMAND shows a command's usage");
+		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("  %-10s %s\n", "help", "this help; help COMMAND shows a command's usage");
 	puts("\nOPTIONS");
 	options_usage_print();
 	puts("\n"
@@ -206,6 +206,7 @@ void usage_print(const struct command *cmd)
 	     "  pyleakctl snapshot -p 4242 -o before.json; sleep 600; pyleakctl snapshot -p 4242 -o after.json\n"
 	     "  pyleakctl diff before.json after.json\n"
 	     "  pyleakctl report -p 4242 -o report.html\n"
+	     "  pyleakctl postmortem; pyleakctl postmortem 4242\n"
 	     "  PYLEAKD_SOCKET=/tmp/p.sock pyleakctl status");
 }
 
@@ -380,8 +381,14 @@ static void command_check(struct opts *o)
 	else if (missing)
 		usage_note(o, "%s needs %s", o->cmd->name,
 			   cmd_options[__builtin_ctz(missing)].synopsis);
-	else if (o->noperands < o->cmd->noperands)
+	else if (o->cmd->pid_operand && o->noperands && (o->seen & CO(PID)))
+		usage_note(o, "%s takes a PID or -p PID, not both", o->cmd->name);
+	else if (o->cmd->pid_operand && o->noperands && integer_parse(o->operands[0], 1, &o->pid))
+		usage_note(o, "%s: PID must be a positive integer", o->cmd->name);
+	else if (o->noperands < o->cmd->noperands && !o->cmd->pid_operand)
 		usage_note(o, "%s needs %s", o->cmd->name, o->cmd->operands);
+	if (o->cmd->pid_operand && o->noperands && !o->usage_error[0])
+		o->seen |= CO(PID);
 }
 
 int opts_parse(struct opts *o, int argc, char **argv)

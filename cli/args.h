@@ -72,6 +72,7 @@ struct command {
 	const char *summary;
 	const char *operands;	/* synopsis of the words it takes after its name, if any */
 	unsigned int noperands;
+	bool pid_operand;	/* its one operand, optional, is a PID (as -p PID) */
 	unsigned int options;	/* CO_* bits it takes */
 	unsigned int required;	/* CO_* bits it needs */
 	bool refresh;		/* repeats until a signal unless --once or --json */

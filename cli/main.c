@@ -72,6 +72,15 @@ static json_t *sites_request(const struct opts *o)
 					   "type", o->type, "n", o->count), o);
 }
 
+static json_t *postmortem_request(const struct opts *o)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "postmortem");
+
+	if (req && (o->seen & CO(PID)))
+		json_object_set_new(req, "pid", json_integer(o->pid));
+	return req;
+}
+
 const struct command commands[] = {
 	{
 		.name = "status",
@@ -135,6 +144,15 @@ const struct command commands[] = {
 		.required = CO(PID) | CO(OUTPUT),
 		.run = report_write,
 		.render = report_render,
+	}, {
+		.name = "postmortem",
+		.summary = "the saved last words of tracked processes that died; of one with PID",
+		.operands = "[PID]",
+		.noperands = 1,
+		.pid_operand = true,
+		.options = CO(PID),
+		.request = postmortem_request,
+		.render = postmortem_render,
 	}, {
 		.name = "diff",
 		.summary = "what grew between snapshot files A and B (no daemon needed)",

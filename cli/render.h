@@ -48,6 +48,9 @@ void top_gc_print(FILE *out, json_t *gc, size_t width);
 /* render_leaks.c */
 int leaks_render(FILE *out, json_t *reply, const struct opts *o);
 
+/* render_postmortem.c */
+int postmortem_render(FILE *out, json_t *reply, const struct opts *o);
+
 /* render_sites.c */
 int sites_render(FILE *out, json_t *reply, const struct opts *o);
 

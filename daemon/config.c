@@ -43,13 +43,20 @@ static int metrics_listen_set(struct server_options *o, const char *val)
 
 int config_set(struct server_options *o, const char *key, const char *val)
 {
-	static char socket_path[4096];
+	static char socket_path[4096], state_dir[256];
 	char *end;
 	long n;
 
 	if (!strcmp(key, "socket")) {
 		snprintf(socket_path, sizeof(socket_path), "%s", val);
 		o->path = socket_path;
+	} else if (!strcmp(key, "state_dir")) {
+		if (val[0] != '/' || strlen(val) >= sizeof(state_dir)) {
+			log_error("state_dir must be an absolute path shorter than %zu bytes", sizeof(state_dir));
+			return -EINVAL;
+		}
+		snprintf(state_dir, sizeof(state_dir), "%s", val);
+		o->state_dir = state_dir;
 	} else if (!strcmp(key, "group")) {
 		return group_parse(val, o);
 	} else if (!strcmp(key, "max_objects")) {

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "discovery.h"
+#include "ended.h"
 #include "handlers.h"
 #include "metrics.h"
+#include "postmortem.h"
 #include "procfs.h"
 #include "request.h"
 #include "sampler.h"
@@ -90,12 +92,17 @@ static json_t *handle_status(const struct peer *p, int clients)
 	json_t *arr = json_array(), *doc;
 	struct target *t;
 
+	const struct ended *e;
+
 	for (t = target_list(); t; t = t->next) {
-		if (peer_may_access_target(p, t))
+		if (peer_may_access_target(p, t) || target_check(t))
 			continue;
-		target_check(t);
 		json_array_append_new(arr, view_status_json(t));
 	}
+	/* Ended ones: their summaries, newest first. */
+	for (e = ended_list(); e; e = e->next)
+		if (!peer_may_access_uid(p, e->uid))
+			json_array_append_new(arr, json_loads(e->status, 0, NULL));
 	getrusage(RUSAGE_SELF, &ru);
 	doc = json_pack("{s:s, s:f, s:i, s:f, s:I, s:o, s:{s:I, s:I, s:i}, s:o*}",
 			"version", PYLEAK_VERSION, "uptime_s", loop_mono() - started_mono, "pid", getpid(),
@@ -105,8 +112,11 @@ static json_t *handle_status(const struct peer *p, int clients)
 			"counters", "requests", (json_int_t)requests, "request_errors",
 			(json_int_t)request_errors, "clients", clients,
 			"discovery", discovery_status_json());
-	if (doc)
+	if (doc) {
 		json_object_set_new(doc, "metrics", metrics_status_json() ?: json_null());
+		json_object_set_new(doc, "ended", ended_stats_json());
+		json_object_set_new(doc, "postmortem", postmortem_stats_json());
+	}
 	return doc;
 }
 
@@ -204,6 +214,7 @@ static struct target_options options_of(const struct request *req)
 static struct target *target_get(const struct peer *p, const struct request *req, json_t **err)
 {
 	struct target_options topt = options_of(req);
+	const struct ended *e;
 	pid_t pid = req->pid;
 	struct target *t;
 	bool attached;
@@ -212,12 +223,13 @@ static struct target *target_get(const struct peer *p, const struct request *req
 	if (*err)
 		return NULL;
 	t = target_find(pid);
-	if (t && t->state != TARGET_TRACKING) {
-		*err = reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
-		return NULL;
-	}
 	if (t)
 		return t;
+	e = ended_find(pid);
+	if (e) {
+		*err = reply_error("no_such_process", "pid %d: %s while tracked", pid, e->state);
+		return NULL;
+	}
 	*err = attach_for(p, pid, &topt, &t, &attached);
 	return *err ? NULL : t;
 }
@@ -313,6 +325,22 @@ static json_t *handle_sites(const struct peer *p, const struct request *req)
 	return reply_error("internal", "pid %d: sites: %s", pid, strerror(-ret));
 }
 
+static json_t *handle_postmortem(const struct peer *p, pid_t pid)
+{
+	json_t *doc;
+	int err;
+
+	if (!pid)
+		return postmortem_list_json(p->privileged, p->uid);
+	/* A member learns nothing of others' processes: theirs are "no report" too. */
+	err = postmortem_get(pid, p->privileged, p->uid, &doc);
+	if (!err)
+		return doc;
+	if (err == -ENOENT)
+		return reply_error("no_such_process", "pid %d: no postmortem report", pid);
+	return reply_error("internal", "pid %d: postmortem report: %s", pid, strerror(-err));
+}
+
 json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 {
 	json_t *reply = NULL;	/* every command is handled below */
@@ -346,6 +374,9 @@ json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 		break;
 	case REQUEST_SITES:
 		reply = handle_sites(p, &req);
+		break;
+	case REQUEST_POSTMORTEM:
+		reply = handle_postmortem(p, req.pid);
 		break;
 	}
 cleanup:

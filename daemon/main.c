@@ -19,14 +19,18 @@
 
 #include "config.h"
 #include "discovery.h"
+#include "ended.h"
+#include "lastwords.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "postmortem.h"
 #include "sampler.h"
 #include "server.h"
 #include "watchdog.h"
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
+#define DEFAULT_STATE_DIR "/var/lib/pyleak"
 #define DEFAULT_MAX_TARGETS 256	/* ~40 fds each: the fd limit is raised to match */
 #define DEFAULT_MAX_OBJECTS (1u << 22)
 #define DEFAULT_MAX_PAGES (1u << 15)
@@ -50,7 +54,7 @@ static const char usage[] =
 "  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
 "                         max_targets, max_objects, max_pages, sample_interval,\n"
 "                         log_level, watch, exclude, max_maps_memory, max_cpu,\n"
-"                         metrics_listen, metrics_top_types\n"
+"                         metrics_listen, metrics_top_types, state_dir\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
@@ -67,6 +71,8 @@ static const char usage[] =
 "                         oldest are forgotten first)\n"
 "      --metrics-listen HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
 "                         (IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9464; default: off)\n"
+"      --state-dir DIR    where the postmortem reports of processes that died are\n"
+"                         kept (default " DEFAULT_STATE_DIR ", created 0700)\n"
 "  -f, --foreground       stay in the foreground (the default; for systemd units)\n"
 "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 "  -h, --help             show this help\n"
@@ -145,6 +151,7 @@ int main(int argc, char **argv)
 		{ "budget", required_argument, NULL, 'b' },
 		{ "max-pages", required_argument, NULL, 'p' },
 		{ "metrics-listen", required_argument, NULL, 'P' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -160,7 +167,8 @@ int main(int argc, char **argv)
 				    .target.mode = TARGET_SAMPLED,
 				    .target.sample_interval = 2.0,
 				    .discovery.max_maps_bytes = DEFAULT_MAX_MAPS_MEMORY,
-				    .discovery.max_cpu = DEFAULT_MAX_CPU };
+				    .discovery.max_cpu = DEFAULT_MAX_CPU,
+				    .state_dir = DEFAULT_STATE_DIR };
 	int stats_fd;
 	char max_objects[32];
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -204,6 +212,8 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			if (config_set(&o, "metrics_listen", optarg))
+		case 'S':
+			if (config_set(&o, "state_dir", optarg))
 				return 2;
 			break;
 		case 'f':
@@ -242,6 +252,12 @@ int main(int argc, char **argv)
 	/* The default socket lives in /run/pyleakd, which systemd's RuntimeDirectory= also makes. */
 	if (!strcmp(o.path, DEFAULT_SOCKET))
 		mkdir("/run/pyleakd", 0755);
+	/* Without them, what ended is kept in memory only, and exits have no code: warned. */
+	err = lastwords_start();
+	if (err)
+		log_warn("the exit tracepoints cannot be used (%s): causes of end are \"exit\", code unknown",
+			 strerror(-err));
+	postmortem_start(o.state_dir);
 	err = loop_init();
 	/* before the socket: a daemon that cannot serve its metrics never looks ready */
 	if (!err)
@@ -267,6 +283,9 @@ int main(int argc, char **argv)
 	metrics_stop();
 	sampler_stop();
 	target_detach_all();
+	ended_free_all();
+	postmortem_stop();
+	lastwords_stop();
 	server_stop();
 	loop_fini();
 	if (stats_fd >= 0)

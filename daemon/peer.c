@@ -83,9 +83,14 @@ cleanup:
 	return err;
 }
 
+int peer_may_access_uid(const struct peer *p, uid_t uid)
+{
+	return p->privileged || (p->allowed && uid == p->uid) ? 0 : -EACCES;
+}
+
 int peer_may_access_target(const struct peer *p, const struct target *t)
 {
 	if (t->state == TARGET_TRACKING)
 		return peer_may_access(p, t->pid);
-	return p->privileged || (p->allowed && t->uid == p->uid) ? 0 : -EACCES;
+	return peer_may_access_uid(p, t->uid);
 }

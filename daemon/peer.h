@@ -38,4 +38,7 @@ int peer_may_access(const struct peer *p, pid_t pid);
  * (its pid may belong to someone else by now). */
 int peer_may_access_target(const struct peer *p, const struct target *t);
 
+/* The same for what is kept of a process that ended, by the owner it had. */
+int peer_may_access_uid(const struct peer *p, uid_t uid);
+
 #endif

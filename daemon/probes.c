@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -332,18 +333,58 @@ static pthread_cond_t reap_cond = PTHREAD_COND_INITIALIZER;
 static struct reap *reap_queue;
 static bool reaper_running;
 
+/* Targets closed at once: each close of a USDT probe's perf link waits for the kernel's
+ * grace periods (~0.1 s); one at a time, the reaper could not keep up with processes ending
+ * at 10/s, and their fds would pile up. */
+#define REAP_BATCH 16
+
+static void *reap_close(void *arg)
+{
+	probes_close(&((struct reap *)arg)->p);
+	return NULL;
+}
+
+/* Closes the batch, each in a thread of its own (inline if none can start), and frees it. */
+static void reap_batch(struct reap **batch, int n)
+{
+	pthread_t tids[REAP_BATCH];
+	bool started[REAP_BATCH];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		started[i] = !pthread_create(&tids[i], NULL, reap_close, batch[i]);
+		if (!started[i])
+			reap_close(batch[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		free(batch[i]);
+	}
+}
+
 static void *reaper(void *arg)
 {
-	struct reap *r;
+	struct reap *batch[REAP_BATCH];
+	int n;
 
 	(void)arg;
 	pthread_mutex_lock(&reap_lock);
-	while ((r = reap_queue)) {
+	while (reap_queue) {
+		for (n = 0; n < REAP_BATCH && reap_queue; n++) {
+			batch[n] = reap_queue;
+			reap_queue = reap_queue->next;
+		}
 		pthread_mutex_unlock(&reap_lock);
-		probes_close(&r->p);
+		reap_batch(batch, n);
 		pthread_mutex_lock(&reap_lock);
-		reap_queue = r->next;
-		free(r);
+		if (!reap_queue) {
+			/* What the loads took (BTF, ELF copies) stays in malloc's heap otherwise:
+			 * the daemon's RSS would stay where its busiest moment left it. */
+			pthread_mutex_unlock(&reap_lock);
+			malloc_trim(0);
+			pthread_mutex_lock(&reap_lock);
+		}
 	}
 	reaper_running = false;
 	pthread_cond_broadcast(&reap_cond);
@@ -369,7 +410,7 @@ double probes_close_async(struct probes *p)
 	r->p = *p;
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_lock(&reap_lock);
-	/* Appended: the reaper pops from the head only after closing it. */
+	/* Appended: the reaper takes batches from the head. */
 	for (pp = &reap_queue; *pp; pp = &(*pp)->next)
 		pending += ((*pp)->p.usdt_links[0] != NULL) + ((*pp)->p.usdt_links[1] != NULL);
 	*pp = r;

@@ -10,7 +10,7 @@
 static const char *const cmd_names[] = {
 	[REQUEST_STATUS] = "status", [REQUEST_PS] = "ps", [REQUEST_ATTACH] = "attach",
 	[REQUEST_DETACH] = "detach", [REQUEST_TOP] = "top", [REQUEST_LEAKS] = "leaks",
-	[REQUEST_SITES] = "sites",
+	[REQUEST_SITES] = "sites", [REQUEST_POSTMORTEM] = "postmortem",
 };
 
 static int request_fail(struct request *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -160,6 +160,9 @@ int request_parse(const char *line, struct request *req)
 		return leaks_parse(req);
 	case REQUEST_SITES:
 		return sites_parse(req);
+	case REQUEST_POSTMORTEM:
+		return json_object_get(req->doc, "pid") && field_pid(req->doc, &req->pid) ?
+			request_fail(req, "postmortem: \"pid\", if given, must be an integer > 0") : 0;
 	default:
 		return request_fail(req, "unknown command \"%.64s\"", cmd);
 	}

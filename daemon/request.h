@@ -22,11 +22,12 @@ enum request_cmd {
 	REQUEST_TOP,
 	REQUEST_LEAKS,
 	REQUEST_SITES,
+	REQUEST_POSTMORTEM,
 };
 
 struct request {
 	enum request_cmd cmd;
-	pid_t pid;			/* every command but status and ps */
+	pid_t pid;			/* every command but status and ps; postmortem: 0 lists */
 	long n;				/* top, leaks, sites: rows (0: all) */
 	enum view_sort sort;		/* top */
 	double interval;		/* top: seconds of the growth column (0: one sample) */

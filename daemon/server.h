@@ -14,6 +14,7 @@ struct server_options {
 	const char *path;
 	gid_t group;		/* members may use the socket too */
 	bool has_group;
+	const char *state_dir;	/* postmortem reports (postmortem.h) */
 	struct target_options target;
 	struct discovery_options discovery;	/* watch rules and the host-wide budget */
 	struct metrics_options metrics;

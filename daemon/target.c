@@ -2,7 +2,7 @@
 /*
  * The registry of tracked processes and their lifecycle: attach (inspect the interpreter,
  * load the BPF object, place the probes the mode needs), end (exit, exec, detach: probes
- * torn down in the background), and the record kept a while after for `status`.
+ * torn down in the background); what is kept of an ended one is in ended.h.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,13 +16,12 @@
 
 #include "cpython.h"
 #include "cpython_offsets.h"
+#include "ended.h"
 #include "hooks.h"
+#include "lastwords.h"
 #include "log.h"
 #include "pystack.h"
 #include "target.h"
-
-/* Ended targets stay listed (for `status`) this long. */
-#define ENDED_KEEP_S 600.0
 
 static struct target *targets;
 
@@ -71,14 +70,14 @@ static void target_free(struct target *t)
 	free(t);
 }
 
-/* Frees targets that ended long ago; their fds left the loop when they ended. */
+/* Frees the targets that ended: what is kept of them is in ended.h.  Not at once when they
+ * end: whoever ended one (a request, a tick) may still look at it. */
 static void targets_prune(void)
 {
 	struct target **pp = &targets, *t;
-	double now = loop_now();
 
 	while ((t = *pp)) {
-		if (t->state != TARGET_TRACKING && now - t->ended_at > ENDED_KEEP_S) {
+		if (t->state != TARGET_TRACKING) {
 			*pp = t->next;
 			target_free(t);
 		} else {
@@ -98,9 +97,10 @@ struct target *target_find(pid_t pid)
 	return NULL;
 }
 
-/* Stops tracking: the BPF object, its maps and the interpreter's file are freed; the record
- * stays for `status`.  Returns probes_close_async()'s estimate. */
-static double target_end(struct target *t, enum target_state state)
+/* Stops tracking: everything t holds is freed (the BPF object and its maps in the
+ * background) but the struct, until targets_prune(); a process that ended by itself leaves its
+ * summary (ended.h).  Returns probes_close_async()'s estimate. */
+static double target_end(struct target *t, enum target_state state, const struct end_cause *cause)
 {
 	double pending;
 
@@ -109,16 +109,23 @@ static double target_end(struct target *t, enum target_state state)
 	loop_del(&t->pid_watch);
 	loop_del(&t->rb_watch);
 	gcwatch_end(t);
+	t->ended_at = loop_now();
+	if (cause->kind != END_DETACHED && cause->kind != END_FAILED)
+		ended_record(t, target_state_name(state), cause);
+	if (cause->kind != END_EXIT && cause->kind != END_SIGNAL && cause->kind != END_OOM_KILL)
+		lastwords_forget(t->pid);
 	probes_unroute(&t->probes);
 	pending = probes_close_async(&t->probes);
-	/* The interpreter's file and symbols are not needed to show an ended record. */
 	python_release(&t->py);
+	rows_free(&t->rows);
+	census_free(&t->sites_cache);
+	census_free(&t->births_cache);
 	if (t->pidfd >= 0)
 		close(t->pidfd);
 	t->pidfd = -1;
 	t->state = state;
-	t->ended_at = loop_now();
-	log_info("pid %d: %s, probes removed", t->pid, target_state_name(state));
+	log_info("pid %d: %s (%s), probes removed", t->pid, target_state_name(state),
+		 end_kind_name(cause->kind));
 	return pending;
 }
 
@@ -136,12 +143,13 @@ static void target_unlink(struct target *t)
 
 double target_detach(struct target *t, double *pending_s)
 {
+	struct end_cause cause = { END_DETACHED, -1 };
 	double t0 = loop_mono(), pending;
 
 	/* Now, not in the background: the process goes on running. */
 	if (t->state == TARGET_TRACKING)
 		probes_unhook(&t->probes);
-	pending = target_end(t, TARGET_EXITED);
+	pending = target_end(t, TARGET_EXITED, &cause);
 	if (pending_s)
 		*pending_s = pending;
 	target_unlink(t);
@@ -182,7 +190,9 @@ int target_check(struct target *t)
 		return -ESRCH;
 	/* Exit arrives through the pidfd; exec only through the BPF tracepoint's counter. */
 	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_EXECS]) {
-		target_end(t, TARGET_EXECED);
+		struct end_cause cause = { END_EXEC, -1 };
+
+		target_end(t, TARGET_EXECED, &cause);
 		return -ESRCH;
 	}
 	return 0;
@@ -191,9 +201,11 @@ int target_check(struct target *t)
 static void on_pid_exit(struct watcher *w, uint32_t events)
 {
 	struct target *t = (struct target *)((char *)w - offsetof(struct target, pid_watch));
+	struct end_cause cause;
 
 	(void)events;
-	target_end(t, TARGET_EXITED);
+	lastwords_take(t->pid, &cause);
+	target_end(t, TARGET_EXITED, &cause);
 }
 
 static void on_ringbuf(struct watcher *w, uint32_t events)
@@ -268,7 +280,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	int err;
 
 	t = target_find(pid);
-	if (t && t->state == TARGET_TRACKING) {
+	if (t) {
 		*out = t;
 		return -EALREADY;
 	}
@@ -276,10 +288,6 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		tracking += o->state == TARGET_TRACKING;
 	if (tracking >= opt->max_targets)
 		return -EUSERS;
-	if (t) {
-		target_unlink(t);
-		target_free(t);
-	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -301,6 +309,8 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		err = -errno;
 		goto cleanup;
 	}
+	/* Before anything can fail or take long: an exit from now on is seen with its cause. */
+	lastwords_track(pid);
 	err = owner_read(pid, &t->uid, &t->gid);
 	if (err)
 		goto cleanup;
@@ -327,6 +337,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	if (err)
 		goto cleanup;
 	t->attached_at = loop_now();
+	ended_forget(pid);
 	t->next = targets;
 	targets = t;
 	log_info("pid %d: attached %s (python %s, %s%s, %d probes%s)", pid,
@@ -337,9 +348,12 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	return 0;
 cleanup:
 	if (t->state == TARGET_TRACKING) {
+		struct end_cause cause = { END_FAILED, -1 };
+
 		/* Only the loop watchers may be missing: target_end() tolerates that. */
-		target_end(t, TARGET_FAILED);
+		target_end(t, TARGET_FAILED, &cause);
 	} else if (t->pidfd >= 0) {
+		lastwords_forget(pid);
 		close(t->pidfd);
 	}
 	target_free(t);

@@ -97,7 +97,8 @@ void target_fall_back(struct target *t);
 
 void target_detach_all(void);
 
-/* The tracked (or recently ended) target of pid, or NULL. */
+/* The tracked target of pid, or NULL (what is kept of ended ones: ended.h).  Frees the
+ * targets that ended since the last call: no caller may hold one across it. */
 struct target *target_find(pid_t pid);
 struct target *target_list(void);
 

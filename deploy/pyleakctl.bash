@@ -38,7 +38,7 @@ _pyleakctl_types()
 _pyleakctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="status ps attach detach top leaks sites snapshot report diff help"
+    local commands="status ps attach detach top leaks sites snapshot report postmortem diff help"
     local global="--socket --json --help --version"
     local cmd="" pid="" words=0 i word opts
     local _pyleakctl_socket="" _pyleakctl_cmd=${COMP_WORDS[0]}
@@ -81,6 +81,7 @@ _pyleakctl()
     leaks) opts="-p --window -n --mode --force" ;;
     sites) opts="-p --type -n --format -o --mode --force" ;;
     snapshot|report) opts="-p --window -o" ;;
+    postmortem) opts="-p" ;;
     esac
 
     if [[ $cur == -* ]]; then
@@ -89,6 +90,9 @@ _pyleakctl()
         COMPREPLY=($(compgen -W "$commands" -- "$cur"))
     elif [[ $cmd == help && $words == 1 ]]; then
         COMPREPLY=($(compgen -W "${commands% help}" -- "$cur"))
+    elif [[ $cmd == postmortem && $words == 1 ]]; then
+        # the PIDs of the saved reports
+        COMPREPLY=($(compgen -W "$(_pyleakctl_ask postmortem | sed -n 's/^ *"pid": \([0-9]*\),\{0,1\}$/\1/p')" -- "$cur"))
     elif [[ $cmd == diff ]]; then
         compopt -o filenames 2>/dev/null
         COMPREPLY=($(compgen -f -- "$cur"))

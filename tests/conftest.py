@@ -136,8 +136,11 @@ class Daemon:
     def __init__(self, tmpdir, *extra):
         self.socket = os.path.join(tmpdir, "pyleakd.sock")
         self.log = open(os.path.join(tmpdir, "pyleakd.log"), "w+")
-        self.proc = subprocess.Popen([PYLEAKD, "--socket", self.socket, "--log-level", "debug"] +
-                                     list(extra), stdout=self.log, stderr=subprocess.STDOUT)
+        # Postmortem reports in the test's own directory, unless extra says otherwise.
+        self.state_dir = os.path.join(tmpdir, "state")
+        self.proc = subprocess.Popen([PYLEAKD, "--socket", self.socket, "--log-level", "debug",
+                                      "--state-dir", self.state_dir] + list(extra),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

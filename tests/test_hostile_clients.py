@@ -261,7 +261,9 @@ def test_out_of_fds_refuses_without_spinning(tmp_path):
     from conftest import PYLEAKD
     sock = str(tmp_path / "fd.sock")
     log = open(str(tmp_path / "fd.log"), "w+")
-    proc = subprocess.Popen(["prlimit", "--nofile=24:24", PYLEAKD, "--socket", sock],
+    # ~20 fds are the daemon's own (the host-wide exit tracepoints' object, the state directory)
+    proc = subprocess.Popen(["prlimit", "--nofile=32:32", PYLEAKD, "--socket", sock,
+                             "--state-dir", str(tmp_path / "state")],
                             stdout=log, stderr=subprocess.STDOUT)
     socks = []
     try:

@@ -35,6 +35,11 @@ static void request_check(const struct request *req)
 		break;
 	case REQUEST_DETACH:
 		break;
+	case REQUEST_POSTMORTEM:
+		/* no pid: the list */
+		if (req->pid < 0)
+			abort();
+		return;
 	default:
 		abort();
 	}
