@@ -3,6 +3,7 @@
 leave the daemon with few fds and little memory once they ended, and `status` shows their
 summaries capped.  PYLEAK_SOAK=N runs N processes (default 200; the issue's figure is 1000)."""
 import concurrent.futures
+import json
 import os
 import subprocess
 import time
@@ -75,4 +76,60 @@ def test_short_lived_processes_leave_the_daemon_bounded(tmp_path):
                    for t in st["targets"]), st["targets"][:3]
         assert st["postmortem"]["count"] == min(attached, 64), st["postmortem"]
     finally:
+        assert d.stop() == 0
+
+
+# Lives 3 s after its allocations: under discovery nobody waits for its attach.
+SHORT_UNWATCHED = "import time\nx = [str(i) for i in range(20000)]\ntime.sleep(3)\n"
+
+
+def test_watch_all_short_lived_processes_leave_the_daemon_bounded(tmp_path):
+    """The issue's shape under `watch = all`: processes started ~10 a second are discovered
+    by their exec and attached by the daemon alone (as many as it can attach: each attach loads
+    a BPF object), and once they all ended the daemon is as small as before."""
+    from test_discovery import SHARED_HOST_EXCLUDES, daemon_with, private_python
+
+    n = int(os.environ.get("PYLEAK_SOAK", "200"))
+    python = private_python(tmp_path)
+    # No CPU budget: each attach costs ~0.2 s of the daemon's CPU, so its default budget (0.1
+    # of a core) would refuse most of them (as it should), and this is about memory.
+    d = daemon_with(tmp_path, "watch = all", "max_cpu = 0", *SHARED_HOST_EXCLUDES)
+    procs = []
+    try:
+        t0 = time.time()
+        for i in range(n):
+            procs.append(subprocess.Popen([python, "-c", SHORT_UNWATCHED]))
+            time.sleep(max(0, t0 + (i + 1) * 0.1 - time.time()))
+        took = time.time() - t0
+        for p in procs:
+            p.wait()
+        # All ended, and their probes closed in the background: the fd count settles.
+        deadline = time.time() + 120
+        while time.time() < deadline and any(t["state"] == "tracking"
+                                             for t in d.ok("status")["targets"]):
+            time.sleep(0.5)
+        last = None
+        while time.time() < deadline and fds(d.proc.pid) != last:
+            last = fds(d.proc.pid)
+            time.sleep(2)
+        st = d.ok("status")
+        attached = st["discovery"]["watch"][0]["attached"]
+        print("soak (watch = all): %d processes started in %.0f s, %d attached by discovery; "
+              "afterwards %d fds, %d KiB RSS; ended %s" % (n, took, attached, fds(d.proc.pid),
+                                                           rss_kib(d.proc.pid), st["ended"]))
+        assert fds(d.proc.pid) <= FDS_MAX and rss_kib(d.proc.pid) <= RSS_MAX_KIB, (
+            fds(d.proc.pid), rss_kib(d.proc.pid))
+        # Discovery attached a share of them (each lived 3 s; an attach takes ~0.2 s of the
+        # loop, so ~4 a second at most here), and every one it attached ended into a capped
+        # summary.
+        assert attached >= n // 10, json.dumps({k: v for k, v in st["discovery"].items() if k != "recent"})
+        ended = st["ended"]
+        assert ended["count"] == min(attached, ENDED_MAX), ended
+        assert ended["count"] + ended["dropped"] == attached, ended
+        assert not [t for t in st["targets"] if t["state"] == "tracking"], st["targets"][:3]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         assert d.stop() == 0
