@@ -6,9 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -482,8 +480,6 @@ double discovery_census_slowdown(void)
 
 int discovery_start(const struct discovery_options *opt, const struct target_options *tgt)
 {
-	struct itimerspec its = { .it_value.tv_nsec = TICK_S * 1e9,
-				  .it_interval.tv_nsec = TICK_S * 1e9 };
 	int err;
 
 	dopt = *opt;
@@ -510,17 +506,7 @@ int discovery_start(const struct discovery_options *opt, const struct target_opt
 		err = -errno;
 		goto cleanup;
 	}
-	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (timer.fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	timer.fn = on_tick;
-	if (timerfd_settime(timer.fd, 0, &its, NULL)) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = loop_add(&timer, EPOLLIN);
+	err = loop_timer_start(&timer, on_tick, TICK_S, TICK_S);
 	if (err)
 		goto cleanup;
 	log_info("discovery: %d watch rule(s), %d exclude rule(s)", dopt.rules.nwatch,
@@ -533,11 +519,7 @@ cleanup:
 
 void discovery_stop(void)
 {
-	if (timer.fd >= 0) {
-		loop_del(&timer);
-		close(timer.fd);
-		timer.fd = -1;
-	}
+	loop_timer_stop(&timer);
 	ring_buffer__free(rb);
 	rb = NULL;
 	discover_bpf__destroy(skel);

@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "expo.h"
 #include "log.h"
@@ -199,8 +197,14 @@ static void targets_render(struct expo *e, const struct target_view *v, size_t n
 		{ PYLEAK_CNT_TYPES_FULL, "types_map_full" },
 		{ PYLEAK_CNT_EVENTS_LOST, "events_lost" },
 	};
+	/* by generation: [0] its runs, [1] the objects it collected */
+	static const struct { const char *name, *help; } gc_families[] = {
+		{ "pyleak_gc_collections_total", "Cyclic-GC collections since attach, by generation." },
+		{ "pyleak_gc_collected_objects_total",
+		  "Objects the cyclic GC collected since attach, by generation." },
+	};
 	struct expo_labels l;
-	size_t i, j;
+	size_t i, j, k;
 	int g;
 
 	expo_family(e, "pyleak_target_info", "gauge", "A tracked Python process (value 1).");
@@ -225,27 +229,19 @@ static void targets_render(struct expo *e, const struct target_view *v, size_t n
 			expo_sample(e, "pyleak_leak_score", &l, v[i].suspects[j].score);
 		}
 	}
-	expo_family(e, "pyleak_gc_collections_total", "counter",
-		    "Cyclic-GC collections since attach, by generation.");
-	for (i = 0; i < nv; i++) {
-		for (g = 0; g < PYLEAK_GC_GENS; g++) {
-			if (g == PYLEAK_GC_GENS - 1 && !v[i].gc.gens[g].runs)
-				continue;
-			base_labels(&v[i], &l);
-			expo_label(&l, "generation", view_gc_generation(g));
-			expo_sample(e, "pyleak_gc_collections_total", &l, v[i].gc.gens[g].runs);
-		}
-	}
-	expo_family(e, "pyleak_gc_collected_objects_total", "counter",
-		    "Objects the cyclic GC collected since attach, by generation.");
-	for (i = 0; i < nv; i++) {
-		for (g = 0; g < PYLEAK_GC_GENS; g++) {
-			if (g == PYLEAK_GC_GENS - 1 && !v[i].gc.gens[g].runs)
-				continue;
-			base_labels(&v[i], &l);
-			expo_label(&l, "generation", view_gc_generation(g));
-			expo_sample(e, "pyleak_gc_collected_objects_total", &l,
-				    v[i].gc.gens[g].collected);
+	for (k = 0; k < sizeof(gc_families) / sizeof(gc_families[0]); k++) {
+		expo_family(e, gc_families[k].name, "counter", gc_families[k].help);
+		for (i = 0; i < nv; i++) {
+			for (g = 0; g < PYLEAK_GC_GENS; g++) {
+				const struct pyleak_gc_gen *gen = &v[i].gc.gens[g];
+
+				if (g == PYLEAK_GC_GENS - 1 && !gen->runs)
+					continue;
+				base_labels(&v[i], &l);
+				expo_label(&l, "generation", view_gc_generation(g));
+				expo_sample(e, gc_families[k].name, &l,
+					    k ? gen->collected : gen->runs);
+			}
 		}
 	}
 	expo_family(e, "pyleak_events_dropped_total", "counter",
@@ -267,19 +263,12 @@ static void targets_render(struct expo *e, const struct target_view *v, size_t n
 
 static void daemon_render(struct expo *e, size_t tracked)
 {
-	struct rusage ru;
-	uint64_t kib = 0;
-
-	getrusage(RUSAGE_SELF, &ru);
-	procfs_status_read(getpid(), "VmRSS", &kib, 1);
 	expo_family(e, "pyleak_targets_tracked", "gauge", "Python processes pyleakd tracks.");
 	expo_sample(e, "pyleak_targets_tracked", NULL, tracked);
 	expo_family(e, "pyleak_daemon_cpu_seconds_total", "counter", "CPU time pyleakd has used.");
-	expo_sample(e, "pyleak_daemon_cpu_seconds_total", NULL,
-		    ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	expo_sample(e, "pyleak_daemon_cpu_seconds_total", NULL, procfs_self_cpu_seconds(false));
 	expo_family(e, "pyleak_daemon_resident_bytes", "gauge", "pyleakd's resident memory.");
-	expo_sample(e, "pyleak_daemon_resident_bytes", NULL, kib * 1024.0);
+	expo_sample(e, "pyleak_daemon_resident_bytes", NULL, procfs_self_rss_bytes());
 	expo_family(e, "pyleak_metrics_scrapes_total", "counter", "Scrapes of /metrics answered.");
 	expo_sample(e, "pyleak_metrics_scrapes_total", NULL, metrics_http_scrapes());
 	expo_family(e, "pyleak_metrics_render_seconds", "gauge",
