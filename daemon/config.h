@@ -6,7 +6,7 @@
 #include "server.h"
 
 /* Applies one setting (socket, group, mode, budget, max_targets, max_objects, max_pages,
- * sample_interval, log_level, watch, exclude, max_maps_memory, max_cpu, metrics_listen,
+ * sample_interval, log_level, watch, exclude, max_maps_memory, max_memory, max_cpu, metrics_listen,
  * metrics_top_types) to o; 0, or -EINVAL with the reason logged. */
 int config_set(struct server_options *o, const char *key, const char *val);
 
