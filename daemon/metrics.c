@@ -14,6 +14,11 @@
 /* The leak score's window: that of `leaks` without --window. */
 #define LEAK_WINDOW_S	60.0
 #define OTHER		"other"
+/* A snapshot costs the loop a walk of every row of every target: it is rendered only at the
+ * sample tick after a scrape was answered, and at most every RENDER_MIN_S, or RENDER_SHARE
+ * times the last render's time (the loop's share it may take: 1/RENDER_SHARE). */
+#define RENDER_MIN_S	5.0
+#define RENDER_SHARE	10.0
 
 /* A tracked target, as one snapshot shows it. */
 struct target_view {
@@ -31,7 +36,8 @@ struct target_view {
 static bool serving;
 static uint32_t top_types = METRICS_TOP_TYPES_DEFAULT;
 /* The last snapshot's figures, for `status` and the next snapshot. */
-static double render_s;
+static double render_s, rendered_at;
+static bool wanted;		/* a scrape was answered since the last snapshot */
 static size_t text_bytes;
 static uint64_t series_dropped, snapshots;
 
@@ -286,6 +292,12 @@ void metrics_update(void)
 
 	if (!serving)
 		return;
+	wanted |= metrics_http_scraped();
+	if (!wanted || start - rendered_at < (RENDER_MIN_S > RENDER_SHARE * render_s ?
+					      RENDER_MIN_S : RENDER_SHARE * render_s))
+		return;
+	wanted = false;
+	rendered_at = start;
 	for (t = target_list(); t; t = t->next)
 		n++;
 	v = calloc(n ? n : 1, sizeof(*v));
@@ -329,6 +341,7 @@ int metrics_start(const struct metrics_options *o)
 	if (err)
 		return err;
 	serving = true;
+	wanted = true;		/* the first snapshot, before any scrape */
 	metrics_update();
 	return 0;
 }
@@ -356,5 +369,6 @@ json_t *metrics_status_json(void)
 	json_object_set_new(o, "series_dropped", json_integer((json_int_t)series_dropped));
 	json_object_set_new(o, "render_s", json_real(render_s));
 	json_object_set_new(o, "snapshots", json_integer((json_int_t)snapshots));
+	json_object_set_new(o, "snapshot_age_s", json_real(loop_mono() - rendered_at));
 	return o;
 }
