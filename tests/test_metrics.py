@@ -485,6 +485,7 @@ def test_slow_response_cut_at_deadline(target_factory):
         text = wait_for("1000 types of many_types.py in a scrape", lambda: (
             lambda t: t if len(series(t, "pyleak_live_objects", pid=str(many.pid))) == 1001
             else None)(scrape(d.port)), timeout=180)
+        assert len(text) > 150000, len(text)  # beyond the buffers: the reader stays mid-response
         slow = SlowReader(d.port)
         started = time.monotonic()
         slow.start()
@@ -499,7 +500,7 @@ def test_slow_response_cut_at_deadline(target_factory):
                 lambda m: m if scrape(d.port) and m["responses_cut"] >= 1 else None)(
                     d.ok("status")["metrics"]), timeout=HTTP_DEADLINE_S + 120)
             assert time.monotonic() - started >= HTTP_DEADLINE_S - 1
-            assert slow.got >= 5 and slow.is_alive()  # it was reading all along
+            assert slow.got >= 5  # it was reading all along
             # its snapshot let go: what is kept now is what newer responses hold, if any
             st = wait_for("nothing kept", lambda: (
                 lambda m: m if scrape(d.port) and m["pinned_bytes"] == 0 else None)(
