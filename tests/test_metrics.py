@@ -465,6 +465,8 @@ def test_snapshots_rendered_for_scrapes_only(target_factory):
         assert again["snapshots"] == before["snapshots"], (before, again)
         assert again["scrapes"] == before["scrapes"] == 0
         scrape(d.port)
+        wait_for("a snapshot after the scrape", lambda: d.ok("status")["metrics"]["snapshots"] >
+                 before["snapshots"], timeout=120, every=0.2)
         after = idle_for(RENDER_MIN_S + 3)
         assert after["snapshots"] == before["snapshots"] + 1, (before, after)
         # the new snapshot has the target (the first one, at start, had none)
@@ -474,25 +476,64 @@ def test_snapshots_rendered_for_scrapes_only(target_factory):
         assert series(text, "pyleak_targets_tracked") == [({}, 1.0)]
 
 
+class BurstReader(threading.Thread):
+    """Asks for /metrics, then reads 32 KiB every 6 s: the server's send buffer drains by a
+    third at each burst, so the server keeps writing (no idle timeout), slowly."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.sock.settimeout(1.0)
+        self.got = 0
+        self.eof = threading.Event()
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(6.0):
+            want = 32 << 10
+            while want > 0:
+                try:
+                    b = self.sock.recv(want)
+                except socket.timeout:
+                    break
+                if not b:
+                    self.eof.set()
+                    return
+                self.got += len(b)
+                want -= len(b)
+
+    def close(self):
+        self.stop.set()
+        self.join()
+        self.sock.close()
+
+
 def test_slow_response_cut_at_deadline(target_factory):
-    """A reader taking a byte a second keeps its connection alive past any idle timeout: at
-    HTTP_DEADLINE_S its response is cut off and the older snapshot it kept is let go."""
+    """A reader slow enough to take minutes over a text, yet never idle: HTTP_DEADLINE_S after
+    its response started it is cut off (the text it gets is short of the whole) and the older
+    snapshot it kept is let go."""
     python = any_python()
     with metrics_daemon(config="metrics_top_types = 1000\n") as d:
-        many = target_factory([python, MANY_TYPES, "1200"])
-        many.read()
-        d.ok("attach", "-p", str(many.pid))
-        text = wait_for("1000 types of many_types.py in a scrape", lambda: (
-            lambda t: t if len(series(t, "pyleak_live_objects", pid=str(many.pid))) == 1001
-            else None)(scrape(d.port)), timeout=180)
-        assert len(text) > 150000, len(text)  # beyond the buffers: the reader stays mid-response
-        slow = SlowReader(d.port)
+        many = [target_factory([python, MANY_TYPES, "1200"]) for _ in range(3)]
+        for t in many:
+            t.read()
+            d.ok("attach", "-p", str(t.pid))
+
+        def full():
+            text = scrape(d.port)
+            return text if all(len(series(text, "pyleak_live_objects", pid=str(t.pid))) == 1001
+                               for t in many) else None
+        text = wait_for("1000 types of 3 many_types.py in a scrape", full, timeout=300)
+        # more than the reader takes in HTTP_DEADLINE_S plus what the buffers hold
+        assert len(text) > 500000, len(text)
+        slow = BurstReader(d.port)
         started = time.monotonic()
         slow.start()
         try:
             # newer snapshots (scrapes ask for them): the slow response keeps its older one
             st = wait_for("an older snapshot kept by the slow response", lambda: (
-                lambda m: m if scrape(d.port) and m["pinned_bytes"] > 100000 else None)(
+                lambda m: m if scrape(d.port) and m["pinned_bytes"] > 500000 else None)(
                     d.ok("status")["metrics"]), timeout=120)
             assert st["pinned_bytes"] <= st["pinned_max_bytes"] and st["responses_cut"] == 0
             assert time.monotonic() - started < HTTP_DEADLINE_S, "too slow to observe"
@@ -500,12 +541,13 @@ def test_slow_response_cut_at_deadline(target_factory):
                 lambda m: m if scrape(d.port) and m["responses_cut"] >= 1 else None)(
                     d.ok("status")["metrics"]), timeout=HTTP_DEADLINE_S + 120)
             assert time.monotonic() - started >= HTTP_DEADLINE_S - 1
-            assert slow.got >= 5  # it was reading all along
-            # its snapshot let go: what is kept now is what newer responses hold, if any
-            st = wait_for("nothing kept", lambda: (
-                lambda m: m if scrape(d.port) and m["pinned_bytes"] == 0 else None)(
-                    d.ok("status")["metrics"]), timeout=60)
-            assert st["responses_cut"] == 1
-            assert len(scrape(d.port)) > 150000
+            assert st["responses_cut"] == 1, st
+            # its snapshot let go (counted at the next snapshot)
+            wait_for("nothing kept", lambda: scrape(d.port) and
+                     d.ok("status")["metrics"]["pinned_bytes"] == 0, timeout=60)
+            # the connection ends once the reader has drained what was sent: short of the text
+            assert slow.eof.wait(180), slow.got
+            assert slow.got < len(text), (slow.got, len(text))
+            assert len(scrape(d.port)) > 500000
         finally:
             slow.close()
