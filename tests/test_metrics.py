@@ -477,12 +477,16 @@ def test_snapshots_rendered_for_scrapes_only(target_factory):
 
 
 class BurstReader(threading.Thread):
-    """Asks for /metrics, then reads 32 KiB every 6 s: the server's send buffer drains by a
-    third at each burst, so the server keeps writing (no idle timeout), slowly."""
+    """Asks for /metrics with a small receive buffer, then reads 48 KiB every 6 s: the
+    server's send buffer (128 KiB) drains by a third at each burst, so the server keeps
+    writing (no idle timeout), slowly (loopback's 64 KiB segments wait for a window that
+    large: a bigger receive buffer would make it write only every other burst)."""
 
     def __init__(self, port):
         super().__init__(daemon=True)
-        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
         self.sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         self.sock.settimeout(1.0)
         self.got = 0
@@ -491,7 +495,7 @@ class BurstReader(threading.Thread):
 
     def run(self):
         while not self.stop.wait(6.0):
-            want = 32 << 10
+            want = 48 << 10
             while want > 0:
                 try:
                     b = self.sock.recv(want)
@@ -515,7 +519,7 @@ def test_slow_response_cut_at_deadline(target_factory):
     snapshot it kept is let go."""
     python = any_python()
     with metrics_daemon(config="metrics_top_types = 1000\n") as d:
-        many = [target_factory([python, MANY_TYPES, "1200"]) for _ in range(3)]
+        many = [target_factory([python, MANY_TYPES, "1200"]) for _ in range(4)]
         for t in many:
             t.read()
             d.ok("attach", "-p", str(t.pid))
@@ -524,9 +528,9 @@ def test_slow_response_cut_at_deadline(target_factory):
             text = scrape(d.port)
             return text if all(len(series(text, "pyleak_live_objects", pid=str(t.pid))) == 1001
                                for t in many) else None
-        text = wait_for("1000 types of 3 many_types.py in a scrape", full, timeout=300)
-        # more than the reader takes in HTTP_DEADLINE_S plus what the buffers hold
-        assert len(text) > 500000, len(text)
+        text = wait_for("1000 types of 4 many_types.py in a scrape", full, timeout=300)
+        # more than the reader takes in HTTP_DEADLINE_S (480 KiB) plus what the buffers hold
+        assert len(text) > 700000, len(text)
         slow = BurstReader(d.port)
         started = time.monotonic()
         slow.start()
