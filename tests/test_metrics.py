@@ -476,22 +476,16 @@ def test_snapshots_rendered_for_scrapes_only(target_factory):
         assert series(text, "pyleak_targets_tracked") == [({}, 1.0)]
 
 
-class BurstReader(threading.Thread):
-    """Asks for /metrics with a small receive buffer, then reads 48 KiB every 6 s: the
+class BurstReader(SlowReader):
+    """Asks for /metrics with a tiny receive buffer, then reads 48 KiB every 6 s: the
     server's send buffer (128 KiB) drains by a third at each burst, so the server keeps
-    writing (no idle timeout), slowly (loopback's 64 KiB segments wait for a window that
-    large: a bigger receive buffer would make it write only every other burst)."""
+    writing (no idle timeout), slowly (a big receive buffer would take loopback's 64 KiB
+    segments and open its window only every other burst)."""
 
     def __init__(self, port):
-        super().__init__(daemon=True)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.connect(("127.0.0.1", port))
-        self.sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        super().__init__(port)
         self.sock.settimeout(1.0)
-        self.got = 0
         self.eof = threading.Event()
-        self.stop = threading.Event()
 
     def run(self):
         while not self.stop.wait(6.0):
@@ -506,11 +500,6 @@ class BurstReader(threading.Thread):
                     return
                 self.got += len(b)
                 want -= len(b)
-
-    def close(self):
-        self.stop.set()
-        self.join()
-        self.sock.close()
 
 
 def test_slow_response_cut_at_deadline(target_factory):
