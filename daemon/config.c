@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 /* A config file is a few lines: a larger one is refused rather than read whole. */
 #define CONFIG_MAX (64 * 1024)
+#define SIZE_MAX_BYTES (1ULL << 44)	/* 16 TiB: more is a typo */
 
 static int group_parse(const char *name, struct server_options *o)
 {
@@ -38,6 +40,28 @@ static int metrics_listen_set(struct server_options *o, const char *val)
 	}
 	snprintf(listen, sizeof(listen), "%s", val);
 	o->metrics.listen = listen;
+	return 0;
+}
+
+/* Bytes, or with a K, M or G suffix, up to SIZE_MAX_BYTES; 0 or -EINVAL. */
+static int size_parse(const char *val, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!isdigit((unsigned char)val[0]))
+		return -EINVAL;		/* strtoull takes blanks and signs */
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end && !end[1] && strchr("KMG", *end))
+		shift = *end == 'K' ? 10 : *end == 'M' ? 20 : 30, end++;
+	/* checked before the shift, which would wrap */
+	if (*end || v > SIZE_MAX_BYTES >> shift)
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -111,17 +135,17 @@ int config_set(struct server_options *o, const char *key, const char *val)
 				  key);
 		if (n)
 			return -EINVAL;
-	} else if (!strcmp(key, "max_maps_memory")) {
-		unsigned long long v = strtoull(val, &end, 10);
+	} else if (!strcmp(key, "max_maps_memory") || !strcmp(key, "max_memory")) {
+		uint64_t v;
 
-		/* bytes, or with a K, M or G suffix; 0: unlimited */
-		if (end != val && *end && !end[1] && strchr("KMG", *end))
-			v <<= *end == 'K' ? 10 : *end == 'M' ? 20 : 30, end++;
-		if (end == val || *end || val[0] == '-' || v > (1ULL << 44)) {
-			log_error("max_maps_memory must be bytes (suffix K, M or G) up to 16T, 0: unlimited");
+		if (size_parse(val, &v)) {
+			log_error("%s must be bytes (suffix K, M or G) up to 16T, 0: unlimited", key);
 			return -EINVAL;
 		}
-		o->discovery.max_maps_bytes = v;
+		if (!strcmp(key, "max_memory"))
+			o->discovery.max_memory_bytes = v;
+		else
+			o->discovery.max_maps_bytes = v;
 	} else if (!strcmp(key, "max_cpu")) {
 		double d = strtod(val, &end);
 

@@ -6,8 +6,8 @@
 #include "server.h"
 
 /* Applies one setting (socket, group, mode, budget, max_targets, max_objects, max_pages,
- * sample_interval, log_level, watch, exclude, max_maps_memory, max_cpu, metrics_listen,
- * metrics_top_types, state_dir) to o; 0, or -EINVAL with the reason logged. */
+ * sample_interval, log_level, watch, exclude, max_maps_memory, max_memory, max_cpu,
+ * metrics_listen, metrics_top_types, state_dir) to o; 0, or -EINVAL with the reason logged. */
 int config_set(struct server_options *o, const char *key, const char *val);
 
 /* Applies text's KEY=VALUE lines ('#' starts a comment; blanks around keys and values are

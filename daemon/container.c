@@ -69,20 +69,11 @@ static bool machine_take(const char *s, size_t len, char *out, size_t size)
 	return n > 0;
 }
 
-static void component_scan(const char *s, size_t len, struct container_label *l, bool *id_found,
-			   bool *unit_found)
+static void component_scan(const char *s, size_t len, struct container_label *l, bool *id_found)
 {
 	size_t i;
 
-	if (!len || len >= COMPONENT_MAX)
-		return;
-	/* The innermost unit: a service's own sub-cgroups stay the service's. */
-	if (!*unit_found && (ends_with(s, len, ".service") || ends_with(s, len, ".scope")) &&
-	    len < sizeof(l->unit)) {
-		memcpy(l->unit, s, len);
-		l->unit[len] = '\0';
-	}
-	if (*id_found)
+	if (!len || len >= COMPONENT_MAX || *id_found)
 		return;
 	for (i = 0; i < sizeof(scope_prefixes) / sizeof(scope_prefixes[0]); i++) {
 		size_t n = strlen(scope_prefixes[i]);
@@ -100,27 +91,58 @@ static void component_scan(const char *s, size_t len, struct container_label *l,
 		*id_found = true;
 }
 
-/* One line's path (after the second ':'), up to end. */
-static void path_scan(const char *p, const char *end, struct container_label *l, bool *id_found,
-		      bool *unit_found)
+/*
+ * The unit of one line's path (after the second ':'), as systemd's cg_path_get_unit() names it:
+ * the outermost component that is not a slice, if it is a unit.  Below it the cgroups may be
+ * delegated (a user's, a container's) and named anything: user@1000.service/app.slice/
+ * sshd.service is a user's process, labelled "user@1000.service/sshd.service".
+ */
+static void unit_scan(const char *p, const char *end, struct container_label *l)
 {
-	bool had_unit = l->unit[0] != '\0';
+	size_t user = 0;	/* the length of "user@UID.service" in l->unit once found */
+
+	while (p < end) {
+		const char *slash = memchr(p, '/', end - p);
+		const char *stop = slash ? slash : end;
+		size_t len = stop - p;
+
+		p = stop + 1;
+		if (!len || ends_with(stop - len, len, ".slice"))
+			continue;
+		if (len >= COMPONENT_MAX || user + 1 + len >= sizeof(l->unit) ||
+		    !(ends_with(stop - len, len, ".service") || ends_with(stop - len, len, ".scope")))
+			break;
+		if (user)
+			l->unit[user++] = '/';
+		memcpy(l->unit + user, stop - len, len);
+		l->unit[user + len] = '\0';
+		if (user || strncmp(l->unit, "user@", 5) || !ends_with(l->unit, len, ".service"))
+			return;
+		user = len;	/* a user's manager: its unit, qualified */
+	}
+	l->unit[user] = '\0';
+}
+
+/* One line's path (after the second ':'), up to end. */
+static void path_scan(const char *p, const char *end, struct container_label *l, bool *id_found)
+{
+	const char *start = p;
 
 	while (p < end) {
 		const char *slash = memchr(p, '/', end - p);
 		const char *stop = slash ? slash : end;
 
-		component_scan(p, stop - p, l, id_found, unit_found);
+		component_scan(p, stop - p, l, id_found);
 		p = stop + 1;
 	}
 	/* A unit is taken from one line only: the first that names one. */
-	if (!had_unit && l->unit[0])
-		*unit_found = true;
+	if (!l->unit[0])
+		unit_scan(start, end, l);
 }
 
 void container_cgroup_parse(const char *text, struct container_label *out)
 {
-	bool id_found = false, unit_found = false;
+	bool id_found = false;
 	int pass;
 
 	out->container[0] = out->unit[0] = '\0';
@@ -140,7 +162,7 @@ void container_cgroup_parse(const char *text, struct container_label *out)
 			systemd = (c1 == line + 1 && line[0] == '0' && c2 == c1 + 1) ||
 				  (c2 - c1 - 1 == 12 && !strncmp(c1 + 1, "name=systemd", 12));
 			if (systemd == (pass == 0))
-				path_scan(c2 + 1, end, out, &id_found, &unit_found);
+				path_scan(c2 + 1, end, out, &id_found);
 		}
 	}
 	/* A cgroup's name is any bytes but '/': shown in JSON. */

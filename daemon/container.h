@@ -19,7 +19,9 @@ struct container_label {
 };
 
 /* The container and unit named by the text of a /proc/PID/cgroup (the systemd hierarchies'
- * lines first: "0::" and "name=systemd"); fields not found stay "". */
+ * lines first: "0::" and "name=systemd"); fields not found stay "".  The unit is the outermost
+ * non-slice one, as systemd names it (the cgroups below may be delegated); a user manager's
+ * units are qualified by it: "user@1000.service/app.service". */
 void container_cgroup_parse(const char *text, struct container_label *out);
 
 /* The pid in the innermost PID namespace from the text of a /proc/PID/status (its NSpid

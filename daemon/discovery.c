@@ -6,9 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -27,21 +24,34 @@
 /* Bounded work per tick: what an exec storm costs the loop.  One attach (a BPF object loaded)
  * may alone take longer; then it is the only one of its tick. */
 #define TICK_WORK_S 0.02
+/* Execs and scanned processes wait in queues of their own: a scan never makes an exec a drop. */
 #define QUEUE_MAX 1024		/* processes waiting to be looked at; more are drops */
 #define SCAN_PER_TICK 256	/* /proc entries read per tick by a scan */
 #define RESCAN_S 30.0
+/* A process the budget refused is looked at again RETRY_S later, up to RETRY_TRIES times (then
+ * by the next scan); RETRY_MAX of them at once. */
+#define RETRY_MAX 256
+#define RETRY_S 10.0
+#define RETRY_TRIES 6
 /* A process found not to be watched (or failing to attach) is not looked at again by scans for
- * REMEMBER_S to 2 * REMEMBER_S (two generations of maps, swapped); an exec is always looked at. */
+ * REMEMBER_S to 2 * REMEMBER_S (two generations of maps, swapped), known by its pid and start
+ * time (a reused pid is another process); an exec is always looked at. */
 #define REMEMBER_S 120.0
-#define REMEMBER_MAX 16384
+#define REMEMBER_MAX 65536	/* per generation: 16 B each */
 #define BUDGET_PERIOD_S 5.0
-/* Over the CPU budget for this many periods: slower censuses; for this many more: detaching. */
-#define CPU_SLOW_AFTER 2
-#define CPU_DETACH_AFTER 6
+/* The daemon's CPU is smoothed (moving average over ~CPU_SMOOTH_S): an attach's BPF load, a
+ * burst of execs, are not a trend.  Over max_cpu for this many periods in a row: no new
+ * targets; slower censuses; detaching. */
+#define CPU_SMOOTH_S 30.0
+#define CPU_NO_NEW_AFTER 2
+#define CPU_SLOW_AFTER 3
+#define CPU_DETACH_AFTER 7
 #define CENSUS_SLOWDOWN 4.0
+#define BUDGET_LOG_S 60.0	/* at most one state change logged per this (detaching always) */
 #define CMDLINE_MAX 4096
 #define DETACHED_KEEP 16
 #define RECENT_KEEP 64		/* the last verdicts, in `status` */
+#define WHY_MAX 256
 
 enum budget_state { BUDGET_OK, BUDGET_NO_NEW, BUDGET_SLOWER, BUDGET_DETACHING };
 static const char *const budget_names[] = { "ok", "no_new_targets", "slower_census",
@@ -49,13 +59,28 @@ static const char *const budget_names[] = { "ok", "no_new_targets", "slower_cens
 
 struct pending {
 	pid_t pid;
+	unsigned int tries;	/* refusals by the budget */
+	uint64_t start;		/* its start time; 0: not read yet */
 	double due;		/* monotonic */
+};
+
+/* A FIFO of processes due in the order they were pushed (one delay per queue). */
+struct queue {
+	struct pending v[QUEUE_MAX];
+	unsigned int head, len, max;
+	uint64_t drops;
+};
+
+/* What a memo remembers of a process. */
+struct memo_entry {
+	uint64_t start;
+	unsigned char verdict;
 };
 
 struct detached {
 	pid_t pid;
 	double at;
-	char why[160];
+	char why[WHY_MAX];
 };
 
 static struct discovery_options dopt;
@@ -63,17 +88,17 @@ static struct target_options topt;
 static struct discover_bpf *skel;
 static struct ring_buffer *rb;
 static struct watcher timer = { .fd = -1 };
-static struct pending queue[QUEUE_MAX];
-static unsigned int queue_head, queue_len;
+static struct queue execq = { .max = QUEUE_MAX }, scanq = { .max = QUEUE_MAX },
+		    retryq = { .max = RETRY_MAX };
 static DIR *scan_dir;
 static double scan_at;
-static struct u64map *memo[2];		/* pid -> nothing: [0] newer, [1] older */
+static struct u64map *memo[2];		/* pid -> struct memo_entry: [0] newer, [1] older */
 static double memo_at;
 
 static struct {
 	uint64_t scans, scanned, execs, evaluated, attached, by_rule[WATCH_RULES_MAX];
 	uint64_t no_match, excluded, not_python, unsupported, already, gone, failures;
-	uint64_t queue_drops, budget_refused, budget_detached;
+	uint64_t budget_refused, budget_detached, memo_full;
 	int last_error;
 	pid_t last_failed;
 } st;
@@ -94,22 +119,38 @@ static struct {
 	enum budget_state state;
 	uint64_t maps_bytes;
 	uint64_t last_bytes;		/* the newest target's maps: what one more would add */
-	double cpu, cpu_s, at;		/* share of a core over the last period; its start */
+	uint64_t rss;			/* the daemon's resident memory */
+	double cpu, cpu_s, at;		/* smoothed share of a core (the loop's thread); the
+					 * CPU seconds and time of the last period's start */
 	unsigned int cpu_over;		/* periods in a row over max_cpu */
+	double logged_at;
+	uint64_t changes;		/* state changes, logged or not */
 	uint32_t targets;
 	struct detached detached[DETACHED_KEEP];
 	unsigned int ndetached;
 } budget;
 
-static int queue_push(pid_t pid)
+/* p, due delay_s from now; -ENOSPC (a drop) if q is full. */
+static int queue_push(struct queue *q, struct pending p, double delay_s)
 {
-	if (queue_len == QUEUE_MAX) {
-		st.queue_drops++;
+	if (q->len == q->max) {
+		q->drops++;
 		return -ENOSPC;
 	}
-	queue[(queue_head + queue_len++) % QUEUE_MAX] =
-		(struct pending){ .pid = pid, .due = loop_mono() + EXEC_DELAY_S };
+	p.due = loop_mono() + delay_s;
+	q->v[(q->head + q->len++) % QUEUE_MAX] = p;
 	return 0;
+}
+
+/* The first process of q if it is due. */
+static bool queue_pop(struct queue *q, struct pending *p)
+{
+	if (!q->len || q->v[q->head].due > loop_mono())
+		return false;
+	*p = q->v[q->head];
+	q->head = (q->head + 1) % QUEUE_MAX;
+	q->len--;
+	return true;
 }
 
 static int on_exec(void *ctx, void *data, size_t size)
@@ -118,31 +159,47 @@ static int on_exec(void *ctx, void *data, size_t size)
 	if (size < sizeof(uint32_t))
 		return 0;
 	st.execs++;
-	queue_push(*(uint32_t *)data);
+	queue_push(&execq, (struct pending){ .pid = *(uint32_t *)data }, EXEC_DELAY_S);
 	return 0;
 }
 
-static bool memo_has(pid_t pid)
+/* What the memos remember of this very process (pid and start time), or NULL. */
+static const struct memo_entry *memo_find(pid_t pid, uint64_t start)
 {
-	return (memo[0] && u64map_lookup(memo[0], pid)) || (memo[1] && u64map_lookup(memo[1], pid));
+	const struct memo_entry *e;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		e = memo[i] ? u64map_lookup(memo[i], pid) : NULL;
+		if (e)
+			return e->start == start ? e : NULL;
+	}
+	return NULL;
 }
 
-static void memo_add(pid_t pid, enum verdict verdict)
+static void memo_add(pid_t pid, uint64_t start, enum verdict verdict)
 {
-	void *v;
+	struct memo_entry *e;
+	int err;
 
-	/* full: forgotten, looked at again */
-	if (memo[0] && u64map_insert(memo[0], pid, &v) >= 0)
-		*(unsigned char *)v = verdict;
+	/* a process that is gone (no start time) is not remembered: its pid will be another's */
+	if (!start || !memo[0])
+		return;
+	err = u64map_insert(memo[0], pid, (void **)&e);
+	if (err < 0) {
+		st.memo_full++;		/* forgotten: looked at again by scans */
+		return;
+	}
+	*e = (struct memo_entry){ .start = start, .verdict = verdict };
 }
 
-static void decided(pid_t pid, enum verdict v, bool remember)
+static void decided(const struct pending *p, enum verdict v, bool remember)
 {
-	recent[nrecent % RECENT_KEEP].pid = pid;
+	recent[nrecent % RECENT_KEEP].pid = p->pid;
 	recent[nrecent % RECENT_KEEP].v = v;
 	nrecent++;
 	if (remember)
-		memo_add(pid, v);
+		memo_add(p->pid, p->start, v);
 }
 
 static void memo_age(void)
@@ -152,7 +209,7 @@ static void memo_age(void)
 	u64map_free(memo[1]);
 	memo[1] = memo[0];
 	memo[0] = NULL;
-	if (u64map_new(1, REMEMBER_MAX, &memo[0]))
+	if (u64map_new(sizeof(struct memo_entry), REMEMBER_MAX, &memo[0]))
 		log_warn("discovery: no memory to remember processes: scans look at all of them");
 	memo_at = loop_mono();
 }
@@ -174,20 +231,21 @@ static void scan_step(void)
 		}
 		st.scans++;
 	}
-	while (n < SCAN_PER_TICK && queue_len < QUEUE_MAX && (de = readdir(scan_dir))) {
-		pid_t pid;
+	while (n < SCAN_PER_TICK && scanq.len < scanq.max && (de = readdir(scan_dir))) {
+		struct pending p = {};
 
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		pid = atoi(de->d_name);
+		p.pid = atoi(de->d_name);
 		n++;
-		if (pid <= 0 || pid == getpid() || memo_has(pid))
+		if (p.pid <= 0 || p.pid == getpid() || procfs_start_time(p.pid, &p.start) ||
+		    memo_find(p.pid, p.start))
 			continue;
 		st.scanned++;
-		queue_push(pid);
+		queue_push(&scanq, p, 0);
 	}
 	/* Queue full: the scan goes on at the next tick. */
-	if (n < SCAN_PER_TICK && queue_len < QUEUE_MAX) {
+	if (n < SCAN_PER_TICK && scanq.len < scanq.max) {
 		closedir(scan_dir);
 		scan_dir = NULL;
 		scan_at = loop_mono();
@@ -247,50 +305,64 @@ static uint32_t targets_tracking(void)
 	return n;
 }
 
-/* Degradation step 1: no new target while over a limit, or if one more would be. */
+/* Degradation step 1: no new target while over a limit, or if one more would be.  The daemon's
+ * RSS (row history grows with each target's types) stops new targets only: what ended targets
+ * free is not always returned to the system, so detaching would not bring it down. */
 static bool budget_allows(void)
 {
-	return !budget.cpu_over && targets_tracking() < topt.max_targets &&
+	return budget.cpu_over < CPU_NO_NEW_AFTER && targets_tracking() < topt.max_targets &&
 	       (!dopt.max_maps_bytes ||
-		budget.maps_bytes + budget.last_bytes <= dopt.max_maps_bytes);
+		budget.maps_bytes + budget.last_bytes <= dopt.max_maps_bytes) &&
+	       (!dopt.max_memory_bytes || budget.rss < dopt.max_memory_bytes);
 }
 
-static void attach(pid_t pid, int rule)
+/* Refused by the budget: looked at again later, when it may allow it. */
+static void refused(const struct pending *p)
 {
+	struct pending again = *p;
+
+	st.budget_refused++;
+	decided(p, V_BUDGET, false);
+	if (again.tries++ < RETRY_TRIES)
+		queue_push(&retryq, again, RETRY_S);
+}
+
+static void attach(const struct pending *p, int rule)
+{
+	pid_t pid = p->pid;
 	struct target *t;
 	int err;
 
 	err = target_attach(pid, &topt, &t);
 	if (err == -EALREADY) {
 		st.already++;
-		decided(pid, V_ALREADY, false);
+		decided(p, V_ALREADY, false);
 		return;
 	}
 	if (err == -EUSERS) {
-		st.budget_refused++;
-		decided(pid, V_BUDGET, false);
+		refused(p);
 		return;
 	}
 	if (err == -ESRCH) {
 		st.gone++;
-		decided(pid, V_GONE, false);
+		decided(p, V_GONE, false);
 	} else if (err == -ENOEXEC) {
 		st.not_python++;
-		decided(pid, V_NOT_PYTHON, true);
+		decided(p, V_NOT_PYTHON, true);
 	} else if (err == -EPROTONOSUPPORT) {
 		st.unsupported++;
-		decided(pid, V_UNSUPPORTED, true);
+		decided(p, V_UNSUPPORTED, true);
 	} else if (err) {
 		st.failures++;
 		st.last_error = err;
 		st.last_failed = pid;
 		log_warn("discovery: pid %d: attach: %s", pid, strerror(-err));
-		decided(pid, V_FAILED, true);
+		decided(p, V_FAILED, true);
 	}
 	if (err)
 		return;
 	t->watch_rule = rule;
-	decided(pid, V_ATTACHED, false);
+	decided(p, V_ATTACHED, false);
 	st.attached++;
 	st.by_rule[rule]++;
 	budget.last_bytes = probes_maps_memory(&t->probes);
@@ -300,27 +372,31 @@ static void attach(pid_t pid, int rule)
 }
 
 /* Looks at one process: its rules, whether it is a Python, then attaches it. */
-static void evaluate(pid_t pid)
+static void evaluate(struct pending *p)
 {
 	static char cmdline[CMDLINE_MAX];
 	struct container_label label;
 	struct watch_proc proc = {};
 	char exe[4096], link[32];
+	pid_t pid = p->pid;
 	struct target *t;
 	ssize_t n;
 	int rule;
 
 	st.evaluated++;
+	/* gone: 0, not remembered */
+	if (!p->start && procfs_start_time(pid, &p->start))
+		p->start = 0;
 	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
 	n = readlink(link, exe, sizeof(exe) - 1);
 	if (n < 0) {
 		/* a kernel thread has no executable */
 		if (kill(pid, 0) && errno == ESRCH) {
 			st.gone++;
-			decided(pid, V_GONE, false);
+			decided(p, V_GONE, false);
 		} else {
 			st.not_python++;
-			decided(pid, V_NOT_PYTHON, true);
+			decided(p, V_NOT_PYTHON, true);
 		}
 		return;
 	}
@@ -338,28 +414,26 @@ static void evaluate(pid_t pid)
 			st.excluded++;
 		else
 			st.no_match++;
-		decided(pid, rule == WATCH_EXCLUDED ? V_EXCLUDED : V_NO_MATCH, true);
+		decided(p, rule == WATCH_EXCLUDED ? V_EXCLUDED : V_NO_MATCH, true);
 		return;
 	}
 	/* A tracked process that exec'd ends here, and its new program is looked at. */
 	t = target_find(pid);
 	if (t && t->state == TARGET_TRACKING && !target_check(t)) {
 		st.already++;
-		decided(pid, V_ALREADY, false);
+		decided(p, V_ALREADY, false);
 		return;
 	}
 	if (!looks_python(pid, exe)) {
 		st.not_python++;
-		decided(pid, V_NOT_PYTHON, true);
+		decided(p, V_NOT_PYTHON, true);
 		return;
 	}
 	if (!budget_allows()) {
-		/* Looked at again by the next scan, when the budget may allow it. */
-		st.budget_refused++;
-		decided(pid, V_BUDGET, false);
+		refused(p);
 		return;
 	}
-	attach(pid, rule);
+	attach(p, rule);
 }
 
 static uint64_t maps_bytes_sum(void)
@@ -373,20 +447,12 @@ static uint64_t maps_bytes_sum(void)
 	return sum;
 }
 
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 /* Degradation step 3: the newest target discovered goes (those attached on request stay). */
 static void detach_newest(const char *why)
 {
 	struct target *t, *newest = NULL;
 	struct detached *d;
+	uint64_t start;
 
 	for (t = target_list(); t; t = t->next)
 		if (t->state == TARGET_TRACKING && t->watch_rule >= 0 &&
@@ -401,36 +467,45 @@ static void detach_newest(const char *why)
 	log_warn("discovery: budget: %s: detaching pid %d, the newest discovered target", why,
 		 newest->pid);
 	st.budget_detached++;
+	if (procfs_start_time(d->pid, &start))
+		start = 0;
 	target_detach(newest, NULL);
-	memo_add(d->pid, V_BUDGET);
+	memo_add(d->pid, start, V_BUDGET);
 }
 
 static void budget_update(void)
 {
-	double now = loop_mono(), cpu = cpu_seconds();
+	/* the loop's thread only: a client of the metrics server does not detach targets */
+	double now = loop_mono(), cpu = procfs_self_cpu_seconds(true), dt = now - budget.at;
 	enum budget_state was = budget.state, want = BUDGET_OK;
-	char why[160] = "";
+	char why[WHY_MAX] = "";
 
-	if (now - budget.at < BUDGET_PERIOD_S)
+	if (dt < BUDGET_PERIOD_S)
 		return;
-	budget.cpu = budget.at ? (cpu - budget.cpu_s) / (now - budget.at) : 0;
+	if (budget.at)
+		budget.cpu += (dt < CPU_SMOOTH_S ? dt / CPU_SMOOTH_S : 1) *
+			      ((cpu - budget.cpu_s) / dt - budget.cpu);
 	budget.cpu_s = cpu;
 	budget.at = now;
 	budget.maps_bytes = maps_bytes_sum();
+	budget.rss = procfs_self_rss_bytes();
 	budget.targets = targets_tracking();
 	budget.cpu_over = dopt.max_cpu && budget.cpu > dopt.max_cpu ? budget.cpu_over + 1 : 0;
-	if (budget.cpu_over) {
-		want = budget.cpu_over > CPU_DETACH_AFTER ? BUDGET_DETACHING :
-		       budget.cpu_over > CPU_SLOW_AFTER ? BUDGET_SLOWER : BUDGET_NO_NEW;
-		snprintf(why, sizeof(why), "daemon CPU %.1f%% over %.1f%%", budget.cpu * 100,
-			 dopt.max_cpu * 100);
+	if (budget.cpu_over >= CPU_NO_NEW_AFTER) {
+		want = budget.cpu_over >= CPU_DETACH_AFTER ? BUDGET_DETACHING :
+		       budget.cpu_over >= CPU_SLOW_AFTER ? BUDGET_SLOWER : BUDGET_NO_NEW;
+		snprintf(why, sizeof(why), "daemon CPU %.1f%% over %.1f%% (%u s)", budget.cpu * 100,
+			 dopt.max_cpu * 100, (unsigned int)(budget.cpu_over * BUDGET_PERIOD_S));
 	}
 	if (want == BUDGET_OK && !budget_allows()) {
 		want = BUDGET_NO_NEW;
 		snprintf(why, sizeof(why), "%u targets (max_targets %u), kernel map memory %llu KiB "
-			 "(max_maps_memory %llu KiB)", budget.targets, topt.max_targets,
+			 "(max_maps_memory %llu KiB), RSS %llu MiB (max_memory %llu MiB)",
+			 budget.targets, topt.max_targets,
 			 (unsigned long long)(budget.maps_bytes >> 10),
-			 (unsigned long long)(dopt.max_maps_bytes >> 10));
+			 (unsigned long long)(dopt.max_maps_bytes >> 10),
+			 (unsigned long long)(budget.rss >> 20),
+			 (unsigned long long)(dopt.max_memory_bytes >> 20));
 	}
 	if (dopt.max_maps_bytes && budget.maps_bytes > dopt.max_maps_bytes) {
 		want = BUDGET_DETACHING;
@@ -439,8 +514,11 @@ static void budget_update(void)
 			 (unsigned long long)(dopt.max_maps_bytes >> 20));
 	}
 	budget.state = want;
-	if (want != was)
+	budget.changes += want != was;
+	if (want != was && (want == BUDGET_DETACHING || now - budget.logged_at >= BUDGET_LOG_S)) {
 		log_warn("discovery: budget: %s%s%s", budget_names[want], *why ? ": " : "", why);
+		budget.logged_at = now;
+	}
 	if (want == BUDGET_DETACHING)
 		detach_newest(why);
 }
@@ -448,6 +526,7 @@ static void budget_update(void)
 static void on_tick(struct watcher *w, uint32_t events)
 {
 	double start = loop_mono();
+	struct pending p;
 	uint64_t ticks;
 
 	(void)events;
@@ -457,14 +536,10 @@ static void on_tick(struct watcher *w, uint32_t events)
 	memo_age();
 	budget_update();
 	scan_step();
-	while (queue_len && queue[queue_head].due <= loop_mono() &&
-	       loop_mono() - start < TICK_WORK_S) {
-		pid_t pid = queue[queue_head].pid;
-
-		queue_head = (queue_head + 1) % QUEUE_MAX;
-		queue_len--;
-		evaluate(pid);
-	}
+	/* execs first: the scan is for what they missed */
+	while (loop_mono() - start < TICK_WORK_S &&
+	       (queue_pop(&execq, &p) || queue_pop(&retryq, &p) || queue_pop(&scanq, &p)))
+		evaluate(&p);
 }
 
 void discovery_rule_format(int rule, char *buf, size_t size)
@@ -482,15 +557,13 @@ double discovery_census_slowdown(void)
 
 int discovery_start(const struct discovery_options *opt, const struct target_options *tgt)
 {
-	struct itimerspec its = { .it_value.tv_nsec = TICK_S * 1e9,
-				  .it_interval.tv_nsec = TICK_S * 1e9 };
 	int err;
 
 	dopt = *opt;
 	topt = *tgt;
 	if (!dopt.rules.nwatch)
 		return 0;
-	err = u64map_new(1, REMEMBER_MAX, &memo[0]);
+	err = u64map_new(sizeof(struct memo_entry), REMEMBER_MAX, &memo[0]);
 	if (err)
 		goto cleanup;
 	memo_at = loop_mono();
@@ -510,17 +583,7 @@ int discovery_start(const struct discovery_options *opt, const struct target_opt
 		err = -errno;
 		goto cleanup;
 	}
-	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (timer.fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	timer.fn = on_tick;
-	if (timerfd_settime(timer.fd, 0, &its, NULL)) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = loop_add(&timer, EPOLLIN);
+	err = loop_timer_start(&timer, on_tick, TICK_S, TICK_S);
 	if (err)
 		goto cleanup;
 	log_info("discovery: %d watch rule(s), %d exclude rule(s)", dopt.rules.nwatch,
@@ -533,11 +596,7 @@ cleanup:
 
 void discovery_stop(void)
 {
-	if (timer.fd >= 0) {
-		loop_del(&timer);
-		close(timer.fd);
-		timer.fd = -1;
-	}
+	loop_timer_stop(&timer);
 	ring_buffer__free(rb);
 	rb = NULL;
 	discover_bpf__destroy(skel);
@@ -567,13 +626,14 @@ static json_t *rules_json(const struct watch_rule *rules, int n, const uint64_t 
 
 const char *discovery_verdict(pid_t pid)
 {
-	const unsigned char *v = NULL;
+	const struct memo_entry *e;
+	uint64_t start;
 
-	if (memo[0])
-		v = u64map_lookup(memo[0], pid);
-	if (!v && memo[1])
-		v = u64map_lookup(memo[1], pid);
-	return v && *v < sizeof(verdict_names) / sizeof(verdict_names[0]) ? verdict_names[*v] : NULL;
+	if (procfs_start_time(pid, &start))
+		return NULL;
+	e = memo_find(pid, start);
+	return e && e->verdict < sizeof(verdict_names) / sizeof(verdict_names[0]) ?
+	       verdict_names[e->verdict] : NULL;
 }
 
 static json_t *recent_json(void)
@@ -615,7 +675,8 @@ json_t *discovery_status_json(void)
 		"exclude", rules_json(dopt.rules.exclude, dopt.rules.nexclude, NULL),
 		"scans", (json_int_t)st.scans, "scanned", (json_int_t)st.scanned,
 		"execs", (json_int_t)st.execs, "evaluated", (json_int_t)st.evaluated,
-		"attached", (json_int_t)st.attached, "pending", (json_int_t)queue_len);
+		"attached", (json_int_t)st.attached,
+		"pending", (json_int_t)(execq.len + scanq.len + retryq.len));
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "skipped", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
@@ -625,17 +686,23 @@ json_t *discovery_status_json(void)
 	json_object_set_new(o, "failures", json_pack("{s:I, s:i, s:s}",
 		"count", (json_int_t)st.failures, "last_pid", st.last_failed,
 		"last_error", st.last_error ? strerror(-st.last_error) : ""));
-	json_object_set_new(o, "drops", json_pack("{s:I, s:I}",
+	/* queue: execs dropped (a scan never fills their queue); retry: refused ones not retried */
+	json_object_set_new(o, "drops", json_pack("{s:I, s:I, s:I}",
 		"ring", (json_int_t)(skel ? skel->bss->dropped : 0),
-		"queue", (json_int_t)st.queue_drops));
+		"queue", (json_int_t)execq.drops, "retry", (json_int_t)retryq.drops));
 	json_object_set_new(o, "recent", recent_json());
 	json_object_set_new(o, "remembered", json_integer((json_int_t)(
 		(memo[0] ? u64map_count(memo[0]) : 0) + (memo[1] ? u64map_count(memo[1]) : 0))));
-	json_object_set_new(o, "budget", json_pack("{s:s, s:i, s:i, s:I, s:I, s:f, s:f, s:I, s:I, s:o}",
+	json_object_set_new(o, "remembered_max", json_integer(2 * REMEMBER_MAX));
+	json_object_set_new(o, "remember_full", json_integer((json_int_t)st.memo_full));
+	json_object_set_new(o, "retrying", json_integer(retryq.len));
+	json_object_set_new(o, "budget", json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:o}",
 		"state", budget_names[budget.state], "targets", (int)targets_tracking(),
 		"max_targets", (int)topt.max_targets, "maps_bytes", (json_int_t)budget.maps_bytes,
-		"max_maps_bytes", (json_int_t)dopt.max_maps_bytes, "cpu", budget.cpu,
-		"max_cpu", dopt.max_cpu, "refused", (json_int_t)st.budget_refused,
-		"detached", (json_int_t)st.budget_detached, "detached_targets", detached_json()));
+		"max_maps_bytes", (json_int_t)dopt.max_maps_bytes,
+		"rss_bytes", (json_int_t)budget.rss, "max_rss_bytes", (json_int_t)dopt.max_memory_bytes,
+		"cpu", budget.cpu, "max_cpu", dopt.max_cpu, "refused", (json_int_t)st.budget_refused,
+		"detached", (json_int_t)st.budget_detached, "state_changes", (json_int_t)budget.changes,
+		"detached_targets", detached_json()));
 	return o;
 }

@@ -18,6 +18,7 @@
 struct discovery_options {
 	struct watch_rules rules;	/* none: nothing is attached but on request */
 	uint64_t max_maps_bytes;	/* kernel map memory of all targets; 0: unlimited */
+	uint64_t max_memory_bytes;	/* the daemon's resident memory (RSS); 0: unlimited */
 	double max_cpu;			/* the daemon's CPU, in cores; 0: unlimited */
 };
 

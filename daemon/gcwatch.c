@@ -2,8 +2,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "gcwatch.h"
@@ -202,15 +200,6 @@ void gcwatch_end(struct target *t)
 		window_books(t);
 }
 
-static int timer_arm(double seconds)
-{
-	struct itimerspec its = {};
-
-	its.it_value.tv_sec = (time_t)seconds;
-	its.it_value.tv_nsec = (long)((seconds - (time_t)seconds) * 1e9) + 1;
-	return timerfd_settime(timer.fd, 0, &its, NULL) ? -errno : 0;
-}
-
 /* Due once GCWATCH_WINDOW_S has passed and a collection has run in it (or at
  * GCWATCH_WINDOW_MAX_S); *left: until the next check. */
 static bool window_due(struct target *t, double now, double *left)
@@ -277,34 +266,19 @@ static void on_timer(struct watcher *tw, uint32_t events)
 			next = left;
 	}
 	if (next)
-		timer_arm(next);
+		loop_timer_set(&timer, next, 0);
 }
 
 static int timer_start(void)
 {
-	int err;
-
 	if (timer.fd >= 0)
-		return timer_arm(GCWATCH_WINDOW_S);
-	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (timer.fd < 0)
-		return -errno;
-	timer.fn = on_timer;
-	err = loop_add(&timer, EPOLLIN);
-	if (!err)
-		err = timer_arm(GCWATCH_WINDOW_S);
-	if (err)
-		gcwatch_stop();
-	return err;
+		return loop_timer_set(&timer, GCWATCH_WINDOW_S, 0);
+	return loop_timer_start(&timer, on_timer, GCWATCH_WINDOW_S, 0);
 }
 
 void gcwatch_stop(void)
 {
-	if (timer.fd < 0)
-		return;
-	loop_del(&timer);
-	close(timer.fd);
-	timer.fd = -1;
+	loop_timer_stop(&timer);
 }
 
 static void window_open(struct target *t, uint64_t trap_ns)

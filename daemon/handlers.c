@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "discovery.h"
@@ -66,13 +65,6 @@ static json_t *error_attach(pid_t pid, int err)
 	}
 }
 
-static long self_rss_kib(void)
-{
-	uint64_t kib;
-
-	return procfs_status_read(getpid(), "VmRSS", &kib, 1) ? -1 : (long)kib;
-}
-
 /* The error reply for a peer that may not act on pid, or NULL if it may. */
 static json_t *access_check(const struct peer *p, pid_t pid)
 {
@@ -88,7 +80,6 @@ static json_t *access_check(const struct peer *p, pid_t pid)
 
 static json_t *handle_status(const struct peer *p, int clients)
 {
-	struct rusage ru;
 	json_t *arr = json_array(), *doc;
 	struct target *t;
 
@@ -103,12 +94,10 @@ static json_t *handle_status(const struct peer *p, int clients)
 	for (e = ended_list(); e; e = e->next)
 		if (!peer_may_access_uid(p, e->uid))
 			json_array_append_new(arr, json_loads(e->status, 0, NULL));
-	getrusage(RUSAGE_SELF, &ru);
 	doc = json_pack("{s:s, s:f, s:i, s:f, s:I, s:o, s:{s:I, s:I, s:i}, s:o*}",
 			"version", PYLEAK_VERSION, "uptime_s", loop_mono() - started_mono, "pid", getpid(),
-			"cpu_s", ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-				(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
-			"rss_kib", (json_int_t)self_rss_kib(), "targets", arr,
+			"cpu_s", procfs_self_cpu_seconds(false),
+			"rss_kib", (json_int_t)(procfs_self_rss_bytes() >> 10), "targets", arr,
 			"counters", "requests", (json_int_t)requests, "request_errors",
 			(json_int_t)request_errors, "clients", clients,
 			"discovery", discovery_status_json());

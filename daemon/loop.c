@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 #include <errno.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,4 +91,50 @@ double loop_mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct timespec timespec_of(double s)
+{
+	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9) };
+
+	return ts;
+}
+
+int loop_timer_set(struct watcher *w, double first_s, double interval_s)
+{
+	struct itimerspec its = { .it_value = timespec_of(first_s),
+				  .it_interval = timespec_of(interval_s) };
+
+	/* 0 would disarm it: a due timer fires now */
+	if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+		its.it_value.tv_nsec = 1;
+	return timerfd_settime(w->fd, 0, &its, NULL) ? -errno : 0;
+}
+
+int loop_timer_start(struct watcher *w, void (*fn)(struct watcher *w, uint32_t events),
+		     double first_s, double interval_s)
+{
+	int err;
+
+	w->fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (w->fd < 0)
+		return -errno;
+	w->fn = fn;
+	err = loop_timer_set(w, first_s, interval_s);
+	if (!err)
+		err = loop_add(w, EPOLLIN);
+	if (err) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	return err;
+}
+
+void loop_timer_stop(struct watcher *w)
+{
+	if (w->fd < 0)
+		return;
+	loop_del(w);
+	close(w->fd);
+	w->fd = -1;
 }

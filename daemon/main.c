@@ -37,7 +37,9 @@
 #define DEFAULT_MAX_STACKS (1u << 14)
 #define DEFAULT_BUDGET 0.01
 /* The host-wide budget of discovery: see README "Discovery". */
-#define DEFAULT_MAX_MAPS_MEMORY (1ULL << 30)
+/* Both together stay under the unit's MemoryMax=1G (maps are charged to its cgroup too). */
+#define DEFAULT_MAX_MAPS_MEMORY (384ULL << 20)
+#define DEFAULT_MAX_MEMORY (512ULL << 20)
 #define DEFAULT_MAX_CPU 0.10
 /* Precise mode: 1 birth in 64 gets its stack (~1.5 us each: ~25 ns per birth on average). */
 #define DEFAULT_BIRTH_SAMPLE 64
@@ -53,8 +55,8 @@ static const char usage[] =
 "                         or $PYLEAKD_SOCKET)\n"
 "  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
 "                         max_targets, max_objects, max_pages, sample_interval,\n"
-"                         log_level, watch, exclude, max_maps_memory, max_cpu,\n"
-"                         metrics_listen, metrics_top_types, state_dir\n"
+"                         log_level, watch, exclude, max_maps_memory, max_memory,\n"
+"                         max_cpu, metrics_listen, metrics_top_types, state_dir\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
@@ -80,8 +82,9 @@ static const char usage[] =
 "\n"
 "Discovery (config only): watch = all | exe:GLOB | cmdline:GLOB | unit:GLOB |\n"
 "container:GLOB, repeatable, attaches the matching Python processes as they start\n"
-"(exclude = the same forms, wins), within max_targets, max_maps_memory (default 1G)\n"
-"and max_cpu (the daemon's share of a core, default 0.1); see pyleakd.conf(5).\n"
+"(exclude = the same forms, wins), within max_targets, max_maps_memory (default\n"
+"384M), max_memory (the daemon's RSS, default 512M) and max_cpu (the daemon's\n"
+"share of a core, default 0.1); see pyleakd.conf(5).\n"
 "\n"
 "EXAMPLES\n"
 "  pyleakd                                  serve " DEFAULT_SOCKET "\n"
@@ -167,6 +170,7 @@ int main(int argc, char **argv)
 				    .target.mode = TARGET_SAMPLED,
 				    .target.sample_interval = 2.0,
 				    .discovery.max_maps_bytes = DEFAULT_MAX_MAPS_MEMORY,
+				    .discovery.max_memory_bytes = DEFAULT_MAX_MEMORY,
 				    .discovery.max_cpu = DEFAULT_MAX_CPU,
 				    .state_dir = DEFAULT_STATE_DIR };
 	int stats_fd;

@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "expo.h"
 #include "log.h"
@@ -16,6 +14,11 @@
 /* The leak score's window: that of `leaks` without --window. */
 #define LEAK_WINDOW_S	60.0
 #define OTHER		"other"
+/* A snapshot costs the loop a walk of every row of every target: it is rendered only at the
+ * sample tick after a scrape was answered, and at most every RENDER_MIN_S, or RENDER_SHARE
+ * times the last render's time (the loop's share it may take: 1/RENDER_SHARE). */
+#define RENDER_MIN_S	5.0
+#define RENDER_SHARE	10.0
 
 /* A tracked target, as one snapshot shows it. */
 struct target_view {
@@ -33,7 +36,8 @@ struct target_view {
 static bool serving;
 static uint32_t top_types = METRICS_TOP_TYPES_DEFAULT;
 /* The last snapshot's figures, for `status` and the next snapshot. */
-static double render_s;
+static double render_s, rendered_at;
+static bool wanted;		/* a scrape was answered since the last snapshot */
 static size_t text_bytes;
 static uint64_t series_dropped, snapshots;
 
@@ -199,8 +203,14 @@ static void targets_render(struct expo *e, const struct target_view *v, size_t n
 		{ PYLEAK_CNT_TYPES_FULL, "types_map_full" },
 		{ PYLEAK_CNT_EVENTS_LOST, "events_lost" },
 	};
+	/* by generation: [0] its runs, [1] the objects it collected */
+	static const struct { const char *name, *help; } gc_families[] = {
+		{ "pyleak_gc_collections_total", "Cyclic-GC collections since attach, by generation." },
+		{ "pyleak_gc_collected_objects_total",
+		  "Objects the cyclic GC collected since attach, by generation." },
+	};
 	struct expo_labels l;
-	size_t i, j;
+	size_t i, j, k;
 	int g;
 
 	expo_family(e, "pyleak_target_info", "gauge", "A tracked Python process (value 1).");
@@ -225,27 +235,19 @@ static void targets_render(struct expo *e, const struct target_view *v, size_t n
 			expo_sample(e, "pyleak_leak_score", &l, v[i].suspects[j].score);
 		}
 	}
-	expo_family(e, "pyleak_gc_collections_total", "counter",
-		    "Cyclic-GC collections since attach, by generation.");
-	for (i = 0; i < nv; i++) {
-		for (g = 0; g < PYLEAK_GC_GENS; g++) {
-			if (g == PYLEAK_GC_GENS - 1 && !v[i].gc.gens[g].runs)
-				continue;
-			base_labels(&v[i], &l);
-			expo_label(&l, "generation", view_gc_generation(g));
-			expo_sample(e, "pyleak_gc_collections_total", &l, v[i].gc.gens[g].runs);
-		}
-	}
-	expo_family(e, "pyleak_gc_collected_objects_total", "counter",
-		    "Objects the cyclic GC collected since attach, by generation.");
-	for (i = 0; i < nv; i++) {
-		for (g = 0; g < PYLEAK_GC_GENS; g++) {
-			if (g == PYLEAK_GC_GENS - 1 && !v[i].gc.gens[g].runs)
-				continue;
-			base_labels(&v[i], &l);
-			expo_label(&l, "generation", view_gc_generation(g));
-			expo_sample(e, "pyleak_gc_collected_objects_total", &l,
-				    v[i].gc.gens[g].collected);
+	for (k = 0; k < sizeof(gc_families) / sizeof(gc_families[0]); k++) {
+		expo_family(e, gc_families[k].name, "counter", gc_families[k].help);
+		for (i = 0; i < nv; i++) {
+			for (g = 0; g < PYLEAK_GC_GENS; g++) {
+				const struct pyleak_gc_gen *gen = &v[i].gc.gens[g];
+
+				if (g == PYLEAK_GC_GENS - 1 && !gen->runs)
+					continue;
+				base_labels(&v[i], &l);
+				expo_label(&l, "generation", view_gc_generation(g));
+				expo_sample(e, gc_families[k].name, &l,
+					    k ? gen->collected : gen->runs);
+			}
 		}
 	}
 	expo_family(e, "pyleak_events_dropped_total", "counter",
@@ -267,19 +269,12 @@ static void targets_render(struct expo *e, const struct target_view *v, size_t n
 
 static void daemon_render(struct expo *e, size_t tracked)
 {
-	struct rusage ru;
-	uint64_t kib = 0;
-
-	getrusage(RUSAGE_SELF, &ru);
-	procfs_status_read(getpid(), "VmRSS", &kib, 1);
 	expo_family(e, "pyleak_targets_tracked", "gauge", "Python processes pyleakd tracks.");
 	expo_sample(e, "pyleak_targets_tracked", NULL, tracked);
 	expo_family(e, "pyleak_daemon_cpu_seconds_total", "counter", "CPU time pyleakd has used.");
-	expo_sample(e, "pyleak_daemon_cpu_seconds_total", NULL,
-		    ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	expo_sample(e, "pyleak_daemon_cpu_seconds_total", NULL, procfs_self_cpu_seconds(false));
 	expo_family(e, "pyleak_daemon_resident_bytes", "gauge", "pyleakd's resident memory.");
-	expo_sample(e, "pyleak_daemon_resident_bytes", NULL, kib * 1024.0);
+	expo_sample(e, "pyleak_daemon_resident_bytes", NULL, procfs_self_rss_bytes());
 	expo_family(e, "pyleak_metrics_scrapes_total", "counter", "Scrapes of /metrics answered.");
 	expo_sample(e, "pyleak_metrics_scrapes_total", NULL, metrics_http_scrapes());
 	expo_family(e, "pyleak_metrics_render_seconds", "gauge",
@@ -297,6 +292,12 @@ void metrics_update(void)
 
 	if (!serving)
 		return;
+	wanted |= metrics_http_scraped();
+	if (!wanted || start - rendered_at < (RENDER_MIN_S > RENDER_SHARE * render_s ?
+					      RENDER_MIN_S : RENDER_SHARE * render_s))
+		return;
+	wanted = false;
+	rendered_at = start;
 	for (t = target_list(); t; t = t->next)
 		n++;
 	v = calloc(n ? n : 1, sizeof(*v));
@@ -340,6 +341,7 @@ int metrics_start(const struct metrics_options *o)
 	if (err)
 		return err;
 	serving = true;
+	wanted = true;		/* the first snapshot, before any scrape */
 	metrics_update();
 	return 0;
 }
@@ -367,5 +369,6 @@ json_t *metrics_status_json(void)
 	json_object_set_new(o, "series_dropped", json_integer((json_int_t)series_dropped));
 	json_object_set_new(o, "render_s", json_real(render_s));
 	json_object_set_new(o, "snapshots", json_integer((json_int_t)snapshots));
+	json_object_set_new(o, "snapshot_age_s", json_real(loop_mono() - rendered_at));
 	return o;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only */
 /*
- * Prometheus metrics of the tracked targets and of the daemon: after each sample the loop
- * renders them into a snapshot (bounded: the top types of each target, the rest summed as
- * py_type="other") that metrics_http.c serves.
+ * Prometheus metrics of the tracked targets and of the daemon: at the sample tick after a
+ * scrape (at most every 5 s, and 1/10 of the loop's time) the loop renders them into a snapshot
+ * (bounded: the top types of each target, the rest summed as py_type="other") that
+ * metrics_http.c serves: a scrape sees figures one scrape interval old at most (plus 5 s).
  */
 #ifndef PYLEAK_METRICS_H
 #define PYLEAK_METRICS_H
@@ -55,7 +56,8 @@ size_t metrics_suspects_top(struct metrics_type *v, size_t n, size_t top);
 
 /* Starts serving o->listen (nothing if NULL) with a first snapshot; 0 or -errno, logged. */
 int metrics_start(const struct metrics_options *o);
-/* Renders the tracked targets and the daemon into a new snapshot (when serving). */
+/* Renders the tracked targets and the daemon into a new snapshot, when serving and a scrape
+ * was answered since the last one (at most every 5 s). */
 void metrics_update(void);
 void metrics_stop(void);
 /* `status`'s "metrics": the server's and the last snapshot's figures, or NULL when off. */

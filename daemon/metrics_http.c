@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "metrics_http.h"
 
 /* Request headers a connection may send (a scrape's are a few hundred bytes). */
@@ -21,20 +22,37 @@
  * in the kernel. */
 #define SEND_BUFFER		(64 * 1024)
 
+/* What a response copies at a time into its connection's buffer (CONNECTION_MEMORY). */
+#define BLOCK_SIZE		(16 * 1024)
+
 /* The text served, shared by the connections sending it: freed by its last user. */
 struct snapshot {
 	uint32_t refs;
+	uint32_t mark;		/* counted by the publish of this number */
 	size_t len;
 	char *text;
+};
+
+/* A response being sent: its snapshot, until it ends or is cut off. */
+struct reader {
+	struct reader *prev, *next;
+	struct snapshot *s;	/* NULL: cut off */
+	double deadline;	/* monotonic */
 };
 
 static struct MHD_Daemon *httpd;
 static char listen_addr[80];
 static uint16_t listen_port;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct snapshot *current;	/* under lock */
+/* Under lock: the latest text, the responses (newest first), what older texts they keep. */
+static struct snapshot *current;
+static struct reader *readers;
+static size_t pinned;
+static uint32_t publishes;
+static uint64_t cut;
 /* Written by the server's thread, read by the loop's. */
 static uint64_t scrapes, refused, connections;
+static bool scraped;
 
 static void snapshot_put(struct snapshot *s)
 {
@@ -56,6 +74,37 @@ static struct snapshot *snapshot_get(void)
 	return s;
 }
 
+/* Under lock: r lets its snapshot go (its connection ends at its next read). */
+static void reader_cut(struct reader *r)
+{
+	snapshot_put(r->s);
+	r->s = NULL;
+	cut++;
+}
+
+/* Under lock: the responses past their deadline, then the oldest past what older snapshots may
+ * keep, are cut off; pinned: what the others keep. */
+static void readers_bound(void)
+{
+	double now = loop_mono();
+	struct reader *r;
+
+	pinned = 0;
+	publishes++;
+	for (r = readers; r; r = r->next) {
+		if (!r->s || r->s == current)
+			continue;
+		if (now > r->deadline ||
+		    (r->s->mark != publishes && pinned + r->s->len > METRICS_HTTP_PINNED_MAX)) {
+			reader_cut(r);
+			continue;
+		}
+		if (r->s->mark != publishes)
+			pinned += r->s->len;
+		r->s->mark = publishes;
+	}
+}
+
 void metrics_http_publish(char *text, size_t len)
 {
 	struct snapshot *s = malloc(sizeof(*s)), *old;
@@ -68,8 +117,79 @@ void metrics_http_publish(char *text, size_t len)
 	pthread_mutex_lock(&lock);
 	old = current;
 	current = s;
+	readers_bound();
 	pthread_mutex_unlock(&lock);
 	snapshot_put(old);
+}
+
+/* In the server's thread: the next block of r's text, or its end (cut off: an error, which
+ * closes the connection). */
+static ssize_t reader_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct reader *r = cls;
+	ssize_t n;
+
+	pthread_mutex_lock(&lock);
+	if (r->s && loop_mono() > r->deadline)
+		reader_cut(r);
+	if (!r->s) {
+		n = MHD_CONTENT_READER_END_WITH_ERROR;
+	} else if (pos >= r->s->len) {
+		n = MHD_CONTENT_READER_END_OF_STREAM;
+	} else {
+		n = r->s->len - pos < max ? r->s->len - pos : max;
+		memcpy(buf, r->s->text + pos, n);
+	}
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+static void reader_free(void *cls)
+{
+	struct reader *r = cls;
+
+	pthread_mutex_lock(&lock);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		readers = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	snapshot_put(r->s);
+	pthread_mutex_unlock(&lock);
+	free(r);
+}
+
+/* A response of the latest snapshot (its reader listed, with its deadline), or NULL. */
+static struct MHD_Response *reader_new(void)
+{
+	struct MHD_Response *resp;
+	struct reader *r;
+	struct snapshot *s;
+
+	s = snapshot_get();
+	if (!s)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		snapshot_put(s);
+		return NULL;
+	}
+	r->s = s;
+	r->deadline = loop_mono() + METRICS_HTTP_DEADLINE_S;
+	resp = MHD_create_response_from_callback(s->len, BLOCK_SIZE, reader_read, r, reader_free);
+	if (!resp) {
+		snapshot_put(s);
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_lock(&lock);
+	r->next = readers;
+	if (readers)
+		readers->prev = r;
+	readers = r;
+	pthread_mutex_unlock(&lock);
+	return resp;
 }
 
 int metrics_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -120,11 +240,6 @@ int metrics_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *
 	return -EINVAL;
 }
 
-static void snapshot_free_cb(void *cls)
-{
-	snapshot_put(cls);
-}
-
 static enum MHD_Result reply_static(struct MHD_Connection *c, unsigned int code, const char *body)
 {
 	struct MHD_Response *r;
@@ -147,7 +262,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  size_t *upload_len, void **con_cls)
 {
 	struct MHD_Response *r;
-	struct snapshot *s;
 	enum MHD_Result ret;
 
 	(void)cls, (void)version, (void)upload;
@@ -169,19 +283,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		__atomic_add_fetch(&refused, 1, __ATOMIC_RELAXED);
 		return reply_static(c, MHD_HTTP_NOT_FOUND, "not found: pyleakd serves /metrics\n");
 	}
-	s = snapshot_get();
-	if (!s)
+	r = reader_new();
+	if (!r)
 		return reply_static(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no metrics yet\n");
-	r = MHD_create_response_from_buffer_with_free_callback_cls(s->len, s->text,
-								   snapshot_free_cb, s);
-	if (!r) {
-		snapshot_put(s);
-		return MHD_NO;
-	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	__atomic_add_fetch(&scrapes, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&scraped, true, __ATOMIC_RELEASE);
 	return ret;
 }
 
@@ -259,14 +368,27 @@ uint64_t metrics_http_scrapes(void)
 	return __atomic_load_n(&scrapes, __ATOMIC_RELAXED);
 }
 
+bool metrics_http_scraped(void)
+{
+	return __atomic_exchange_n(&scraped, false, __ATOMIC_ACQ_REL);
+}
+
 json_t *metrics_http_status_json(void)
 {
+	json_int_t pinned_now, cut_now;
+
 	if (!httpd)
 		return NULL;
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:i, s:i}", "listen", listen_addr,
-		"port", listen_port,
+	pthread_mutex_lock(&lock);
+	pinned_now = pinned;
+	cut_now = cut;
+	pthread_mutex_unlock(&lock);
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I}",
+		"listen", listen_addr, "port", listen_port,
 		"connections", (json_int_t)__atomic_load_n(&connections, __ATOMIC_RELAXED),
 		"scrapes", (json_int_t)metrics_http_scrapes(),
 		"requests_refused", (json_int_t)__atomic_load_n(&refused, __ATOMIC_RELAXED),
-		"max_connections", METRICS_HTTP_CONNECTIONS, "timeout_s", METRICS_HTTP_TIMEOUT_S);
+		"max_connections", METRICS_HTTP_CONNECTIONS, "timeout_s", METRICS_HTTP_TIMEOUT_S,
+		"deadline_s", METRICS_HTTP_DEADLINE_S, "pinned_bytes", pinned_now,
+		"pinned_max_bytes", (json_int_t)METRICS_HTTP_PINNED_MAX, "responses_cut", cut_now);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #define STAT_READ_MAX	1024
 #define STATUS_READ_MAX	8192	/* /proc/PID/status: ~1.5 KiB */
 #define STAT_UTIME	14
+#define STAT_STARTTIME	22
 #define DEV_MAJOR_MAX	0xfffu
 #define DEV_MINOR_MAX	0xfffffu
 
@@ -231,20 +233,28 @@ int procfs_read(pid_t pid, const char *name, char *buf, size_t size)
 	return pid_file_read(pid, name, buf, size);
 }
 
+/* Field number field (>= 3) of a /proc/PID/stat text, or NULL. */
+static const char *stat_field(const char *stat, int field)
+{
+	const char *p;
+	int i;
+
+	/* The command name (field 2) may hold spaces and ')': the fields follow its last ')'. */
+	p = strrchr(stat, ')');
+	for (i = 2; p && i < field; i++) {
+		p = strchr(p, ' ');
+		p = p ? p + 1 : NULL;
+	}
+	return p;
+}
+
 int procfs_cpu_seconds_parse(const char *stat, double *out)
 {
 	long ticks = sysconf(_SC_CLK_TCK);
 	uint64_t utime, stime;
 	const char *p;
-	int field;
 
-	/* The command name (field 2) may hold spaces and ')': the fields follow its last ')'. */
-	p = strrchr(stat, ')');
-	for (field = 2; p && field < STAT_UTIME; field++) {
-		p = strchr(p, ' ');
-		p = p ? p + 1 : NULL;
-	}
-	p = num_parse(p, 10, UINT64_MAX, &utime);
+	p = num_parse(stat_field(stat, STAT_UTIME), 10, UINT64_MAX, &utime);
 	p = num_parse(char_skip(p, ' '), 10, UINT64_MAX, &stime);
 	if (!p || ticks <= 0)
 		return -EINVAL;
@@ -259,6 +269,40 @@ int procfs_cpu_seconds(pid_t pid, double *out)
 
 	err = pid_file_read(pid, "stat", buf, sizeof(buf));
 	return err ? err : procfs_cpu_seconds_parse(buf, out);
+}
+
+int procfs_start_time_parse(const char *stat, uint64_t *out)
+{
+	const char *p = num_parse(stat_field(stat, STAT_STARTTIME), 10, UINT64_MAX, out);
+
+	return p && (*p == ' ' || *p == '\n' || !*p) ? 0 : -EINVAL;
+}
+
+int procfs_start_time(pid_t pid, uint64_t *out)
+{
+	char buf[STAT_READ_MAX];
+	int err;
+
+	err = pid_file_read(pid, "stat", buf, sizeof(buf));
+	return err ? err : procfs_start_time_parse(buf, out);
+}
+
+double procfs_self_cpu_seconds(bool loop_thread)
+{
+	struct rusage ru;
+
+	if (getrusage(loop_thread ? RUSAGE_THREAD : RUSAGE_SELF, &ru))
+		return 0;
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+uint64_t procfs_self_rss_bytes(void)
+{
+	uint64_t kib = 0;
+
+	procfs_status_read(getpid(), "VmRSS", &kib, 1);
+	return kib << 10;
 }
 
 int procfs_key_parse(const char *text, const char *key, uint64_t *out, int n)

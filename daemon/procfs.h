@@ -48,6 +48,18 @@ int procfs_cpu_seconds(pid_t pid, double *out);
 /* The same from the text of a /proc/PID/stat; 0 or -EINVAL. */
 int procfs_cpu_seconds_parse(const char *stat, double *out);
 
+/* When the process started (stat field 22, clock ticks since boot): with the pid, a process's
+ * identity (a reused pid has another); 0, -ESRCH, -EINVAL or -errno. */
+int procfs_start_time(pid_t pid, uint64_t *out);
+/* The same from the text of a /proc/PID/stat; 0 or -EINVAL. */
+int procfs_start_time_parse(const char *stat, uint64_t *out);
+
+/* CPU seconds this process has used: all its threads, or only the calling one (the loop's,
+ * without the metrics server's thread). */
+double procfs_self_cpu_seconds(bool loop_thread);
+/* This process's resident memory (VmRSS) in bytes; 0 if unknown. */
+uint64_t procfs_self_rss_bytes(void);
+
 /* The number after "key:" in /proc/self/fdinfo/FD (memlock of a BPF map); 0, -ENOENT (no such
  * key), -EBADF (no such fd), -EINVAL or -errno. */
 int procfs_fdinfo_u64(int fd, const char *key, uint64_t *out);

@@ -2,8 +2,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "discovery.h"
@@ -206,36 +204,12 @@ static void on_tick(struct watcher *w, uint32_t events)
 
 int sampler_start(const struct target_options *opt)
 {
-	struct itimerspec its = {};
-	int err;
-
 	interval = opt->sample_interval;
-	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (timer.fd < 0)
-		return -errno;
-	timer.fn = on_tick;
-	its.it_value.tv_sec = its.it_interval.tv_sec = (time_t)interval;
-	its.it_value.tv_nsec = its.it_interval.tv_nsec =
-		(long)((interval - (time_t)interval) * 1e9);
-	if (timerfd_settime(timer.fd, 0, &its, NULL)) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = loop_add(&timer, EPOLLIN);
-	if (!err)
-		return 0;
-cleanup:
-	close(timer.fd);
-	timer.fd = -1;
-	return err;
+	return loop_timer_start(&timer, on_tick, interval, interval);
 }
 
 void sampler_stop(void)
 {
 	gcwatch_stop();
-	if (timer.fd < 0)
-		return;
-	loop_del(&timer);
-	close(timer.fd);
-	timer.fd = -1;
+	loop_timer_stop(&timer);
 }

@@ -14,7 +14,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -312,19 +311,6 @@ static int socket_probe(const struct sockaddr_un *addr)
 	return err;
 }
 
-static int idle_timer_start(void)
-{
-	struct itimerspec its = { .it_interval.tv_sec = 1, .it_value.tv_sec = 1 };
-
-	idle_timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (idle_timer.fd < 0)
-		return -errno;
-	idle_timer.fn = on_idle_tick;
-	if (timerfd_settime(idle_timer.fd, 0, &its, NULL))
-		return -errno;
-	return loop_add(&idle_timer, EPOLLIN);
-}
-
 int server_start(const struct server_options *o)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -359,7 +345,7 @@ int server_start(const struct server_options *o)
 		goto cleanup;
 	}
 	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	err = idle_timer_start();
+	err = loop_timer_start(&idle_timer, on_idle_tick, 1, 1);
 	if (err)
 		goto cleanup;
 	listener = (struct watcher){ .fd = fd, .fn = on_accept };
@@ -378,11 +364,7 @@ void server_stop(void)
 {
 	while (clients)
 		client_close(clients);
-	if (idle_timer.fd >= 0) {
-		loop_del(&idle_timer);
-		close(idle_timer.fd);
-		idle_timer.fd = -1;
-	}
+	loop_timer_stop(&idle_timer);
 	if (spare_fd >= 0)
 		close(spare_fd);
 	spare_fd = -1;

@@ -49,24 +49,13 @@ int watch_rules_add(struct watch_rules *r, bool exclude, const char *text)
 
 static bool rule_match(const struct watch_rule *rule, const struct watch_proc *p)
 {
-	const char *s = NULL;
+	const char *const field[] = { [WATCH_EXE] = p->exe, [WATCH_CMDLINE] = p->cmdline,
+				      [WATCH_UNIT] = p->unit, [WATCH_CONTAINER] = p->container };
+	const char *s;
 
-	switch (rule->key) {
-	case WATCH_ALL:
+	if (rule->key == WATCH_ALL)
 		return true;
-	case WATCH_EXE:
-		s = p->exe;
-		break;
-	case WATCH_CMDLINE:
-		s = p->cmdline;
-		break;
-	case WATCH_UNIT:
-		s = p->unit;
-		break;
-	case WATCH_CONTAINER:
-		s = p->container;
-		break;
-	}
+	s = (size_t)rule->key < sizeof(field) / sizeof(field[0]) ? field[rule->key] : NULL;
 	/* '*' crosses '/': exe:*python3* matches /usr/bin/python3.11. */
 	return s && !fnmatch(rule->glob, s, 0);
 }

@@ -2,8 +2,6 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -26,7 +24,6 @@ static void on_tick(struct watcher *w, uint32_t events)
 
 int watchdog_start(void)
 {
-	struct itimerspec its = {};
 	uint64_t usec, period;
 	int err;
 
@@ -38,32 +35,13 @@ int watchdog_start(void)
 	}
 	/* Half the timeout, as sd_watchdog_enabled(3) advises: one late tick is not a restart. */
 	period = usec / 2 ? usec / 2 : 1;
-	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (timer.fd < 0)
-		return -errno;
-	timer.fn = on_tick;
-	its.it_value.tv_sec = its.it_interval.tv_sec = period / 1000000;
-	its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(period % 1000000) * 1000;
-	if (timerfd_settime(timer.fd, 0, &its, NULL)) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = loop_add(&timer, EPOLLIN);
-	if (!err) {
+	err = loop_timer_start(&timer, on_tick, period / 1e6, period / 1e6);
+	if (!err)
 		log_info("systemd watchdog: pinging every %.3f s", period / 1e6);
-		return 0;
-	}
-cleanup:
-	close(timer.fd);
-	timer.fd = -1;
 	return err;
 }
 
 void watchdog_stop(void)
 {
-	if (timer.fd < 0)
-		return;
-	loop_del(&timer);
-	close(timer.fd);
-	timer.fd = -1;
+	loop_timer_stop(&timer);
 }

@@ -156,13 +156,26 @@ def test_rules_exe_cmdline_and_exclude_wins(tmp_path, target_factory):
 
 
 def test_no_rule_attaches_nothing(tmp_path, target_factory):
+    """Without watch rules discovery is off (no exec program, no scan); with a rule that does
+    not match, the process is looked at (a verdict) and left alone."""
     python = private_python(tmp_path)
     d = daemon_with(tmp_path, "budget = 0.01")
     try:
+        assert d.ok("status")["discovery"] == {"enabled": False}
         pid = target_factory([python, PROGRAM]).read()["pid"]
-        time.sleep(2)
+        # the daemon sees it (`ps` lists Python processes), and does nothing with it
+        deadline = time.monotonic() + DEADLINE_S
+        while pid not in {p["pid"] for p in d.ok("ps")["processes"]}:
+            assert time.monotonic() < deadline, "pid %d not in ps" % pid
+            time.sleep(0.2)
         assert pid not in tracked_pids(d)
         assert d.ok("status")["discovery"] == {"enabled": False}
+    finally:
+        assert d.stop() == 0, d.log_text()
+    d = daemon_with(tmp_path, "watch = exe:/nowhere/*", "budget = 0.01")
+    try:
+        assert wait_verdict(d, pid, "no_match") == "no_match"
+        assert pid not in tracked_pids(d)
     finally:
         assert d.stop() == 0, d.log_text()
 
@@ -264,7 +277,8 @@ def test_budget_stops_attaching_and_says_so(tmp_path, target_factory):
     # A sampled target's maps take ~3.5 MiB here: room for one, not two.
     d = daemon_with(tmp_path, "watch = exe:%s" % python, "max_maps_memory = 6M")
     try:
-        first = target_factory([python, PROGRAM]).read()["pid"]
+        first_target = target_factory([python, PROGRAM])
+        first = first_target.read()["pid"]
         entry = wait_target(d, first)
         assert 0 < entry["maps_bytes"] <= 6 << 20 < 2 * entry["maps_bytes"], entry
         others = [target_factory([python, PROGRAM]).read()["pid"] for _ in range(2)]
@@ -279,5 +293,37 @@ def test_budget_stops_attaching_and_says_so(tmp_path, target_factory):
         assert budget["refused"] >= 2 and budget["max_maps_bytes"] == 6 << 20, budget
         assert tracked_pids(d) == {first}
         assert "budget: no_new_targets" in d.log_text()
+        # the refused are looked at again (not only by the next scan): once the first is
+        # gone, one of them fits
+        retrying = d.ok("status")["discovery"]["retrying"]
+        assert retrying >= 1, retrying
+        first_target.stop()
+        deadline = time.monotonic() + DEADLINE_S
+        while not tracked_pids(d) & set(others):
+            assert time.monotonic() < deadline, d.ok("status")["discovery"]
+            time.sleep(0.2)
+        assert len(tracked_pids(d) & set(others)) == 1
+    finally:
+        assert d.stop() == 0, d.log_text()
+
+
+def test_memory_budget_counts_the_daemon(tmp_path, target_factory):
+    """max_memory bounds the daemon's own RSS (row history grows with targets' types): over
+    it, no new target, said why."""
+    python = private_python(tmp_path)
+    d = daemon_with(tmp_path, "watch = exe:%s" % python, "max_memory = 1M")
+    try:
+        pid = target_factory([python, PROGRAM]).read()["pid"]
+        assert wait_verdict(d, pid, "budget_refused") == "budget_refused"
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            budget = d.ok("status")["discovery"]["budget"]
+            if budget["state"] == "no_new_targets" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert budget["state"] == "no_new_targets", budget
+        assert budget["max_rss_bytes"] == 1 << 20 < budget["rss_bytes"], budget
+        assert pid not in tracked_pids(d)
+        assert "(max_memory 1 MiB)" in d.log_text()
     finally:
         assert d.stop() == 0, d.log_text()

@@ -29,6 +29,8 @@ ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 # pyleakd's connection limit and idle timeout (daemon/metrics_http.h)
 HTTP_CONNECTIONS = 16
 HTTP_TIMEOUT_S = 10
+HTTP_DEADLINE_S = 60   # metrics_http.h METRICS_HTTP_DEADLINE_S
+RENDER_MIN_S = 5       # metrics.c
 
 
 def free_port():
@@ -226,8 +228,13 @@ def test_prometheus_query_matches_top(target_factory):
             assert len(cpu) == 1 and cpu[0][1] > 0
             rss = query("pyleak_daemon_resident_bytes")
             assert len(rss) == 1 and rss[0][1] > 1 << 20
-            health = query.get("/api/v1/targets")["data"]["activeTargets"]
-            assert [(t["health"], t["lastError"]) for t in health] == [("up", "")], health
+            # polled: on a loaded machine one scrape may pass its 1 s timeout; every scrape
+            # failing would not end
+            def healthy():
+                health = query.get("/api/v1/targets")["data"]["activeTargets"]
+                return [(t["health"], t["lastError"]) for t in health] == [("up", "")]
+            wait_for("prometheus's last scrape of pyleakd to be clean", healthy, timeout=60,
+                     every=0.5)
             print("prometheus: str %d (top %d), Foo %d" % (value, live["str"], foo[0][1]))
 
 
@@ -420,7 +427,6 @@ def test_slow_scrapers_never_stall_the_loop(target_factory):
         # liveness (not speed): a stalled loop would not answer at all in 30 s; 5 s is
         # generous on a loaded 2-core machine
         assert worst < 5.0, worst
-        assert d.ok("status")["metrics"]["snapshots"] >= snapshots0 + HTTP_TIMEOUT_S
         assert all(s.got >= 5 for s in slow), [s.got for s in slow]
         # the first idle connection was accepted, sent nothing, and was cut off
         idle[0].settimeout(3 * HTTP_TIMEOUT_S)
@@ -431,5 +437,110 @@ def test_slow_scrapers_never_stall_the_loop(target_factory):
             s.close()
         after = wait_for("a scrape after the flood", lambda: scrape(d.port), timeout=60)
         assert series(after, "pyleak_targets_tracked") == [({}, 1.0)]
+        # the loop still renders a snapshot after scrapes (progress, not a rate)
+        wait_for("3 snapshots after the flood", lambda: scrape(d.port) and
+                 d.ok("status")["metrics"]["snapshots"] >= snapshots0 + 3, timeout=120)
         print("text %d bytes; status answered in %.3f s at worst; %d idle connections "
               "opened" % (len(text), worst, len(idle)))
+
+
+def test_snapshots_rendered_for_scrapes_only(target_factory):
+    """Nobody scraping: the loop renders no snapshot (it walks every row of every target);
+    one scrape: exactly one more, at a sample tick after it."""
+    python = any_python()
+    with metrics_daemon() as d:
+        many = target_factory([python, MANY_TYPES, "30"])
+        many.read()
+        d.ok("attach", "-p", str(many.pid))
+
+        def idle_for(seconds):
+            """status's metrics once the last snapshot is that old (sample ticks went by)."""
+            return wait_for("a snapshot %ss old" % seconds, lambda: (
+                lambda m: m if m["snapshot_age_s"] >= seconds else None)(
+                    d.ok("status")["metrics"]), timeout=120, every=0.5)
+
+        # ticks every second, a render allowed every RENDER_MIN_S: 3 s more of ticks
+        before = idle_for(RENDER_MIN_S + 3)
+        again = idle_for(before["snapshot_age_s"] + 3)
+        assert again["snapshots"] == before["snapshots"], (before, again)
+        assert again["scrapes"] == before["scrapes"] == 0
+        scrape(d.port)
+        wait_for("a snapshot after the scrape", lambda: d.ok("status")["metrics"]["snapshots"] >
+                 before["snapshots"], timeout=120, every=0.2)
+        after = idle_for(RENDER_MIN_S + 3)
+        assert after["snapshots"] == before["snapshots"] + 1, (before, after)
+        # the new snapshot has the target (the first one, at start, had none)
+        text = wait_for("the target in a scrape", lambda: (
+            lambda t: t if series(t, "pyleak_target_info", pid=str(many.pid)) else None)(
+                scrape(d.port)), timeout=60)
+        assert series(text, "pyleak_targets_tracked") == [({}, 1.0)]
+
+
+class BurstReader(SlowReader):
+    """Asks for /metrics with a tiny receive buffer, then reads 48 KiB every 6 s: the
+    server's send buffer (128 KiB) drains by a third at each burst, so the server keeps
+    writing (no idle timeout), slowly (a big receive buffer would take loopback's 64 KiB
+    segments and open its window only every other burst)."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self.sock.settimeout(1.0)
+        self.eof = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(6.0):
+            want = 48 << 10
+            while want > 0:
+                try:
+                    b = self.sock.recv(want)
+                except socket.timeout:
+                    break
+                if not b:
+                    self.eof.set()
+                    return
+                self.got += len(b)
+                want -= len(b)
+
+
+def test_slow_response_cut_at_deadline(target_factory):
+    """A reader slow enough to take minutes over a text, yet never idle: HTTP_DEADLINE_S after
+    its response started it is cut off (the text it gets is short of the whole) and the older
+    snapshot it kept is let go."""
+    python = any_python()
+    with metrics_daemon(config="metrics_top_types = 1000\n") as d:
+        many = [target_factory([python, MANY_TYPES, "1200"]) for _ in range(4)]
+        for t in many:
+            t.read()
+            d.ok("attach", "-p", str(t.pid))
+
+        def full():
+            text = scrape(d.port)
+            return text if all(len(series(text, "pyleak_live_objects", pid=str(t.pid))) == 1001
+                               for t in many) else None
+        text = wait_for("1000 types of 4 many_types.py in a scrape", full, timeout=300)
+        # more than the reader takes in HTTP_DEADLINE_S (480 KiB) plus what the buffers hold
+        assert len(text) > 700000, len(text)
+        slow = BurstReader(d.port)
+        started = time.monotonic()
+        slow.start()
+        try:
+            # newer snapshots (scrapes ask for them): the slow response keeps its older one
+            st = wait_for("an older snapshot kept by the slow response", lambda: (
+                lambda m: m if scrape(d.port) and m["pinned_bytes"] > 500000 else None)(
+                    d.ok("status")["metrics"]), timeout=120)
+            assert st["pinned_bytes"] <= st["pinned_max_bytes"] and st["responses_cut"] == 0
+            assert time.monotonic() - started < HTTP_DEADLINE_S, "too slow to observe"
+            st = wait_for("the slow response cut off", lambda: (
+                lambda m: m if scrape(d.port) and m["responses_cut"] >= 1 else None)(
+                    d.ok("status")["metrics"]), timeout=HTTP_DEADLINE_S + 120)
+            assert time.monotonic() - started >= HTTP_DEADLINE_S - 1
+            assert st["responses_cut"] == 1, st
+            # its snapshot let go (counted at the next snapshot)
+            wait_for("nothing kept", lambda: scrape(d.port) and
+                     d.ok("status")["metrics"]["pinned_bytes"] == 0, timeout=60)
+            # the connection ends once the reader has drained what was sent: short of the text
+            assert slow.eof.wait(180), slow.got
+            assert slow.got < len(text), (slow.got, len(text))
+            assert len(scrape(d.port)) > 500000
+        finally:
+            slow.close()

@@ -128,9 +128,15 @@ def test_unit_under_systemd_with_watchdog(container):
               "/usr/bin/python3.11", "-c", TARGET)
     assert r.returncode == 0, r.stderr
     target = c.show("pyleak-target.service", "MainPID")["MainPID"]
-    time.sleep(1)
-    r = c.run("/opt/pyleak/bin/pyleakctl", "attach", "-p", target, "--mode", "precise",
-              "--force")
+    # a fresh interpreter may not be ready to attach yet (libpython mapped, runtime up):
+    # attach is retried until a deadline
+    deadline = time.monotonic() + 60
+    while True:
+        r = c.run("/opt/pyleak/bin/pyleakctl", "attach", "-p", target, "--mode", "precise",
+                  "--force")
+        if r.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert r.returncode == 0, r.stdout + r.stderr
     deadline = time.monotonic() + 60
     while True:

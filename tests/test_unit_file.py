@@ -143,10 +143,12 @@ def test_watchdog_pings_from_the_loop_and_stop_when_it_stalls(tmp_path):
     proc, notify = start_daemon(tmp_path, {"WATCHDOG_USEC": "2000000"})
     try:
         got = pings(notify.messages(6.5))
-        # 6 expected; a loaded machine may delay one past the window, never add any.
-        assert 5 <= len(got) <= 7, got
+        # 6 expected; a loaded machine may delay some (then two arrive together: timestamps
+        # are of receipt), never add any (a timerfd's missed ticks are one read).
+        assert 3 <= len(got) <= 7, got
+        # what systemd checks: never WATCHDOG_USEC (2 s) without one
         gaps = [b - a for a, b in zip(got, got[1:])]
-        assert all(0.5 <= g <= 1.9 for g in gaps), gaps
+        assert all(g < 2.0 for g in gaps), gaps
         # A stopped loop stops the pings (systemd then kills and restarts it)...
         proc.send_signal(signal.SIGSTOP)
         notify.messages(0.2)	# one in flight before the stop

@@ -48,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    !(o.target.budget >= 0 && o.target.budget <= 1) ||
 	    !(o.target.sample_interval >= 0.1 && o.target.sample_interval <= 3600) ||
 	    (o.target.mode != TARGET_PRECISE && o.target.mode != TARGET_SAMPLED) ||
+	    o.discovery.max_maps_bytes > (1ULL << 44) || o.discovery.max_memory_bytes > (1ULL << 44) ||
 	    o.metrics.top_types > METRICS_TOP_TYPES_MAX || (o.metrics.listen && !listen_ok(o.metrics.listen)))
 		abort();
 	free(text);

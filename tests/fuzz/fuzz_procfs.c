@@ -35,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1:
 		if (!procfs_cpu_seconds_parse(text, &cpu) && !(cpu >= 0))
 			abort();
+		procfs_start_time_parse(text, &v);
 		break;
 	default:
 		procfs_fdinfo_parse(text, "memlock", &v);

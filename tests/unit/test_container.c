@@ -39,11 +39,25 @@ static void test_shapes(void **state)
 	check("0::/kubepods/burstable/pod0a1b/" ID64 "\n", ID64, "");
 	/* systemd-nspawn, its name escaped */
 	check("0::/machine.slice/machine-web\\x2d1.scope/payload/system.slice/nginx.service\n",
-	      "web-1", "nginx.service");
-	/* plain services: the innermost unit; sessions */
+	      "web-1", "machine-web\\x2d1.scope");
+	/* plain services; a service's own sub-cgroups stay its; sessions */
 	check("0::/system.slice/worker.service\n", "", "worker.service");
 	check("0::/system.slice/app.service/sub/tasks\n", "", "app.service");
 	check("0::/user.slice/user-0.slice/session-4.scope\n", "", "session-4.scope");
+	/* the outermost unit, as systemd's cg_path_get_unit(): what a service delegates below it
+	 * names no system unit */
+	check("0::/system.slice/app.service/system.slice/sshd.service\n", "", "app.service");
+	/* a user manager's units (its delegated subtree) are qualified by it */
+	check("0::/user.slice/user-1000.slice/user@1000.service/app.slice/sshd.service\n", "",
+	      "user@1000.service/sshd.service");
+	check("0::/user.slice/user-1000.slice/user@1000.service/init.scope\n", "",
+	      "user@1000.service/init.scope");
+	check("0::/user.slice/user-1000.slice/user@1000.service/app.slice\n", "",
+	      "user@1000.service");
+	check("0::/user.slice/user-1000.slice/user@1000.service/mine/sshd.service\n", "",
+	      "user@1000.service");
+	/* not under a unit: none, whatever is below */
+	check("0::/mydir/sshd.service\n", "", "");
 	check("0::/\n", "", "");
 	check("", "", "");
 }

@@ -232,6 +232,27 @@ static void test_cpu_seconds(void **state)
 	assert_int_equal(procfs_cpu_seconds(INT_MAX, &got), -ESRCH);
 }
 
+/* Field 22: a process's identity with its pid. */
+static void test_start_time(void **state)
+{
+	static const char stat[] = "42 (a) 9 8 7 (b) S 1 42 42 0 -1 4194560 100 0 0 0 5 6 0 0 20 0 "
+				   "1 0 123456789 1000 2 18446744073709551615\n";
+	uint64_t t = 0, again = 0;
+
+	(void)state;
+	assert_int_equal(procfs_start_time_parse(stat, &t), 0);
+	assert_int_equal(t, 123456789);
+	assert_int_equal(procfs_start_time_parse("42 (a) S 1 2", &t), -EINVAL);
+	assert_int_equal(procfs_start_time_parse("no paren 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 "
+						 "17 18 19 20 21 22 23", &t), -EINVAL);
+	assert_int_equal(procfs_start_time_parse("1 (a) S 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 x", &t),
+			 -EINVAL);
+	assert_int_equal(procfs_start_time(getpid(), &t), 0);
+	assert_int_equal(procfs_start_time(getpid(), &again), 0);
+	assert_true(t > 0 && t == again);
+	assert_int_equal(procfs_start_time(INT_MAX, &t), -ESRCH);
+}
+
 static void test_fdinfo(void **state)
 {
 	char path[] = "/tmp/pyleak-fdinfo-XXXXXX";
@@ -286,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_map_line_malformed),
 		cmocka_unit_test(test_maps_read),
 		cmocka_unit_test(test_cpu_seconds),
+		cmocka_unit_test(test_start_time),
 		cmocka_unit_test(test_fdinfo),
 		cmocka_unit_test(test_status_keys),
 	};
