@@ -198,6 +198,17 @@ def valid_report(pid, ended_at, uid=0):
             "leaks": {"pid": pid, "suspects": []}}
 
 
+def exited_with(d, code):
+    """A process attached in d that exits with code, once its report says so."""
+    p = started(any_python(), SLEEPER)
+    d.ok("attach", "-p", str(p.pid))
+    p.stdin.write("%d\n" % code)
+    p.stdin.flush()
+    assert p.wait(timeout=30) == code
+    assert report_of(d, p.pid)["exit_code"] == code
+    return p
+
+
 def test_reports_survive_sigkill_and_stay_bounded(tmp_path):
     """Reports written by one daemon are there after it is SIGKILLed and another starts on the
     same directory; the directory's files are hostile input, and at most 64 reports stay."""
@@ -206,12 +217,7 @@ def test_reports_survive_sigkill_and_stay_bounded(tmp_path):
     state = str(tmp_path / "state")
     d = Daemon(str(tmp_path), "--state-dir", state)
     try:
-        p = started(any_python(), SLEEPER)
-        d.ok("attach", "-p", str(p.pid))
-        p.stdin.write("7\n")
-        p.stdin.flush()
-        assert p.wait(timeout=30) == 7
-        assert report_of(d, p.pid)["exit_code"] == 7
+        p = exited_with(d, 7)
     finally:
         d.proc.kill()
         d.proc.wait()
@@ -256,12 +262,7 @@ def test_unusable_state_dir_keeps_reports_in_memory(tmp_path):
     os.chmod(str(state), 0o777)	# others could plant files: not used
     d = Daemon(str(tmp_path), "--state-dir", str(state))
     try:
-        p = started(any_python(), SLEEPER)
-        d.ok("attach", "-p", str(p.pid))
-        p.stdin.write("5\n")
-        p.stdin.flush()
-        assert p.wait(timeout=30) == 5
-        assert report_of(d, p.pid)["exit_code"] == 5
+        exited_with(d, 5)
         assert os.listdir(str(state)) == []
         assert d.ok("status")["postmortem"]["on_disk"] is False
         assert d.log_text().count("kept in memory only") == 1
