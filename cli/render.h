@@ -51,4 +51,7 @@ int leaks_render(FILE *out, json_t *reply, const struct opts *o);
 /* render_sites.c */
 int sites_render(FILE *out, json_t *reply, const struct opts *o);
 
+/* render_path.c */
+int path_render(FILE *out, json_t *reply, const struct opts *o);
+
 #endif

@@ -16,7 +16,7 @@
  *     macros: /root/.pyenv/versions/3.11.7/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.11.2 /usr/bin/python3.11 (python3.11, build-id 571d98e01096d5c1c32420d229a6731a0a50d2a0):
  *     offsets: stripped, so 3.11.7's DWARF,
- *       all 74 offsets and sizes found equal with its headers (offsetof, internal/ included);
+ *       all 75 offsets and sizes found equal with its headers (offsetof, internal/ included);
  *     macros: /usr/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.12.1 /root/.pyenv/versions/3.12.1/bin/python3.12 (libpython3.12.so.1.0, build-id f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc):
  *     offsets: DWARF of /root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0;
@@ -146,6 +146,7 @@ struct cpython_offsets {
 	uint8_t dk_kind_unicode;	/* DICT_KEYS_UNICODE (3.11+) */
 	uint8_t dk_kind_split;	/* DICT_KEYS_SPLIT (3.11+) */
 	uint16_t dict_values_items;	/* PyDictValues.values (3.11+) */
+	uint16_t set_used;	/* PySetObject.used */
 	uint16_t set_mask;	/* PySetObject.mask */
 	uint16_t set_table;	/* PySetObject.table */
 	uint16_t set_entry_size;	/* sizeof(setentry): key, hash */
@@ -175,10 +176,10 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .interp_modules = 56, .interp_tstate_head = 8, .tstate_next = 8, .frame_localsplus = 360,
 	   .co_nlocals = 28, .co_varnames = 72, .co_cellvars = 88, .co_freevars = 80, .dict_used = 16,
 	   .dict_keys = 32, .dict_values = 40, .dk_size = 8, .dk_nentries = 32, .dk_indices = 40,
-	   .dk_entry_size = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16, .cell_ref = 16,
-	   .func_globals = 24, .func_defaults = 32, .func_kwdefaults = 40, .func_closure = 48,
-	   .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264, .tp_base = 256,
-	   .ht_cached_keys = 872 },
+	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
+	   .cell_ref = 16, .func_globals = 24, .func_defaults = 32, .func_kwdefaults = 40,
+	   .func_closure = 48, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
+	   .tp_base = 256, .ht_cached_keys = 872 },
 	{ .minor = 9, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 104, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
@@ -187,10 +188,10 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .interp_modules = 856, .interp_tstate_head = 8, .tstate_next = 8, .frame_localsplus = 360,
 	   .co_nlocals = 28, .co_varnames = 72, .co_cellvars = 88, .co_freevars = 80, .dict_used = 16,
 	   .dict_keys = 32, .dict_values = 40, .dk_size = 8, .dk_nentries = 32, .dk_indices = 40,
-	   .dk_entry_size = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16, .cell_ref = 16,
-	   .func_globals = 24, .func_defaults = 32, .func_kwdefaults = 40, .func_closure = 48,
-	   .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264, .tp_base = 256,
-	   .ht_cached_keys = 864 },
+	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
+	   .cell_ref = 16, .func_globals = 24, .func_defaults = 32, .func_kwdefaults = 40,
+	   .func_closure = 48, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
+	   .tp_base = 256, .ht_cached_keys = 864 },
 	{ .minor = 10, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 96, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
@@ -199,10 +200,10 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .interp_modules = 856, .interp_tstate_head = 8, .tstate_next = 8, .frame_localsplus = 352,
 	   .co_nlocals = 28, .co_varnames = 72, .co_cellvars = 88, .co_freevars = 80, .dict_used = 16,
 	   .dict_keys = 32, .dict_values = 40, .dk_size = 8, .dk_nentries = 32, .dk_indices = 40,
-	   .dk_entry_size = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16, .cell_ref = 16,
-	   .func_globals = 16, .func_defaults = 56, .func_kwdefaults = 64, .func_closure = 72,
-	   .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264, .tp_base = 256,
-	   .ht_cached_keys = 872 },
+	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
+	   .cell_ref = 16, .func_globals = 16, .func_defaults = 56, .func_kwdefaults = 64,
+	   .func_closure = 72, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
+	   .tp_base = 256, .ht_cached_keys = 872 },
 	{ .minor = 11, .runtime_tstate_current = 576, .runtime_interp_main = 48, .tstate_cframe = 56,
 	   .cframe_current_frame = 8, .frame_back = 48, .frame_code = 32, .frame_pos = 56,
 	   .co_firstlineno = 72, .co_filename = 112, .co_name = 120, .co_linetable = 136,
@@ -213,7 +214,7 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .co_localsplusnames = 96, .dict_used = 16, .dict_keys = 32, .dict_values = 40,
 	   .dk_log2_size = 8, .dk_log2_index_bytes = 9, .dk_kind = 10, .dk_nentries = 24,
 	   .dk_indices = 32, .dk_entry_size = 24, .dk_unicode_entry_size = 16, .dk_kind_unicode = 1,
-	   .dk_kind_split = 2, .dict_values_items = 0, .set_mask = 32, .set_table = 40,
+	   .dk_kind_split = 2, .dict_values_items = 0, .set_used = 24, .set_mask = 32, .set_table = 40,
 	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
 	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
 	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 872,
@@ -229,10 +230,11 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .dict_used = 16, .dict_keys = 32, .dict_values = 40, .dk_log2_size = 8,
 	   .dk_log2_index_bytes = 9, .dk_kind = 10, .dk_nentries = 24, .dk_indices = 32,
 	   .dk_entry_size = 24, .dk_unicode_entry_size = 16, .dk_kind_unicode = 1, .dk_kind_split = 2,
-	   .dict_values_items = 0, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
-	   .cell_ref = 16, .func_globals = 16, .func_defaults = 56, .func_kwdefaults = 64,
-	   .func_closure = 72, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
-	   .tp_base = 256, .ht_cached_keys = 880, .tpflags_managed_dict = 0x10, .managed_dict = -24 },
+	   .dict_values_items = 0, .set_used = 24, .set_mask = 32, .set_table = 40,
+	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
+	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
+	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 880,
+	   .tpflags_managed_dict = 0x10, .managed_dict = -24 },
 	{ .minor = 13, .runtime_interp_main = 640, .interp_ceval_gil = 16, .gil_last_holder = 8,
 	   .tstate_frame = 72, .frame_back = 8, .frame_code = 0, .frame_pos = 56, .frame_owner = 70,
 	   .frame_owner_cstack = 3, .co_firstlineno = 68, .co_filename = 112, .co_name = 120,
@@ -253,11 +255,11 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .dict_used = 16, .dict_keys = 32, .dict_values = 40, .dk_log2_size = 8,
 	   .dk_log2_index_bytes = 9, .dk_kind = 10, .dk_nentries = 24, .dk_indices = 32,
 	   .dk_entry_size = 24, .dk_unicode_entry_size = 16, .dk_kind_unicode = 1, .dk_kind_split = 2,
-	   .dict_values_items = 8, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
-	   .cell_ref = 16, .func_globals = 16, .func_defaults = 56, .func_kwdefaults = 64,
-	   .func_closure = 72, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
-	   .tp_base = 256, .ht_cached_keys = 880, .tpflags_managed_dict = 0x10,
-	   .tpflags_inline_values = 0x4, .managed_dict = -24 },
+	   .dict_values_items = 8, .set_used = 24, .set_mask = 32, .set_table = 40,
+	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
+	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
+	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 880,
+	   .tpflags_managed_dict = 0x10, .tpflags_inline_values = 0x4, .managed_dict = -24 },
 };
 
 /* The row of CPython major.minor; NULL if none. */

@@ -302,6 +302,27 @@ static json_t *handle_sites(const struct peer *p, const struct request *req)
 	return reply_error("internal", "pid %d: sites: %s", pid, strerror(-ret));
 }
 
+static json_t *handle_path(const struct peer *p, const struct request *req)
+{
+	json_t *err = NULL, *doc;
+	pid_t pid = req->pid;
+	struct target *t;
+	int ret;
+
+	t = target_get(p, req, &err);
+	if (!t)
+		return err;
+	if (target_check(t))
+		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+	ret = view_paths_json(t, req->type, &doc);
+	if (!ret)
+		return doc;
+	if (ret == -EOPNOTSUPP)
+		return reply_error("unsupported_python", "pid %d: Python %s: reference walks are not supported",
+				   pid, t->py.version);
+	return reply_error("internal", "pid %d: path: %s", pid, strerror(-ret));
+}
+
 json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 {
 	json_t *reply = NULL;	/* every command is handled below */
@@ -335,6 +356,9 @@ json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 		break;
 	case REQUEST_SITES:
 		reply = handle_sites(p, &req);
+		break;
+	case REQUEST_PATH:
+		reply = handle_path(p, &req);
 		break;
 	}
 cleanup:

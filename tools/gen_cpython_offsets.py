@@ -96,6 +96,7 @@ MEMBERS = [
     ("PyDictKeysObject", "dk_nentries"),
     ("PyDictKeysObject", "dk_indices"),
     ("PyDictValues", "values"),
+    ("PySetObject", "used"),
     ("PySetObject", "mask"),
     ("PySetObject", "table"),
     ("PyCellObject", "ob_ref"),
@@ -246,6 +247,7 @@ COLUMNS = [
     ("dk_kind_unicode", "uint8_t", "DICT_KEYS_UNICODE (3.11+)"),
     ("dk_kind_split", "uint8_t", "DICT_KEYS_SPLIT (3.11+)"),
     ("dict_values_items", "uint16_t", "PyDictValues.values (3.11+)"),
+    ("set_used", "uint16_t", "PySetObject.used"),
     ("set_mask", "uint16_t", "PySetObject.mask"),
     ("set_table", "uint16_t", "PySetObject.table"),
     ("set_entry_size", "uint16_t", "sizeof(setentry): key, hash"),
@@ -539,6 +541,7 @@ class Facts:
         r["dk_nentries"] = self.m(k, "dk_nentries")
         r["dk_indices"] = self.m(k, "dk_indices")
         r["dk_entry_size"] = self.size("PyDictKeyEntry")
+        r["set_used"] = self.m("PySetObject", "used")
         r["set_mask"] = self.m("PySetObject", "mask")
         r["set_table"] = self.m("PySetObject", "table")
         r["set_entry_size"] = self.size("setentry")

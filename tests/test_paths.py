@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+"""Retention paths (`pyleakctl path`), from the daemon's out-of-process reference walk, on every
+interpreter and in both modes.
+
+wordsegment_leak.py: the first path of str is main()'s local `seg` (the Segmenter) → .words
+(the list) → str, and counts the list's items: at least the words the target reported before
+the request (the list only grows; 1% slack for items read while the array moved), at most
+those it reported after it plus one task.
+cipher_cycle_leak.py --gc-disabled: StreamCrypto objects live, most reached from no root:
+`unreachable` (kept only by their cycles), as many as the target made (sampled mode; precise
+mode counts those born since attach); --fixed: no StreamCrypto at all, nothing to report.
+"""
+import os
+
+import pytest
+
+from conftest import SCENARIOS, interpreters, require
+
+WORDSEG = os.path.join(SCENARIOS, "wordsegment_leak.py")
+CIPHER = os.path.join(SCENARIOS, "cipher_cycle_leak.py")
+MODES = ["sampled", "precise"]
+
+
+def attach(daemon, pid, mode):
+    args = ["attach", "-p", str(pid), "--mode", mode] + (["--force"] if mode == "precise" else [])
+    daemon.ok(*args)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("python", interpreters())
+def test_wordsegment_path(daemon, target_factory, python, mode):
+    python = require(python)
+    if not os.path.exists(WORDSEG):
+        pytest.skip("scenario missing: %s" % WORDSEG)
+    t = target_factory([python, WORDSEG, "--seconds", "0", "--interval", "1"])
+    t.read()
+    attach(daemon, t.pid, mode)
+    before = t.latest()["words"]
+    doc = daemon.ok("path", "-p", str(t.pid), "--type", "str")
+    after = t.latest()["words"]
+    assert doc["pid"] == t.pid and doc["type"] == "str" and doc["walk"]["complete"], doc["walk"]
+    assert doc["unreachable"] is False
+    first = doc["paths"][0]
+    assert first["root"] == "wordsegment_leak.main() local seg", first
+    assert first["root_kind"] == "local"
+    steps = first["steps"]
+    assert [(s["kind"], s.get("name"), s["type"]) for s in steps[:1]] == [
+        ("attribute", "words", "list")], steps
+    assert len(steps) == 2 and steps[1]["kind"] == "item" and steps[1]["type"] == "str", steps
+    assert before * 0.99 <= first["objects"] <= after + 178758, (before, first["objects"], after)
+    assert steps[0]["length"] >= before, (steps[0], before)
+    assert first["text"].startswith("wordsegment_leak.main() local seg (Segmenter) → .words (list, ")
+    assert first["text"].endswith(" items) → str"), first["text"]
+    # The human form: a line per path, the same text.
+    code, out, err = daemon.ctl("path", "-p", str(t.pid), "--type", "str")
+    assert code == 0, err
+    assert "wordsegment_leak.main() local seg (Segmenter) → .words (list, " in out, out
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("python", interpreters())
+def test_cipher_cycles_unreachable(daemon, target_factory, python, mode):
+    python = require(python)
+    if not os.path.exists(CIPHER):
+        pytest.skip("scenario missing: %s" % CIPHER)
+    leak = target_factory([python, CIPHER, "--seconds", "0", "--rate", "1000", "--gc-disabled"])
+    fixed = target_factory([python, CIPHER, "--seconds", "0", "--rate", "1000", "--fixed"])
+    for t in (leak, fixed):
+        t.read()
+        attach(daemon, t.pid, mode)
+    made = leak.latest()["connections"] * 2    # two StreamCrypto per connection, none freed
+    doc = daemon.ok("path", "-p", str(leak.pid), "--type", "StreamCrypto")
+    assert doc["walk"]["complete"], doc["walk"]
+    assert doc["unreachable"] is True, doc
+    # Sampled mode counts every live object (census); precise mode those born since attach.
+    assert doc["unreachable_objects"] >= (made * 0.9 if mode == "sampled" else 200), (made, doc)
+    # Objects being made may be in a frame's locals as the walk passes: a few, never the cycles.
+    assert sum(p["objects"] for p in doc["paths"]) <= 10, doc["paths"]
+    code, out, err = daemon.ctl("path", "-p", str(leak.pid), "--type", "StreamCrypto")
+    assert code == 0 and "kept only by a reference cycle" in out, (out, err)
+
+    doc = daemon.ok("path", "-p", str(fixed.pid), "--type", "StreamCrypto")
+    assert doc["walk"]["complete"] and doc["paths"] == [] and doc["unreachable"] is False, doc
