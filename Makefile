@@ -205,6 +205,7 @@ FUZZ_DEPS_code_object := daemon/pystack.c daemon/linetable.c daemon/procmem.c da
 	daemon/python.c daemon/procfs.c daemon/elf.c daemon/text.c
 FUZZ_LIBS_code_object := -lelf -lz
 FUZZ_DEPS_procfs := daemon/procfs.c
+FUZZ_DEPS_refwalk := daemon/refwalk.c daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
 # The request and config parsers name modes and sort orders through target.c and view_top.c,
 # which link the rest of the daemon but its socket (main, server, handlers, peer).
 FUZZ_DAEMON := $(filter-out daemon/main.c daemon/server.c daemon/handlers.c daemon/peer.c,$(DAEMON_SRCS))

@@ -102,6 +102,8 @@ static json_t *handle_status(const struct peer *p, int clients)
 			"rss_kib", (json_int_t)self_rss_kib(), "targets", arr,
 			"counters", "requests", (json_int_t)requests, "request_errors",
 			(json_int_t)request_errors, "clients", clients);
+	if (doc)
+		json_object_set_new(doc, "path_walk", view_paths_status_json());
 	return doc;
 }
 

@@ -29,9 +29,12 @@
 #define FRAMES_MAX		1024
 #define LOCALS_MAX		4096u
 #define NAME_MAX_LEN		128
+#define MEMO_KEYS		64
 
 struct node {
 	uint64_t addr;
+	uint64_t shape;		/* hash of the path's kinds, names and types, indices aside */
+	uint64_t type;		/* as its header said when it was reached */
 	uint64_t name;		/* str naming the edge, or 0 */
 	uint64_t aux;		/* roots: owner; else the index */
 	uint32_t parent;	/* NO_PARENT: a root */
@@ -69,6 +72,11 @@ struct refwalk {
 	refwalk_readv_fn readv;
 	void *arg;
 	uint64_t cursor;	/* items of nodes[head] already followed: long lists span calls */
+	/* The last shared keys object read (class instances' attribute names), for this call:
+	 * instances of one class share it. */
+	uint64_t memo_keys;
+	uint32_t memo_n;
+	uint64_t memo_names[MEMO_KEYS];
 	double call_start;
 	uint64_t call_bytes;
 	struct refwalk_stats st;
@@ -233,22 +241,37 @@ static bool tinfo_followed(const struct tinfo *ti)
 			    ti->kind != REFWALK_OBJECT);
 }
 
-/* Wanted objects are grouped by the container they are reached from; those that are roots
- * themselves, by root variable (keys above the node indices). */
-static uint64_t group_key(const struct node *n)
+static uint64_t mix(uint64_t h, uint64_t v)
 {
-	uint64_t h = n->name * 0x9e3779b97f4a7c15ull ^ n->aux;
-
-	return n->parent != NO_PARENT ? n->parent : (1ull << 32) | (h >> 32);
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
 }
 
+/*
+ * The shape of the path to n (of type `type`): what a user reads in it, so that objects kept
+ * the same way (a million records' .name) make one group.  Names count where they are
+ * attribute or variable names; a dict's keys and a sequence's indices do not.
+ */
+static uint64_t shape_of(const struct refwalk *w, const struct node *n, uint64_t type)
+{
+	uint64_t h = n->parent == NO_PARENT ? mix(n->aux, 1) : w->nodes[n->parent].shape;
+	bool named = n->edge == REFWALK_EDGE_ATTRIBUTE || n->edge == REFWALK_EDGE_GLOBAL ||
+		     n->edge == REFWALK_EDGE_LOCAL;
+	bool indexed = n->edge == REFWALK_EDGE_CLOSURE || n->edge == REFWALK_EDGE_DEFAULT;
+
+	return mix(mix(mix(h, n->edge), named ? n->name : indexed ? n->aux : 0), type);
+}
+
+/* Wanted objects are grouped by the shape of their path. */
 static void group_add(struct refwalk *w, const struct node *n)
 {
 	struct group_val *g;
 	int ret;
 
 	w->st.wanted++;
-	ret = u64map_insert(w->groups, group_key(n), (void **)&g);
+	ret = u64map_insert(w->groups, n->shape, (void **)&g);
 	if (ret < 0) {
 		w->st.cut = true;
 		return;
@@ -315,6 +338,8 @@ static int pending_flush(struct refwalk *w)
 				continue;
 			}
 			w->st.objects++;
+			r->n.shape = shape_of(w, &r->n, r->head[1]);
+			r->n.type = r->head[1];
 			if (!tinfo_followed(ti)) {
 				w->st.opaque += ti->kind == REFWALK_OPAQUE;
 				if (ti->wanted)
@@ -347,7 +372,8 @@ static int ref_add(struct refwalk *w, uint64_t addr, uint32_t parent, enum refwa
 	}
 	if (u64map_lookup(w->visited, addr))
 		return 0;
-	w->pending[w->npending++] = (struct ref){ .n = { addr, name, aux, parent, edge } };
+	w->pending[w->npending++] = (struct ref){ .n = { .addr = addr, .name = name, .aux = aux,
+							  .parent = parent, .edge = edge } };
 	return w->npending == PENDING_MAX ? pending_flush(w) : 0;
 }
 
@@ -403,6 +429,35 @@ static int list_refs(struct refwalk *w, uint64_t addr, uint32_t idx)
 typedef int (*entry_fn)(struct refwalk *w, void *ctx, uint64_t index, uint64_t key,
 			uint64_t value);
 
+/* Words read before a class instance: its managed dict and values pointers (3.11+). */
+#define PRE_WORDS	4
+
+static bool managed(const struct cpython_offsets *o, const struct tinfo *ti)
+{
+	return o->tpflags_managed_dict && (ti->flags & o->tpflags_managed_dict) &&
+	       o->managed_dict >= -PRE_WORDS * 8 && o->managed_values >= -PRE_WORDS * 8 &&
+	       o->managed_dict <= 0 && o->managed_values <= 0 && !(o->managed_dict % 8) &&
+	       !(o->managed_values % 8);
+}
+
+/* Each value of a split table whose keys are the memo's. */
+static int memo_each(struct refwalk *w, uint64_t values, entry_fn fn, void *ctx)
+{
+	const struct cpython_offsets *o = w->l.o;
+	uint64_t vals[MEMO_KEYS], n = w->memo_n, i;
+	uint8_t capacity;	/* 3.13: the values array's room, its first byte */
+	int err = 0;
+
+	if (o->dict_values_items && rd(w, values, &capacity, 1) && n > capacity)
+		n = capacity;
+	if (!n || !rd(w, values + o->dict_values_items, vals, n * 8))
+		return 0;
+	for (i = 0; i < n && !err; i++)
+		if (vals[i])
+			err = fn(w, ctx, i, w->memo_names[i], vals[i]);
+	return err;
+}
+
 /* Each entry of a keys object (values: a split table's values array, or 0). */
 static int keys_each(struct refwalk *w, uint64_t keys, uint64_t values, entry_fn fn, void *ctx)
 {
@@ -412,6 +467,8 @@ static int keys_each(struct refwalk *w, uint64_t keys, uint64_t values, entry_fn
 	struct refwalk_keys ks;
 	int err = 0;
 
+	if (values && keys == w->memo_keys)
+		return memo_each(w, values, fn, ctx);
 	if (!rd(w, keys, raw, sizeof(raw)) || refwalk_keys_parse(o, raw, sizeof(raw), keys, &ks)) {
 		w->st.corrupt++;
 		return 0;
@@ -432,6 +489,12 @@ static int keys_each(struct refwalk *w, uint64_t keys, uint64_t values, entry_fn
 		    (values && !rd(w, values + o->dict_values_items + i * 8, vals, m * 8))) {
 			w->st.corrupt++;
 			break;
+		}
+		if (values && i == 0 && ks.n <= MEMO_KEYS) {
+			w->memo_keys = keys;
+			w->memo_n = ks.n;
+			for (k = 0; k < m; k++)
+				w->memo_names[k] = load64(ents + k * ks.entry_size + ks.key_off);
 		}
 		for (k = 0; k < m && !err; k++) {
 			const uint8_t *e = ents + k * ks.entry_size;
@@ -480,8 +543,10 @@ static int dict_refs(struct refwalk *w, uint64_t dict, uint32_t parent, enum ref
 	return dict && dict_each(w, dict, entry_ref, &c);
 }
 
-/* A class instance's attributes: its __dict__, or (3.11+) values kept apart from any dict. */
-static int attrs_refs(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t idx)
+/* A class instance's attributes: its __dict__, or (3.11+) values kept apart from any dict.
+ * pre: the words before the object, as node_expand() read them (managed ones). */
+static int attrs_refs(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t idx,
+		      const uint64_t pre[PRE_WORDS])
 {
 	const struct cpython_offsets *o = w->l.o;
 	struct entry_ctx c = { idx, REFWALK_EDGE_ATTRIBUTE, false };
@@ -490,11 +555,10 @@ static int attrs_refs(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t 
 
 	if (!ti)
 		return 0;
-	if (o->tpflags_managed_dict && (ti->flags & o->tpflags_managed_dict)) {
-		if (!rd64(w, addr + o->managed_dict, &dict))
-			return 0;
-		if (o->managed_values && !rd64(w, addr + o->managed_values, &values))
-			return 0;
+	if (managed(o, ti)) {
+		dict = pre[PRE_WORDS + o->managed_dict / 8];
+		if (o->managed_values)
+			values = pre[PRE_WORDS + o->managed_values / 8];
 		if (!o->managed_values && (dict & 1)) {	/* 3.12: values, tagged as their address - 1 */
 			values = dict + 1;
 			dict = 0;
@@ -526,12 +590,17 @@ static int attrs_refs(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t 
 static int node_expand(struct refwalk *w, uint32_t idx)
 {
 	const struct cpython_offsets *o = w->l.o;
-	uint64_t addr = w->nodes[idx].addr, head[3], f[2], set[6];
-	const struct tinfo *tp;
+	uint64_t addr = w->nodes[idx].addr, type = w->nodes[idx].type, f[2], set[6];
+	uint64_t words[PRE_WORDS + 3] = { 0 }, *head = words + PRE_WORDS;
+	const struct tinfo *tp = tinfo_get(w, type);
 	struct tinfo ti;	/* a copy: the table moves as types are added */
+	bool pre;
 	int err = 0;
 
-	if (!rd(w, addr, head, sizeof(head)) || !(tp = tinfo_get(w, head[1]))) {
+	/* One read: the object's header, with the managed dict pointers before it if it has them. */
+	pre = tp && managed(o, tp);
+	if (!tp || !(pre ? rd(w, addr - PRE_WORDS * 8, words, sizeof(words)) :
+			   rd(w, addr, head, 3 * 8)) || head[1] != type) {
 		w->st.corrupt++;
 		return 0;
 	}
@@ -610,7 +679,7 @@ static int node_expand(struct refwalk *w, uint32_t idx)
 		break;
 	}
 	if (!err && ti.heap)
-		err = attrs_refs(w, addr, head[1], idx);
+		err = attrs_refs(w, addr, type, idx, words);
 	return err;
 }
 
@@ -777,6 +846,7 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg)
 	w->arg = arg;
 	w->call_bytes = 0;
 	w->call_start = mono();
+	w->memo_keys = 0;
 	w->st.calls++;
 	if (!w->roots_done) {
 		err = roots_add(w);
@@ -796,6 +866,8 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg)
 		err = err ? err : flush;
 	}
 	w->st.seconds += mono() - w->call_start;
+	w->st.memory = sizeof(*w) + (uint64_t)w->cap * sizeof(*w->nodes) + u64map_bytes(w->visited) +
+		       u64map_bytes(w->types) + u64map_bytes(w->groups);
 	if (!err)
 		w->st.complete = true;
 	return err;
@@ -832,7 +904,7 @@ size_t refwalk_groups(const struct refwalk *w, struct refwalk_group *out, size_t
 	if (!all)
 		return 0;
 	while (got < total && u64map_next(w->groups, &pos, &key, (void **)&g)) {
-		all[got].node = key >> 32 ? NO_PARENT : key;
+		all[got].node = g->first.parent;
 		all[got].count = g->count;
 		step_of(&g->first, &all[got].first);
 		all[got].first.addr = 0;

@@ -46,7 +46,7 @@ struct refwalk_layout {
 };
 
 struct refwalk_limits {
-	uint32_t max_nodes;	/* containers held (~60 bytes each); 0: REFWALK_NODES_DEFAULT */
+	uint32_t max_nodes;	/* containers held (~100 bytes each); 0: REFWALK_NODES_DEFAULT */
 	uint64_t max_bytes;	/* read per call; 0: REFWALK_BYTES_DEFAULT */
 	double max_seconds;	/* per call; 0: REFWALK_SECONDS_DEFAULT */
 };
@@ -64,9 +64,10 @@ struct refwalk_step {
 	uint32_t index;		/* items, closures, defaults */
 };
 
-/* Wanted objects reached from one container: how many, and the first. */
+/* Wanted objects reached the same way (the same kinds, names and types on the path, indices
+ * and dict keys aside): how many, and the first. */
 struct refwalk_group {
-	uint32_t node;		/* the container they are reached from */
+	uint32_t node;		/* the container the first is reached from; UINT32_MAX: a root */
 	uint64_t count;
 	struct refwalk_step first;
 };
@@ -78,6 +79,7 @@ struct refwalk_stats {
 	uint64_t bytes;		/* read, all calls */
 	uint64_t corrupt;	/* data that cannot be a live heap's, skipped */
 	uint64_t wanted;	/* references to the wanted type's objects */
+	uint64_t memory;	/* bytes the walk holds */
 	double seconds;		/* spent, all calls */
 	int calls;
 	bool complete;		/* every root and container was followed */

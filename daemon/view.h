@@ -33,6 +33,13 @@ int view_sites_json(struct target *t, const char *type_name, int n, json_t **out
  * (-EOPNOTSUPP: this interpreter's layouts are not known). */
 int view_paths_json(struct target *t, const char *type_name, json_t **out);
 
+/* `leaks`: the first retention path of type_name, if the walk (one budgeted slice more) is
+ * complete; else NULL. */
+json_t *view_path_first_json(struct target *t, const char *type_name);
+
+/* `status`: the walk the daemon keeps (pid, type, containers, memory), or null. */
+json_t *view_paths_status_json(void);
+
 /* Precise mode and the budget: a target that fell back gets doc's "fell_back" {"from",
  * "cost_ratio", "budget"} and a note; one forced to stay over it, a note. */
 void view_budget_add(const struct target *t, json_t *doc, json_t *notes);

@@ -136,6 +136,14 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 		m++;
 	}
 	qsort(list, m, sizeof(*list), suspect_cmp);
+	/* The first suspect's retention path, from the reference walk: one budgeted slice per
+	 * reply until it is complete, then the kept walk. */
+	if (m && list[0].doc && list[0].score >= 0.5) {
+		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[0].doc, "type")));
+
+		if (path)
+			json_object_set_new(list[0].doc, "path", path);
+	}
 	for (i = 0; i < m; i++) {
 		if (n > 0 && (int)i >= n)
 			json_decref(list[i].doc);

@@ -253,8 +253,9 @@ static void edge_name(const struct namer *nm, const struct refwalk_step *s, char
 		break;
 	case REFWALK_EDGE_ITEM:
 	case REFWALK_EDGE_KEY:
+		/* The text stands for every object of the group: any item, any key. */
 		snprintf(name, nlen, "[%u]", s->index);
-		snprintf(text, tlen, "%s%s", s->edge == REFWALK_EDGE_KEY ? " key " : "", name);
+		snprintf(text, tlen, "%s", s->edge == REFWALK_EDGE_KEY ? "key" : "[...]");
 		break;
 	case REFWALK_EDGE_CELL:
 		snprintf(name, nlen, "cell_contents");
@@ -322,13 +323,28 @@ static const char *count_text(int64_t n, char *buf, size_t len)
 	return buf;
 }
 
+/* " → .words (list, 1,072,548 items)", or with no edge text, the root's " (list, ...)". */
+static size_t container_text(char *buf, size_t len, const char *etext, const char *type,
+			     int64_t length)
+{
+	char num[32];
+	int n;
+
+	if (length >= 0)
+		n = snprintf(buf, len, "%s%s (%s, %s items)", *etext ? " → " : "", etext, type,
+			     count_text(length, num, sizeof(num)));
+	else
+		n = snprintf(buf, len, "%s%s (%s)", *etext ? " → " : "", etext, type);
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
 /* One path: the root, the containers on the way, then the group's objects. */
 static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct refwalk_group *g,
 			 const char *type)
 {
 	struct refwalk_step steps[STEPS_MAX + 1];
 	char root[1024], rtype[NAME_LEN], name[NAME_LEN], etext[NAME_LEN + 16], otype[NAME_LEN];
-	char text[4096], num[32];
+	char text[4096];
 	json_t *arr = json_array(), *p;
 	size_t n = 0, i, tl;
 	int64_t length;
@@ -346,7 +362,7 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 	tl = snprintf(text, sizeof(text), "%s", root);
 	if (n > 1) {
 		object_describe(nm, steps[0].addr, rtype, sizeof(rtype), &length);
-		tl += snprintf(text + tl, sizeof(text) - tl, " (%s)", rtype);
+		tl += container_text(text + tl, sizeof(text) - tl, "", rtype, length);
 	}
 	for (i = 1; i < n && tl < sizeof(text); i++) {
 		bool last_step = i == n - 1;
@@ -362,13 +378,11 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 		if (p && length >= 0)
 			json_object_set_new(p, "length", json_integer(length));
 		json_array_append_new(arr, p);
-		if (last_step)
+		/* The objects themselves: "→ str" for a container's items, "→ .name (str)". */
+		if (last_step && steps[i].edge == REFWALK_EDGE_ITEM)
 			tl += snprintf(text + tl, sizeof(text) - tl, " → %s", otype);
-		else if (length >= 0)
-			tl += snprintf(text + tl, sizeof(text) - tl, " → %s (%s, %s items)",
-				       etext, otype, count_text(length, num, sizeof(num)));
 		else
-			tl += snprintf(text + tl, sizeof(text) - tl, " → %s (%s)", etext, otype);
+			tl += container_text(text + tl, sizeof(text) - tl, etext, otype, length);
 	}
 	return json_pack("{s:I, s:s, s:s, s:o, s:s}", "objects", (json_int_t)g->count, "root", root,
 			 "root_kind", edge_kinds[steps[0].edge], "steps", arr, "text", text);
@@ -386,47 +400,67 @@ static int64_t live_of(struct target *t, const char *type)
 	return live;
 }
 
-int view_paths_json(struct target *t, const char *type, json_t **out)
+/* One slice of the walk of (t, type) within its budget: 0, or a negative errno. */
+static int walk_slice(struct target *t, const char *type, struct refwalk **out)
 {
-	struct refwalk_group groups[PATHS_MAX];
 	struct target_mem mem = { .pid = t->pid };
-	const struct refwalk_stats *st;
-	struct refwalk_layout l;
-	struct namer nm = { .t = t, .l = &l };
-	json_t *paths = NULL, *doc;
-	struct refwalk *w;
-	int64_t live = 0, unreachable;
-	size_t ng, i;
 	int err;
 
-	*out = NULL;
-	err = layout_get(t, &l);
-	if (!err)
-		err = walk_get(t, type, &w);
+	err = walk_get(t, type, out);
 	if (!err)
 		err = mem_load(&mem);
 	if (!err) {
-		err = refwalk_run(w, mem_readv, &mem);
+		err = refwalk_run(*out, mem_readv, &mem);
 		if (err == -EAGAIN)
 			err = 0;
 		else if (!err && !last.done_at)
 			last.done_at = loop_mono();
 	}
 	free(mem.r);
-	if (err)
-		return err;
+	return err;
+}
+
+/* Up to max paths of the walk's groups into paths; 0 or -ENOMEM. */
+static int paths_add(struct target *t, const struct refwalk_layout *l, struct refwalk *w,
+		     const char *type, size_t max, json_t *paths)
+{
+	struct refwalk_group groups[PATHS_MAX];
+	struct namer nm = { .t = t, .l = l };
+	size_t ng, i;
+
 	nm.code = pystack_cache_new(&t->py);
-	paths = json_array();
-	if (!nm.code || !paths) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	ng = refwalk_groups(w, groups, PATHS_MAX);
-	for (i = 0; i < ng && i < PATHS_MAX; i++) {
+	if (!nm.code)
+		return -ENOMEM;
+	ng = refwalk_groups(w, groups, max < PATHS_MAX ? max : PATHS_MAX);
+	for (i = 0; i < ng && i < max && i < PATHS_MAX; i++) {
 		json_t *p = path_json(&nm, w, &groups[i], type);
 
 		if (p)
 			json_array_append_new(paths, p);
+	}
+	pystack_cache_free(nm.code);
+	return 0;
+}
+
+int view_paths_json(struct target *t, const char *type, json_t **out)
+{
+	const struct refwalk_stats *st;
+	struct refwalk_layout l;
+	json_t *paths = NULL, *doc;
+	struct refwalk *w;
+	int64_t live = 0, unreachable;
+	int err;
+
+	*out = NULL;
+	err = layout_get(t, &l);
+	if (!err)
+		err = walk_slice(t, type, &w);
+	if (err)
+		return err;
+	paths = json_array();
+	if (!paths || paths_add(t, &l, w, type, PATHS_MAX, paths)) {
+		json_decref(paths);
+		return -ENOMEM;
 	}
 	st = refwalk_stats(w);
 	/* Complete, and most live objects not reached from any root: only cycles keep them (the
@@ -434,7 +468,7 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 	if (st->complete && !sampler_sample(t, true))
 		live = live_of(t, type);
 	unreachable = live > 0 && (int64_t)st->wanted * 2 < live ? live - (int64_t)st->wanted : 0;
-	doc = json_pack("{s:i, s:s, s:O, s:b, s:{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:i}}",
+	doc = json_pack("{s:i, s:s, s:o, s:b, s:{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:i}}",
 			"pid", t->pid, "type", type, "paths", paths, "unreachable", unreachable > 0,
 			"walk", "complete", st->complete, "cut", st->cut,
 			"containers", (json_int_t)st->nodes, "references", (json_int_t)st->objects,
@@ -443,11 +477,33 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 			"seconds", st->seconds, "calls", st->calls);
 	if (doc && unreachable > 0)
 		json_object_set_new(doc, "unreachable_objects", json_integer(unreachable));
-	if (!doc)
-		err = -ENOMEM;
 	*out = doc;
-cleanup:
+	return doc ? 0 : -ENOMEM;
+}
+
+json_t *view_path_first_json(struct target *t, const char *type)
+{
+	struct refwalk_layout l;
+	struct refwalk *w;
+	json_t *paths, *first = NULL;
+
+	if (layout_get(t, &l) || walk_slice(t, type, &w) || !refwalk_stats(w)->complete)
+		return NULL;
+	paths = json_array();
+	if (paths && !paths_add(t, &l, w, type, 1, paths))
+		first = json_incref(json_array_get(paths, 0));
 	json_decref(paths);
-	pystack_cache_free(nm.code);
-	return err;
+	return first;
+}
+
+json_t *view_paths_status_json(void)
+{
+	const struct refwalk_stats *st;
+
+	if (!last.w)
+		return json_null();
+	st = refwalk_stats(last.w);
+	return json_pack("{s:i, s:s, s:b, s:I, s:I}", "pid", last.pid, "type",
+			 refwalk_wanted(last.w), "complete", st->complete, "containers",
+			 (json_int_t)st->nodes, "memory_bytes", (json_int_t)st->memory);
 }

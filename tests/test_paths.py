@@ -11,10 +11,11 @@ cipher_cycle_leak.py --gc-disabled: StreamCrypto objects live, most reached from
 mode counts those born since attach); --fixed: no StreamCrypto at all, nothing to report.
 """
 import os
+import time
 
 import pytest
 
-from conftest import SCENARIOS, interpreters, require
+from conftest import SCENARIOS, any_python, interpreters, require
 
 WORDSEG = os.path.join(SCENARIOS, "wordsegment_leak.py")
 CIPHER = os.path.join(SCENARIOS, "cipher_cycle_leak.py")
@@ -81,3 +82,23 @@ def test_cipher_cycles_unreachable(daemon, target_factory, python, mode):
 
     doc = daemon.ok("path", "-p", str(fixed.pid), "--type", "StreamCrypto")
     assert doc["walk"]["complete"] and doc["paths"] == [] and doc["unreachable"] is False, doc
+
+
+def test_leaks_suspect_path(daemon, target_factory):
+    """`leaks`: the first suspect (str, growing) carries the first path of the walk."""
+    python = any_python()
+    if not os.path.exists(WORDSEG):
+        pytest.skip("scenario missing: %s" % WORDSEG)
+    t = target_factory([python, WORDSEG, "--seconds", "0", "--interval", "1"])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        doc = daemon.ok("leaks", "-p", str(t.pid), "--window", "30")
+        first = doc["suspects"][0] if doc["suspects"] else {}
+        if first.get("type") == "str" and "path" in first:
+            break
+        time.sleep(2)
+    assert first.get("type") == "str" and "path" in first, doc
+    assert first["path"]["root"] == "wordsegment_leak.main() local seg", first["path"]
+    assert first["path"]["steps"][0]["name"] == "words", first["path"]
