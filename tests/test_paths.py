@@ -9,13 +9,16 @@ those it reported after it plus one task.
 cipher_cycle_leak.py --gc-disabled: StreamCrypto objects live, most reached from no root:
 `unreachable` (kept only by their cycles), as many as the target made (sampled mode; precise
 mode counts those born since attach); --fixed: no StreamCrypto at all, nothing to report.
+handler_closures.py: Request objects held by closures' cells in a class attribute's list: the
+path names the class, the attribute, the closure cell, and counts every request made.
+`leaks`: its first suspect carries the first path once the walk is complete.
 """
 import os
 import time
 
 import pytest
 
-from conftest import SCENARIOS, any_python, interpreters, require
+from conftest import PROGRAMS, SCENARIOS, any_python, interpreters, require
 
 WORDSEG = os.path.join(SCENARIOS, "wordsegment_leak.py")
 CIPHER = os.path.join(SCENARIOS, "cipher_cycle_leak.py")
@@ -102,3 +105,25 @@ def test_leaks_suspect_path(daemon, target_factory):
     assert first.get("type") == "str" and "path" in first, doc
     assert first["path"]["root"] == "wordsegment_leak.main() local seg", first["path"]
     assert first["path"]["steps"][0]["name"] == "words", first["path"]
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_closure_in_class_attribute(daemon, target_factory, python):
+    """tests/programs/handler_closures.py: each Request is held by a closure's cell, the
+    closure by a list in a class attribute of Handler; the path says so, counting them all."""
+    python = require(python)
+    t = target_factory([python, os.path.join(PROGRAMS, "handler_closures.py")])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    before = t.latest()["requests"]
+    doc = daemon.ok("path", "-p", str(t.pid), "--type", "Request")
+    after = t.latest()["requests"]
+    first = doc["paths"][0]
+    assert first["root"] == "__main__.Handler" and first["root_kind"] == "global", first
+    assert [(s["kind"], s["name"], s["type"]) for s in first["steps"]] == [
+        ("attribute", "callbacks", "list"), ("item", first["steps"][1]["name"], "function"),
+        ("closure", "__closure__[0]", "cell"), ("cell", "cell_contents", "Request")], first
+    assert before <= first["objects"] <= after + 1000, (before, first["objects"], after)
+    assert first["text"].startswith("__main__.Handler (type) → .callbacks (list, "), first["text"]
+    assert first["text"].endswith(
+        " → [...] (function) → .__closure__[0] (cell) → .cell_contents (Request)"), first["text"]
