@@ -37,6 +37,10 @@ int view_paths_json(struct target *t, const char *type_name, json_t **out);
  * complete; else NULL. */
 json_t *view_path_first_json(struct target *t, const char *type_name);
 
+/* What holds the objects at the end of a path, as `leaks`' "held_by": {"container": "list",
+ * "dict value", "dict key", "set", "attribute", ..., "type", "length"}; NULL if nothing does. */
+json_t *view_path_holder_json(json_t *path);
+
 /* `status`: the walk the daemon keeps (pid, type, containers, memory), or null. */
 json_t *view_paths_status_json(void);
 

@@ -141,6 +141,8 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	if (m && list[0].doc && list[0].score >= 0.5) {
 		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[0].doc, "type")));
 
+		if (path && !json_object_get(list[0].doc, "held_by"))
+			json_object_set_new(list[0].doc, "held_by", view_path_holder_json(path));
 		if (path)
 			json_object_set_new(list[0].doc, "path", path);
 	}

@@ -134,6 +134,7 @@ static struct {
 	pid_t pid;
 	double attached_at;	/* the target's: a new target of the same pid is another walk */
 	double done_at;		/* monotonic; 0: not complete */
+	double used_at;		/* monotonic: its last slice */
 	struct refwalk *w;
 } last;
 
@@ -347,7 +348,7 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 	char text[4096];
 	json_t *arr = json_array(), *p;
 	size_t n = 0, i, tl;
-	int64_t length;
+	int64_t length, root_length;
 
 	if (g->node != UINT32_MAX) {
 		n = refwalk_path(w, g->node, steps, STEPS_MAX);
@@ -360,9 +361,11 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 	root_name(nm, &steps[0], root, sizeof(root));
 	text_utf8_fix(root);
 	tl = snprintf(text, sizeof(text), "%s", root);
+	snprintf(rtype, sizeof(rtype), "%s", type);	/* the root is one of the objects */
+	root_length = -1;
 	if (n > 1) {
-		object_describe(nm, steps[0].addr, rtype, sizeof(rtype), &length);
-		tl += container_text(text + tl, sizeof(text) - tl, "", rtype, length);
+		object_describe(nm, steps[0].addr, rtype, sizeof(rtype), &root_length);
+		tl += container_text(text + tl, sizeof(text) - tl, "", rtype, root_length);
 	}
 	for (i = 1; i < n && tl < sizeof(text); i++) {
 		bool last_step = i == n - 1;
@@ -384,8 +387,12 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 		else
 			tl += container_text(text + tl, sizeof(text) - tl, etext, otype, length);
 	}
-	return json_pack("{s:I, s:s, s:s, s:o, s:s}", "objects", (json_int_t)g->count, "root", root,
-			 "root_kind", edge_kinds[steps[0].edge], "steps", arr, "text", text);
+	p = json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "objects", (json_int_t)g->count, "root", root,
+		      "root_kind", edge_kinds[steps[0].edge], "root_type", rtype, "steps", arr,
+		      "text", text);
+	if (p && root_length >= 0)
+		json_object_set_new(p, "root_length", json_integer(root_length));
+	return p;
 }
 
 /* Live objects of the type named type, as the latest sample counted them. */
@@ -407,8 +414,10 @@ static int walk_slice(struct target *t, const char *type, struct refwalk **out)
 	int err;
 
 	err = walk_get(t, type, out);
-	if (!err)
+	if (!err) {
+		last.used_at = loop_mono();
 		err = mem_load(&mem);
+	}
 	if (!err) {
 		err = refwalk_run(*out, mem_readv, &mem);
 		if (err == -EAGAIN)
@@ -487,6 +496,12 @@ json_t *view_path_first_json(struct target *t, const char *type)
 	struct refwalk *w;
 	json_t *paths, *first = NULL;
 
+	/* The kept walk of another process or type is not taken over while a `path` may still
+	 * be asking for it. */
+	if (last.w && (last.pid != t->pid || last.attached_at != t->attached_at ||
+		       strcmp(refwalk_wanted(last.w), type)) &&
+	    loop_mono() - last.used_at < WALK_REUSE_S)
+		return NULL;
 	if (layout_get(t, &l) || walk_slice(t, type, &w) || !refwalk_stats(w)->complete)
 		return NULL;
 	paths = json_array();
@@ -494,6 +509,31 @@ json_t *view_path_first_json(struct target *t, const char *type)
 		first = json_incref(json_array_get(paths, 0));
 	json_decref(paths);
 	return first;
+}
+
+json_t *view_path_holder_json(json_t *path)
+{
+	json_t *steps = json_object_get(path, "steps"), *last, *type, *length, *h;
+	size_t n = json_array_size(steps);
+	const char *kind, *container;
+
+	if (!n)
+		return NULL;
+	last = json_array_get(steps, n - 1);
+	/* The container before the objects: the step before, or the root. */
+	type = n > 1 ? json_object_get(json_array_get(steps, n - 2), "type") :
+		       json_object_get(path, "root_type");
+	length = n > 1 ? json_object_get(json_array_get(steps, n - 2), "length") :
+			 json_object_get(path, "root_length");
+	kind = json_string_value(json_object_get(last, "kind"));
+	if (!kind || !json_is_string(type))
+		return NULL;
+	container = !strcmp(kind, "item") ? json_string_value(type) :
+		    !strcmp(kind, "value") ? "dict value" : !strcmp(kind, "key") ? "dict key" : kind;
+	h = json_pack("{s:s, s:O}", "container", container, "type", type);
+	if (h && length)
+		json_object_set(h, "length", length);
+	return h;
 }
 
 json_t *view_paths_status_json(void)

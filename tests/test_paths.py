@@ -11,7 +11,9 @@ cipher_cycle_leak.py --gc-disabled: StreamCrypto objects live, most reached from
 mode counts those born since attach); --fixed: no StreamCrypto at all, nothing to report.
 handler_closures.py: Request objects held by closures' cells in a class attribute's list: the
 path names the class, the attribute, the closure cell, and counts every request made.
-`leaks`: its first suspect carries the first path once the walk is complete.
+`leaks`: its first suspect carries the first path once the walk is complete, and without a
+list holding its growth, `held_by` names the container at the end of the path (dict_cache.py:
+a module dict's values).
 """
 import os
 import time
@@ -87,6 +89,19 @@ def test_cipher_cycles_unreachable(daemon, target_factory, python, mode):
     assert doc["walk"]["complete"] and doc["paths"] == [] and doc["unreachable"] is False, doc
 
 
+def leaks_first_with_path(daemon, pid, type_name):
+    """leaks' first suspect once it is type_name and carries a path (within 120 s)."""
+    deadline = time.time() + 120
+    while True:
+        doc = daemon.ok("leaks", "-p", str(pid), "--window", "30")
+        first = doc["suspects"][0] if doc["suspects"] else {}
+        if first.get("type") == type_name and "path" in first or time.time() > deadline:
+            break
+        time.sleep(2)
+    assert first.get("type") == type_name and "path" in first, doc
+    return first
+
+
 def test_leaks_suspect_path(daemon, target_factory):
     """`leaks`: the first suspect (str, growing) carries the first path of the walk."""
     python = any_python()
@@ -95,14 +110,7 @@ def test_leaks_suspect_path(daemon, target_factory):
     t = target_factory([python, WORDSEG, "--seconds", "0", "--interval", "1"])
     t.read()
     attach(daemon, t.pid, "sampled")
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        doc = daemon.ok("leaks", "-p", str(t.pid), "--window", "30")
-        first = doc["suspects"][0] if doc["suspects"] else {}
-        if first.get("type") == "str" and "path" in first:
-            break
-        time.sleep(2)
-    assert first.get("type") == "str" and "path" in first, doc
+    first = leaks_first_with_path(daemon, t.pid, "str")
     assert first["path"]["root"] == "wordsegment_leak.main() local seg", first["path"]
     assert first["path"]["steps"][0]["name"] == "words", first["path"]
 
@@ -127,3 +135,19 @@ def test_closure_in_class_attribute(daemon, target_factory, python):
     assert first["text"].startswith("__main__.Handler (type) → .callbacks (list, "), first["text"]
     assert first["text"].endswith(
         " → [...] (function) → .__closure__[0] (cell) → .cell_contents (Request)"), first["text"]
+
+
+def test_leaks_held_by_dict(daemon, target_factory):
+    """tests/programs/dict_cache.py: Session objects pile up as a module dict's values; `leaks`
+    names the dict value as what holds them, from the path, and the human form prints it."""
+    t = target_factory([any_python(), os.path.join(PROGRAMS, "dict_cache.py")])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    first = leaks_first_with_path(daemon, t.pid, "Session")
+    assert first["path"]["root"] == "__main__.CACHE" and first["path"]["root_type"] == "dict"
+    assert [s["kind"] for s in first["path"]["steps"]] == ["value"], first["path"]
+    held = first["held_by"]
+    assert held["container"] == "dict value" and held["type"] == "dict", held
+    assert held["length"] >= first["path"]["objects"] > 0, (held, first["path"])
+    code, out, err = daemon.ctl("leaks", "-p", str(t.pid), "--window", "30")
+    assert code == 0 and "kept by __main__.CACHE (dict, " in out, (out, err)
