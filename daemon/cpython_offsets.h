@@ -16,7 +16,7 @@
  *     macros: /root/.pyenv/versions/3.11.7/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.11.2 /usr/bin/python3.11 (python3.11, build-id 571d98e01096d5c1c32420d229a6731a0a50d2a0):
  *     offsets: stripped, so 3.11.7's DWARF,
- *       all 75 offsets and sizes found equal with its headers (offsetof, internal/ included);
+ *       all 79 offsets and sizes found equal with its headers (offsetof, internal/ included);
  *     macros: /usr/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.12.1 /root/.pyenv/versions/3.12.1/bin/python3.12 (libpython3.12.so.1.0, build-id f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc):
  *     offsets: DWARF of /root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0;
@@ -164,6 +164,11 @@ struct cpython_offsets {
 	uint64_t tpflags_managed_dict;	/* Py_TPFLAGS_MANAGED_DICT (3.11+); 0: none */
 	uint64_t tpflags_inline_values;	/* Py_TPFLAGS_INLINE_VALUES (3.13+); 0: none */
 	int16_t managed_dict;	/* a managed __dict__ pointer from the object (headers: _PyObject_ManagedDictPointer 3.11, MANAGED_DICT_OFFSET 3.12+); 0: none */
+	uint16_t member_size;	/* sizeof(PyMemberDef): a heap type's __slots__ follow it */
+	uint16_t member_name;	/* PyMemberDef.name */
+	uint16_t member_type;	/* PyMemberDef.type (int) */
+	uint16_t member_offset;	/* PyMemberDef.offset */
+	uint8_t member_object_ex;	/* T_OBJECT_EX (structmember.h): a __slots__ member */
 	int16_t managed_values;	/* its values pointer (3.11: _PyObject_ValuesPointer); 0: none or elsewhere */
 };
 
@@ -179,7 +184,8 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
 	   .cell_ref = 16, .func_globals = 24, .func_defaults = 32, .func_kwdefaults = 40,
 	   .func_closure = 48, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
-	   .tp_base = 256, .ht_cached_keys = 872 },
+	   .tp_base = 256, .ht_cached_keys = 872, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
 	{ .minor = 9, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 104, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
@@ -191,7 +197,8 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
 	   .cell_ref = 16, .func_globals = 24, .func_defaults = 32, .func_kwdefaults = 40,
 	   .func_closure = 48, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
-	   .tp_base = 256, .ht_cached_keys = 864 },
+	   .tp_base = 256, .ht_cached_keys = 864, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
 	{ .minor = 10, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 96, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
@@ -203,7 +210,8 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
 	   .cell_ref = 16, .func_globals = 16, .func_defaults = 56, .func_kwdefaults = 64,
 	   .func_closure = 72, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
-	   .tp_base = 256, .ht_cached_keys = 872 },
+	   .tp_base = 256, .ht_cached_keys = 872, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
 	{ .minor = 11, .runtime_tstate_current = 576, .runtime_interp_main = 48, .tstate_cframe = 56,
 	   .cframe_current_frame = 8, .frame_back = 48, .frame_code = 32, .frame_pos = 56,
 	   .co_firstlineno = 72, .co_filename = 112, .co_name = 120, .co_linetable = 136,
@@ -218,7 +226,8 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
 	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
 	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 872,
-	   .tpflags_managed_dict = 0x10, .managed_dict = -24, .managed_values = -32 },
+	   .tpflags_managed_dict = 0x10, .managed_dict = -24, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16, .managed_values = -32 },
 	{ .minor = 12, .runtime_interp_main = 48, .interp_ceval_gil = 384, .gil_last_holder = 8,
 	   .tstate_cframe = 56, .cframe_current_frame = 0, .frame_back = 8, .frame_code = 0,
 	   .frame_pos = 56, .frame_owner = 70, .frame_owner_cstack = 3, .co_firstlineno = 68,
@@ -234,7 +243,8 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
 	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
 	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 880,
-	   .tpflags_managed_dict = 0x10, .managed_dict = -24 },
+	   .tpflags_managed_dict = 0x10, .managed_dict = -24, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
 	{ .minor = 13, .runtime_interp_main = 640, .interp_ceval_gil = 16, .gil_last_holder = 8,
 	   .tstate_frame = 72, .frame_back = 8, .frame_code = 0, .frame_pos = 56, .frame_owner = 70,
 	   .frame_owner_cstack = 3, .co_firstlineno = 68, .co_filename = 112, .co_name = 120,
@@ -259,7 +269,9 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
 	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
 	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 880,
-	   .tpflags_managed_dict = 0x10, .tpflags_inline_values = 0x4, .managed_dict = -24 },
+	   .tpflags_managed_dict = 0x10, .tpflags_inline_values = 0x4, .managed_dict = -24,
+	   .member_size = 40, .member_name = 0, .member_type = 8, .member_offset = 16,
+	   .member_object_ex = 16 },
 };
 
 /* The row of CPython major.minor; NULL if none. */

@@ -30,6 +30,9 @@
 #define LOCALS_MAX		4096u
 #define NAME_MAX_LEN		128
 #define MEMO_KEYS		64
+#define SLOTS_MAX		(1u << 16)	/* __slots__ of all classes */
+#define TYPE_SLOTS_MAX		64u		/* of one class */
+#define SLOTS_SPAN_MAX		4096u		/* bytes of an instance read for them */
 
 struct node {
 	uint64_t addr;
@@ -48,7 +51,11 @@ struct tinfo {
 	int64_t dictoffset, basicsize;
 	uint64_t cached_keys;	/* managed values' keys: read once, when needed */
 	bool keys_read;
+	uint8_t nslots;		/* __slots__ holding objects: w->slots[slot_first...] */
+	uint32_t slot_first;
 };
+
+struct slot { uint64_t offset, name; };
 
 struct ref {
 	struct node n;
@@ -66,7 +73,9 @@ struct refwalk {
 	bool roots_done;
 	struct u64map *visited;	/* address -> node index (u32) */
 	struct u64map *types;	/* type address -> struct tinfo */
-	struct u64map *groups;	/* parent node index -> struct group_val */
+	struct u64map *groups;	/* path shape -> struct group_val */
+	struct slot *slots;
+	uint32_t nslots;
 	struct ref pending[PENDING_MAX];
 	uint32_t npending;
 	refwalk_readv_fn readv;
@@ -191,6 +200,34 @@ static bool type_name_is(struct refwalk *w, uint64_t name_ptr)
 	return !strcmp(dot ? dot + 1 : buf, w->wanted);
 }
 
+/* The __slots__ of a class that hold objects (T_OBJECT_EX members): PyMemberDefs follow the
+ * type object, its metatype's tp_basicsize in; ob_size says how many. */
+static void slots_read(struct refwalk *w, const uint8_t *raw, uint64_t type, struct tinfo *val)
+{
+	const struct cpython_offsets *o = w->l.o;
+	uint8_t defs[TYPE_SLOTS_MAX * 64];
+	uint64_t n = load64(raw + CPY_OB_SIZE), meta_size, i;
+
+	if (!n || n > TYPE_SLOTS_MAX || o->member_size > 64 || !o->member_size ||
+	    !rd64(w, load64(raw + CPY_OB_TYPE) + CPY_TP_BASICSIZE, &meta_size) ||
+	    meta_size > CENSUS_TYPE_SIZE_MAX || !rd(w, type + meta_size, defs, n * o->member_size))
+		return;
+	val->slot_first = w->nslots;
+	for (i = 0; i < n && w->nslots < SLOTS_MAX; i++) {
+		const uint8_t *d = defs + i * o->member_size;
+		int32_t mtype;
+		int64_t off = (int64_t)load64(d + o->member_offset);
+
+		memcpy(&mtype, d + o->member_type, sizeof(mtype));
+		if (mtype != o->member_object_ex || off < 16 || off > val->basicsize - 8 || (off & 7))
+			continue;
+		if (!w->slots && !(w->slots = calloc(SLOTS_MAX, sizeof(*w->slots))))
+			return;
+		w->slots[w->nslots++] = (struct slot){ off, load64(d + o->member_name) };
+		val->nslots++;
+	}
+}
+
 /* What the object of type `type` is: its kind from the nearest builtin base, whether it is a
  * class instance, whether it is wanted.  NULL if no type can be there (cached as such). */
 static const struct tinfo *tinfo_get(struct refwalk *w, uint64_t type)
@@ -214,6 +251,8 @@ static const struct tinfo *tinfo_get(struct refwalk *w, uint64_t type)
 		val.dictoffset = ct.dictoffset;
 		val.basicsize = ct.basicsize;
 		val.wanted = type_name_is(w, load64(raw + CPY_TP_NAME));
+		if (val.heap)
+			slots_read(w, raw, type, &val);
 		for (t = type, depth = 0; t && depth < TYPE_DEPTH_MAX; depth++) {
 			for (k = REFWALK_LIST; k < REFWALK_KINDS && w->l.types[k] != t; k++)
 				;
@@ -258,7 +297,7 @@ static uint64_t shape_of(const struct refwalk *w, const struct node *n, uint64_t
 {
 	uint64_t h = n->parent == NO_PARENT ? mix(n->aux, 1) : w->nodes[n->parent].shape;
 	bool named = n->edge == REFWALK_EDGE_ATTRIBUTE || n->edge == REFWALK_EDGE_GLOBAL ||
-		     n->edge == REFWALK_EDGE_LOCAL;
+		     n->edge == REFWALK_EDGE_LOCAL || n->edge == REFWALK_EDGE_SLOT;
 	bool indexed = n->edge == REFWALK_EDGE_CLOSURE || n->edge == REFWALK_EDGE_DEFAULT;
 
 	return mix(mix(mix(h, n->edge), named ? n->name : indexed ? n->aux : 0), type);
@@ -586,6 +625,31 @@ static int attrs_refs(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t 
 	return ti->cached_keys ? keys_each(w, ti->cached_keys, values, entry_ref, &c) : 0;
 }
 
+/* The objects in a class instance's __slots__. */
+static int slots_refs(struct refwalk *w, uint64_t addr, const struct tinfo *ti, uint32_t idx)
+{
+	uint64_t obj[SLOTS_SPAN_MAX / 8], span = 0;
+	uint32_t i;
+	int err = 0;
+
+	for (i = 0; i < ti->nslots; i++)
+		if (w->slots[ti->slot_first + i].offset + 8 > span)
+			span = w->slots[ti->slot_first + i].offset + 8;
+	if (span > SLOTS_SPAN_MAX) {
+		w->st.cut = true;
+		span = SLOTS_SPAN_MAX;
+	}
+	if (!rd(w, addr, obj, span))
+		return 0;
+	for (i = 0; i < ti->nslots && !err; i++) {
+		const struct slot *sl = &w->slots[ti->slot_first + i];
+
+		if (sl->offset + 8 <= span)
+			err = ref_add(w, obj[sl->offset / 8], idx, REFWALK_EDGE_SLOT, sl->name, 0);
+	}
+	return err;
+}
+
 /* The referents of node idx. */
 static int node_expand(struct refwalk *w, uint32_t idx)
 {
@@ -680,6 +744,8 @@ static int node_expand(struct refwalk *w, uint32_t idx)
 	}
 	if (!err && ti.heap)
 		err = attrs_refs(w, addr, type, idx, words);
+	if (!err && ti.nslots)
+		err = slots_refs(w, addr, &ti, idx);
 	return err;
 }
 
@@ -827,6 +893,7 @@ void refwalk_free(struct refwalk *w)
 	u64map_free(w->visited);
 	u64map_free(w->types);
 	u64map_free(w->groups);
+	free(w->slots);
 	free(w->nodes);
 	free(w);
 }
@@ -866,7 +933,8 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg)
 		err = err ? err : flush;
 	}
 	w->st.seconds += mono() - w->call_start;
-	w->st.memory = sizeof(*w) + (uint64_t)w->cap * sizeof(*w->nodes) + u64map_bytes(w->visited) +
+	w->st.memory = sizeof(*w) + (uint64_t)w->cap * sizeof(*w->nodes) +
+		       (w->slots ? SLOTS_MAX * sizeof(*w->slots) : 0) + u64map_bytes(w->visited) +
 		       u64map_bytes(w->types) + u64map_bytes(w->groups);
 	if (!err)
 		w->st.complete = true;

@@ -37,6 +37,7 @@ enum refwalk_edge {
 	REFWALK_EDGE_ATTRIBUTE, REFWALK_EDGE_ITEM, REFWALK_EDGE_KEY, REFWALK_EDGE_VALUE,
 	REFWALK_EDGE_CELL, REFWALK_EDGE_CLOSURE, REFWALK_EDGE_DEFAULT, REFWALK_EDGE_SELF,
 	REFWALK_EDGE_FUNC,
+	REFWALK_EDGE_SLOT,	/* a __slots__ attribute: its name is a C string, not a str */
 };
 
 struct refwalk_layout {

@@ -232,6 +232,7 @@ static const char *const edge_kinds[] = {
 	[REFWALK_EDGE_KEY] = "key", [REFWALK_EDGE_VALUE] = "value", [REFWALK_EDGE_CELL] = "cell",
 	[REFWALK_EDGE_CLOSURE] = "closure", [REFWALK_EDGE_DEFAULT] = "default",
 	[REFWALK_EDGE_SELF] = "self", [REFWALK_EDGE_FUNC] = "func",
+	[REFWALK_EDGE_SLOT] = "attribute",
 };
 
 /* A step's name (JSON) and how the text writes it after the object before. */
@@ -243,6 +244,11 @@ static void edge_name(const struct namer *nm, const struct refwalk_step *s, char
 	switch (s->edge) {
 	case REFWALK_EDGE_ATTRIBUTE:
 		str_name(nm, s->name, name, nlen);
+		snprintf(text, tlen, ".%s", name);
+		break;
+	case REFWALK_EDGE_SLOT:
+		if (procmem_read_str(nm->t->pid, s->name, name, nlen))
+			snprintf(name, nlen, "?");
 		snprintf(text, tlen, ".%s", name);
 		break;
 	case REFWALK_EDGE_VALUE:

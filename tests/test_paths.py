@@ -9,6 +9,7 @@ those it reported after it plus one task.
 cipher_cycle_leak.py --gc-disabled: StreamCrypto objects live, most reached from no root:
 `unreachable` (kept only by their cycles), as many as the target made (sampled mode; precise
 mode counts those born since attach); --fixed: no StreamCrypto at all, nothing to report.
+slots_holder.py: a list in a __slots__ attribute, named as one.
 handler_closures.py: Request objects held by closures' cells in a class attribute's list: the
 path names the class, the attribute, the closure cell, and counts every request made.
 `leaks`: its first suspect carries the first path once the walk is complete, and without a
@@ -151,3 +152,18 @@ def test_leaks_held_by_dict(daemon, target_factory):
     assert held["length"] >= first["path"]["objects"] > 0, (held, first["path"])
     code, out, err = daemon.ctl("leaks", "-p", str(t.pid), "--window", "30")
     assert code == 0 and "kept by __main__.CACHE (dict, " in out, (out, err)
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_slots(daemon, target_factory, python):
+    """tests/programs/slots_holder.py: a list in a __slots__ attribute holds 5,000 Payloads."""
+    python = require(python)
+    t = target_factory([python, os.path.join(PROGRAMS, "slots_holder.py")])
+    n = t.read()["payloads"]
+    attach(daemon, t.pid, "sampled")
+    doc = daemon.ok("path", "-p", str(t.pid), "--type", "Payload")
+    first = doc["paths"][0]
+    assert first["objects"] == n and first["root"] == "__main__.REGISTRY", first
+    assert [(s["kind"], s["name"], s["type"]) for s in first["steps"]] == [
+        ("attribute", "entries", "list"), ("item", "[0]", "Payload")], first
+    assert first["text"] == "__main__.REGISTRY (Registry) → .entries (list, 5,000 items) → Payload"

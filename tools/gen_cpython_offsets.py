@@ -110,10 +110,13 @@ MEMBERS = [
     ("PyTypeObject", "tp_dict"),
     ("PyTypeObject", "tp_base"),
     ("PyHeapTypeObject", "ht_cached_keys"),
+    ("PyMemberDef", "name"),
+    ("PyMemberDef", "type"),
+    ("PyMemberDef", "offset"),
 ]
 SIZES = ["PyASCIIObject", "PyCompactUnicodeObject", "PyGC_Head", "struct pool_header",
          "_Py_DebugOffsets", "struct gc_generation", "PyDictKeyEntry", "PyDictUnicodeEntry",
-         "setentry"]
+         "setentry", "PyMemberDef"]
 ENUMS = ["FRAME_OWNED_BY_CSTACK", "DICT_KEYS_GENERAL", "DICT_KEYS_UNICODE", "DICT_KEYS_SPLIT"]
 BITS = [("PyASCIIObject", "state", "kind"), ("PyASCIIObject", "state", "compact"),
         ("PyASCIIObject", "state", "ascii")]
@@ -155,7 +158,7 @@ MEMBERS += [("_Py_DebugOffsets", m) for _, m in DEBUG_FIELDS]
 # tp_flags macros, from the headers; None when the version has no such flag.
 MACROS = ["Py_TPFLAGS_HEAPTYPE", "Py_TPFLAGS_READY", "Py_TPFLAGS_HAVE_GC",
           "Py_TPFLAGS_TYPE_SUBCLASS", "Py_TPFLAGS_MANAGED_DICT", "Py_TPFLAGS_PREHEADER",
-          "Py_TPFLAGS_INLINE_VALUES"]
+          "Py_TPFLAGS_INLINE_VALUES", "T_OBJECT_EX"]
 
 # Constants of bpf/cpython.h and what each must equal on every interpreter.
 CONSTANTS = [
@@ -267,13 +270,18 @@ COLUMNS = [
     ("managed_dict", "int16_t",
      "a managed __dict__ pointer from the object (headers: _PyObject_ManagedDictPointer "
      "3.11, MANAGED_DICT_OFFSET 3.12+); 0: none"),
+    ("member_size", "uint16_t", "sizeof(PyMemberDef): a heap type's __slots__ follow it"),
+    ("member_name", "uint16_t", "PyMemberDef.name"),
+    ("member_type", "uint16_t", "PyMemberDef.type (int)"),
+    ("member_offset", "uint16_t", "PyMemberDef.offset"),
+    ("member_object_ex", "uint8_t", "T_OBJECT_EX (structmember.h): a __slots__ member"),
     ("managed_values", "int16_t",
      "its values pointer (3.11: _PyObject_ValuesPointer); 0: none or elsewhere"),
 ]
 
 HEADERS_CHECK = ["internal/pycore_runtime.h", "internal/pycore_interp.h",
                  "internal/pycore_frame.h", "internal/pycore_code.h", "internal/pycore_dict.h",
-                 "internal/pycore_moduleobject.h"]
+                 "internal/pycore_moduleobject.h", "structmember.h"]
 
 
 def die(msg):
@@ -365,12 +373,13 @@ def gdb_query(path):
     return got
 
 
-def c_run(include, body, prelude=""):
+def c_run(include, body, prelude="", headers=None):
     """Compiles and runs main() { body } against the interpreter's headers; its stdout."""
+    if headers is None:
+        headers = HEADERS_CHECK if prelude else []
     src = "%s#include <Python.h>\n%s#include <stddef.h>\n#include <stdio.h>\n" \
           "#include <string.h>\nint main(void)\n{\n%s\nreturn 0;\n}\n" % (
-              prelude, "".join("#include <%s>\n" % h for h in
-                               (HEADERS_CHECK if prelude else [])), body)
+              prelude, "".join("#include <%s>\n" % h for h in headers), body)
     with tempfile.TemporaryDirectory() as d:
         exe = os.path.join(d, "a.out")
         cc = run(["gcc", "-x", "c", "-I", include, "-o", exe, "-"], input=src)
@@ -382,7 +391,8 @@ def c_run(include, body, prelude=""):
 def header_macros(include):
     body = "".join('#ifdef %s\nprintf("%s %%llu\\n", (unsigned long long)(%s));\n#endif\n'
                    % (m, m, m) for m in MACROS)
-    vals = dict(line.split() for line in c_run(include, body).splitlines())
+    vals = dict(line.split() for line in
+                c_run(include, body, headers=["structmember.h"]).splitlines())
     return {m: int(vals[m]) if m in vals else None for m in MACROS}
 
 
@@ -554,6 +564,10 @@ class Facts:
         r["tp_dict"] = self.m("PyTypeObject", "tp_dict")
         r["tp_base"] = self.m("PyTypeObject", "tp_base")
         r["ht_cached_keys"] = self.m("PyHeapTypeObject", "ht_cached_keys")
+        r["member_size"] = self.size("PyMemberDef")
+        for name in ("name", "type", "offset"):
+            r["member_" + name] = self.m("PyMemberDef", name)
+        r["member_object_ex"] = self.macros["T_OBJECT_EX"]
         # Managed dicts are reached through inline functions and macros of the headers, not
         # struct members: 3.11 keeps the dict 3 words and the values 4 words before the
         # object; 3.12 one tagged pointer 3 words before (values when its low bit is set);
