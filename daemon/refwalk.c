@@ -24,6 +24,7 @@
 #define ITEMS_MAX		(1u << 26)	/* items of one list, tuple or set followed */
 #define TYPES_MAX		(1u << 16)
 #define GROUPS_MAX		(1u << 16)
+#define RETAINED_TYPES_MAX	4096u
 #define TYPE_DEPTH_MAX		16
 #define THREADS_MAX		256
 #define FRAMES_MAX		1024
@@ -41,14 +42,16 @@ struct node {
 	uint64_t name;		/* str naming the edge, or 0 */
 	uint64_t aux;		/* roots: owner; else the index */
 	uint32_t parent;	/* NO_PARENT: a root */
+	uint32_t owner;		/* the wanted object holding it alone (refcount 1), or NO_PARENT */
 	uint8_t edge;
+	bool wanted;
 };
 
 struct tinfo {
 	uint8_t kind;
 	bool valid, heap, wanted;
 	uint64_t flags;
-	int64_t dictoffset, basicsize;
+	int64_t dictoffset, basicsize, itemsize;
 	uint64_t cached_keys;	/* managed values' keys: read once, when needed */
 	bool keys_read;
 	uint8_t nslots;		/* __slots__ holding objects: w->slots[slot_first...] */
@@ -59,10 +62,12 @@ struct slot { uint64_t offset, name; };
 
 struct ref {
 	struct node n;
-	uint64_t head[2];	/* refcount, type */
+	uint64_t head[3];	/* refcount, type, size (a var-size object's, a str's length) */
 };
 
 struct group_val { uint64_t count; struct node first; };
+
+struct retained_val { uint64_t count, bytes; };
 
 struct refwalk {
 	struct refwalk_layout l;
@@ -76,6 +81,7 @@ struct refwalk {
 	struct u64map *groups;	/* path shape -> struct group_val */
 	struct slot *slots;
 	uint32_t nslots;
+	struct u64map *retained;	/* type -> struct retained_val: what wanted objects hold alone */
 	struct ref pending[PENDING_MAX];
 	uint32_t npending;
 	refwalk_readv_fn readv;
@@ -250,6 +256,7 @@ static const struct tinfo *tinfo_get(struct refwalk *w, uint64_t type)
 		val.heap = ct.flags & CPY_TPFLAGS_HEAPTYPE;
 		val.dictoffset = ct.dictoffset;
 		val.basicsize = ct.basicsize;
+		val.itemsize = ct.itemsize;
 		val.wanted = type_name_is(w, load64(raw + CPY_TP_NAME));
 		if (val.heap)
 			slots_read(w, raw, type, &val);
@@ -354,6 +361,50 @@ static int node_add(struct refwalk *w, const struct node *n)
 	return 0;
 }
 
+/* An object's size, roughly: its type's, its items' (var-size objects, list items, a str's
+ * characters as if ASCII), its GC header; not the buffers it mallocs. */
+static uint64_t size_of(const struct refwalk *w, const struct tinfo *ti, const uint64_t head[3],
+			uint64_t type)
+{
+	uint64_t n = head[2] < ITEMS_MAX ? head[2] : 0, size = ti->basicsize;
+
+	if (ti->kind == REFWALK_LIST)
+		size += n * 8;
+	else if (type == w->l.str_type)
+		size = w->l.o->str_ascii_data + n + 1;
+	else
+		size += n * (uint64_t)ti->itemsize;	/* at most 2^26 * 2^16 */
+	return size + (ti->flags & CPY_TPFLAGS_HAVE_GC ? CPY_GC_HEAD_SIZE : 0);
+}
+
+static void retained_add(struct refwalk *w, uint64_t type, uint64_t bytes)
+{
+	struct retained_val *v;
+
+	if (u64map_insert(w->retained, type, (void **)&v) < 0) {
+		w->st.cut = true;
+		return;
+	}
+	v->count++;
+	v->bytes += bytes;
+}
+
+/* The wanted object r is held by alone, through its parent, if any; and its size counted. */
+static void owner_set(struct refwalk *w, struct ref *r, const struct tinfo *ti)
+{
+	const struct node *p = r->n.parent == NO_PARENT ? NULL : &w->nodes[r->n.parent];
+	uint32_t owner = !p ? NO_PARENT : p->wanted ? r->n.parent : p->owner;
+
+	r->n.wanted = ti->wanted;
+	r->n.owner = r->head[0] == 1 && !ti->wanted ? owner : NO_PARENT;
+	if (ti->wanted && tinfo_followed(ti)) {
+		w->st.owners++;
+		w->st.owner_bytes += size_of(w, ti, r->head, r->n.type);
+	} else if (r->n.owner != NO_PARENT) {
+		retained_add(w, r->n.type, size_of(w, ti, r->head, r->n.type));
+	}
+}
+
 /* Type-checks the pending references, counts the wanted ones, queues the containers. */
 static int pending_flush(struct refwalk *w)
 {
@@ -362,11 +413,14 @@ static int pending_flush(struct refwalk *w)
 	int err = 0;
 
 	for (i = 0; i < np; i++)
-		v[i] = (struct refwalk_iov){ w->pending[i].n.addr, w->pending[i].head, 16 };
-	w->st.bytes += (uint64_t)np * 16;
-	w->call_bytes += (uint64_t)np * 16;
+		v[i] = (struct refwalk_iov){ w->pending[i].n.addr, w->pending[i].head, 24 };
+	w->st.bytes += (uint64_t)np * 24;
+	w->call_bytes += (uint64_t)np * 24;
 	for (i = 0; i < np && !err; ) {
 		got = w->readv(w->arg, v + i, np - i);
+		/* The smallest objects are 16 bytes: one at a mapping's end is read without its size. */
+		if (!got && (w->pending[i].head[2] = 0, rd(w, v[i].addr, v[i].buf, 16)))
+			got = 1;
 		for (; got > 0 && !err; got--, i++) {
 			struct ref *r = &w->pending[i];
 			const struct tinfo *ti;
@@ -383,10 +437,13 @@ static int pending_flush(struct refwalk *w)
 				w->st.opaque += ti->kind == REFWALK_OPAQUE;
 				if (ti->wanted)
 					group_add(w, &r->n);
+				else
+					owner_set(w, r, ti);
 				continue;
 			}
 			if (u64map_lookup(w->visited, r->n.addr))
 				continue;
+			owner_set(w, r, ti);
 			if (ti->wanted)
 				group_add(w, &r->n);
 			err = node_add(w, &r->n);
@@ -613,6 +670,8 @@ static int attrs_refs(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t 
 		if (!rd64(w, addr + ti->dictoffset, &dict))
 			return 0;
 	}
+	if (dict && (w->nodes[idx].wanted || w->nodes[idx].owner != NO_PARENT))
+		retained_add(w, w->l.types[REFWALK_DICT], 48 + CPY_GC_HEAD_SIZE);	/* its __dict__ */
 	if (dict)
 		return dict_refs(w, dict, idx, REFWALK_EDGE_ATTRIBUTE, false);
 	if (!values)
@@ -877,7 +936,8 @@ int refwalk_new(const struct refwalk_layout *l, const struct refwalk_limits *lim
 	strncpy(w->wanted, wanted, sizeof(w->wanted) - 1);
 	if (u64map_new(sizeof(uint32_t), w->lim.max_nodes, &w->visited) ||
 	    u64map_new(sizeof(struct tinfo), TYPES_MAX, &w->types) ||
-	    u64map_new(sizeof(struct group_val), GROUPS_MAX, &w->groups))
+	    u64map_new(sizeof(struct group_val), GROUPS_MAX, &w->groups) ||
+	    u64map_new(sizeof(struct retained_val), RETAINED_TYPES_MAX, &w->retained))
 		goto cleanup;
 	*out = w;
 	return 0;
@@ -893,6 +953,7 @@ void refwalk_free(struct refwalk *w)
 	u64map_free(w->visited);
 	u64map_free(w->types);
 	u64map_free(w->groups);
+	u64map_free(w->retained);
 	free(w->slots);
 	free(w->nodes);
 	free(w);
@@ -935,7 +996,7 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg)
 	w->st.seconds += mono() - w->call_start;
 	w->st.memory = sizeof(*w) + (uint64_t)w->cap * sizeof(*w->nodes) +
 		       (w->slots ? SLOTS_MAX * sizeof(*w->slots) : 0) + u64map_bytes(w->visited) +
-		       u64map_bytes(w->types) + u64map_bytes(w->groups);
+		       u64map_bytes(w->types) + u64map_bytes(w->groups) + u64map_bytes(w->retained);
 	if (!err)
 		w->st.complete = true;
 	return err;
@@ -998,4 +1059,28 @@ size_t refwalk_path(const struct refwalk *w, uint32_t node, struct refwalk_step 
 	for (i = len, k = node; i > 0; k = w->nodes[k].parent)
 		step_of(&w->nodes[k], &out[--i]);
 	return len;
+}
+
+static int retained_cmp(const void *a, const void *b)
+{
+	const struct refwalk_retained *x = a, *y = b;
+
+	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : (x->type > y->type) - (x->type < y->type);
+}
+
+size_t refwalk_retained(const struct refwalk *w, struct refwalk_retained *out, size_t n)
+{
+	size_t total = u64map_count(w->retained), got = 0, pos = 0;
+	struct refwalk_retained *all = calloc(total ? total : 1, sizeof(*all));
+	struct retained_val *v;
+	uint64_t key;
+
+	if (!all)
+		return 0;
+	while (got < total && u64map_next(w->retained, &pos, &key, (void **)&v))
+		all[got++] = (struct refwalk_retained){ key, v->count, v->bytes };
+	qsort(all, got, sizeof(*all), retained_cmp);
+	memcpy(out, all, (got < n ? got : n) * sizeof(*out));
+	free(all);
+	return got;
 }

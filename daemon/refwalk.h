@@ -44,6 +44,7 @@ struct refwalk_layout {
 	const struct cpython_offsets *o;
 	uint64_t runtime;			/* &_PyRuntime */
 	uint64_t types[REFWALK_KINDS];		/* &PyList_Type ...; [REFWALK_OBJECT]: &PyBaseObject_Type */
+	uint64_t str_type;			/* &PyUnicode_Type: sized by its length */
 };
 
 struct refwalk_limits {
@@ -80,6 +81,8 @@ struct refwalk_stats {
 	uint64_t bytes;		/* read, all calls */
 	uint64_t corrupt;	/* data that cannot be a live heap's, skipped */
 	uint64_t wanted;	/* references to the wanted type's objects */
+	uint64_t owners;	/* wanted containers (class instances...), each once */
+	uint64_t owner_bytes;	/* their size, roughly */
 	uint64_t memory;	/* bytes the walk holds */
 	double seconds;		/* spent, all calls */
 	int calls;
@@ -105,6 +108,13 @@ size_t refwalk_groups(const struct refwalk *w, struct refwalk_group *out, size_t
 
 /* The path to container node, root first: up to n steps into out; its length (0: none). */
 size_t refwalk_path(const struct refwalk *w, uint32_t node, struct refwalk_step *out, size_t n);
+
+/* Objects of one type held alone (refcount 1) by a wanted container, or by what it holds
+ * alone: what the wanted objects retain, roughly sized. */
+struct refwalk_retained { uint64_t type, count, bytes; };
+
+/* Up to n types the wanted objects retain, most bytes first, into out; how many there are. */
+size_t refwalk_retained(const struct refwalk *w, struct refwalk_retained *out, size_t n);
 
 /* A dict's keys object as read (its first REFWALK_KEYS_LEN bytes, at keys): where its
  * entries are and how to read them. */

@@ -158,7 +158,7 @@ static int layout_get(struct target *t, struct refwalk_layout *l)
 	for (k = REFWALK_LIST; k < REFWALK_KINDS; k++)
 		if (python_symbol_addr(&t->py, names[k], &l->types[k]))
 			return -EOPNOTSUPP;
-	return 0;
+	return python_symbol_addr(&t->py, "PyUnicode_Type", &l->str_type) ? -EOPNOTSUPP : 0;
 }
 
 /* The walk for (t, type): the last one if it is of them and fresh, else a new one. */
@@ -401,6 +401,34 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 	return p;
 }
 
+#define RETAINS_MAX	8
+
+/* What each wanted object holds alone, per type ("retains"), and the total bytes with theirs
+ * ("retained_bytes"), into doc; nothing if no wanted object is a container. */
+static void retains_add(struct target *t, struct refwalk *w, json_t *doc)
+{
+	const struct refwalk_stats *st = refwalk_stats(w);
+	struct refwalk_retained r[RETAINS_MAX];
+	uint64_t total = st->owner_bytes;
+	json_t *arr;
+	char name[NAME_LEN];
+	size_t n, i;
+
+	if (!st->owners || !(arr = json_array()))
+		return;
+	n = refwalk_retained(w, r, RETAINS_MAX);
+	for (i = 0; i < n && i < RETAINS_MAX; i++) {
+		pytype_name(t->pid, r[i].type, name, sizeof(name));
+		json_array_append_new(arr, json_pack("{s:s, s:f, s:f}", "type", name, "per_owner",
+						     (double)r[i].count / st->owners, "bytes_per_owner",
+						     (double)r[i].bytes / st->owners));
+		total += r[i].bytes;
+	}
+	json_object_set_new(doc, "retains", arr);
+	json_object_set_new(doc, "retained_bytes", json_integer(total));
+	json_object_set_new(doc, "owners", json_integer(st->owners));
+}
+
 /* Live objects of the type named type, as the latest sample counted them. */
 static int64_t live_of(struct target *t, const char *type)
 {
@@ -492,6 +520,8 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 			"seconds", st->seconds, "calls", st->calls);
 	if (doc && unreachable > 0)
 		json_object_set_new(doc, "unreachable_objects", json_integer(unreachable));
+	if (doc && st->complete)
+		retains_add(t, w, doc);
 	*out = doc;
 	return doc ? 0 : -ENOMEM;
 }
@@ -514,6 +544,8 @@ json_t *view_path_first_json(struct target *t, const char *type)
 	if (paths && !paths_add(t, &l, w, type, 1, paths))
 		first = json_incref(json_array_get(paths, 0));
 	json_decref(paths);
+	if (first)
+		retains_add(t, w, first);
 	return first;
 }
 

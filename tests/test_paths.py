@@ -11,7 +11,8 @@ cipher_cycle_leak.py --gc-disabled: StreamCrypto objects live, most reached from
 mode counts those born since attach); --fixed: no StreamCrypto at all, nothing to report.
 slots_holder.py: a list in a __slots__ attribute, named as one.
 handler_closures.py: Request objects held by closures' cells in a class attribute's list: the
-path names the class, the attribute, the closure cell, and counts every request made.
+path names the class, the attribute, the closure cell, and counts every request made; what
+each Request holds alone (`retains`): its dicts, str and bytearray, one each per request.
 `leaks`: its first suspect carries the first path once the walk is complete, and without a
 list holding its growth, `held_by` names the container at the end of the path (dict_cache.py:
 a module dict's values).
@@ -26,6 +27,10 @@ from conftest import PROGRAMS, SCENARIOS, any_python, interpreters, require
 WORDSEG = os.path.join(SCENARIOS, "wordsegment_leak.py")
 CIPHER = os.path.join(SCENARIOS, "cipher_cycle_leak.py")
 MODES = ["sampled", "precise"]
+
+
+def python_minor(python):
+    return int(os.path.basename(python)[len("python3."):])
 
 
 def attach(daemon, pid, mode):
@@ -136,6 +141,17 @@ def test_closure_in_class_attribute(daemon, target_factory, python):
     assert first["text"].startswith("__main__.Handler (type) → .callbacks (list, "), first["text"]
     assert first["text"].endswith(
         " → [...] (function) → .__closure__[0] (cell) → .cell_contents (Request)"), first["text"]
+    # What each Request holds alone: its headers dict (and, before 3.11, its __dict__), the
+    # str in it, its bytearray; requests being made as the walk passes may lack some.
+    retains = {r["type"]: r for r in doc["retains"]}
+    dicts = 1 if python_minor(python) >= 11 else 2
+    assert abs(retains["dict"]["per_owner"] - dicts) < 0.01, doc["retains"]
+    assert abs(retains["bytearray"]["per_owner"] - 1) < 0.01, doc["retains"]
+    assert abs(retains["str"]["per_owner"] - 1) < 0.01, doc["retains"]
+    assert retains["bytearray"]["bytes_per_owner"] >= 56, doc["retains"]
+    per_owner = sum(r["bytes_per_owner"] for r in doc["retains"])
+    assert doc["owners"] == first["objects"]
+    assert doc["retained_bytes"] >= doc["owners"] * (per_owner + 32), doc
 
 
 def test_leaks_held_by_dict(daemon, target_factory):
@@ -167,3 +183,20 @@ def test_slots(daemon, target_factory, python):
     assert [(s["kind"], s["name"], s["type"]) for s in first["steps"]] == [
         ("attribute", "entries", "list"), ("item", "[0]", "Payload")], first
     assert first["text"] == "__main__.REGISTRY (Registry) → .entries (list, 5,000 items) → Payload"
+
+
+def test_leaks_one_leak_per_root(daemon, target_factory):
+    """handler_closures.py in `leaks`: the Request class leads (first suspect: a class), with
+    its path, what each request retains and the bytes; its bytearrays, which grow with it, are
+    marked as retained by it."""
+    t = target_factory([any_python(), os.path.join(PROGRAMS, "handler_closures.py")])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    first = leaks_first_with_path(daemon, t.pid, "Request")
+    assert first["path"]["text"].startswith("__main__.Handler (type) → .callbacks (list, ")
+    retains = {r["type"]: r for r in first["retains"]}
+    assert abs(retains["bytearray"]["per_owner"] - 1) < 0.01, first["retains"]
+    assert first["retained_bytes"] > first["live"] * 100, first
+    doc = daemon.ok("leaks", "-p", str(t.pid), "--window", "30")
+    others = {s["type"]: s for s in doc["suspects"][1:]}
+    assert others["bytearray"]["retained_by"] == "Request", others["bytearray"]

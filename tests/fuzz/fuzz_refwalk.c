@@ -37,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct refwalk_limits lim = { .max_nodes = 4096, .max_bytes = 1 << 22, .max_seconds = 1 };
 	struct refwalk_layout l = { .runtime = BASE };
 	struct refwalk_group groups[8];
+	struct refwalk_retained retained[8];
 	struct refwalk_step steps[64];
 	struct fake f = { data + 1, size - 1 };
 	struct refwalk *w;
@@ -47,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	l.o = &cpython_offsets_table[data[0] % rows];
 	for (k = REFWALK_LIST; k < REFWALK_KINDS; k++)
 		l.types[k] = TYPES + 512ull * k;
+	l.str_type = TYPES + 512ull * REFWALK_KINDS;	/* the seeds' wanted type: sized as a str */
 	if (refwalk_new(&l, &lim, "Wanted", &w))
 		abort();
 	while ((ret = refwalk_run(w, fake_readv, &f)) == -EAGAIN && ++calls < 100)
@@ -54,6 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret && ret != -EAGAIN)
 		abort();
 	if (refwalk_stats(w)->nodes > lim.max_nodes)
+		abort();
+	if (refwalk_retained(w, retained, 8) > 4096)
 		abort();
 	ng = refwalk_groups(w, groups, 8);
 	for (i = 0; i < ng && i < 8; i++) {
