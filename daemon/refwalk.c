@@ -505,15 +505,17 @@ static int ptrs_add(struct refwalk *w, uint64_t addr, uint64_t n, uint32_t paren
 	return err;
 }
 
-/* A list's items; its array moves as it grows, so a failed read is retried on the new one. */
-static int list_refs(struct refwalk *w, uint64_t addr, uint32_t idx)
+/* A list's items (size, at items, as its header was read); its array moves as it grows, so
+ * a failed read is retried on the new one. */
+static int list_refs(struct refwalk *w, uint64_t addr, uint32_t idx, uint64_t size,
+		     uint64_t items)
 {
-	uint64_t f[2];	/* ob_size, then ob_item */
+	uint64_t f[2] = { size, items };	/* ob_size, then ob_item */
 	int tries, err = 0;
 
 	_Static_assert(CPY_LIST_ITEMS == CPY_OB_SIZE + 8, "ob_size, then ob_item");
 	for (tries = 0; tries < 3; tries++) {
-		if (!rd(w, addr + CPY_OB_SIZE, f, sizeof(f)) || (int64_t)f[0] < 0)
+		if ((tries && !rd(w, addr + CPY_OB_SIZE, f, sizeof(f))) || (int64_t)f[0] < 0)
 			return 0;
 		err = ptrs_add(w, f[1], f[0], idx, REFWALK_EDGE_ITEM, true);
 		if (err != -EFAULT)
@@ -709,28 +711,112 @@ static int slots_refs(struct refwalk *w, uint64_t addr, const struct tinfo *ti, 
 	return err;
 }
 
+/* The bytes of a node read at once: its header and the fields its kind follows (at most
+ * HEAD_MAX). */
+#define HEAD_MAX	(CPY_TP_DICTOFFSET + 8)
+
+static size_t head_len(const struct cpython_offsets *o, uint8_t kind)
+{
+	size_t len = 24;	/* refcount, type, size */
+
+#define FIELD(off)	do { if ((size_t)(off) + 8 > len) len = (size_t)(off) + 8; } while (0)
+	switch (kind) {
+	case REFWALK_LIST:
+		FIELD(CPY_LIST_ITEMS);
+		break;
+	case REFWALK_DICT:
+		FIELD(o->dict_keys);
+		FIELD(o->dict_values);
+		break;
+	case REFWALK_SET:
+	case REFWALK_FROZENSET:
+		FIELD(o->set_mask);
+		FIELD(o->set_table);
+		break;
+	case REFWALK_CELL:
+		FIELD(o->cell_ref);
+		break;
+	case REFWALK_FUNCTION:
+		FIELD(o->func_closure);
+		FIELD(o->func_defaults);
+		FIELD(o->func_kwdefaults);
+		break;
+	case REFWALK_METHOD:
+		FIELD(o->method_func);
+		FIELD(o->method_self);
+		break;
+	case REFWALK_MODULE:
+		FIELD(o->module_dict);
+		break;
+	case REFWALK_TYPE:
+		FIELD(o->tp_dict);
+		break;
+	}
+#undef FIELD
+	return len < HEAD_MAX ? len : HEAD_MAX;
+}
+
+/* A tuple's items, the tuple not being a step (a function's closure or defaults). */
+static int tuple_refs(struct refwalk *w, uint64_t tuple, uint32_t idx, enum refwalk_edge edge)
+{
+	uint64_t n;
+
+	return tuple && rd64(w, tuple + CPY_OB_SIZE, &n) ?
+	       ptrs_add(w, tuple + CPY_TUPLE_ITEMS, n, idx, edge, false) : 0;
+}
+
+static int set_refs(struct refwalk *w, uint64_t mask, uint64_t table, uint32_t idx)
+{
+	uint64_t i, k, m, ents[CHUNK * 2];
+	int err = 0;
+
+	if (mask >= ITEMS_MAX || ((mask + 1) & mask) || w->l.o->set_entry_size != 16) {
+		w->st.corrupt++;
+		return 0;
+	}
+	for (i = 0; i <= mask && !err; i += m) {
+		m = mask + 1 - i < CHUNK ? mask + 1 - i : CHUNK;
+		if (!rd(w, table + i * 16, ents, m * 16)) {
+			w->st.corrupt++;
+			break;
+		}
+		for (k = 0; k < m && !err; k++)
+			err = ref_add(w, ents[2 * k], idx, REFWALK_EDGE_ITEM, 0, i + k);
+	}
+	return err;
+}
+
 /* The referents of node idx. */
 static int node_expand(struct refwalk *w, uint32_t idx)
 {
 	const struct cpython_offsets *o = w->l.o;
-	uint64_t addr = w->nodes[idx].addr, type = w->nodes[idx].type, f[2], set[6];
-	uint64_t words[PRE_WORDS + 3] = { 0 }, *head = words + PRE_WORDS;
+	uint64_t addr = w->nodes[idx].addr, type = w->nodes[idx].type;
+	uint64_t words[PRE_WORDS + HEAD_MAX / 8] = { 0 }, *head = words + PRE_WORDS;
+	const uint8_t *h = (const uint8_t *)head;
 	const struct tinfo *tp = tinfo_get(w, type);
+	struct entry_ctx c = { idx, REFWALK_EDGE_VALUE, true };
 	struct tinfo ti;	/* a copy: the table moves as types are added */
+	size_t len;
 	bool pre;
 	int err = 0;
 
-	/* One read: the object's header, with the managed dict pointers before it if it has them. */
-	pre = tp && managed(o, tp);
-	if (!tp || !(pre ? rd(w, addr - PRE_WORDS * 8, words, sizeof(words)) :
-			   rd(w, addr, head, 3 * 8)) || head[1] != type) {
+	/* One read: the object's header and the fields followed, with the managed dict
+	 * pointers before it if it has them. */
+	if (!tp) {
 		w->st.corrupt++;
 		return 0;
 	}
 	ti = *tp;
+	len = head_len(o, ti.kind);
+	pre = managed(o, &ti);
+	if (!(pre ? rd(w, addr - PRE_WORDS * 8, words, PRE_WORDS * 8 + len) : rd(w, addr, head, len)) ||
+	    head[1] != type) {
+		w->st.corrupt++;
+		return 0;
+	}
 	switch (ti.kind) {
 	case REFWALK_LIST:
-		err = list_refs(w, addr, idx);
+		err = list_refs(w, addr, idx, head[2], load64(h + CPY_LIST_ITEMS));
 		break;
 	case REFWALK_TUPLE:
 		if ((int64_t)head[2] >= 0)
@@ -738,66 +824,34 @@ static int node_expand(struct refwalk *w, uint32_t idx)
 		err = err == -EFAULT ? 0 : err;
 		break;
 	case REFWALK_DICT:
-		err = dict_refs(w, addr, idx, REFWALK_EDGE_VALUE, true);
+		err = keys_each(w, load64(h + o->dict_keys), load64(h + o->dict_values), entry_ref, &c);
 		break;
 	case REFWALK_SET:
-	case REFWALK_FROZENSET: {
-		uint64_t mask, table, i, k, m, ents[CHUNK * 2];
-
-		if (!rd(w, addr, set, sizeof(set)))
-			break;
-		mask = load64((uint8_t *)set + o->set_mask);
-		table = load64((uint8_t *)set + o->set_table);
-		if (mask >= ITEMS_MAX || ((mask + 1) & mask) || o->set_entry_size != 16) {
-			w->st.corrupt++;
-			break;
-		}
-		for (i = 0; i <= mask && !err; i += m) {
-			m = mask + 1 - i < CHUNK ? mask + 1 - i : CHUNK;
-			if (!rd(w, table + i * 16, ents, m * 16)) {
-				w->st.corrupt++;
-				break;
-			}
-			for (k = 0; k < m && !err; k++)
-				err = ref_add(w, ents[2 * k], idx, REFWALK_EDGE_ITEM, 0, i + k);
-		}
+	case REFWALK_FROZENSET:
+		err = set_refs(w, load64(h + o->set_mask), load64(h + o->set_table), idx);
 		break;
-	}
 	case REFWALK_CELL:
-		if (rd64(w, addr + o->cell_ref, &f[0]))
-			err = ref_add(w, f[0], idx, REFWALK_EDGE_CELL, 0, 0);
+		err = ref_add(w, load64(h + o->cell_ref), idx, REFWALK_EDGE_CELL, 0, 0);
 		break;
-	case REFWALK_FUNCTION: {
-		uint64_t closure = 0, defaults = 0, kwdefaults = 0, n;
-
-		if (!rd64(w, addr + o->func_closure, &closure) ||
-		    !rd64(w, addr + o->func_defaults, &defaults) ||
-		    !rd64(w, addr + o->func_kwdefaults, &kwdefaults))
-			break;
+	case REFWALK_FUNCTION:
 		/* The closure's and the defaults' tuples are part of the function: not steps. */
-		if (closure && rd64(w, closure + CPY_OB_SIZE, &n))
-			err = ptrs_add(w, closure + CPY_TUPLE_ITEMS, n, idx, REFWALK_EDGE_CLOSURE, false);
-		if (!err && defaults && rd64(w, defaults + CPY_OB_SIZE, &n))
-			err = ptrs_add(w, defaults + CPY_TUPLE_ITEMS, n, idx, REFWALK_EDGE_DEFAULT, false);
+		err = tuple_refs(w, load64(h + o->func_closure), idx, REFWALK_EDGE_CLOSURE);
 		if (!err)
-			err = dict_refs(w, kwdefaults, idx, REFWALK_EDGE_DEFAULT, false);
+			err = tuple_refs(w, load64(h + o->func_defaults), idx, REFWALK_EDGE_DEFAULT);
+		if (!err)
+			err = dict_refs(w, load64(h + o->func_kwdefaults), idx, REFWALK_EDGE_DEFAULT, false);
 		break;
-	}
 	case REFWALK_METHOD:
-		if (rd64(w, addr + o->method_func, &f[0]) && rd64(w, addr + o->method_self, &f[1])) {
-			err = ref_add(w, f[1], idx, REFWALK_EDGE_SELF, 0, 0);
-			if (!err)
-				err = ref_add(w, f[0], idx, REFWALK_EDGE_FUNC, 0, 0);
-		}
+		err = ref_add(w, load64(h + o->method_self), idx, REFWALK_EDGE_SELF, 0, 0);
+		if (!err)
+			err = ref_add(w, load64(h + o->method_func), idx, REFWALK_EDGE_FUNC, 0, 0);
 		break;
 	case REFWALK_MODULE:
-		if (rd64(w, addr + o->module_dict, &f[0]))
-			err = dict_refs(w, f[0], idx, REFWALK_EDGE_ATTRIBUTE, false);
+		err = dict_refs(w, load64(h + o->module_dict), idx, REFWALK_EDGE_ATTRIBUTE, false);
 		break;
 	case REFWALK_TYPE:
-		if (rd64(w, addr + o->tp_dict, &f[0]))
-			err = dict_refs(w, f[0], idx, REFWALK_EDGE_ATTRIBUTE, false);
-		return err;	/* a class's own attributes are its dict */
+		/* A class's own attributes are its dict. */
+		return dict_refs(w, load64(h + o->tp_dict), idx, REFWALK_EDGE_ATTRIBUTE, false);
 	default:
 		break;
 	}
