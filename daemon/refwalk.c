@@ -20,6 +20,10 @@
 #define REFCNT_MAX		(1ull << 33)
 #define NO_PARENT		UINT32_MAX
 #define PENDING_MAX		1024u
+/* Headers of pending references closer than RANGE_GAP are read as one range, of RANGE_MAX at
+ * most: the scratch space is PENDING_MAX * (RANGE_GAP + 24) bytes. */
+#define RANGE_GAP		256u
+#define RANGE_MAX		(64u << 10)
 #define CHUNK			512u	/* pointers or entries read at once */
 #define ITEMS_MAX		(1u << 26)	/* items of one list, tuple or set followed */
 #define TYPES_MAX		(1u << 16)
@@ -84,6 +88,7 @@ struct refwalk {
 	struct u64map *retained;	/* type -> struct retained_val: what wanted objects hold alone */
 	struct ref pending[PENDING_MAX];
 	uint32_t npending;
+	uint8_t scratch[PENDING_MAX * (RANGE_GAP + 24)];
 	refwalk_readv_fn readv;
 	void *arg;
 	uint64_t cursor;	/* items of nodes[head] already followed: long lists span calls */
@@ -405,53 +410,115 @@ static void owner_set(struct refwalk *w, struct ref *r, const struct tinfo *ti)
 	}
 }
 
+struct pend_order { uint64_t addr; uint32_t i; };
+
+static int pend_cmp(const void *a, const void *b)
+{
+	const struct pend_order *x = a, *y = b;
+
+	return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+/* One object's header alone: the smallest objects are 16 bytes, and one at a mapping's end
+ * is read without its size. */
+static bool head_read(struct refwalk *w, struct ref *r)
+{
+	if (rd(w, r->n.addr, r->head, 24))
+		return true;
+	r->head[2] = 0;
+	return rd(w, r->n.addr, r->head, 16);
+}
+
+/*
+ * Reads the pending references' headers into them (ok[i]: read).  Objects near each other (a
+ * list's strs, made one after another) are read as one range: a batch costs a few reads of
+ * the target's pages, not one per object.  A range that cannot be read (it spans a hole) is
+ * read object by object.
+ */
+static void heads_read(struct refwalk *w, bool *ok)
+{
+	struct pend_order ord[PENDING_MAX];
+	struct refwalk_iov v[PENDING_MAX];
+	uint32_t first[PENDING_MAX + 1], np = w->npending, nr = 0, r, i, got;
+	uint64_t end = 0, off = 0;
+
+	for (i = 0; i < np; i++)
+		ord[i] = (struct pend_order){ w->pending[i].n.addr, i };
+	qsort(ord, np, sizeof(*ord), pend_cmp);
+	for (i = 0; i < np; i++) {
+		uint64_t a = ord[i].addr;
+
+		if (!nr || a > end + RANGE_GAP || a + 24 - v[nr - 1].addr > RANGE_MAX) {
+			if (nr)
+				off += v[nr - 1].len = end - v[nr - 1].addr;
+			first[nr] = i;
+			v[nr++] = (struct refwalk_iov){ a, w->scratch + off, 0 };
+			end = a;
+		}
+		if (a + 24 > end)
+			end = a + 24;
+	}
+	if (!nr)
+		return;
+	v[nr - 1].len = end - v[nr - 1].addr;
+	first[nr] = np;
+	for (r = 0; r < nr; r++) {
+		if (!user_addr(v[r].addr, v[r].len))
+			continue;
+		w->st.bytes += v[r].len;
+		w->call_bytes += v[r].len;
+	}
+	for (r = 0; r < nr; ) {
+		got = user_addr(v[r].addr, v[r].len) ? w->readv(w->arg, v + r, nr - r) : 0;
+		for (; got > 0; got--, r++)
+			for (i = first[r]; i < first[r + 1]; i++) {
+				struct ref *p = &w->pending[ord[i].i];
+
+				memcpy(p->head, (uint8_t *)v[r].buf + (ord[i].addr - v[r].addr), 24);
+				ok[ord[i].i] = true;
+			}
+		if (r < nr) {
+			for (i = first[r]; i < first[r + 1]; i++)
+				ok[ord[i].i] = head_read(w, &w->pending[ord[i].i]);
+			r++;
+		}
+	}
+}
+
 /* Type-checks the pending references, counts the wanted ones, queues the containers. */
 static int pending_flush(struct refwalk *w)
 {
-	struct refwalk_iov v[PENDING_MAX];
-	uint32_t i, got, np = w->npending;
+	bool ok[PENDING_MAX] = { false };
+	uint32_t i, np = w->npending;
 	int err = 0;
 
-	for (i = 0; i < np; i++)
-		v[i] = (struct refwalk_iov){ w->pending[i].n.addr, w->pending[i].head, 24 };
-	w->st.bytes += (uint64_t)np * 24;
-	w->call_bytes += (uint64_t)np * 24;
-	for (i = 0; i < np && !err; ) {
-		got = w->readv(w->arg, v + i, np - i);
-		/* The smallest objects are 16 bytes: one at a mapping's end is read without its size. */
-		if (!got && (w->pending[i].head[2] = 0, rd(w, v[i].addr, v[i].buf, 16)))
-			got = 1;
-		for (; got > 0 && !err; got--, i++) {
-			struct ref *r = &w->pending[i];
-			const struct tinfo *ti;
+	heads_read(w, ok);
+	for (i = 0; i < np && !err; i++) {
+		struct ref *r = &w->pending[i];
+		const struct tinfo *ti;
 
-			if (r->head[0] < 1 || r->head[0] > REFCNT_MAX ||
-			    !(ti = tinfo_get(w, r->head[1]))) {
-				w->st.corrupt++;
-				continue;
-			}
-			w->st.objects++;
-			r->n.shape = shape_of(w, &r->n, r->head[1]);
-			r->n.type = r->head[1];
-			if (!tinfo_followed(ti)) {
-				w->st.opaque += ti->kind == REFWALK_OPAQUE;
-				if (ti->wanted)
-					group_add(w, &r->n);
-				else
-					owner_set(w, r, ti);
-				continue;
-			}
-			if (u64map_lookup(w->visited, r->n.addr))
-				continue;
-			owner_set(w, r, ti);
+		if (!ok[i] || r->head[0] < 1 || r->head[0] > REFCNT_MAX ||
+		    !(ti = tinfo_get(w, r->head[1]))) {
+			w->st.corrupt++;
+			continue;
+		}
+		w->st.objects++;
+		r->n.shape = shape_of(w, &r->n, r->head[1]);
+		r->n.type = r->head[1];
+		if (!tinfo_followed(ti)) {
+			w->st.opaque += ti->kind == REFWALK_OPAQUE;
 			if (ti->wanted)
 				group_add(w, &r->n);
-			err = node_add(w, &r->n);
+			else
+				owner_set(w, r, ti);
+			continue;
 		}
-		if (i < np) {	/* unreadable: not an object */
-			w->st.corrupt++;
-			i++;
-		}
+		if (u64map_lookup(w->visited, r->n.addr))
+			continue;
+		owner_set(w, r, ti);
+		if (ti->wanted)
+			group_add(w, &r->n);
+		err = node_add(w, &r->n);
 	}
 	w->npending = 0;
 	return err;
@@ -466,8 +533,7 @@ static int ref_add(struct refwalk *w, uint64_t addr, uint32_t parent, enum refwa
 		w->st.corrupt++;
 		return 0;
 	}
-	if (u64map_lookup(w->visited, addr))
-		return 0;
+	/* Whether it was visited is asked once its type says it is a container: most are not. */
 	w->pending[w->npending++] = (struct ref){ .n = { .addr = addr, .name = name, .aux = aux,
 							  .parent = parent, .edge = edge } };
 	return w->npending == PENDING_MAX ? pending_flush(w) : 0;
@@ -1035,7 +1101,7 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg)
 		w->roots_done = true;
 	}
 	while (!err && w->head < w->n) {
-		if ((w->head & 31) == 0 && over_budget(w)) {
+		if ((w->head & 63) == 0 && over_budget(w)) {
 			err = -EAGAIN;
 			break;
 		}
