@@ -97,7 +97,7 @@ struct refwalk {
 	uint64_t memo_keys;
 	uint32_t memo_n;
 	uint64_t memo_names[MEMO_KEYS];
-	double call_start;
+	double call_start, call_seconds;
 	uint64_t call_bytes;
 	struct refwalk_stats st;
 };
@@ -112,7 +112,7 @@ static double mono(void)
 
 static bool over_budget(const struct refwalk *w)
 {
-	return w->call_bytes > w->lim.max_bytes || mono() - w->call_start > w->lim.max_seconds;
+	return w->call_bytes > w->lim.max_bytes || mono() - w->call_start > w->call_seconds;
 }
 
 static bool user_addr(uint64_t addr, uint64_t len)
@@ -1084,7 +1084,7 @@ const char *refwalk_wanted(const struct refwalk *w)
 	return w->wanted;
 }
 
-int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg)
+int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max_seconds)
 {
 	int err = 0, flush;
 
@@ -1094,6 +1094,8 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg)
 	w->arg = arg;
 	w->call_bytes = 0;
 	w->call_start = mono();
+	w->call_seconds = max_seconds > 0 && max_seconds < w->lim.max_seconds ? max_seconds :
+			  w->lim.max_seconds;
 	w->memo_keys = 0;
 	w->st.calls++;
 	if (!w->roots_done) {

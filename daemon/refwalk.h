@@ -98,8 +98,9 @@ int refwalk_new(const struct refwalk_layout *l, const struct refwalk_limits *lim
 void refwalk_free(struct refwalk *w);
 const char *refwalk_wanted(const struct refwalk *w);
 
-/* Goes on with the walk within one call's budget: 0 done, -EAGAIN to be continued, -ENOMEM. */
-int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg);
+/* Goes on with the walk within one call's budget (max_seconds if > 0 and smaller than the
+ * limits'): 0 done, -EAGAIN to be continued, -ENOMEM. */
+int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max_seconds);
 
 const struct refwalk_stats *refwalk_stats(const struct refwalk *w);
 

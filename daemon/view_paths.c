@@ -27,6 +27,8 @@
 #define PATHS_MAX		5
 #define STEPS_MAX		64
 #define WALK_REUSE_S		10.0
+/* What a `leaks` reply may spend on the walk: the daemon's loop waits meanwhile. */
+#define LEAKS_SLICE_S		0.05
 #define RANGES_MAX		65536u
 #define NAME_LEN		128
 
@@ -441,8 +443,9 @@ static int64_t live_of(struct target *t, const char *type)
 	return live;
 }
 
-/* One slice of the walk of (t, type) within its budget: 0, or a negative errno. */
-static int walk_slice(struct target *t, const char *type, struct refwalk **out)
+/* One slice of the walk of (t, type) within its budget (seconds, 0: the walk's): 0, or a
+ * negative errno. */
+static int walk_slice(struct target *t, const char *type, double seconds, struct refwalk **out)
 {
 	struct target_mem mem = { .pid = t->pid };
 	int err;
@@ -453,7 +456,7 @@ static int walk_slice(struct target *t, const char *type, struct refwalk **out)
 		err = mem_load(&mem);
 	}
 	if (!err) {
-		err = refwalk_run(*out, mem_readv, &mem);
+		err = refwalk_run(*out, mem_readv, &mem, seconds);
 		if (err == -EAGAIN)
 			err = 0;
 		else if (!err && !last.done_at)
@@ -497,7 +500,7 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 	*out = NULL;
 	err = layout_get(t, &l);
 	if (!err)
-		err = walk_slice(t, type, &w);
+		err = walk_slice(t, type, 0, &w);
 	if (err)
 		return err;
 	paths = json_array();
@@ -538,7 +541,8 @@ json_t *view_path_first_json(struct target *t, const char *type)
 		       strcmp(refwalk_wanted(last.w), type)) &&
 	    loop_mono() - last.used_at < WALK_REUSE_S)
 		return NULL;
-	if (layout_get(t, &l) || walk_slice(t, type, &w) || !refwalk_stats(w)->complete)
+	if (layout_get(t, &l) || walk_slice(t, type, LEAKS_SLICE_S, &w) ||
+	    !refwalk_stats(w)->complete)
 		return NULL;
 	paths = json_array();
 	if (paths && !paths_add(t, &l, w, type, 1, paths))

@@ -96,14 +96,15 @@ def test_cipher_cycles_unreachable(daemon, target_factory, python, mode):
 
 
 def leaks_first_with_path(daemon, pid, type_name):
-    """leaks' first suspect once it is type_name and carries a path (within 120 s)."""
-    deadline = time.time() + 120
+    """leaks' first suspect once it is type_name and carries a path (within 300 s: each
+    reply walks 0.05 s more of the heap)."""
+    deadline = time.time() + 300
     while True:
         doc = daemon.ok("leaks", "-p", str(pid), "--window", "30")
         first = doc["suspects"][0] if doc["suspects"] else {}
         if first.get("type") == type_name and "path" in first or time.time() > deadline:
             break
-        time.sleep(2)
+        time.sleep(0.5)
     assert first.get("type") == type_name and "path" in first, doc
     return first
 

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	l.str_type = TYPES + 512ull * REFWALK_KINDS;	/* the seeds' wanted type: sized as a str */
 	if (refwalk_new(&l, &lim, "Wanted", &w))
 		abort();
-	while ((ret = refwalk_run(w, fake_readv, &f)) == -EAGAIN && ++calls < 100)
+	while ((ret = refwalk_run(w, fake_readv, &f, 0)) == -EAGAIN && ++calls < 100)
 		;
 	if (ret && ret != -EAGAIN)
 		abort();
