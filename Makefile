@@ -215,6 +215,7 @@ FUZZ_DEPS_container := daemon/container.c daemon/procfs.c daemon/text.c
 FUZZ_LIBS_container := -ljansson
 FUZZ_DEPS_postmortem := daemon/postmortem.c daemon/log.c daemon/text.c
 FUZZ_LIBS_postmortem := -ljansson -lsystemd
+FUZZ_DEPS_refwalk := daemon/refwalk.c daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
 # The request and config parsers name modes and sort orders through target.c and view_top.c,
 # which link the rest of the daemon but its socket (main, server, handlers, peer).
 FUZZ_DAEMON := $(filter-out daemon/main.c daemon/server.c daemon/handlers.c daemon/peer.c,$(DAEMON_SRCS))

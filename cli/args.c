@@ -203,6 +203,7 @@ void usage_print(const struct command *cmd)
 	     "  pyleakctl sites -p 4242 --type str\n"
 	     "  pyleakctl sites -p 4242 --type str --format folded | flamegraph.pl > str.svg\n"
 	     "  pyleakctl sites -p 4242 --type str --format pprof -o str.pb.gz\n"
+	     "  pyleakctl path -p 4242 --type str\n"
 	     "  pyleakctl snapshot -p 4242 -o before.json; sleep 600; pyleakctl snapshot -p 4242 -o after.json\n"
 	     "  pyleakctl diff before.json after.json\n"
 	     "  pyleakctl report -p 4242 -o report.html\n"

@@ -18,6 +18,7 @@
 #include "client.h"
 #include "common.h"
 #include "failure.h"
+#include "path.h"
 #include "render.h"
 #include "reply.h"
 #include "report.h"
@@ -130,6 +131,13 @@ const struct command commands[] = {
 		.required = CO(PID) | CO(TYPE),
 		.request = sites_request,
 		.render = sites_render,
+	}, {
+		.name = "path",
+		.summary = "how the live objects of a type are kept alive: paths from a root",
+		.options = CO(PID) | CO(TYPE) | CO(MODE),
+		.required = CO(PID) | CO(TYPE),
+		.run = path_run,
+		.render = path_render,
 	}, {
 		.name = "snapshot",
 		.summary = "save a process's top, leaks and top suspects' sites in a JSON file",

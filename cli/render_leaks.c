@@ -20,6 +20,8 @@ static int suspect_add(struct table *t, size_t index, json_t *suspect)
 			percent_text(field(suspect, "freed_by_gc_fraction"), b[5]));
 	if (!err && json_is_string(evidence))
 		err = table_add_line(t, "%s", json_string_value(evidence));
+	if (!err && field(suspect, "path"))
+		err = table_add_line(t, "  kept by %s", value_text(field(field(suspect, "path"), "text"), b[0]));
 	json_array_foreach(field(suspect, "sites"), i, site) {
 		if (err)
 			break;

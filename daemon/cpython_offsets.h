@@ -16,7 +16,7 @@
  *     macros: /root/.pyenv/versions/3.11.7/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.11.2 /usr/bin/python3.11 (python3.11, build-id 571d98e01096d5c1c32420d229a6731a0a50d2a0):
  *     offsets: stripped, so 3.11.7's DWARF,
- *       all 42 offsets and sizes found equal with its headers (offsetof, internal/ included);
+ *       all 79 offsets and sizes found equal with its headers (offsetof, internal/ included);
  *     macros: /usr/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.12.1 /root/.pyenv/versions/3.12.1/bin/python3.12 (libpython3.12.so.1.0, build-id f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc):
  *     offsets: DWARF of /root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0;
@@ -122,6 +122,54 @@ struct cpython_offsets {
 	uint16_t dbg_bytes_size;	/* offsetof(_Py_DebugOffsets, bytes_object.size) */
 	uint16_t dbg_bytes_ob_size;	/* offsetof(_Py_DebugOffsets, bytes_object.ob_size) */
 	uint16_t dbg_bytes_ob_sval;	/* offsetof(_Py_DebugOffsets, bytes_object.ob_sval) */
+	uint16_t interp_modules;	/* PyInterpreterState.imports.modules (3.12+), .modules */
+	uint16_t interp_tstate_head;	/* PyInterpreterState.threads.head (3.12+), .tstate_head */
+	uint16_t tstate_next;	/* PyThreadState.next */
+	uint16_t frame_localsplus;	/* _PyInterpreterFrame.localsplus (3.11+), f_localsplus */
+	uint16_t co_nlocals;	/* PyCodeObject.co_nlocals (int; <=3.10: its co_varnames) */
+	uint16_t co_varnames;	/* PyCodeObject.co_varnames (<=3.10); 0: none */
+	uint16_t co_cellvars;	/* PyCodeObject.co_cellvars (<=3.10); 0: none */
+	uint16_t co_freevars;	/* PyCodeObject.co_freevars (<=3.10); 0: none */
+	uint16_t co_nlocalsplus;	/* PyCodeObject.co_nlocalsplus (int, 3.11+); 0: none */
+	uint16_t co_localsplusnames;	/* PyCodeObject.co_localsplusnames (3.11+); 0: none */
+	uint16_t dict_used;	/* PyDictObject.ma_used */
+	uint16_t dict_keys;	/* PyDictObject.ma_keys */
+	uint16_t dict_values;	/* PyDictObject.ma_values */
+	uint16_t dk_size;	/* PyDictKeysObject.dk_size (<=3.10); 0: none */
+	uint16_t dk_log2_size;	/* PyDictKeysObject.dk_log2_size (uint8, 3.11+); 0: none */
+	uint16_t dk_log2_index_bytes;	/* PyDictKeysObject.dk_log2_index_bytes (uint8, 3.11+) */
+	uint16_t dk_kind;	/* PyDictKeysObject.dk_kind (uint8, 3.11+); 0: none */
+	uint16_t dk_nentries;	/* PyDictKeysObject.dk_nentries */
+	uint16_t dk_indices;	/* PyDictKeysObject.dk_indices */
+	uint16_t dk_entry_size;	/* sizeof(PyDictKeyEntry): hash, key, value */
+	uint16_t dk_unicode_entry_size;	/* sizeof(PyDictUnicodeEntry): key, value (3.11+) */
+	uint8_t dk_kind_unicode;	/* DICT_KEYS_UNICODE (3.11+) */
+	uint8_t dk_kind_split;	/* DICT_KEYS_SPLIT (3.11+) */
+	uint16_t dict_values_items;	/* PyDictValues.values (3.11+) */
+	uint16_t set_used;	/* PySetObject.used */
+	uint16_t set_mask;	/* PySetObject.mask */
+	uint16_t set_table;	/* PySetObject.table */
+	uint16_t set_entry_size;	/* sizeof(setentry): key, hash */
+	uint16_t cell_ref;	/* PyCellObject.ob_ref */
+	uint16_t func_globals;	/* PyFunctionObject.func_globals */
+	uint16_t func_defaults;	/* PyFunctionObject.func_defaults */
+	uint16_t func_kwdefaults;	/* PyFunctionObject.func_kwdefaults */
+	uint16_t func_closure;	/* PyFunctionObject.func_closure */
+	uint16_t method_func;	/* PyMethodObject.im_func */
+	uint16_t method_self;	/* PyMethodObject.im_self */
+	uint16_t module_dict;	/* PyModuleObject.md_dict */
+	uint16_t tp_dict;	/* PyTypeObject.tp_dict */
+	uint16_t tp_base;	/* PyTypeObject.tp_base */
+	uint16_t ht_cached_keys;	/* PyHeapTypeObject.ht_cached_keys */
+	uint64_t tpflags_managed_dict;	/* Py_TPFLAGS_MANAGED_DICT (3.11+); 0: none */
+	uint64_t tpflags_inline_values;	/* Py_TPFLAGS_INLINE_VALUES (3.13+); 0: none */
+	int16_t managed_dict;	/* a managed __dict__ pointer from the object (headers: _PyObject_ManagedDictPointer 3.11, MANAGED_DICT_OFFSET 3.12+); 0: none */
+	uint16_t member_size;	/* sizeof(PyMemberDef): a heap type's __slots__ follow it */
+	uint16_t member_name;	/* PyMemberDef.name */
+	uint16_t member_type;	/* PyMemberDef.type (int) */
+	uint16_t member_offset;	/* PyMemberDef.offset */
+	uint8_t member_object_ex;	/* T_OBJECT_EX (structmember.h): a __slots__ member */
+	int16_t managed_values;	/* its values pointer (3.11: _PyObject_ValuesPointer); 0: none or elsewhere */
 };
 
 static const struct cpython_offsets cpython_offsets_table[] = {
@@ -129,30 +177,74 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 104, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
 	   .str_compact_data = 72, .pool_size = 4096, .preheader_flags = 0x0, .runtime_gc = 344,
-	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200 },
+	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200,
+	   .interp_modules = 56, .interp_tstate_head = 8, .tstate_next = 8, .frame_localsplus = 360,
+	   .co_nlocals = 28, .co_varnames = 72, .co_cellvars = 88, .co_freevars = 80, .dict_used = 16,
+	   .dict_keys = 32, .dict_values = 40, .dk_size = 8, .dk_nentries = 32, .dk_indices = 40,
+	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
+	   .cell_ref = 16, .func_globals = 24, .func_defaults = 32, .func_kwdefaults = 40,
+	   .func_closure = 48, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
+	   .tp_base = 256, .ht_cached_keys = 872, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
 	{ .minor = 9, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 104, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
 	   .str_compact_data = 72, .pool_size = 4096, .preheader_flags = 0x0, .interp_gc = 616,
-	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200 },
+	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200,
+	   .interp_modules = 856, .interp_tstate_head = 8, .tstate_next = 8, .frame_localsplus = 360,
+	   .co_nlocals = 28, .co_varnames = 72, .co_cellvars = 88, .co_freevars = 80, .dict_used = 16,
+	   .dict_keys = 32, .dict_values = 40, .dk_size = 8, .dk_nentries = 32, .dk_indices = 40,
+	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
+	   .cell_ref = 16, .func_globals = 24, .func_defaults = 32, .func_kwdefaults = 40,
+	   .func_closure = 48, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
+	   .tp_base = 256, .ht_cached_keys = 864, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
 	{ .minor = 10, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .frame_back = 24, .frame_code = 32, .frame_pos = 96, .co_firstlineno = 40,
 	   .co_filename = 104, .co_name = 112, .co_linetable = 120, .str_ascii_data = 48,
 	   .str_compact_data = 72, .pool_size = 16384, .preheader_flags = 0x0, .interp_gc = 616,
-	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200 },
+	   .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104, .gc_collecting = 200,
+	   .interp_modules = 856, .interp_tstate_head = 8, .tstate_next = 8, .frame_localsplus = 352,
+	   .co_nlocals = 28, .co_varnames = 72, .co_cellvars = 88, .co_freevars = 80, .dict_used = 16,
+	   .dict_keys = 32, .dict_values = 40, .dk_size = 8, .dk_nentries = 32, .dk_indices = 40,
+	   .dk_entry_size = 24, .set_used = 24, .set_mask = 32, .set_table = 40, .set_entry_size = 16,
+	   .cell_ref = 16, .func_globals = 16, .func_defaults = 56, .func_kwdefaults = 64,
+	   .func_closure = 72, .method_func = 16, .method_self = 24, .module_dict = 16, .tp_dict = 264,
+	   .tp_base = 256, .ht_cached_keys = 872, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
 	{ .minor = 11, .runtime_tstate_current = 576, .runtime_interp_main = 48, .tstate_cframe = 56,
 	   .cframe_current_frame = 8, .frame_back = 48, .frame_code = 32, .frame_pos = 56,
 	   .co_firstlineno = 72, .co_filename = 112, .co_name = 120, .co_linetable = 136,
 	   .co_code_adaptive = 184, .str_ascii_data = 48, .str_compact_data = 72, .pool_size = 16384,
 	   .preheader_flags = 0x10, .interp_gc = 648, .gc_generations = 24, .gc_generation_size = 24,
-	   .gc_permanent = 104, .gc_collecting = 200 },
+	   .gc_permanent = 104, .gc_collecting = 200, .interp_modules = 888, .interp_tstate_head = 16,
+	   .tstate_next = 8, .frame_localsplus = 72, .co_nlocals = 80, .co_nlocalsplus = 76,
+	   .co_localsplusnames = 96, .dict_used = 16, .dict_keys = 32, .dict_values = 40,
+	   .dk_log2_size = 8, .dk_log2_index_bytes = 9, .dk_kind = 10, .dk_nentries = 24,
+	   .dk_indices = 32, .dk_entry_size = 24, .dk_unicode_entry_size = 16, .dk_kind_unicode = 1,
+	   .dk_kind_split = 2, .dict_values_items = 0, .set_used = 24, .set_mask = 32, .set_table = 40,
+	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
+	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
+	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 872,
+	   .tpflags_managed_dict = 0x10, .managed_dict = -24, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16, .managed_values = -32 },
 	{ .minor = 12, .runtime_interp_main = 48, .interp_ceval_gil = 384, .gil_last_holder = 8,
 	   .tstate_cframe = 56, .cframe_current_frame = 0, .frame_back = 8, .frame_code = 0,
 	   .frame_pos = 56, .frame_owner = 70, .frame_owner_cstack = 3, .co_firstlineno = 68,
 	   .co_filename = 112, .co_name = 120, .co_linetable = 136, .co_code_adaptive = 192,
 	   .str_ascii_data = 40, .str_compact_data = 56, .pool_size = 16384, .preheader_flags = 0x18,
 	   .interp_gc = 112, .gc_generations = 24, .gc_generation_size = 24, .gc_permanent = 104,
-	   .gc_collecting = 200 },
+	   .gc_collecting = 200, .interp_modules = 944, .interp_tstate_head = 72, .tstate_next = 8,
+	   .frame_localsplus = 72, .co_nlocals = 80, .co_nlocalsplus = 72, .co_localsplusnames = 96,
+	   .dict_used = 16, .dict_keys = 32, .dict_values = 40, .dk_log2_size = 8,
+	   .dk_log2_index_bytes = 9, .dk_kind = 10, .dk_nentries = 24, .dk_indices = 32,
+	   .dk_entry_size = 24, .dk_unicode_entry_size = 16, .dk_kind_unicode = 1, .dk_kind_split = 2,
+	   .dict_values_items = 0, .set_used = 24, .set_mask = 32, .set_table = 40,
+	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
+	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
+	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 880,
+	   .tpflags_managed_dict = 0x10, .managed_dict = -24, .member_size = 40, .member_name = 0,
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
 	{ .minor = 13, .runtime_interp_main = 640, .interp_ceval_gil = 16, .gil_last_holder = 8,
 	   .tstate_frame = 72, .frame_back = 8, .frame_code = 0, .frame_pos = 56, .frame_owner = 70,
 	   .frame_owner_cstack = 3, .co_firstlineno = 68, .co_filename = 112, .co_name = 120,
@@ -167,7 +259,19 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .dbg_code_name = 288, .dbg_code_linetable = 304, .dbg_code_firstlineno = 312,
 	   .dbg_code_adaptive = 344, .dbg_type_size = 368, .dbg_type_name = 376, .dbg_type_flags = 392,
 	   .dbg_str_size = 536, .dbg_str_state = 544, .dbg_str_length = 552, .dbg_str_ascii_size = 560,
-	   .dbg_bytes_size = 512, .dbg_bytes_ob_size = 520, .dbg_bytes_ob_sval = 528 },
+	   .dbg_bytes_size = 512, .dbg_bytes_ob_size = 520, .dbg_bytes_ob_sval = 528,
+	   .interp_modules = 7656, .interp_tstate_head = 7344, .tstate_next = 8,
+	   .frame_localsplus = 72, .co_nlocals = 80, .co_nlocalsplus = 72, .co_localsplusnames = 96,
+	   .dict_used = 16, .dict_keys = 32, .dict_values = 40, .dk_log2_size = 8,
+	   .dk_log2_index_bytes = 9, .dk_kind = 10, .dk_nentries = 24, .dk_indices = 32,
+	   .dk_entry_size = 24, .dk_unicode_entry_size = 16, .dk_kind_unicode = 1, .dk_kind_split = 2,
+	   .dict_values_items = 8, .set_used = 24, .set_mask = 32, .set_table = 40,
+	   .set_entry_size = 16, .cell_ref = 16, .func_globals = 16, .func_defaults = 56,
+	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
+	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 880,
+	   .tpflags_managed_dict = 0x10, .tpflags_inline_values = 0x4, .managed_dict = -24,
+	   .member_size = 40, .member_name = 0, .member_type = 8, .member_offset = 16,
+	   .member_object_ex = 16 },
 };
 
 /* The row of CPython major.minor; NULL if none. */

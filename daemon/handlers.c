@@ -105,6 +105,7 @@ static json_t *handle_status(const struct peer *p, int clients)
 		json_object_set_new(doc, "metrics", metrics_status_json() ?: json_null());
 		json_object_set_new(doc, "ended", ended_stats_json());
 		json_object_set_new(doc, "postmortem", postmortem_stats_json());
+		json_object_set_new(doc, "path_walk", view_paths_status_json());
 	}
 	return doc;
 }
@@ -330,6 +331,27 @@ static json_t *handle_postmortem(const struct peer *p, pid_t pid)
 	return reply_error("internal", "pid %d: postmortem report: %s", pid, strerror(-err));
 }
 
+static json_t *handle_path(const struct peer *p, const struct request *req)
+{
+	json_t *err = NULL, *doc;
+	pid_t pid = req->pid;
+	struct target *t;
+	int ret;
+
+	t = target_get(p, req, &err);
+	if (!t)
+		return err;
+	if (target_check(t))
+		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+	ret = view_paths_json(t, req->type, &doc);
+	if (!ret)
+		return doc;
+	if (ret == -EOPNOTSUPP)
+		return reply_error("unsupported_python", "pid %d: Python %s: reference walks are not supported",
+				   pid, t->py.version);
+	return reply_error("internal", "pid %d: path: %s", pid, strerror(-ret));
+}
+
 json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 {
 	json_t *reply = NULL;	/* every command is handled below */
@@ -366,6 +388,9 @@ json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 		break;
 	case REQUEST_POSTMORTEM:
 		reply = handle_postmortem(p, req.pid);
+		break;
+	case REQUEST_PATH:
+		reply = handle_path(p, &req);
 		break;
 	}
 cleanup:

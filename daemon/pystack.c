@@ -464,6 +464,11 @@ static int str_read(const struct pystack_cache *c, uint64_t obj, char *out, size
 	return err;
 }
 
+int pystack_str_read(const struct pystack_cache *c, uint64_t obj, char *out, size_t size)
+{
+	return str_read(c, obj, out, size);
+}
+
 /* The fields of a code object (a copy of its first len bytes) the frame is named from. */
 struct code_refs {
 	uint64_t name, file, table;

@@ -33,6 +33,10 @@ void pystack_cache_free(struct pystack_cache *c);
 int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offset,
 			  struct pystack_frame *out);
 
+/* A compact str object of the target (a name: a variable, an attribute, a dict key) as UTF-8
+ * in out; 0 or a negative errno (-EINVAL: not a compact str). */
+int pystack_str_read(const struct pystack_cache *c, uint64_t obj, char *out, size_t size);
+
 /* Copies of the parts of a code object read from the target, each from its start: the code
  * object, its co_name and co_filename str objects, its line table's bytes object. */
 struct pystack_code_copy {

@@ -10,7 +10,7 @@
 static const char *const cmd_names[] = {
 	[REQUEST_STATUS] = "status", [REQUEST_PS] = "ps", [REQUEST_ATTACH] = "attach",
 	[REQUEST_DETACH] = "detach", [REQUEST_TOP] = "top", [REQUEST_LEAKS] = "leaks",
-	[REQUEST_SITES] = "sites", [REQUEST_POSTMORTEM] = "postmortem",
+	[REQUEST_SITES] = "sites", [REQUEST_POSTMORTEM] = "postmortem", [REQUEST_PATH] = "path",
 };
 
 static int request_fail(struct request *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -129,6 +129,14 @@ static int sites_parse(struct request *req)
 	return attach_fields_parse(req);
 }
 
+static int path_parse(struct request *req)
+{
+	if (field_pid(req->doc, &req->pid) || field_str(req->doc, "type", &req->type) || !req->type ||
+	    !*req->type)
+		return request_fail(req, "path: needs an integer \"pid\" > 0 and a string \"type\"");
+	return attach_fields_parse(req);
+}
+
 int request_parse(const char *line, struct request *req)
 {
 	json_error_t jerr;
@@ -163,6 +171,8 @@ int request_parse(const char *line, struct request *req)
 	case REQUEST_POSTMORTEM:
 		return json_object_get(req->doc, "pid") && field_pid(req->doc, &req->pid) ?
 			request_fail(req, "postmortem: \"pid\", if given, must be an integer > 0") : 0;
+	case REQUEST_PATH:
+		return path_parse(req);
 	default:
 		return request_fail(req, "unknown command \"%.64s\"", cmd);
 	}

@@ -23,6 +23,7 @@ enum request_cmd {
 	REQUEST_LEAKS,
 	REQUEST_SITES,
 	REQUEST_POSTMORTEM,
+	REQUEST_PATH,
 };
 
 struct request {
@@ -33,7 +34,7 @@ struct request {
 	double interval;		/* top: seconds of the growth column (0: one sample) */
 	long history;			/* top: seconds of each row's history to include (0: none) */
 	long window;			/* leaks: seconds */
-	const char *type;		/* sites: a type name, valid until request_release() */
+	const char *type;		/* sites, path: a type name, valid until request_release() */
 	/* attach, and top, leaks, sites when they attach: given, else the daemon's */
 	bool has_mode, has_budget;
 	enum target_mode mode;

@@ -147,6 +147,11 @@ int u64map_insert(struct u64map *m, uint64_t key, void **value)
 	return 1;
 }
 
+size_t u64map_bytes(const struct u64map *m)
+{
+	return sizeof(*m) + (m->nslots + 1) * m->stride;
+}
+
 size_t u64map_count(const struct u64map *m)
 {
 	return m->count;

@@ -26,6 +26,9 @@ int u64map_insert(struct u64map *m, uint64_t key, void **value);
 
 size_t u64map_count(const struct u64map *m);
 
+/* The memory the map holds, in bytes. */
+size_t u64map_bytes(const struct u64map *m);
+
 /* Iteration, in no order: start with *pos = 0; false once every entry was visited. */
 bool u64map_next(const struct u64map *m, size_t *pos, uint64_t *key, void **value);
 

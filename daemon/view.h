@@ -33,6 +33,22 @@ json_t *view_status_json(struct target *t);
  * (-EOPNOTSUPP: this interpreter's stacks cannot be read). */
 int view_sites_json(struct target *t, const char *type_name, int n, json_t **out);
 
+/* `path`: retention paths of the objects of the type named type_name, from the reference walk
+ * (refwalk.h), which goes on at each request until complete; 0 or a negative errno
+ * (-EOPNOTSUPP: this interpreter's layouts are not known). */
+int view_paths_json(struct target *t, const char *type_name, json_t **out);
+
+/* `leaks`: the first retention path of type_name, if the walk (one budgeted slice more) is
+ * complete; else NULL. */
+json_t *view_path_first_json(struct target *t, const char *type_name);
+
+/* What holds the objects at the end of a path, as `leaks`' "held_by": {"container": "list",
+ * "dict value", "dict key", "set", "attribute", ..., "type", "length"}; NULL if nothing does. */
+json_t *view_path_holder_json(json_t *path);
+
+/* `status`: the walk the daemon keeps (pid, type, containers, memory), or null. */
+json_t *view_paths_status_json(void);
+
 /* Precise mode and the budget: a target that fell back gets doc's "fell_back" {"from",
  * "cost_ratio", "budget"} and a note; one forced to stay over it, a note. */
 void view_budget_add(const struct target *t, json_t *doc, json_t *notes);

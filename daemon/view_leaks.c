@@ -107,6 +107,30 @@ int view_leak_judge(const struct target *t, const struct type_row *r, double now
 	if (sc->gc_fraction < 0 && gcwatch_measuring(&t->gcwatch, r->type))
 		return 0;
 	return sc->score >= 0.1 || sc->gc_fraction >= 0.5;
+/*
+ * One leak per root: the first suspect's path, and what each of its objects holds alone
+ * ("retains", "retained_bytes", from the path's walk) go to it; the other suspects among what
+ * it retains, about one or more per owner, are marked "retained_by" it.
+ */
+static void leader_set(struct suspect *list, size_t m, json_t *path)
+{
+	json_t *lead = list[0].doc, *retains = json_object_get(path, "retains"), *r;
+	const char *type = json_string_value(json_object_get(lead, "type"));
+	size_t i, j;
+
+	if (retains) {
+		json_object_set(lead, "retains", retains);
+		json_object_set(lead, "retained_bytes", json_object_get(path, "retained_bytes"));
+		json_object_del(path, "retains");
+		json_object_del(path, "retained_bytes");
+		json_object_del(path, "owners");
+	}
+	json_object_set_new(lead, "path", path);
+	for (i = 1; i < m; i++)
+		json_array_foreach(retains, j, r)
+			if (list[i].doc && json_real_value(json_object_get(r, "per_owner")) >= 0.5 &&
+			    json_equal(json_object_get(r, "type"), json_object_get(list[i].doc, "type")))
+				json_object_set_new(list[i].doc, "retained_by", json_string(type));
 }
 
 json_t *view_leaks_json(struct target *t, double window_s, int n)
@@ -145,6 +169,16 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 		m++;
 	}
 	qsort(list, m, sizeof(*list), suspect_cmp);
+	/* The first suspect's retention path, from the reference walk: one budgeted slice per
+	 * reply until it is complete, then the kept walk. */
+	if (m && list[0].doc && list[0].score >= 0.5) {
+		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[0].doc, "type")));
+
+		if (path && !json_object_get(list[0].doc, "held_by"))
+			json_object_set_new(list[0].doc, "held_by", view_path_holder_json(path));
+		if (path)
+			leader_set(list, m, path);
+	}
 	for (i = 0; i < m; i++) {
 		if (n > 0 && (int)i >= n)
 			json_decref(list[i].doc);

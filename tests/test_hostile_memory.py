@@ -6,8 +6,8 @@ attached, corrupt: their class's tp_dictoffset (its sum with an offset wrapped a
 pyleakd), a list's ob_size and allocated and a pool header; tp_basicsize and tp_itemsize;
 tp_name (pointing at a name that is not UTF-8); the allocating function's name, file name
 (surrogates, control characters) and line table; and the length of a line table, plus 20,000
-forged type objects with an object each. Then `top`, `leaks`, `sites --type Victim` and
-`status` of each must answer in time, the daemon stay up, the healthy target's count stay
+forged type objects with an object each. Then `top`, `leaks`, `sites --type Victim`, `path
+--type Victim` (a complete walk) and `status` of each must answer in time, the daemon stay up, the healthy target's count stay
 exact, out-of-range fields be reported per target in status, and frames named from corrupted
 code objects still be listed (in valid UTF-8, which jansson needs to keep them).
 """
@@ -81,6 +81,9 @@ def test_hostile_memory(daemon, target_factory, python, mode):
         code, doc = answers(daemon, "top", "-p", pid, "-n", "100000")
         assert code == 0, (cmds, doc)
         answers(daemon, "leaks", "-p", pid, "--window", "10")
+        # The reference walk reads the same corrupted types, lists and names.
+        code, doc = answers(daemon, "path", "-p", pid, "--type", "Victim")
+        assert code == 0 and doc["walk"]["complete"], (cmds, doc)
         code, doc = answers(daemon, "sites", "-p", pid, "--type", "Victim", "-n", "100")
         if cmds == "code alloc" and doc.get("sites"):
             # The frame of the corrupted code object is named, not dropped from the stack.
@@ -92,7 +95,8 @@ def test_hostile_memory(daemon, target_factory, python, mode):
             # Names from the target reach neither a terminal nor the journal as control bytes
             # (C0, and C1 such as U+009B, which some terminals obey as CSI).
             for args in (["top", "-p", pid, "--once", "-n", "0"],
-                         ["sites", "-p", pid, "--type", "Victim"]):
+                         ["sites", "-p", pid, "--type", "Victim"],
+                         ["path", "-p", pid, "--type", "Victim"]):
                 _, out, err = daemon.ctl(*args, timeout=ANSWER_S)
                 assert not set(out + err) & CONTROL, (args, out, err)
         assert t.proc.poll() is None, "the hostile target itself died: " + t.proc.stderr.read()

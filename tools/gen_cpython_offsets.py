@@ -72,10 +72,52 @@ MEMBERS = [
     ("struct _gc_runtime_state", "permanent_generation"),
     ("struct _gc_runtime_state", "collecting"),
     ("struct gc_generation", "head"),
+    # The reference walk (daemon/refwalk.c): roots, then the builtin containers' referents.
+    ("PyInterpreterState", "modules"),
+    ("PyInterpreterState", "imports.modules"),
+    ("PyInterpreterState", "tstate_head"),
+    ("PyInterpreterState", "threads.head"),
+    ("PyThreadState", "next"),
+    ("PyFrameObject", "f_localsplus"),
+    ("_PyInterpreterFrame", "localsplus"),
+    ("PyCodeObject", "co_nlocals"),
+    ("PyCodeObject", "co_varnames"),
+    ("PyCodeObject", "co_cellvars"),
+    ("PyCodeObject", "co_freevars"),
+    ("PyCodeObject", "co_nlocalsplus"),
+    ("PyCodeObject", "co_localsplusnames"),
+    ("PyDictObject", "ma_used"),
+    ("PyDictObject", "ma_keys"),
+    ("PyDictObject", "ma_values"),
+    ("PyDictKeysObject", "dk_size"),
+    ("PyDictKeysObject", "dk_log2_size"),
+    ("PyDictKeysObject", "dk_log2_index_bytes"),
+    ("PyDictKeysObject", "dk_kind"),
+    ("PyDictKeysObject", "dk_nentries"),
+    ("PyDictKeysObject", "dk_indices"),
+    ("PyDictValues", "values"),
+    ("PySetObject", "used"),
+    ("PySetObject", "mask"),
+    ("PySetObject", "table"),
+    ("PyCellObject", "ob_ref"),
+    ("PyFunctionObject", "func_globals"),
+    ("PyFunctionObject", "func_defaults"),
+    ("PyFunctionObject", "func_kwdefaults"),
+    ("PyFunctionObject", "func_closure"),
+    ("PyMethodObject", "im_func"),
+    ("PyMethodObject", "im_self"),
+    ("PyModuleObject", "md_dict"),
+    ("PyTypeObject", "tp_dict"),
+    ("PyTypeObject", "tp_base"),
+    ("PyHeapTypeObject", "ht_cached_keys"),
+    ("PyMemberDef", "name"),
+    ("PyMemberDef", "type"),
+    ("PyMemberDef", "offset"),
 ]
 SIZES = ["PyASCIIObject", "PyCompactUnicodeObject", "PyGC_Head", "struct pool_header",
-         "_Py_DebugOffsets", "struct gc_generation"]
-ENUMS = ["FRAME_OWNED_BY_CSTACK"]
+         "_Py_DebugOffsets", "struct gc_generation", "PyDictKeyEntry", "PyDictUnicodeEntry",
+         "setentry", "PyMemberDef"]
+ENUMS = ["FRAME_OWNED_BY_CSTACK", "DICT_KEYS_GENERAL", "DICT_KEYS_UNICODE", "DICT_KEYS_SPLIT"]
 BITS = [("PyASCIIObject", "state", "kind"), ("PyASCIIObject", "state", "compact"),
         ("PyASCIIObject", "state", "ascii")]
 
@@ -115,7 +157,8 @@ MEMBERS += [("_Py_DebugOffsets", m) for _, m in DEBUG_FIELDS]
 
 # tp_flags macros, from the headers; None when the version has no such flag.
 MACROS = ["Py_TPFLAGS_HEAPTYPE", "Py_TPFLAGS_READY", "Py_TPFLAGS_HAVE_GC",
-          "Py_TPFLAGS_TYPE_SUBCLASS", "Py_TPFLAGS_MANAGED_DICT", "Py_TPFLAGS_PREHEADER"]
+          "Py_TPFLAGS_TYPE_SUBCLASS", "Py_TPFLAGS_MANAGED_DICT", "Py_TPFLAGS_PREHEADER",
+          "Py_TPFLAGS_INLINE_VALUES", "T_OBJECT_EX"]
 
 # Constants of bpf/cpython.h and what each must equal on every interpreter.
 CONSTANTS = [
@@ -182,10 +225,63 @@ COLUMNS = [
     ("gc_permanent", "uint16_t", "struct _gc_runtime_state.permanent_generation"),
     ("gc_collecting", "uint16_t", "struct _gc_runtime_state.collecting (int)"),
     ("dbg_size", "uint16_t", "sizeof(_Py_DebugOffsets) (3.13+); 0: none"),
-] + [(name, "uint16_t", "offsetof(_Py_DebugOffsets, %s)" % m) for name, m in DEBUG_FIELDS]
+] + [(name, "uint16_t", "offsetof(_Py_DebugOffsets, %s)" % m) for name, m in DEBUG_FIELDS] + [
+    ("interp_modules", "uint16_t", "PyInterpreterState.imports.modules (3.12+), .modules"),
+    ("interp_tstate_head", "uint16_t", "PyInterpreterState.threads.head (3.12+), .tstate_head"),
+    ("tstate_next", "uint16_t", "PyThreadState.next"),
+    ("frame_localsplus", "uint16_t", "_PyInterpreterFrame.localsplus (3.11+), f_localsplus"),
+    ("co_nlocals", "uint16_t", "PyCodeObject.co_nlocals (int; <=3.10: its co_varnames)"),
+    ("co_varnames", "uint16_t", "PyCodeObject.co_varnames (<=3.10); 0: none"),
+    ("co_cellvars", "uint16_t", "PyCodeObject.co_cellvars (<=3.10); 0: none"),
+    ("co_freevars", "uint16_t", "PyCodeObject.co_freevars (<=3.10); 0: none"),
+    ("co_nlocalsplus", "uint16_t", "PyCodeObject.co_nlocalsplus (int, 3.11+); 0: none"),
+    ("co_localsplusnames", "uint16_t", "PyCodeObject.co_localsplusnames (3.11+); 0: none"),
+    ("dict_used", "uint16_t", "PyDictObject.ma_used"),
+    ("dict_keys", "uint16_t", "PyDictObject.ma_keys"),
+    ("dict_values", "uint16_t", "PyDictObject.ma_values"),
+    ("dk_size", "uint16_t", "PyDictKeysObject.dk_size (<=3.10); 0: none"),
+    ("dk_log2_size", "uint16_t", "PyDictKeysObject.dk_log2_size (uint8, 3.11+); 0: none"),
+    ("dk_log2_index_bytes", "uint16_t", "PyDictKeysObject.dk_log2_index_bytes (uint8, 3.11+)"),
+    ("dk_kind", "uint16_t", "PyDictKeysObject.dk_kind (uint8, 3.11+); 0: none"),
+    ("dk_nentries", "uint16_t", "PyDictKeysObject.dk_nentries"),
+    ("dk_indices", "uint16_t", "PyDictKeysObject.dk_indices"),
+    ("dk_entry_size", "uint16_t", "sizeof(PyDictKeyEntry): hash, key, value"),
+    ("dk_unicode_entry_size", "uint16_t", "sizeof(PyDictUnicodeEntry): key, value (3.11+)"),
+    ("dk_kind_unicode", "uint8_t", "DICT_KEYS_UNICODE (3.11+)"),
+    ("dk_kind_split", "uint8_t", "DICT_KEYS_SPLIT (3.11+)"),
+    ("dict_values_items", "uint16_t", "PyDictValues.values (3.11+)"),
+    ("set_used", "uint16_t", "PySetObject.used"),
+    ("set_mask", "uint16_t", "PySetObject.mask"),
+    ("set_table", "uint16_t", "PySetObject.table"),
+    ("set_entry_size", "uint16_t", "sizeof(setentry): key, hash"),
+    ("cell_ref", "uint16_t", "PyCellObject.ob_ref"),
+    ("func_globals", "uint16_t", "PyFunctionObject.func_globals"),
+    ("func_defaults", "uint16_t", "PyFunctionObject.func_defaults"),
+    ("func_kwdefaults", "uint16_t", "PyFunctionObject.func_kwdefaults"),
+    ("func_closure", "uint16_t", "PyFunctionObject.func_closure"),
+    ("method_func", "uint16_t", "PyMethodObject.im_func"),
+    ("method_self", "uint16_t", "PyMethodObject.im_self"),
+    ("module_dict", "uint16_t", "PyModuleObject.md_dict"),
+    ("tp_dict", "uint16_t", "PyTypeObject.tp_dict"),
+    ("tp_base", "uint16_t", "PyTypeObject.tp_base"),
+    ("ht_cached_keys", "uint16_t", "PyHeapTypeObject.ht_cached_keys"),
+    ("tpflags_managed_dict", "uint64_t", "Py_TPFLAGS_MANAGED_DICT (3.11+); 0: none"),
+    ("tpflags_inline_values", "uint64_t", "Py_TPFLAGS_INLINE_VALUES (3.13+); 0: none"),
+    ("managed_dict", "int16_t",
+     "a managed __dict__ pointer from the object (headers: _PyObject_ManagedDictPointer "
+     "3.11, MANAGED_DICT_OFFSET 3.12+); 0: none"),
+    ("member_size", "uint16_t", "sizeof(PyMemberDef): a heap type's __slots__ follow it"),
+    ("member_name", "uint16_t", "PyMemberDef.name"),
+    ("member_type", "uint16_t", "PyMemberDef.type (int)"),
+    ("member_offset", "uint16_t", "PyMemberDef.offset"),
+    ("member_object_ex", "uint8_t", "T_OBJECT_EX (structmember.h): a __slots__ member"),
+    ("managed_values", "int16_t",
+     "its values pointer (3.11: _PyObject_ValuesPointer); 0: none or elsewhere"),
+]
 
 HEADERS_CHECK = ["internal/pycore_runtime.h", "internal/pycore_interp.h",
-                 "internal/pycore_frame.h", "internal/pycore_code.h"]
+                 "internal/pycore_frame.h", "internal/pycore_code.h", "internal/pycore_dict.h",
+                 "internal/pycore_moduleobject.h", "structmember.h"]
 
 
 def die(msg):
@@ -277,12 +373,13 @@ def gdb_query(path):
     return got
 
 
-def c_run(include, body, prelude=""):
+def c_run(include, body, prelude="", headers=None):
     """Compiles and runs main() { body } against the interpreter's headers; its stdout."""
+    if headers is None:
+        headers = HEADERS_CHECK if prelude else []
     src = "%s#include <Python.h>\n%s#include <stddef.h>\n#include <stdio.h>\n" \
           "#include <string.h>\nint main(void)\n{\n%s\nreturn 0;\n}\n" % (
-              prelude, "".join("#include <%s>\n" % h for h in
-                               (HEADERS_CHECK if prelude else [])), body)
+              prelude, "".join("#include <%s>\n" % h for h in headers), body)
     with tempfile.TemporaryDirectory() as d:
         exe = os.path.join(d, "a.out")
         cc = run(["gcc", "-x", "c", "-I", include, "-o", exe, "-"], input=src)
@@ -294,7 +391,8 @@ def c_run(include, body, prelude=""):
 def header_macros(include):
     body = "".join('#ifdef %s\nprintf("%s %%llu\\n", (unsigned long long)(%s));\n#endif\n'
                    % (m, m, m) for m in MACROS)
-    vals = dict(line.split() for line in c_run(include, body).splitlines())
+    vals = dict(line.split() for line in
+                c_run(include, body, headers=["structmember.h"]).splitlines())
     return {m: int(vals[m]) if m in vals else None for m in MACROS}
 
 
@@ -408,6 +506,7 @@ class Facts:
         r["gc_collecting"] = self.m(g, "collecting")
         if self.m("struct gc_generation", "head") != 0:
             die("%s: a generation's head is not its first member" % self.module)
+        self.refwalk_row(r)
         if self.size("_Py_DebugOffsets") is not None:
             r["dbg_size"] = self.size("_Py_DebugOffsets")
             for name, member in DEBUG_FIELDS:
@@ -416,6 +515,71 @@ class Facts:
             if v is None:
                 die("%s: %s not found" % (self.module, k))
         return r
+
+    def refwalk_row(self, r):
+        """What the reference walk reads: roots, dicts, sets, cells, functions, methods,
+        modules, types, managed dicts."""
+        c, d, k = "PyCodeObject", "PyDictObject", "PyDictKeysObject"
+        r["interp_modules"] = self.first(("PyInterpreterState", "imports.modules"),
+                                         ("PyInterpreterState", "modules"))
+        r["interp_tstate_head"] = self.first(("PyInterpreterState", "threads.head"),
+                                             ("PyInterpreterState", "tstate_head"))
+        r["tstate_next"] = self.m("PyThreadState", "next")
+        r["frame_localsplus"] = self.first(("_PyInterpreterFrame", "localsplus"),
+                                           ("PyFrameObject", "f_localsplus"))
+        r["co_nlocals"] = self.m(c, "co_nlocals")
+        if self.m(c, "co_localsplusnames") is not None:
+            r["co_nlocalsplus"] = self.m(c, "co_nlocalsplus")
+            r["co_localsplusnames"] = self.m(c, "co_localsplusnames")
+        else:
+            for name in ("co_varnames", "co_cellvars", "co_freevars"):
+                r[name] = self.m(c, name)
+        r["dict_used"] = self.m(d, "ma_used")
+        r["dict_keys"] = self.m(d, "ma_keys")
+        r["dict_values"] = self.m(d, "ma_values")
+        if self.m(k, "dk_size") is not None:
+            r["dk_size"] = self.m(k, "dk_size")
+        else:
+            for name in ("dk_log2_size", "dk_log2_index_bytes", "dk_kind"):
+                r[name] = self.m(k, name)
+            r["dk_unicode_entry_size"] = self.size("PyDictUnicodeEntry")
+            r["dk_kind_unicode"] = self.got[("e", "DICT_KEYS_UNICODE")]
+            r["dk_kind_split"] = self.got[("e", "DICT_KEYS_SPLIT")]
+            r["dict_values_items"] = self.m("PyDictValues", "values")
+            if self.got[("e", "DICT_KEYS_GENERAL")] in (r["dk_kind_unicode"], r["dk_kind_split"]):
+                die("%s: dict key kinds not told apart" % self.module)
+        r["dk_nentries"] = self.m(k, "dk_nentries")
+        r["dk_indices"] = self.m(k, "dk_indices")
+        r["dk_entry_size"] = self.size("PyDictKeyEntry")
+        r["set_used"] = self.m("PySetObject", "used")
+        r["set_mask"] = self.m("PySetObject", "mask")
+        r["set_table"] = self.m("PySetObject", "table")
+        r["set_entry_size"] = self.size("setentry")
+        r["cell_ref"] = self.m("PyCellObject", "ob_ref")
+        for name in ("func_globals", "func_defaults", "func_kwdefaults", "func_closure"):
+            r[name] = self.m("PyFunctionObject", name)
+        r["method_func"] = self.m("PyMethodObject", "im_func")
+        r["method_self"] = self.m("PyMethodObject", "im_self")
+        r["module_dict"] = self.m("PyModuleObject", "md_dict")
+        r["tp_dict"] = self.m("PyTypeObject", "tp_dict")
+        r["tp_base"] = self.m("PyTypeObject", "tp_base")
+        r["ht_cached_keys"] = self.m("PyHeapTypeObject", "ht_cached_keys")
+        r["member_size"] = self.size("PyMemberDef")
+        for name in ("name", "type", "offset"):
+            r["member_" + name] = self.m("PyMemberDef", name)
+        r["member_object_ex"] = self.macros["T_OBJECT_EX"]
+        # Managed dicts are reached through inline functions and macros of the headers, not
+        # struct members: 3.11 keeps the dict 3 words and the values 4 words before the
+        # object; 3.12 one tagged pointer 3 words before (values when its low bit is set);
+        # 3.13 the dict 3 words before and inline values at tp_basicsize (valid flag).
+        managed = self.macros["Py_TPFLAGS_MANAGED_DICT"]
+        if managed:
+            r["tpflags_managed_dict"] = managed
+            r["managed_dict"] = -3 * 8
+            if r["minor"] == 11:
+                r["managed_values"] = -4 * 8
+        if self.macros["Py_TPFLAGS_INLINE_VALUES"]:
+            r["tpflags_inline_values"] = self.macros["Py_TPFLAGS_INLINE_VALUES"]
 
     def provenance(self):
         i = self.info
@@ -483,7 +647,7 @@ def main():
     out += ["};", "", "static const struct cpython_offsets cpython_offsets_table[] = {"]
     for minor in sorted(rows):
         r = rows[minor]
-        fields = [".%s = %s" % (name, hex(r[name]) if name == "preheader_flags" else r[name])
+        fields = [".%s = %s" % (name, hex(r[name]) if name.startswith(("preheader_flags", "tpflags_")) else r[name])
                   for name, _, _ in COLUMNS if name in r]
         line, lines = "\t{", []
         for fld in fields:

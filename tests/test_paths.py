@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+"""Retention paths (`pyleakctl path`), from the daemon's out-of-process reference walk, on every
+interpreter and in both modes.
+
+wordsegment_leak.py: the first path of str is main()'s local `seg` (the Segmenter) → .words
+(the list) → str, and counts the list's items: at least the words the target reported before
+the request (the list only grows; 1% slack for items read while the array moved), at most
+those it reported after it plus one task.
+cipher_cycle_leak.py --gc-disabled: StreamCrypto objects live, most reached from no root:
+`unreachable` (kept only by their cycles), as many as the target made (sampled mode; precise
+mode counts those born since attach); --fixed: no StreamCrypto at all, nothing to report.
+slots_holder.py: a list in a __slots__ attribute, named as one.
+handler_closures.py: Request objects held by closures' cells in a class attribute's list: the
+path names the class, the attribute, the closure cell, and counts every request made; what
+each Request holds alone (`retains`): its dicts, str and bytearray, one each per request.
+`leaks`: its first suspect carries the first path once the walk is complete, and without a
+list holding its growth, `held_by` names the container at the end of the path (dict_cache.py:
+a module dict's values).
+"""
+import os
+import time
+
+import pytest
+
+from conftest import PROGRAMS, SCENARIOS, any_python, interpreters, require
+
+WORDSEG = os.path.join(SCENARIOS, "wordsegment_leak.py")
+CIPHER = os.path.join(SCENARIOS, "cipher_cycle_leak.py")
+MODES = ["sampled", "precise"]
+
+
+def python_minor(python):
+    return int(os.path.basename(python)[len("python3."):])
+
+
+def attach(daemon, pid, mode):
+    args = ["attach", "-p", str(pid), "--mode", mode] + (["--force"] if mode == "precise" else [])
+    daemon.ok(*args)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("python", interpreters())
+def test_wordsegment_path(daemon, target_factory, python, mode):
+    python = require(python)
+    if not os.path.exists(WORDSEG):
+        pytest.skip("scenario missing: %s" % WORDSEG)
+    t = target_factory([python, WORDSEG, "--seconds", "0", "--interval", "1"])
+    t.read()
+    attach(daemon, t.pid, mode)
+    before = t.latest()["words"]
+    doc = daemon.ok("path", "-p", str(t.pid), "--type", "str")
+    after = t.latest()["words"]
+    assert doc["pid"] == t.pid and doc["type"] == "str" and doc["walk"]["complete"], doc["walk"]
+    assert doc["unreachable"] is False
+    first = doc["paths"][0]
+    assert first["root"] == "wordsegment_leak.main() local seg", first
+    assert first["root_kind"] == "local"
+    steps = first["steps"]
+    assert [(s["kind"], s.get("name"), s["type"]) for s in steps[:1]] == [
+        ("attribute", "words", "list")], steps
+    assert len(steps) == 2 and steps[1]["kind"] == "item" and steps[1]["type"] == "str", steps
+    assert before * 0.99 <= first["objects"] <= after + 178758, (before, first["objects"], after)
+    assert steps[0]["length"] >= before, (steps[0], before)
+    assert first["text"].startswith("wordsegment_leak.main() local seg (Segmenter) → .words (list, ")
+    assert first["text"].endswith(" items) → str"), first["text"]
+    # The human form: a line per path, the same text.
+    code, out, err = daemon.ctl("path", "-p", str(t.pid), "--type", "str")
+    assert code == 0, err
+    assert "wordsegment_leak.main() local seg (Segmenter) → .words (list, " in out, out
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("python", interpreters())
+def test_cipher_cycles_unreachable(daemon, target_factory, python, mode):
+    python = require(python)
+    if not os.path.exists(CIPHER):
+        pytest.skip("scenario missing: %s" % CIPHER)
+    leak = target_factory([python, CIPHER, "--seconds", "0", "--rate", "1000", "--gc-disabled"])
+    fixed = target_factory([python, CIPHER, "--seconds", "0", "--rate", "1000", "--fixed"])
+    for t in (leak, fixed):
+        t.read()
+        attach(daemon, t.pid, mode)
+    made = leak.latest()["connections"] * 2    # two StreamCrypto per connection, none freed
+    doc = daemon.ok("path", "-p", str(leak.pid), "--type", "StreamCrypto")
+    assert doc["walk"]["complete"], doc["walk"]
+    assert doc["unreachable"] is True, doc
+    # Sampled mode counts every live object (census); precise mode those born since attach.
+    assert doc["unreachable_objects"] >= (made * 0.9 if mode == "sampled" else 200), (made, doc)
+    # Objects being made may be in a frame's locals as the walk passes: a few, never the cycles.
+    assert sum(p["objects"] for p in doc["paths"]) <= 10, doc["paths"]
+    code, out, err = daemon.ctl("path", "-p", str(leak.pid), "--type", "StreamCrypto")
+    assert code == 0 and "kept only by a reference cycle" in out, (out, err)
+
+    doc = daemon.ok("path", "-p", str(fixed.pid), "--type", "StreamCrypto")
+    assert doc["walk"]["complete"] and doc["paths"] == [] and doc["unreachable"] is False, doc
+
+
+def leaks_first_with_path(daemon, pid, type_name):
+    """leaks' first suspect once it is type_name and carries a path (within 300 s: each
+    reply walks 0.05 s more of the heap)."""
+    deadline = time.time() + 300
+    while True:
+        doc = daemon.ok("leaks", "-p", str(pid), "--window", "30")
+        first = doc["suspects"][0] if doc["suspects"] else {}
+        if first.get("type") == type_name and "path" in first or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert first.get("type") == type_name and "path" in first, doc
+    return first
+
+
+def test_leaks_suspect_path(daemon, target_factory):
+    """`leaks`: the first suspect (str, growing) carries the first path of the walk."""
+    python = any_python()
+    if not os.path.exists(WORDSEG):
+        pytest.skip("scenario missing: %s" % WORDSEG)
+    t = target_factory([python, WORDSEG, "--seconds", "0", "--interval", "1"])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    first = leaks_first_with_path(daemon, t.pid, "str")
+    assert first["path"]["root"] == "wordsegment_leak.main() local seg", first["path"]
+    assert first["path"]["steps"][0]["name"] == "words", first["path"]
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_closure_in_class_attribute(daemon, target_factory, python):
+    """tests/programs/handler_closures.py: each Request is held by a closure's cell, the
+    closure by a list in a class attribute of Handler; the path says so, counting them all."""
+    python = require(python)
+    t = target_factory([python, os.path.join(PROGRAMS, "handler_closures.py")])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    before = t.latest()["requests"]
+    doc = daemon.ok("path", "-p", str(t.pid), "--type", "Request")
+    after = t.latest()["requests"]
+    first = doc["paths"][0]
+    assert first["root"] == "__main__.Handler" and first["root_kind"] == "global", first
+    assert [(s["kind"], s["name"], s["type"]) for s in first["steps"]] == [
+        ("attribute", "callbacks", "list"), ("item", first["steps"][1]["name"], "function"),
+        ("closure", "__closure__[0]", "cell"), ("cell", "cell_contents", "Request")], first
+    assert before <= first["objects"] <= after + 1000, (before, first["objects"], after)
+    assert first["text"].startswith("__main__.Handler (type) → .callbacks (list, "), first["text"]
+    assert first["text"].endswith(
+        " → [...] (function) → .__closure__[0] (cell) → .cell_contents (Request)"), first["text"]
+    # What each Request holds alone: its headers dict (and, before 3.11, its __dict__), the
+    # str in it, its bytearray; requests being made as the walk passes may lack some.
+    retains = {r["type"]: r for r in doc["retains"]}
+    dicts = 1 if python_minor(python) >= 11 else 2
+    assert abs(retains["dict"]["per_owner"] - dicts) < 0.01, doc["retains"]
+    assert abs(retains["bytearray"]["per_owner"] - 1) < 0.01, doc["retains"]
+    assert abs(retains["str"]["per_owner"] - 1) < 0.01, doc["retains"]
+    assert retains["bytearray"]["bytes_per_owner"] >= 56, doc["retains"]
+    per_owner = sum(r["bytes_per_owner"] for r in doc["retains"])
+    assert doc["owners"] == first["objects"]
+    assert doc["retained_bytes"] >= doc["owners"] * (per_owner + 32), doc
+
+
+def test_leaks_held_by_dict(daemon, target_factory):
+    """tests/programs/dict_cache.py: Session objects pile up as a module dict's values; `leaks`
+    names the dict value as what holds them, from the path, and the human form prints it."""
+    t = target_factory([any_python(), os.path.join(PROGRAMS, "dict_cache.py")])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    first = leaks_first_with_path(daemon, t.pid, "Session")
+    assert first["path"]["root"] == "__main__.CACHE" and first["path"]["root_type"] == "dict"
+    assert [s["kind"] for s in first["path"]["steps"]] == ["value"], first["path"]
+    held = first["held_by"]
+    assert held["container"] == "dict value" and held["type"] == "dict", held
+    assert held["length"] >= first["path"]["objects"] > 0, (held, first["path"])
+    code, out, err = daemon.ctl("leaks", "-p", str(t.pid), "--window", "30")
+    assert code == 0 and "kept by __main__.CACHE (dict, " in out, (out, err)
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_slots(daemon, target_factory, python):
+    """tests/programs/slots_holder.py: a list in a __slots__ attribute holds 5,000 Payloads."""
+    python = require(python)
+    t = target_factory([python, os.path.join(PROGRAMS, "slots_holder.py")])
+    n = t.read()["payloads"]
+    attach(daemon, t.pid, "sampled")
+    doc = daemon.ok("path", "-p", str(t.pid), "--type", "Payload")
+    first = doc["paths"][0]
+    assert first["objects"] == n and first["root"] == "__main__.REGISTRY", first
+    assert [(s["kind"], s["name"], s["type"]) for s in first["steps"]] == [
+        ("attribute", "entries", "list"), ("item", "[0]", "Payload")], first
+    assert first["text"] == "__main__.REGISTRY (Registry) → .entries (list, 5,000 items) → Payload"
+
+
+def test_leaks_one_leak_per_root(daemon, target_factory):
+    """handler_closures.py in `leaks`: the Request class leads (first suspect: a class), with
+    its path, what each request retains and the bytes; its bytearrays, which grow with it, are
+    marked as retained by it."""
+    t = target_factory([any_python(), os.path.join(PROGRAMS, "handler_closures.py")])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    first = leaks_first_with_path(daemon, t.pid, "Request")
+    assert first["path"]["text"].startswith("__main__.Handler (type) → .callbacks (list, ")
+    retains = {r["type"]: r for r in first["retains"]}
+    assert abs(retains["bytearray"]["per_owner"] - 1) < 0.01, first["retains"]
+    assert first["retained_bytes"] > first["live"] * 100, first
+    doc = daemon.ok("leaks", "-p", str(t.pid), "--window", "30")
+    others = {s["type"]: s for s in doc["suspects"][1:]}
+    assert others["bytearray"]["retained_by"] == "Request", others["bytearray"]
