@@ -107,6 +107,8 @@ int view_leak_judge(const struct target *t, const struct type_row *r, double now
 	if (sc->gc_fraction < 0 && gcwatch_measuring(&t->gcwatch, r->type))
 		return 0;
 	return sc->score >= 0.1 || sc->gc_fraction >= 0.5;
+}
+
 /*
  * One leak per root: the first suspect's path, and what each of its objects holds alone
  * ("retains", "retained_bytes", from the path's walk) go to it; the other suspects among what
