@@ -33,6 +33,10 @@ static void request_check(const struct request *req)
 		if (!req->type || !*req->type || req->n < 0 || req->n > 100000)
 			abort();
 		break;
+	case REQUEST_PATH:
+		if (!req->type || !*req->type)
+			abort();
+		break;
 	case REQUEST_DETACH:
 		break;
 	case REQUEST_POSTMORTEM:
