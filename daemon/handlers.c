@@ -259,6 +259,28 @@ static json_t *handle_detach(const struct peer *p, pid_t pid)
 	return o;
 }
 
+/*
+ * The reply of a view of t (`what` it shows, for -EOPNOTSUPP; cmd, for other errors) that
+ * returned ret, doc when 0.  -ESRCH: t ended, whether its check said so or the view found it
+ * gone before its pidfd did.
+ */
+static json_t *view_reply(const struct target *t, int ret, json_t *doc, const char *cmd,
+			  const char *what)
+{
+	switch (ret) {
+	case 0:
+		return doc;
+	case -EOPNOTSUPP:
+		return reply_error("unsupported_python", "pid %d: Python %s: %s are not supported",
+				   t->pid, t->py.version, what);
+	case -ESRCH:
+		return reply_error("no_such_process", "pid %d: %s while tracked", t->pid,
+				   target_state_name(t->state == TARGET_TRACKING ? TARGET_EXITED : t->state));
+	default:
+		return reply_error("internal", "pid %d: %s: %s", t->pid, cmd, strerror(-ret));
+	}
+}
+
 static json_t *handle_top(const struct peer *p, const struct request *req)
 {
 	json_t *err = NULL;
@@ -269,11 +291,8 @@ static json_t *handle_top(const struct peer *p, const struct request *req)
 	if (!t)
 		return err;
 	ret = sampler_sample(t, true);
-	if (ret == -ESRCH)
-		return reply_error("no_such_process", "pid %d: %s while tracked", req->pid,
-				   target_state_name(t->state));
 	if (ret)
-		return reply_error("internal", "pid %d: sample: %s", req->pid, strerror(-ret));
+		return view_reply(t, ret, NULL, "sample", "censuses");
 	return view_top_json(t, req->n, req->sort, req->interval, req->history);
 }
 
@@ -281,38 +300,31 @@ static json_t *handle_leaks(const struct peer *p, const struct request *req)
 {
 	json_t *err = NULL;
 	struct target *t;
+	int ret;
 
 	t = target_get(p, req, &err);
 	if (!t)
 		return err;
-	if (target_check(t))
-		return reply_error("no_such_process", "pid %d: %s while tracked", req->pid,
-				   target_state_name(t->state));
+	ret = target_check(t);
+	if (ret)
+		return view_reply(t, ret, NULL, "leaks", NULL);
 	return view_leaks_json(t, req->window, req->n);
 }
 
 static json_t *handle_sites(const struct peer *p, const struct request *req)
 {
-	json_t *err = NULL, *doc;
-	pid_t pid = req->pid;
+	json_t *err = NULL, *doc = NULL;
 	struct target *t;
 	int ret;
 
 	t = target_get(p, req, &err);
 	if (!t)
 		return err;
+	/* A census that failed otherwise leaves the sites of the last one to show. */
 	ret = sampler_sample(t, false);
-	if (ret == -ESRCH)
-		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
-	ret = view_sites_json(t, req->type, req->n, &doc);
-	if (!ret)
-		return doc;
-	if (ret == -EOPNOTSUPP)
-		return reply_error("unsupported_python", "pid %d: Python %s: allocation sites are not supported",
-				 pid, t->py.version);
-	if (ret == -ESRCH)
-		return reply_error("no_such_process", "pid %d: exited", pid);
-	return reply_error("internal", "pid %d: sites: %s", pid, strerror(-ret));
+	if (ret != -ESRCH)
+		ret = view_sites_json(t, req->type, req->n, &doc);
+	return view_reply(t, ret, doc, "sites", "allocation sites");
 }
 
 static json_t *handle_postmortem(const struct peer *p, pid_t pid)
@@ -333,23 +345,17 @@ static json_t *handle_postmortem(const struct peer *p, pid_t pid)
 
 static json_t *handle_path(const struct peer *p, const struct request *req)
 {
-	json_t *err = NULL, *doc;
-	pid_t pid = req->pid;
+	json_t *err = NULL, *doc = NULL;
 	struct target *t;
 	int ret;
 
 	t = target_get(p, req, &err);
 	if (!t)
 		return err;
-	if (target_check(t))
-		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
-	ret = view_paths_json(t, req->type, &doc);
+	ret = target_check(t);
 	if (!ret)
-		return doc;
-	if (ret == -EOPNOTSUPP)
-		return reply_error("unsupported_python", "pid %d: Python %s: reference walks are not supported",
-				   pid, t->py.version);
-	return reply_error("internal", "pid %d: path: %s", pid, strerror(-ret));
+		ret = view_paths_json(t, req->type, &doc);
+	return view_reply(t, ret, doc, "path", "reference walks");
 }
 
 json_t *handlers_reply(const struct peer *p, const char *line, int clients)
