@@ -851,12 +851,19 @@ def default_pythons():
     return pythons
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+def arg_parser(doc, what):
+    """A bench script's parser: its docstring's first line, the rest as epilog, and the
+    interpreters (what they are for) as positional arguments."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
-    ap.add_argument("pythons", nargs="*", help="interpreters of the matrix (default: Debian's "
-                    "python3.11 and the newest pyenv 3.8-3.13 each)")
+                                 epilog="\n".join(doc.splitlines()[2:]))
+    ap.add_argument("pythons", nargs="*", help="interpreters%s (default: Debian's python3.11 "
+                    "and the newest pyenv 3.8-3.13 each)" % what)
+    return ap
+
+
+def main():
+    ap = arg_parser(__doc__, " of the matrix")
     ap.add_argument("--repeats", type=int, default=None, help="rounds (default 5; --quick 3)")
     ap.add_argument("--slow-repeats", type=int, default=3,
                     help="rounds of a cell over %gx whose first run took over --slow-seconds "

@@ -24,7 +24,6 @@ Each run records the scenario's ground-truth line at detection (tasks and words,
 connections), the suspect, the daemon's mode and the leaks window. The targets share two cores
 with each other (and with whatever else runs): times include that contention.
 """
-import argparse
 import json
 import os
 import queue
@@ -241,11 +240,7 @@ def print_report(doc):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
-    ap.add_argument("pythons", nargs="*", help="interpreters (default: Debian's python3.11 and "
-                    "the newest pyenv 3.8-3.13 each)")
+    ap = bench.arg_parser(__doc__, "")
     ap.add_argument("--timeout", type=float, default=120, help="seconds (default 120)")
     ap.add_argument("--interval", type=float, default=2, help="seconds between polls (default 2)")
     ap.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
