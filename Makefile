@@ -200,11 +200,13 @@ test-sanitize: deps
 # (taken from real interpreters), and `make fuzz` runs each for FUZZ_SECONDS; a crash fails.
 FUZZ_SECONDS ?= 60
 FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_DEPS_census_pool := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
+# The census and what it links: its three fuzzers' and the reference walk's.
+FUZZ_CENSUS := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
+FUZZ_DEPS_census_pool := $(FUZZ_CENSUS)
 FUZZ_DEPS_elf := daemon/elf.c
 FUZZ_LIBS_elf := -lelf -lz
-FUZZ_DEPS_census_type := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
-FUZZ_DEPS_census_object := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
+FUZZ_DEPS_census_type := $(FUZZ_CENSUS)
+FUZZ_DEPS_census_object := $(FUZZ_CENSUS)
 FUZZ_DEPS_linetable := daemon/linetable.c
 FUZZ_DEPS_code_object := daemon/pystack.c daemon/linetable.c daemon/procmem.c daemon/log.c \
 	daemon/python.c daemon/procfs.c daemon/elf.c daemon/text.c
@@ -215,7 +217,7 @@ FUZZ_DEPS_container := daemon/container.c daemon/procfs.c daemon/text.c
 FUZZ_LIBS_container := -ljansson
 FUZZ_DEPS_postmortem := daemon/postmortem.c daemon/log.c daemon/text.c
 FUZZ_LIBS_postmortem := -ljansson -lsystemd
-FUZZ_DEPS_refwalk := daemon/refwalk.c daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
+FUZZ_DEPS_refwalk := daemon/refwalk.c $(FUZZ_CENSUS)
 # The request and config parsers name modes and sort orders through target.c and view_top.c,
 # which link the rest of the daemon but its socket (main, server, handlers, peer).
 FUZZ_DAEMON := $(filter-out daemon/main.c daemon/server.c daemon/handlers.c daemon/peer.c,$(DAEMON_SRCS))
@@ -225,11 +227,11 @@ FUZZ_DEPS_config := $(FUZZ_DAEMON)
 FUZZ_LIBS_config := $(DAEMON_LIBS)
 
 .SECONDEXPANSION:
-$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) | $(OUTPUT) $(BPF_SKELS)
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) $(wildcard tests/fuzz/*.h) | $(OUTPUT) $(BPF_SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(OUTPUT)/fuzz
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-I$(OUTPUT) -Ibpf -iquote daemon -I/usr/include/capstone $^ $(FUZZ_LIBS_$*) -o $@
+		-I$(OUTPUT) -Ibpf -iquote daemon -I/usr/include/capstone $(filter %.c,$^) $(FUZZ_LIBS_$*) -o $@
 
 fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
 	$(Q)set -e; for f in $(FUZZERS); do \

@@ -11,21 +11,19 @@
 #include <jansson.h>
 
 #include "container.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct container_label l;
+	uint8_t pick;
 	char *text;
 	pid_t pid;
 
-	if (!size)
-		return 0;
-	text = malloc(size);
+	text = fuzz_text(data, size, &pick);
 	if (!text)
 		return 0;
-	memcpy(text, data + 1, size - 1);
-	text[size - 1] = '\0';
-	if (data[0] & 1) {
+	if (pick & 1) {
 		container_cgroup_parse(text, &l);
 		/* bounded, terminated, and fit for JSON (what `status` shows) */
 		if (strnlen(l.container, sizeof(l.container)) == sizeof(l.container) ||

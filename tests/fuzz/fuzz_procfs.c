@@ -8,22 +8,20 @@
 #include <string.h>
 
 #include "procfs.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct procfs_map m;
 	uint64_t v;
 	double cpu;
+	uint8_t pick;
 	char *text;
 
-	if (!size)
-		return 0;
-	text = malloc(size);
+	text = fuzz_text(data, size, &pick);
 	if (!text)
 		return 0;
-	memcpy(text, data + 1, size - 1);
-	text[size - 1] = '\0';
-	switch (data[0] % 3) {
+	switch (pick % 3) {
 	case 0:
 		/* One line per call, as procfs_maps_next() hands them (no newline). */
 		text[strcspn(text, "\n")] = '\0';
