@@ -301,12 +301,17 @@ void probes_unhook_objects(struct probes *p)
 	links_close(p, 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH, 0);
 }
 
-void probes_close(struct probes *p)
+static unsigned int usdt_count(const struct probes *p)
+{
+	return (p->usdt_links[0] != NULL) + (p->usdt_links[1] != NULL);
+}
+
+/* Destroys p's USDT links, timing each (usdt_close_ns: the latest, taken alone). */
+static void usdt_close(struct probes *p)
 {
 	double t0;
 	int i;
 
-	probes_unhook(p);
 	for (i = 0; i < 2; i++) {
 		if (!p->usdt_links[i])
 			continue;
@@ -315,6 +320,12 @@ void probes_close(struct probes *p)
 		p->usdt_links[i] = NULL;
 		__atomic_store_n(&usdt_close_ns, (uint64_t)((loop_mono() - t0) * 1e9), __ATOMIC_RELAXED);
 	}
+}
+
+void probes_close(struct probes *p)
+{
+	probes_unhook(p);
+	usdt_close(p);
 	bpf_link__destroy(p->exec_link);
 	p->exec_link = NULL;
 	ring_buffer__free(p->rb);
@@ -332,10 +343,13 @@ static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reap_cond = PTHREAD_COND_INITIALIZER;
 static struct reap *reap_queue;
 static bool reaper_running;
+static unsigned int reap_usdt_left;	/* USDT links of the batch taken, not closed yet */
 
 /* Targets closed at once: each close of a USDT probe's perf link waits for the kernel's
  * grace periods (~0.1 s); one at a time, the reaper could not keep up with processes ending
- * at 10/s, and their fds would pile up. */
+ * at 10/s, and their fds would pile up.  Their USDT links, though, go one after the other in
+ * queue order: measured here (6.18), 11 targets' 22 perf links closed in threads took no less
+ * than one at a time, in a random order that no pending_s could foretell. */
 #define REAP_BATCH 16
 
 static void *reap_close(void *arg)
@@ -351,6 +365,14 @@ static void reap_batch(struct reap **batch, int n)
 	bool started[REAP_BATCH];
 	int i;
 
+	for (i = 0; i < n; i++) {
+		unsigned int links = usdt_count(&batch[i]->p);
+
+		usdt_close(&batch[i]->p);
+		pthread_mutex_lock(&reap_lock);
+		reap_usdt_left -= links;
+		pthread_mutex_unlock(&reap_lock);
+	}
 	for (i = 0; i < n; i++) {
 		started[i] = !pthread_create(&tids[i], NULL, reap_close, batch[i]);
 		if (!started[i])
@@ -374,6 +396,7 @@ static void *reaper(void *arg)
 		for (n = 0; n < REAP_BATCH && reap_queue; n++) {
 			batch[n] = reap_queue;
 			reap_queue = reap_queue->next;
+			reap_usdt_left += usdt_count(&batch[n]->p);
 		}
 		pthread_mutex_unlock(&reap_lock);
 		reap_batch(batch, n);
@@ -398,6 +421,7 @@ double probes_close_async(struct probes *p)
 {
 	struct reap *r, **pp;
 	pthread_attr_t attr;
+	unsigned int ahead;
 	double pending = 0;
 	pthread_t tid;
 	int err = 0;
@@ -410,13 +434,16 @@ double probes_close_async(struct probes *p)
 	r->p = *p;
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_lock(&reap_lock);
-	/* Appended: the reaper takes batches from the head. */
+	/* Appended: the reaper takes batches from the head, and closes their USDT links one
+	 * after the other (reap_batch()): those of the batch under way and those queued before
+	 * go first. */
+	ahead = reap_usdt_left;
 	for (pp = &reap_queue; *pp; pp = &(*pp)->next)
-		pending += ((*pp)->p.usdt_links[0] != NULL) + ((*pp)->p.usdt_links[1] != NULL);
+		ahead += usdt_count(&(*pp)->p);
 	*pp = r;
-	/* Perf links close one at a time, host-wide: those queued before go first. */
-	pending = (pending + (r->p.usdt_links[0] != NULL) + (r->p.usdt_links[1] != NULL)) *
-		  __atomic_load_n(&usdt_close_ns, __ATOMIC_RELAXED) / 1e9;
+	if (usdt_count(&r->p))
+		pending = (ahead + usdt_count(&r->p)) *
+			  __atomic_load_n(&usdt_close_ns, __ATOMIC_RELAXED) / 1e9;
 	if (!reaper_running) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
