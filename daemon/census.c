@@ -358,6 +358,18 @@ static bool maps_objects(const struct census_ctx *ctx, uint64_t addr, uint64_t l
 	return m && m->objects && len <= m->end - addr;
 }
 
+/* *v (*room elements of size bytes, 0: none yet) reallocated to twice as many, or first: the
+ * new array (*room updated), or NULL (v unchanged) on no memory. */
+static void *array_grow(void *v, size_t *room, size_t size, size_t first)
+{
+	size_t n = *room ? *room * 2 : first;
+	void *grown = realloc(v, n * size);
+
+	if (grown)
+		*room = n;
+	return grown;
+}
+
 /* Marks the mappings objects are read from: the interpreter's is the file holding its static
  * types (the first the layout knows). */
 static void maps_objects_mark(struct census_ctx *ctx)
@@ -390,15 +402,13 @@ static int maps_load(struct census_ctx *ctx)
 		if (m.perms[0] != 'r')
 			continue;
 		if (ctx->nmaps == room) {
-			size_t n = room ? room * 2 : 256;
-			struct mapping *grown = realloc(ctx->maps, n * sizeof(*grown));
+			struct mapping *grown = array_grow(ctx->maps, &room, sizeof(*grown), 256);
 
 			if (!grown) {
 				ret = -ENOMEM;
 				break;
 			}
 			ctx->maps = grown;
-			room = n;
 		}
 		ctx->maps[ctx->nmaps++] = (struct mapping){
 			.start = m.start,
@@ -575,15 +585,12 @@ static void referent_note(struct census_ctx *ctx, uint64_t addr)
 	    u64map_lookup(ctx->outside, addr) || !maps_objects(ctx, addr, 8))
 		return;
 	if (ctx->nrefs == ctx->refs_room) {
-		size_t n = ctx->refs_room ? ctx->refs_room * 2 : 1024;
-
-		grown = realloc(ctx->refs, n * sizeof(*grown));
+		grown = array_grow(ctx->refs, &ctx->refs_room, sizeof(*grown), 1024);
 		if (!grown) {
 			ctx->err = -ENOMEM;
 			return;
 		}
 		ctx->refs = grown;
-		ctx->refs_room = n;
 	}
 	ret = u64map_insert(ctx->outside, addr, &slot);
 	if (ret == -E2BIG) {
@@ -618,19 +625,17 @@ static void items_push(struct census_ctx *ctx, uint64_t owner, uint64_t addr, ui
 		uint64_t piece = n < ITEMS_CHUNK ? n : ITEMS_CHUNK;
 
 		if (ctx->nitems == ctx->items_room) {
-			size_t room = ctx->items_room ? ctx->items_room * 2 : 1024;
-
-			if (room > ITEMS_QUEUE_MAX) {
+			/* doubled past the queue's bound */
+			if (ctx->items_room > ITEMS_QUEUE_MAX / 2) {
 				referents_cut(ctx);
 				return;
 			}
-			grown = realloc(ctx->items, room * sizeof(*grown));
+			grown = array_grow(ctx->items, &ctx->items_room, sizeof(*grown), 1024);
 			if (!grown) {
 				ctx->err = -ENOMEM;
 				return;
 			}
 			ctx->items = grown;
-			ctx->items_room = room;
 		}
 		ctx->items[ctx->nitems++] = (struct census_container){ addr, (int64_t)piece };
 		addr += piece * 8;
