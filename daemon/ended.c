@@ -131,6 +131,9 @@ void ended_record(struct target *t, const char *state, const struct end_cause *c
 	json_t *st = view_status_json(t), *top, *leaks, *report = NULL;
 	struct ended *e = calloc(1, sizeof(*e));
 
+	/* Its last census of page sites stands: one now would find a zombie's empty memory. */
+	if (t->sites_cache_at)
+		t->sites_cache_at = loop_mono();
 	top = view_top_json(t, ENDED_TOP_ROWS, VIEW_SORT_LIVE, 0, 0);
 	leaks = view_leaks_json(t, ENDED_WINDOW_S, ENDED_SUSPECTS);
 	if (!e || !st || !top || !leaks)

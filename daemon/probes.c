@@ -754,6 +754,12 @@ long probes_for_each_obj(struct probes *p, probes_entry_fn fn, void *ctx)
 	return map_for_each(bpf_map__fd(p->skel->maps.objs), sizeof(struct pyleak_obj), fn, ctx);
 }
 
+long probes_for_each_stack(struct probes *p, probes_entry_fn fn, void *ctx)
+{
+	return map_for_each(bpf_map__fd(p->skel->maps.stacks), sizeof(struct pyleak_stack), fn,
+			    ctx);
+}
+
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out)
 {
 	return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.stacks), &id, out) ? -errno : 0;

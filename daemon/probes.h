@@ -113,6 +113,8 @@ long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx);
 long probes_for_each_type(struct probes *p, probes_entry_fn fn, void *ctx);
 /* Objects born since attach and alive: address -> struct pyleak_obj. */
 long probes_for_each_obj(struct probes *p, probes_entry_fn fn, void *ctx);
+/* Recorded stacks: id -> struct pyleak_stack. */
+long probes_for_each_stack(struct probes *p, probes_entry_fn fn, void *ctx);
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out);
 /* The governor's page sampling: record the stack of 1 page in mask + 1 (mask = 2^k - 1). */
 void probes_set_page_mask(struct probes *p, uint64_t mask);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "procmem.h"
 #include "pystack.h"
+#include "u64map.h"
 
 struct version_layout {
 	struct pyleak_stack_layout bpf;	/* runtime and code_type are filled per process */
@@ -305,7 +307,22 @@ struct pystack_cache {
 	pid_t pid;
 	struct version_layout l;
 	size_t bytes;		/* of the line tables held */
+	struct pystack_memo *memo;	/* the process's, or NULL */
 	struct code_entry slots[CACHE_SLOTS];
+};
+
+/* A code object kept in a memo: its names and line table, malloc'd. */
+struct memo_code {
+	char *function, *file;
+	int firstlineno;
+	uint8_t *table;
+	size_t table_len;
+};
+
+struct pystack_memo {
+	struct u64map *codes;	/* code object address -> struct memo_code */
+	struct u64map *stacks;	/* ids of the stacks noted (no value) */
+	size_t bytes;		/* of the names and tables held */
 };
 
 struct pystack_cache *pystack_cache_new(const struct python_info *py)
@@ -316,8 +333,10 @@ struct pystack_cache *pystack_cache_new(const struct python_info *py)
 		free(c);
 		return NULL;
 	}
-	if (c)
+	if (c) {
 		c->pid = py->pid;
+		c->memo = py->memo;
+	}
 	return c;
 }
 
@@ -584,19 +603,123 @@ static int code_load(struct pystack_cache *c, uint64_t code, struct code_entry *
 	return 0;
 }
 
+static struct code_entry *slot_of(struct pystack_cache *c, uint64_t code)
+{
+	return &c->slots[(code >> 4) * 0x9E3779B97F4A7C15ull >> 54];
+}
+
+/* The frame as the memo knows its code object: 0 or -EFAULT. */
+static int memo_resolve(const struct pystack_cache *c, uint64_t code, uint32_t offset,
+			struct pystack_frame *out)
+{
+	const struct memo_code *mc = c->memo ? u64map_lookup(c->memo->codes, code) : NULL;
+
+	if (!mc)
+		return -EFAULT;
+	snprintf(out->function, sizeof(out->function), "%s", mc->function);
+	snprintf(out->file, sizeof(out->file), "%s", mc->file);
+	out->line = linetable_line(c->l.lines, mc->table, mc->table_len, mc->firstlineno, offset);
+	return 0;
+}
+
 int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offset,
 			  struct pystack_frame *out)
 {
-	struct code_entry *e = &c->slots[(code >> 4) * 0x9E3779B97F4A7C15ull >> 54];
+	struct code_entry *e = slot_of(c, code);
 	int err;
 
 	if (e->code != code) {
 		entry_clear(c, e);
 		err = code_load(c, code, e);
 		if (err)
-			return err;
+			return memo_resolve(c, code, offset, out) ? err : 0;
 	}
 	*out = e->base;
 	out->line = linetable_line(c->l.lines, e->table, e->table_len, e->firstlineno, offset);
 	return 0;
+}
+
+int pystack_memo_new(struct pystack_memo **out)
+{
+	struct pystack_memo *m = calloc(1, sizeof(*m));
+	/* Each code object costs a name, a file and a table: a few hundred bytes. */
+	int err = m ? u64map_new(sizeof(struct memo_code), PYSTACK_MEMO_BYTES / 256, &m->codes) :
+		      -ENOMEM;
+
+	if (!err)
+		err = u64map_new(0, PYSTACK_MEMO_STACKS, &m->stacks);
+	if (err) {
+		pystack_memo_free(m);
+		return err;
+	}
+	*out = m;
+	return 0;
+}
+
+void pystack_memo_free(struct pystack_memo *m)
+{
+	struct memo_code *mc;
+	size_t pos = 0;
+	uint64_t code;
+	void *v;
+
+	if (!m)
+		return;
+	while (m->codes && u64map_next(m->codes, &pos, &code, &v)) {
+		mc = v;
+		free(mc->function);
+		free(mc->file);
+		free(mc->table);
+	}
+	u64map_free(m->codes);
+	u64map_free(m->stacks);
+	free(m);
+}
+
+/* Keeps code (loaded through c) in c's memo, if it has room. */
+static void memo_keep(struct pystack_cache *c, uint64_t code)
+{
+	struct pystack_memo *m = c->memo;
+	struct memo_code mc = {};
+	struct pystack_frame f;
+	struct code_entry *e;
+	size_t len;
+	void *v;
+
+	if (u64map_lookup(m->codes, code) || pystack_frame_resolve(c, code, 0, &f))
+		return;
+	e = slot_of(c, code);
+	len = strlen(e->base.function) + strlen(e->base.file) + 2 + e->table_len;
+	if (m->bytes + len > PYSTACK_MEMO_BYTES)
+		return;
+	mc.function = strdup(e->base.function);
+	mc.file = strdup(e->base.file);
+	mc.table = malloc(e->table_len ? e->table_len : 1);
+	mc.firstlineno = e->firstlineno;
+	mc.table_len = e->table_len;
+	if (!mc.function || !mc.file || !mc.table || u64map_insert(m->codes, code, &v) != 1) {
+		free(mc.function);
+		free(mc.file);
+		free(mc.table);
+		return;
+	}
+	memcpy(mc.table, e->table, e->table_len);
+	memcpy(v, &mc, sizeof(mc));
+	m->bytes += len;
+}
+
+void pystack_memo_note(struct pystack_cache *c, uint64_t id, const struct pyleak_stack *st)
+{
+	void *v;
+	uint32_t i;
+
+	if (!c->memo || u64map_insert(c->memo->stacks, id, &v) != 1)
+		return;
+	for (i = 0; i < st->depth && i < PYLEAK_STACK_DEPTH; i++)
+		memo_keep(c, st->frames[i].code);
+}
+
+size_t pystack_memo_bytes(const struct pystack_memo *m)
+{
+	return m ? sizeof(*m) + m->bytes + u64map_bytes(m->codes) + u64map_bytes(m->stacks) : 0;
 }

@@ -29,9 +29,32 @@ struct pystack_cache;
 struct pystack_cache *pystack_cache_new(const struct python_info *py);
 void pystack_cache_free(struct pystack_cache *c);
 
-/* Resolves one frame; 0 or a negative errno (-EFAULT: the code object is gone). */
+/* Resolves one frame; 0 or a negative errno (-EFAULT: the code object is gone and the
+ * process's memo, if any, does not know it). */
 int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offset,
 			  struct pystack_frame *out);
+
+/*
+ * A process's code objects as they were while it ran (name, file, line table), so that its
+ * frames are still named once it is gone (the sites of its postmortem report): noted stack by
+ * stack while it runs, the fallback of pystack_frame_resolve() where a code object cannot be
+ * read (a cache of py, whose memo it is).  Bounded: PYSTACK_MEMO_BYTES of names and tables,
+ * PYSTACK_MEMO_STACKS stacks; past that, later code objects are not kept.
+ */
+#define PYSTACK_MEMO_BYTES	(1u << 20)
+#define PYSTACK_MEMO_STACKS	(1u << 14)
+
+struct pystack_memo;
+
+/* 0 or -ENOMEM. */
+int pystack_memo_new(struct pystack_memo **out);
+void pystack_memo_free(struct pystack_memo *m);
+
+/* Keeps the code objects of stack id (st), read through c, once per id. */
+void pystack_memo_note(struct pystack_cache *c, uint64_t id, const struct pyleak_stack *st);
+
+/* The memory m holds, in bytes. */
+size_t pystack_memo_bytes(const struct pystack_memo *m);
 
 /* A compact str object of the target (a name: a variable, an attribute, a dict key) as UTF-8
  * in out; 0 or a negative errno (-EINVAL: not a compact str). */

@@ -26,6 +26,7 @@ struct python_info {
 	long newref_calls;		/* direct calls to _Py_NewReference found in the code */
 	uint64_t bias;			/* load bias of the module: runtime = vaddr + bias */
 	uint64_t runtime;		/* address of _PyRuntime in the target */
+	struct pystack_memo *memo;	/* a tracked target's (its owner frees it), or NULL */
 };
 
 /* The census layout and hook plan for one interpreter; see python_plan(). */

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "procfs.h"
+#include "pystack.h"
 #include "sampler.h"
 
 /* A census may use this share of the daemon's time (it costs the daemon, not the target);
@@ -70,6 +71,25 @@ double sampler_census_period(const struct target *t)
 	return (total < CENSUS_PERIOD_MAX ? total : CENSUS_PERIOD_MAX) * slowdown;
 }
 
+static void stack_note(void *ctx, uint64_t id, const void *value)
+{
+	pystack_memo_note(ctx, id, value);
+}
+
+/* Each census, the code objects of the stacks recorded since are kept while they can be read:
+ * the report of a process that dies still names its sites (pystack.h). */
+static void stacks_note(struct target *t)
+{
+	struct pystack_cache *c;
+
+	if (!t->sites || (!t->py.memo && pystack_memo_new(&t->py.memo)))
+		return;
+	c = pystack_cache_new(&t->py);
+	if (c)
+		probes_for_each_stack(&t->probes, stack_note, c);
+	pystack_cache_free(c);
+}
+
 static int census_take(struct target *t)
 {
 	struct census c = {};
@@ -108,6 +128,7 @@ static int census_take(struct target *t)
 		rows_update_census_unprobed(&t->rows, &c, t->probed_types, t->nprobed,
 					    SAMPLED_ROW_MIN);
 	census_free(&c);
+	stacks_note(t);
 	return 0;
 }
 

@@ -64,6 +64,7 @@ struct target *target_list(void)
 static void target_free(struct target *t)
 {
 	python_release(&t->py);
+	pystack_memo_free(t->py.memo);
 	rows_free(&t->rows);
 	census_free(&t->sites_cache);
 	census_free(&t->births_cache);
@@ -117,6 +118,8 @@ static double target_end(struct target *t, enum target_state state, const struct
 	probes_unroute(&t->probes);
 	pending = probes_close_async(&t->probes);
 	python_release(&t->py);
+	pystack_memo_free(t->py.memo);
+	t->py.memo = NULL;
 	rows_free(&t->rows);
 	census_free(&t->sites_cache);
 	census_free(&t->births_cache);

@@ -149,6 +149,55 @@ def test_oom_kill_is_reported_with_the_leaking_type(pm_daemon):
     assert code == 0 and "oom_kill (signal 9)" in out and "Hog" in out, (out, err)
 
 
+# Leaf objects made by grow(), at GROW_LINE of the program, all kept.
+GROWER = r"""
+import json, os, time
+class Leaf(object):
+    def __init__(self, i):
+        self.payload = "y" * 100 + str(i)
+leaves = []
+def grow(n):
+    for i in range(n):
+        leaves.append(Leaf(i))  # the site
+print(json.dumps({"pid": os.getpid()}), flush=True)
+while True:
+    grow(2000)
+    time.sleep(0.2)
+"""
+GROW_LINE = [i for i, line in enumerate(GROWER.splitlines(), 1) if "# the site" in line][0]
+
+
+def test_report_names_the_sites_of_a_dead_process(pm_daemon):
+    """Its code objects are gone with it: the report names its sites from what the daemon kept
+    of them while it ran, where it used to say `<code 0x... gone>`."""
+    d = pm_daemon
+    p = started(any_python(), GROWER)
+    try:
+        d.ok("attach", "-p", str(p.pid))
+        st = {t["pid"]: t for t in d.ok("status")["targets"]}[p.pid]
+        if not st["sites"]["enabled"]:
+            pytest.skip("no allocation sites on %s" % st["python"])
+        deadline = time.time() + 180
+        while "Leaf" not in suspects_of(d, p.pid):
+            assert time.time() < deadline and p.poll() is None, d.json("leaks", "-p", str(p.pid))
+            time.sleep(1)
+        memo = {t["pid"]: t for t in d.ok("status")["targets"]}[p.pid]["sites"]["code_memo_bytes"]
+        assert 0 < memo <= (1 << 20) + (1 << 20), memo
+        p.kill()
+        p.wait()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    doc = report_of(d, p.pid)
+    suspect = [s for s in doc["leaks"]["suspects"] if s["type"] == "Leaf"]
+    assert suspect and suspect[0].get("sites"), doc["leaks"]
+    sites = suspect[0]["sites"]
+    assert not [s for s in sites for f in [s] + s["stack"] if f["function"].startswith("<code")], sites
+    # innermost Leaf.__init__ (the page its str touched first, in sampled mode), called by grow()
+    assert ("grow", GROW_LINE) in [(f["function"], f["line"]) for f in sites[0]["stack"]], sites
+
+
 def test_signal_and_exit_code(pm_daemon):
     d = pm_daemon
     python = any_python()
