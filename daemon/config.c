@@ -65,10 +65,36 @@ static int size_parse(const char *val, uint64_t *out)
 	return 0;
 }
 
+/* A number in [min, max]: 0 or -EINVAL.  Written so that NaN ("nan" parses) fails, and "" is
+ * no number rather than 0. */
+static int number_parse(const char *val, double min, double max, double *out)
+{
+	char *end;
+	double d = strtod(val, &end);
+
+	if (end == val || *end || !(d >= min && d <= max))
+		return -EINVAL;
+	*out = d;
+	return 0;
+}
+
+/* A whole number in [min, max]: 0 or -EINVAL. */
+static int whole_parse(const char *val, long min, long max, long *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(val, &end, 10);
+	if (end == val || *end || errno || n < min || n > max)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
 int config_set(struct server_options *o, const char *key, const char *val)
 {
 	static char socket_path[4096], state_dir[256];
-	char *end;
 	long n;
 
 	if (!strcmp(key, "socket")) {
@@ -84,22 +110,19 @@ int config_set(struct server_options *o, const char *key, const char *val)
 	} else if (!strcmp(key, "group")) {
 		return group_parse(val, o);
 	} else if (!strcmp(key, "max_objects")) {
-		n = strtol(val, &end, 10);
-		if (*end || n < 1024 || n > (1L << 28)) {
+		if (whole_parse(val, 1024, 1L << 28, &n)) {
 			log_error("max_objects must be 1024..268435456");
 			return -EINVAL;
 		}
 		o->target.max_objects = n;
 	} else if (!strcmp(key, "max_targets")) {
-		n = strtol(val, &end, 10);
-		if (*end || n < 1 || n > 4096) {
+		if (whole_parse(val, 1, 4096, &n)) {
 			log_error("max_targets must be 1..4096");
 			return -EINVAL;
 		}
 		o->target.max_targets = n;
 	} else if (!strcmp(key, "max_pages")) {
-		n = strtol(val, &end, 10);
-		if (*end || n < 1024 || n > (1L << 26)) {
+		if (whole_parse(val, 1024, 1L << 26, &n)) {
 			log_error("max_pages must be 1024..67108864");
 			return -EINVAL;
 		}
@@ -110,22 +133,15 @@ int config_set(struct server_options *o, const char *key, const char *val)
 			return -EINVAL;
 		}
 	} else if (!strcmp(key, "budget")) {
-		double d = strtod(val, &end);
-
-		/* Written so that NaN ("nan" parses) fails, and "" is no number rather than 0. */
-		if (end == val || *end || !(d >= 0 && d <= 1)) {
+		if (number_parse(val, 0, 1, &o->target.budget)) {
 			log_error("budget must be a fraction in [0, 1]");
 			return -EINVAL;
 		}
-		o->target.budget = d;
 	} else if (!strcmp(key, "sample_interval")) {
-		double d = strtod(val, &end);
-
-		if (end == val || *end || !(d >= 0.1 && d <= 3600)) {
+		if (number_parse(val, 0.1, 3600, &o->target.sample_interval)) {
 			log_error("sample_interval must be 0.1..3600 seconds");
 			return -EINVAL;
 		}
-		o->target.sample_interval = d;
 	} else if (!strcmp(key, "watch") || !strcmp(key, "exclude")) {
 		n = watch_rules_add(&o->discovery.rules, key[0] == 'e', val);
 		if (n == -E2BIG)
@@ -147,18 +163,14 @@ int config_set(struct server_options *o, const char *key, const char *val)
 		else
 			o->discovery.max_maps_bytes = v;
 	} else if (!strcmp(key, "max_cpu")) {
-		double d = strtod(val, &end);
-
-		if (end == val || *end || !(d >= 0 && d <= 64)) {
+		if (number_parse(val, 0, 64, &o->discovery.max_cpu)) {
 			log_error("max_cpu must be a share of one core in [0, 64], 0: unlimited");
 			return -EINVAL;
 		}
-		o->discovery.max_cpu = d;
 	} else if (!strcmp(key, "metrics_listen")) {
 		return metrics_listen_set(o, val);
 	} else if (!strcmp(key, "metrics_top_types")) {
-		n = strtol(val, &end, 10);
-		if (*end || n < 1 || n > METRICS_TOP_TYPES_MAX) {
+		if (whole_parse(val, 1, METRICS_TOP_TYPES_MAX, &n)) {
 			log_error("metrics_top_types must be 1..%d", METRICS_TOP_TYPES_MAX);
 			return -EINVAL;
 		}
