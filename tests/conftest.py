@@ -286,6 +286,19 @@ def target_factory():
         yield make
 
 
+def cgroup_remove(path, timeout):
+    """Removes a cgroup, busy for a moment after its last process died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def top_counts(daemon, pid):
     """{type: live} from `pyleakctl top --json` with every type."""
     doc = daemon.ok("top", "-p", str(pid), "-n", "100000")

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import DEBIAN_PYTHON, PROGRAMS, Daemon, require, top_counts
+from conftest import DEBIAN_PYTHON, PROGRAMS, Daemon, cgroup_remove, require, top_counts
 
 PROGRAM = os.path.join(PROGRAMS, "known_counts.py")
 DEADLINE_S = 60
@@ -259,15 +259,7 @@ def test_unit_label_from_cgroup(tmp_path, target_factory):
         try:
             assert d.stop() == 0, d.log_text()
         finally:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    os.rmdir(cg)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            cgroup_remove(cg, 10)
 
 
 def test_budget_stops_attaching_and_says_so(tmp_path, target_factory):

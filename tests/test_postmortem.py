@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, any_python, top_counts
+from conftest import Daemon, any_python, cgroup_remove, top_counts
 from test_hostile_clients import GROUP, as_user, ensure_users, start_as
 
 DEADLINE = 60
@@ -98,15 +98,7 @@ class MemoryCgroup:
         self.write("cgroup.procs", os.getpid())
 
     def remove(self):
-        deadline = time.time() + 30
-        while True:
-            try:
-                os.rmdir(self.path)
-                return
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.2)
+        cgroup_remove(self.path, 30)
 
 
 def suspects_of(d, pid):
