@@ -38,8 +38,9 @@ int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offse
  * A process's code objects as they were while it ran (name, file, line table), so that its
  * frames are still named once it is gone (the sites of its postmortem report): noted stack by
  * stack while it runs, the fallback of pystack_frame_resolve() where a code object cannot be
- * read (a cache of py, whose memo it is).  Bounded: PYSTACK_MEMO_BYTES of names and tables,
- * PYSTACK_MEMO_STACKS stacks; past that, later code objects are not kept.
+ * read (a cache of py, whose memo it is).  A code object is kept as first seen (one freed and
+ * another made at its address names the first).  Bounded: PYSTACK_MEMO_BYTES of names and
+ * tables, PYSTACK_MEMO_STACKS stacks; past that, later code objects are not kept.
  */
 #define PYSTACK_MEMO_BYTES	(1u << 20)
 #define PYSTACK_MEMO_STACKS	(1u << 14)
