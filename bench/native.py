@@ -24,6 +24,7 @@ and free calls per loop iteration, counted once by bpftrace; us/call: (mode - no
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -174,6 +175,7 @@ def main():
     finally:
         for d in daemons.values():
             d.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     doc = {"size": args.size, "repeats": args.repeats, "cells": []}
     for w in WORKLOADS:
         print("\n%s (%s, %d iterations): ratio to none, median of %d rounds" % (
