@@ -18,8 +18,11 @@ to malloc). Modes:
              its uprobe-session programs (the return probe only for sampled calls) and free's
              uprobe; native / precise is what the sampling adds.
 Rounds are interleaved (each mode once per round, the order rotated each round); each cell is
-the median of its rounds as a ratio to the median of none. calls/iter: malloc+calloc+realloc
-and free calls per loop iteration, counted once by bpftrace; us/call: (mode - none) / calls.
+the median of its rounds as a ratio to the median of none, in the loop's CPU time (user and
+system, traps included: wall time on a loaded 2-core machine is mostly other processes').
+allocs/it, frees/it: malloc+calloc+realloc and free calls per loop iteration, counted once by
+bpftrace; us/call: (mode - none) / calls, in CPU time. bpftrace's uprobes are host-wide (see
+bt_script()); pyleak's are the target's only (uprobe_multi links with a pid).
 """
 import argparse
 import json
@@ -36,6 +39,7 @@ import bench as B  # noqa: E402
 
 WORKLOADS = {"alloc": "alloc_loop.py", "big": "big_alloc.py"}
 MODES = ["none", "uprobe", "uretprobe", "precise", "native"]
+METRIC = "cpu_s"
 ALLOCS = ("malloc", "calloc", "realloc")
 
 
@@ -48,18 +52,20 @@ def libc_of(pid):
     raise RuntimeError("pid %d maps no libc" % pid)
 
 
-def bt_script(libc, mode):
-    probes = ["uprobe:%s:%s { }" % (libc, f) for f in ALLOCS + ("free",)]
+def bt_script(libc, mode, pid):
+    """bpftrace 0.17 places uprobes host-wide (its -p filters USDT probes only): the programs
+    filter on the pid, and every other process using libc pays the traps too."""
+    probes = ["uprobe:%s:%s /pid == %d/ { }" % (libc, f, pid) for f in ALLOCS + ("free",)]
     if mode == "uretprobe":
-        probes += ["uretprobe:%s:%s { }" % (libc, f) for f in ALLOCS]
+        probes += ["uretprobe:%s:%s /pid == %d/ { }" % (libc, f, pid) for f in ALLOCS]
     if mode == "count":
-        probes = ["uprobe:%s:%s { @calls[\"%s\"] = count(); }" % (
-            libc, f, "free" if f == "free" else "alloc") for f in ALLOCS + ("free",)]
+        probes = ["uprobe:%s:%s /pid == %d/ { @calls[\"%s\"] = count(); }" % (
+            libc, f, pid, "free" if f == "free" else "alloc") for f in ALLOCS + ("free",)]
     return "BEGIN { printf(\"ready\\n\"); } " + " ".join(probes)
 
 
 def start_bpftrace(pid, mode):
-    bt = subprocess.Popen(["bpftrace", "-p", str(pid), "-e", bt_script(libc_of(pid), mode)],
+    bt = subprocess.Popen(["bpftrace", "-p", str(pid), "-e", bt_script(libc_of(pid), mode, pid)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     while True:
         line = B.readline_timeout(bt.stdout, 120)
@@ -162,8 +168,11 @@ def main():
         runs, calls = {}, {}
         for info in infos:
             for w in WORKLOADS:
-                _, c = run_once(info["path"], w, "count", args.size, daemons)
-                calls[(info["path"], w)] = c
+                # Counted by bpftrace where it runs anyway; else from pyleak's probe hits.
+                calls[(info["path"], w)] = {}
+                if "uprobe" in modes or "uretprobe" in modes:
+                    calls[(info["path"], w)] = run_once(info["path"], w, "count", args.size,
+                                                        daemons)[1]
         for rnd in range(args.repeats):
             for info in infos:
                 for w in WORKLOADS:
@@ -181,23 +190,27 @@ def main():
         print("\n%s (%s, %d iterations): ratio to none, median of %d rounds" % (
             w, WORKLOADS[w], args.size, args.repeats))
         print("%-16s %10s %9s " % ("python", "allocs/it", "frees/it") +
-              " ".join("%10s" % m for m in modes[1:]) + "   us/call(uprobe,uretprobe)")
+              " ".join("%10s" % m for m in modes[1:]) + "   us/call(uprobe,uretprobe,native)")
         for info in infos:
-            base = statistics.median(r["seconds"] for r, _ in runs[(info["path"], w, "none")])
+            base = statistics.median(r[METRIC] for r, _ in runs[(info["path"], w, "none")])
             c = calls[(info["path"], w)]
             ncalls = c.get("alloc", 0) + c.get("free", 0)
+            hits = [(e.get("native") or {}).get("probe_hits", 0)
+                    for _, e in runs.get((info["path"], w, "native"), [])]
+            if not ncalls and hits:
+                ncalls = statistics.median(hits)
             row, cells = [], {}
             for m in modes[1:]:
-                med = statistics.median(r["seconds"] for r, _ in runs[(info["path"], w, m)])
-                cells[m] = {"ratio": med / base, "seconds": med,
+                med = statistics.median(r[METRIC] for r, _ in runs[(info["path"], w, m)])
+                cells[m] = {"ratio": med / base, METRIC: med,
                             "native": [e.get("native") for _, e in runs[(info["path"], w, m)]][-1]}
                 row.append("%9.2fx" % (med / base))
-            per = ["%.2f" % ((cells[m]["seconds"] - base) * 1e6 / ncalls) if ncalls and m in cells
-                   else "-" for m in ("uprobe", "uretprobe")]
+            per = ["%.2f" % ((cells[m][METRIC] - base) * 1e6 / ncalls) if ncalls and m in cells
+                   else "-" for m in ("uprobe", "uretprobe", "native")]
             print("%-16s %10.2f %9.2f " % (info["label"], c.get("alloc", 0) / args.size,
                                            c.get("free", 0) / args.size) + " ".join(row) +
                   "   " + ",".join(per))
-            doc["cells"].append({"python": info["label"], "workload": w, "none_s": base,
+            doc["cells"].append({"python": info["label"], "workload": w, "none_" + METRIC: base,
                                  "allocs": c.get("alloc", 0), "frees": c.get("free", 0),
                                  "modes": cells})
     if args.json:

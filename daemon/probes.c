@@ -786,7 +786,8 @@ void probes_set_page_mask(struct probes *p, uint64_t mask)
 	p->skel->bss->page_sample_mask = mask;
 }
 
-static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns)
+/* A program's run time, plus trap_ns per run of a uprobe; its runs added to *runs. */
+static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns, uint64_t *runs)
 {
 	struct bpf_prog_info info;
 	__u32 len = sizeof(info);
@@ -794,6 +795,7 @@ static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns)
 	memset(&info, 0, sizeof(info));
 	if (bpf_program__fd(prog) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
 		return 0;
+	*runs += info.run_cnt;
 	if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
 		return info.run_time_ns + info.run_cnt * trap_ns;
 	return info.run_time_ns;
@@ -802,36 +804,29 @@ static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns)
 uint64_t probes_native_cost_ns(struct probes *p, uint64_t trap_ns, uint64_t *hits)
 {
 	struct bpf_program *progs[] = NATIVE_PROGS(p->skel);
-	struct bpf_prog_info info;
 	uint64_t total = 0;
-	__u32 len;
 	int i;
 
 	*hits = 0;
-	for (i = 0; i < NATIVE_NPROGS; i++) {
-		memset(&info, 0, sizeof(info));
-		len = sizeof(info);
-		if (bpf_program__fd(progs[i]) < 0 ||
-		    bpf_obj_get_info_by_fd(bpf_program__fd(progs[i]), &info, &len))
-			continue;
-		total += info.run_time_ns + info.run_cnt * trap_ns;
-		*hits += info.run_cnt;
-	}
+	for (i = 0; i < NATIVE_NPROGS; i++)
+		total += prog_cost_ns(progs[i], trap_ns, hits);
 	return total;
 }
 
 uint64_t probes_death_cost_ns(struct probes *p, uint64_t trap_ns)
 {
-	return prog_cost_ns(p->skel->progs.pyleak_death, trap_ns);
+	uint64_t runs = 0;
+
+	return prog_cost_ns(p->skel->progs.pyleak_death, trap_ns, &runs);
 }
 
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns)
 {
-	uint64_t total = 0, cnt[PYLEAK_CNT_MAX];
+	uint64_t total = 0, runs = 0, cnt[PYLEAK_CNT_MAX];
 	struct bpf_program *prog;
 
 	bpf_object__for_each_program(prog, p->skel->obj)
-		total += prog_cost_ns(prog, trap_ns);
+		total += prog_cost_ns(prog, trap_ns, &runs);
 	/* The page-fault program runs as a tail call, which BPF statistics do not see. */
 	if (!probes_read_counters(p, cnt))
 		total += cnt[PYLEAK_CNT_FAULT_NS];

@@ -92,8 +92,8 @@ int probes_read_type(struct probes *p, uint64_t type, struct pyleak_type_stats *
  * register arg (enum pyleak_reg; -1: none needed). A no-op if already hooked. */
 int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int arg, const char *what);
 
-/* Removes the per-object probes (births, deaths) now (~0.1 s); collections, the exec
- * tracepoint and page sampling stay. */
+/* Removes the per-object probes (births, deaths) and the native allocators' now (~0.1 s);
+ * collections, the exec tracepoint and page sampling stay. */
 void probes_unhook_objects(struct probes *p);
 
 /* Takes the uprobes of kind at func (placed by probes_hook) out of p: up to max of their link
