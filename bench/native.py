@@ -21,7 +21,9 @@ Rounds are interleaved (each mode once per round, the order rotated each round);
 the median of its rounds as a ratio to the median of none, in the loop's CPU time (user and
 system, traps included: wall time on a loaded 2-core machine is mostly other processes').
 allocs/it, frees/it: malloc+calloc+realloc and free calls per loop iteration, counted once by
-bpftrace; us/call: (mode - none) / calls, in CPU time. bpftrace's uprobes are host-wide (see
+bpftrace (with a bpftrace mode); hits/it: runs of pyleak's native programs per iteration (calls
+and sampled returns); us/call: (mode - none) / calls for bpftrace's, (native - precise) / hits
+for pyleak's, in CPU time. bpftrace's uprobes are host-wide (see
 bt_script()); pyleak's are the target's only (uprobe_multi links with a pid).
 """
 import argparse
@@ -68,7 +70,7 @@ def start_bpftrace(pid, mode):
     bt = subprocess.Popen(["bpftrace", "-p", str(pid), "-e", bt_script(libc_of(pid), mode, pid)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     while True:
-        line = B.readline_timeout(bt.stdout, 120)
+        line = B.readline_timeout(bt.stdout, 300)
         if not line:
             raise RuntimeError("bpftrace failed: %s" % bt.stderr.read().decode().strip())
         if line.strip() == b"ready":
@@ -189,7 +191,7 @@ def main():
     for w in WORKLOADS:
         print("\n%s (%s, %d iterations): ratio to none, median of %d rounds" % (
             w, WORKLOADS[w], args.size, args.repeats))
-        print("%-16s %10s %9s " % ("python", "allocs/it", "frees/it") +
+        print("%-16s %10s %9s %9s " % ("python", "allocs/it", "frees/it", "hits/it") +
               " ".join("%10s" % m for m in modes[1:]) + "   us/call(uprobe,uretprobe,native)")
         for info in infos:
             base = statistics.median(r[METRIC] for r, _ in runs[(info["path"], w, "none")])
@@ -197,8 +199,7 @@ def main():
             ncalls = c.get("alloc", 0) + c.get("free", 0)
             hits = [(e.get("native") or {}).get("probe_hits", 0)
                     for _, e in runs.get((info["path"], w, "native"), [])]
-            if not ncalls and hits:
-                ncalls = statistics.median(hits)
+            nhits = statistics.median(hits) if hits else 0
             row, cells = [], {}
             for m in modes[1:]:
                 med = statistics.median(r[METRIC] for r, _ in runs[(info["path"], w, m)])
@@ -206,12 +207,19 @@ def main():
                             "native": [e.get("native") for _, e in runs[(info["path"], w, m)]][-1]}
                 row.append("%9.2fx" % (med / base))
             per = ["%.2f" % ((cells[m][METRIC] - base) * 1e6 / ncalls) if ncalls and m in cells
-                   else "-" for m in ("uprobe", "uretprobe", "native")]
-            print("%-16s %10.2f %9.2f " % (info["label"], c.get("alloc", 0) / args.size,
-                                           c.get("free", 0) / args.size) + " ".join(row) +
-                  "   " + ",".join(per))
+                   else "-" for m in ("uprobe", "uretprobe")]
+            # What native sampling adds to precise mode, per program run (call or sampled return).
+            if nhits and "native" in cells:
+                nbase = cells["precise"][METRIC] if "precise" in cells else base
+                per.append("%.2f" % ((cells["native"][METRIC] - nbase) * 1e6 / nhits))
+            else:
+                per.append("-")
+            print("%-16s %10.2f %9.2f %9.3f " % (info["label"], c.get("alloc", 0) / args.size,
+                                                c.get("free", 0) / args.size, nhits / args.size) +
+                  " ".join(row) + "   " + ",".join(per))
             doc["cells"].append({"python": info["label"], "workload": w, "none_" + METRIC: base,
                                  "allocs": c.get("alloc", 0), "frees": c.get("free", 0),
+                                 "native_hits": nhits,
                                  "modes": cells})
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
