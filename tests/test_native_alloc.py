@@ -92,6 +92,12 @@ def test_native_leak_found_on_every_interpreter(native_daemon):
                 failures.append("%s: %d bytes outstanding for %d leaked" % (
                     name, n["outstanding_bytes"], truth["leaked"]))
         assert not failures, "\n".join(failures)
+        # The text names each target's native bytes and the line holding them.
+        code, out, err = d.ctl("status")
+        assert code == 0, err
+        for _, t in targets:
+            line = next((l for l in out.splitlines() if l.startswith("pid %d native:" % t.pid)), "")
+            assert "outstanding" in line and "most at leak_one (" in line, out
         for _, t in targets:
             d.ok("detach", "-p", str(t.pid))
 
