@@ -187,7 +187,8 @@ test: deps
 # test_detach: the teardown's threads, every interpreter at once; test_metrics: the HTTP
 # server's thread and its snapshots).
 SANITIZE_TESTS ?= tests/test_errors.py tests/test_export.py tests/test_hostile_clients.py \
-	tests/test_modes.py tests/test_detach.py tests/test_metrics.py tests/test_postmortem.py
+	tests/test_modes.py tests/test_detach.py tests/test_metrics.py tests/test_postmortem.py \
+	tests/test_native_alloc.py
 test-sanitize: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 all
 	$(Q)PYLEAKD=.output/sanitize/pyleakd PYLEAKCTL=.output/sanitize/pyleakctl \
@@ -257,10 +258,15 @@ ifeq ($(BENCH_PYTHONS),all)
 override BENCH_PYTHONS :=
 endif
 BENCH_ARGS ?=
+# bench/native.py (~25 min with seven interpreters): what probing libc's allocator costs, per
+# interpreter x workload (alloc_loop, big_alloc) x mode (uprobes, uretprobes, precise with and
+# without native sampling); JSON in bench/results/native.json. e.g. --repeats 3 --size 50000.
+NATIVE_BENCH_ARGS ?=
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)command -v bpftrace >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null || true
 	$(Q)$(PYTHON) bench/bench.py --json bench/results/bench.json $(BENCH_ARGS) $(BENCH_PYTHONS)
+	$(Q)$(PYTHON) bench/native.py --json bench/results/native.json $(NATIVE_BENCH_ARGS) $(BENCH_PYTHONS)
 
 # Detection times (needs root; ~7 min): per scenario a fresh pyleakd in its default mode, the
 # scenario on every interpreter at once, `leaks` every 2 s until the expected suspect shows.

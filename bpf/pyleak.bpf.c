@@ -234,8 +234,34 @@ static __always_inline __u32 frame_offset(__u64 frame, __u64 code, int *err)
 	return 0;
 }
 
-/* The current thread's Python stack, innermost frame first; returns its depth. */
-static __always_inline int stack_read(struct pyleak_stack *st)
+/* Threads of the main interpreter looked at for the calling one's state. */
+#define OWN_TSTATE_MAX 32
+
+/* The calling thread's own state: its thread id is pthread_self(), which on x86-64 glibc is
+ * its fsbase.  0 if not found (not a Python thread, or past OWN_TSTATE_MAX). */
+static __always_inline __u64 own_tstate(int *err)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 fs = 0, ts;
+	int i;
+
+	if (!stack_layout.tstate_thread_id ||
+	    bpf_probe_read_kernel(&fs, sizeof(fs), &task->thread.fsbase) || !fs)
+		return 0;
+	ts = read_user_u64(stack_layout.runtime + stack_layout.interp_main, err);
+	if (ts)
+		ts = read_user_u64(ts + stack_layout.tstate_head, err);
+	for (i = 0; i < OWN_TSTATE_MAX && ts && !*err; i++) {
+		if (read_user_u64(ts + stack_layout.tstate_thread_id, err) == fs)
+			return ts;
+		ts = read_user_u64(ts + stack_layout.tstate_next, err);
+	}
+	return 0;
+}
+
+/* The current thread's Python stack, innermost frame first; returns its depth.  own: the
+ * calling thread's, which may not hold the GIL; else the GIL holder's (a page fault's). */
+static __always_inline int stack_read(struct pyleak_stack *st, bool own)
 {
 	__u64 frame, code;
 	__u8 owner;
@@ -243,7 +269,8 @@ static __always_inline int stack_read(struct pyleak_stack *st)
 
 	st->depth = 0;
 	st->truncated = 0;
-	frame = chain_read(stack_layout.runtime, stack_layout.tstate, stack_layout.ntstate, &err);
+	frame = own ? own_tstate(&err) :
+		chain_read(stack_layout.runtime, stack_layout.tstate, stack_layout.ntstate, &err);
 	if (frame)
 		frame = chain_read(frame, stack_layout.frame, stack_layout.nframe, &err);
 	for (i = 0; i < 2 * PYLEAK_STACK_DEPTH && frame && !err; i++) {
@@ -286,8 +313,9 @@ static __always_inline __u64 stack_hash(const struct pyleak_stack *st)
 	return h | 1;	/* 0 means "no site" to the daemon */
 }
 
-/* Interns the current Python stack; its id, or 0 if there is none (or no room). */
-static __always_inline __u64 stack_intern(void)
+/* Interns the current Python stack (own: as for stack_read()); its id, or 0 if there is none
+ * (or no room). */
+static __always_inline __u64 stack_intern(bool own)
 {
 	struct pyleak_stack *st;
 	__u32 zero = 0;
@@ -296,7 +324,7 @@ static __always_inline __u64 stack_intern(void)
 	st = bpf_map_lookup_elem(&stack_scratch, &zero);
 	if (!st)
 		return 0;
-	if (stack_read(st) <= 0) {
+	if (stack_read(st, own) <= 0) {
 		count(PYLEAK_CNT_NO_STACK);
 		return 0;
 	}
@@ -314,7 +342,7 @@ static __always_inline __u64 birth_stack(void)
 	if (!birth_sample_every || !stack_layout.runtime ||
 	    bpf_get_prandom_u32() % birth_sample_every)
 		return 0;
-	return stack_intern();
+	return stack_intern(false);
 }
 
 static __always_inline int record_birth(__u64 obj)
@@ -504,7 +532,7 @@ static __always_inline void fault_sample(struct page_fault_args *ctx)
 		count(PYLEAK_CNT_PAGES_SKIPPED);
 		return;
 	}
-	id = stack_intern();
+	id = stack_intern(false);
 	if (!id)
 		return;
 	site.stack = id;
@@ -524,6 +552,133 @@ int pyleak_fault(struct page_fault_args *ctx)
 		return 0;
 	fault_sample(ctx);
 	count_add(PYLEAK_CNT_FAULT_NS, bpf_ktime_get_ns() - t0);
+	return 0;
+}
+
+/*
+ * Native allocations, sampled by bytes (precise mode only: see bench/native.py).  Here, next
+ * to the page sampler, so that they share its stacks map and stack_intern(), and their cost
+ * is in this object's run-time statistics, which the governor reads.  The allocators are
+ * uprobe sessions: the entry decides, and only a sampled call returns 0, which asks for the
+ * return probe (the block's address); every other call pays one trap, not two.
+ */
+/* Distances between sample points, in bytes: exponential quantiles (all 0: off). */
+const volatile __u64 native_intervals[PYLEAK_NATIVE_INTERVALS] = {};
+
+extern bool bpf_session_is_return(void) __ksym;
+extern __u64 *bpf_session_cookie(void) __ksym;
+
+/* Bytes left to the next sample point, per CPU: a Poisson process over the bytes through one
+ * CPU is as good as over all of them (its distances are memoryless). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} native_left SEC(".maps");
+
+/* Sampled blocks not yet freed: address -> size and stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 16);	/* set by the daemon (native_max_blocks; 1 when off) */
+	__type(key, __u64);
+	__type(value, struct pyleak_native_block);
+} native_blocks SEC(".maps");
+
+static __always_inline __s64 native_interval(void)
+{
+	return native_intervals[bpf_get_prandom_u32() & (PYLEAK_NATIVE_INTERVALS - 1)];
+}
+
+/* True if a sample point falls in the next size bytes. */
+static __always_inline bool native_sampled(__u64 size)
+{
+	__u32 zero = 0;
+	__s64 *left = bpf_map_lookup_elem(&native_left, &zero);
+
+	if (!left || !size || size > (1ULL << 40))
+		return false;
+	if (!*left)
+		*left = native_interval();
+	*left -= size;
+	if (*left > 0)
+		return false;
+	/* Memoryless: the next point is an interval past this block's end. */
+	*left = native_interval();
+	return true;
+}
+
+static __always_inline void native_free(__u64 addr)
+{
+	if (addr && !bpf_map_delete_elem(&native_blocks, &addr))
+		count(PYLEAK_CNT_NATIVE_FREED);
+}
+
+/* A session's entry (size asked for) or return (the block): 0 at entry wants the return. */
+static __always_inline int native_session(struct pt_regs *ctx, __u64 size)
+{
+	struct pyleak_native_block b = {};
+	__u64 *cookie = bpf_session_cookie();
+	__u64 addr;
+
+	if (!cookie)
+		return 1;
+	if (!bpf_session_is_return()) {
+		if (!native_sampled(size))
+			return 1;
+		*cookie = size;
+		return 0;
+	}
+	addr = PT_REGS_RC(ctx);
+	if (!addr)
+		return 0;
+	b.size = *cookie;
+	b.stack = stack_layout.runtime ? stack_intern(true) : 0;
+	if (bpf_map_update_elem(&native_blocks, &addr, &b, BPF_ANY)) {
+		count(PYLEAK_CNT_NATIVE_DROPPED);
+		return 0;
+	}
+	count(PYLEAK_CNT_NATIVE_SAMPLES);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyleak_malloc, __u64 size)
+{
+	return native_session(ctx, size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyleak_calloc, __u64 n, __u64 size)
+{
+	/* An overflowing product fails the call: it returns NULL and nothing is kept. */
+	return native_session(ctx, n * size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyleak_realloc, __u64 old, __u64 size)
+{
+	/* The old block is gone whether it moves or not (a failed realloc keeps it: rare, and
+	 * then its bytes are under-counted, never over-counted). */
+	if (!bpf_session_is_return())
+		native_free(old);
+	return native_session(ctx, size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyleak_aligned_alloc, __u64 align, __u64 size)
+{
+	return native_session(ctx, size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyleak_free)
+{
+	struct pyleak_hook *h = this_hook(ctx);
+
+	if (h)
+		native_free(read_reg(ctx, h->reg));
 	return 0;
 }
 

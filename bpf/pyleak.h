@@ -37,6 +37,11 @@ enum pyleak_hook_kind {
 	PYLEAK_HOOK_DEATH,	/* a tp_dealloc (or a direct free path): object in a register */
 	PYLEAK_HOOK_GC_START,	/* the cyclic collector's entry: generation in a register (or -1) */
 	PYLEAK_HOOK_GC_DONE,	/* its return (uretprobe): objects collected */
+	PYLEAK_HOOK_MALLOC,	/* native allocators (uprobe sessions): size in rdi */
+	PYLEAK_HOOK_CALLOC,	/* count in rdi, size in rsi */
+	PYLEAK_HOOK_REALLOC,	/* old block in rdi, size in rsi */
+	PYLEAK_HOOK_ALIGNED,	/* aligned_alloc, memalign: size in rsi */
+	PYLEAK_HOOK_FREE,	/* a uprobe: block in a register */
 };
 
 /* Indexed by the attach cookie of each uprobe. */
@@ -103,6 +108,9 @@ enum pyleak_counter {
 	PYLEAK_CNT_NO_STACK,	/* no Python frame to record (thread outside Python) */
 	PYLEAK_CNT_STACKS_FULL,	/* the stack map was full: page left unattributed */
 	PYLEAK_CNT_FAULT_NS,	/* time spent in pyleak_fault (tail calls escape BPF stats) */
+	PYLEAK_CNT_NATIVE_SAMPLES,	/* native blocks sampled (kept until freed) */
+	PYLEAK_CNT_NATIVE_FREED,	/* of those, freed (or reallocated) */
+	PYLEAK_CNT_NATIVE_DROPPED,	/* sampled but not kept: the block map was full */
 	PYLEAK_CNT_MAX,
 };
 
@@ -171,7 +179,29 @@ struct pyleak_stack_layout {
 	__u16 pos;		/* position field */
 	__u16 code_adaptive;	/* bytecode start in the code object (3.11+) */
 	__u16 owner;		/* owner byte (3.12+) */
-	__u16 pad[3];
+	/* The calling thread's own state, found by its thread id in the main interpreter's list
+	 * (runtime + interp_main -> + tstate_head -> + tstate_next ...): native code runs without
+	 * the GIL (ctypes releases it), so the GIL holder's is not its; 0: not known. */
+	__u16 interp_main;
+	__u16 tstate_head;
+	__u16 tstate_next;
+	__u16 tstate_thread_id;
+	__u16 pad[2];
+};
+
+/*
+ * Native allocations, sampled by bytes (precise mode): the allocator's calls are a stream of
+ * bytes in which sample points fall at exponential distances (mean native_sample_bytes, drawn
+ * from PYLEAK_NATIVE_INTERVALS quantiles), so a block of s bytes is sampled with probability
+ * 1 - exp(-s / N), as in tcmalloc and Go's heap profiles; the daemon weighs it by the inverse
+ * (daemon/nativealloc.c: N is one per target, so the weight follows from the size).  Sampled
+ * blocks are kept by address until freed.
+ */
+#define PYLEAK_NATIVE_INTERVALS	1024
+
+struct pyleak_native_block {
+	__u64 size;		/* bytes asked for */
+	__u64 stack;		/* Python stack id, 0 if none */
 };
 
 #endif

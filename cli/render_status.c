@@ -22,6 +22,30 @@ static int target_add(struct table *t, size_t i, json_t *target)
 			 duration_text(field(target, "attached_s"), b[7]));
 }
 
+/* A precise target's sampled native allocations: what is outstanding, and its top stack. */
+static void native_print(FILE *out, json_t *target)
+{
+	json_t *n = field(target, "native"), *top = json_array_get(field(n, "top"), 0);
+	char b[6][CELL_MAX];
+
+	if (!n)
+		return;
+	if (field(n, "off")) {
+		fprintf(out, "pid %s native: off (%s)\n", value_text(field(target, "pid"), b[0]),
+			value_text(field(n, "off"), b[1]));
+		return;
+	}
+	fprintf(out, "pid %s native: %s outstanding (%s sampled blocks, 1 per %s allocated), "
+		"cost %s", value_text(field(target, "pid"), b[0]),
+		bytes_text(field(n, "outstanding_bytes"), 1, b[1]),
+		value_text(field(n, "outstanding"), b[2]), bytes_text(field(n, "sample_bytes"), 1, b[3]),
+		decimal_text(field(n, "cost_s"), "s", b[4]));
+	if (top)
+		fprintf(out, "; most at %s (%s:%s)", value_text(field(top, "function"), b[5]),
+			value_text(field(top, "file"), b[0]), value_text(field(top, "line"), b[1]));
+	fputc('\n', out);
+}
+
 static int targets_print(FILE *out, json_t *targets)
 {
 	static const char *const heads[] = {
@@ -34,6 +58,9 @@ static int targets_print(FILE *out, json_t *targets)
 	int err;
 
 	err = render_rows(out, &t, targets, target_add, "no targets tracked");
+	json_array_foreach(targets, i, target)
+		if (!err)
+			native_print(out, target);
 	/* A precise target's budget: its fall back, or its cost when forced over it. */
 	json_array_foreach(targets, i, target) {
 		if (err || !json_array_size(field(target, "notes")))

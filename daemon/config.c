@@ -162,6 +162,21 @@ int config_set(struct server_options *o, const char *key, const char *val)
 			o->discovery.max_memory_bytes = v;
 		else
 			o->discovery.max_maps_bytes = v;
+	} else if (!strcmp(key, "native_sample_bytes")) {
+		uint64_t v;
+
+		if (size_parse(val, &v) || (v && (v < 4096 || v > (1ULL << 30)))) {
+			log_error("native_sample_bytes must be 4K..1G (suffix K, M or G), 0: off");
+			return -EINVAL;
+		}
+		o->target.native_sample_bytes = v;
+	} else if (!strcmp(key, "native_max_blocks")) {
+		n = strtol(val, &end, 10);
+		if (*end || n < 1024 || n > (1L << 24)) {
+			log_error("native_max_blocks must be 1024..16777216");
+			return -EINVAL;
+		}
+		o->target.native_max_blocks = n;
 	} else if (!strcmp(key, "max_cpu")) {
 		if (number_parse(val, 0, 64, &o->discovery.max_cpu)) {
 			log_error("max_cpu must be a share of one core in [0, 64], 0: unlimited");

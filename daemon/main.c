@@ -43,6 +43,9 @@
 #define DEFAULT_MAX_CPU 0.10
 /* Precise mode: 1 birth in 64 gets its stack (~1.5 us each: ~25 ns per birth on average). */
 #define DEFAULT_BIRTH_SAMPLE 64
+/* Precise mode: one native allocation sample per 512 KiB malloc'd (bench/native.py). */
+#define DEFAULT_NATIVE_SAMPLE_BYTES (512u << 10)
+#define DEFAULT_NATIVE_MAX_BLOCKS (1u << 16)
 
 static volatile sig_atomic_t stop;
 
@@ -56,7 +59,8 @@ static const char usage[] =
 "  -c, --config FILE      read KEY=VALUE settings: socket, group, mode, budget,\n"
 "                         max_targets, max_objects, max_pages, sample_interval,\n"
 "                         log_level, watch, exclude, max_maps_memory, max_memory,\n"
-"                         max_cpu, metrics_listen, metrics_top_types, state_dir\n"
+"                         max_cpu, metrics_listen, metrics_top_types, state_dir,\n"
+"                         native_sample_bytes, native_max_blocks\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
 "      --max-objects N    objects tracked per process (default 4194304); births past it\n"
 "                         are counted as drops\n"
@@ -166,6 +170,8 @@ int main(int argc, char **argv)
 				    .target.max_targets = DEFAULT_MAX_TARGETS,
 				    .target.max_stacks = DEFAULT_MAX_STACKS,
 				    .target.birth_sample_every = DEFAULT_BIRTH_SAMPLE,
+				    .target.native_sample_bytes = DEFAULT_NATIVE_SAMPLE_BYTES,
+				    .target.native_max_blocks = DEFAULT_NATIVE_MAX_BLOCKS,
 				    .target.budget = DEFAULT_BUDGET,
 				    .target.mode = TARGET_SAMPLED,
 				    .target.sample_interval = 2.0,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "insn.h"
@@ -31,6 +32,10 @@
  */
 #define TRACE_UPROBE_MULTI 48
 #define F_UPROBE_MULTI_RETURN 1U
+/* Kernel 6.12+: one program at entry and, if the entry returned 0, at return. */
+#define TRACE_UPROBE_SESSION 57
+
+enum uprobe_mode { UPROBE_ENTRY, UPROBE_RETURN, UPROBE_SESSION };
 
 struct uprobe_multi_attr {
 	__u32 prog_fd;
@@ -46,10 +51,10 @@ struct uprobe_multi_attr {
 	__u32 pid;
 };
 
-/* A uprobe (uretprobe if ret) of prog at offset in the file at path, in pid only; the link's
- * fd or -errno. */
+/* A uprobe of prog (entry, return or session) at offset in the file at path, in pid only;
+ * the link's fd or -errno. */
 static int uprobe_multi_attach(struct bpf_program *prog, pid_t pid, const char *path,
-			       uint64_t offset, uint64_t cookie, bool ret)
+			       uint64_t offset, uint64_t cookie, enum uprobe_mode mode)
 {
 	union {
 		struct uprobe_multi_attr a;
@@ -59,12 +64,12 @@ static int uprobe_multi_attach(struct bpf_program *prog, pid_t pid, const char *
 
 	memset(&attr, 0, sizeof(attr));
 	attr.a.prog_fd = bpf_program__fd(prog);
-	attr.a.attach_type = TRACE_UPROBE_MULTI;
+	attr.a.attach_type = mode == UPROBE_SESSION ? TRACE_UPROBE_SESSION : TRACE_UPROBE_MULTI;
 	attr.a.path = (uintptr_t)path;
 	attr.a.offsets = (uintptr_t)&offset;
 	attr.a.cookies = (uintptr_t)&cookie;
 	attr.a.cnt = 1;
-	attr.a.multi_flags = ret ? F_UPROBE_MULTI_RETURN : 0;
+	attr.a.multi_flags = mode == UPROBE_RETURN ? F_UPROBE_MULTI_RETURN : 0;
 	attr.a.pid = pid;
 	fd = syscall(SYS_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
 	return fd < 0 ? -errno : fd;
@@ -162,22 +167,47 @@ void probes_unroute(struct probes *p)
 	pthread_mutex_unlock(&dispatch_lock);
 }
 
-/* The uprobe programs are attached by uprobe_multi links only (probes_hook()). */
-static int progs_set_multi(struct pyleak_bpf *skel)
+/* The native allocators' session programs, in enum pyleak_hook_kind order from
+ * PYLEAK_HOOK_MALLOC, then free's uprobe. */
+#define NATIVE_PROGS(skel) { (skel)->progs.pyleak_malloc, (skel)->progs.pyleak_calloc, \
+	(skel)->progs.pyleak_realloc, (skel)->progs.pyleak_aligned_alloc, (skel)->progs.pyleak_free }
+#define NATIVE_NPROGS 5
+
+/* The uprobe programs are attached by uprobe_multi links only (probes_hook()); the native
+ * ones are loaded only where wanted (their kfuncs need a 6.12 kernel). */
+static int progs_set_multi(struct pyleak_bpf *skel, bool native)
 {
 	struct bpf_program *progs[] = { skel->progs.pyleak_birth_ret,
 					skel->progs.pyleak_death, skel->progs.pyleak_gc_start,
-					skel->progs.pyleak_gc_done };
+					skel->progs.pyleak_gc_done, skel->progs.pyleak_free };
+	struct bpf_program *sessions[] = NATIVE_PROGS(skel);
 	size_t i;
-	int err;
+	int err = 0;
 
-	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+	for (i = 0; !err && i < sizeof(progs) / sizeof(progs[0]); i++)
 		err = bpf_program__set_expected_attach_type(progs[i],
 							    (enum bpf_attach_type)TRACE_UPROBE_MULTI);
-		if (err)
-			return err;
+	for (i = 0; !err && i < NATIVE_NPROGS; i++) {
+		if (sessions[i] != skel->progs.pyleak_free)
+			err = bpf_program__set_expected_attach_type(sessions[i],
+						(enum bpf_attach_type)TRACE_UPROBE_SESSION);
+		if (!err)
+			err = bpf_program__set_autoload(sessions[i], native);
 	}
-	return 0;
+	return err;
+}
+
+bool probes_native_supported(void)
+{
+	static int supported = -1;
+	struct btf *btf;
+
+	if (supported < 0) {
+		btf = btf__load_vmlinux_btf();
+		supported = btf && btf__find_by_name_kind(btf, "bpf_session_cookie", BTF_KIND_FUNC) > 0;
+		btf__free(btf);
+	}
+	return supported;
 }
 
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
@@ -198,6 +228,9 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	p->skel->rodata->target_tgid = pid;
 	p->skel->rodata->stack_layout = cfg->stacks;
 	p->skel->rodata->birth_sample_every = cfg->birth_sample_every;
+	if (cfg->native_intervals)
+		memcpy((void *)p->skel->rodata->native_intervals, cfg->native_intervals,
+		       sizeof(p->skel->rodata->native_intervals));
 	/* No per-object probe (sampled mode): no object is counted in BPF, and an empty map still
 	 * costs its buckets; only the few types of gcwatch.c's death windows. */
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);
@@ -208,7 +241,10 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	if (!err && !cfg->per_object)
 		err = bpf_map__set_max_entries(p->skel->maps.types, PROBES_SAMPLED_TYPES);
 	if (!err)
-		err = progs_set_multi(p->skel);
+		err = bpf_map__set_max_entries(p->skel->maps.native_blocks,
+					       cfg->native_intervals ? cfg->native_max_blocks : 1);
+	if (!err)
+		err = progs_set_multi(p->skel, cfg->native_intervals != NULL);
 	if (err)
 		goto cleanup;
 	err = pyleak_bpf__load(p->skel);
@@ -296,9 +332,12 @@ void probes_unhook(struct probes *p)
 	p->nlinks = 0;
 }
 
+#define NATIVE_KINDS (1U << PYLEAK_HOOK_MALLOC | 1U << PYLEAK_HOOK_CALLOC | \
+		      1U << PYLEAK_HOOK_REALLOC | 1U << PYLEAK_HOOK_ALIGNED | 1U << PYLEAK_HOOK_FREE)
+
 void probes_unhook_objects(struct probes *p)
 {
-	links_close(p, 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH, 0);
+	links_close(p, 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH | NATIVE_KINDS, 0);
 }
 
 static unsigned int usdt_count(const struct probes *p)
@@ -527,6 +566,8 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 {
 	struct pyleak_hook hook = { .func = func, .kind = kind, .reg = arg };
 	bool ret = kind == PYLEAK_HOOK_BIRTH_RET || kind == PYLEAK_HOOK_GC_DONE;
+	bool session = kind >= PYLEAK_HOOK_MALLOC && kind <= PYLEAK_HOOK_ALIGNED;
+	struct bpf_program *native[] = NATIVE_PROGS(p->skel);
 	struct probe_link *pl;
 	struct insn_spot spot = { .offset = 0, .reg = INSN_REG_RDI };
 	struct bpf_program *prog;
@@ -566,7 +607,7 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 		goto cleanup;
 	}
 	/* A uretprobe must sit at the entry (it swaps the return address on the stack). */
-	if (ret) {
+	if (ret || session) {
 		spot.emulated = insn_is_emulated(code, got);
 	} else {
 		if (insn_find_spot(code, got, func, arg < 0 ? INSN_REG_RDI : (enum insn_reg)arg, &spot))
@@ -581,10 +622,12 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	case PYLEAK_HOOK_BIRTH_RET: prog = p->skel->progs.pyleak_birth_ret; break;
 	case PYLEAK_HOOK_GC_START: prog = p->skel->progs.pyleak_gc_start; break;
 	case PYLEAK_HOOK_GC_DONE: prog = p->skel->progs.pyleak_gc_done; break;
+	case PYLEAK_HOOK_MALLOC ... PYLEAK_HOOK_FREE: prog = native[kind - PYLEAK_HOOK_MALLOC]; break;
 	default: prog = p->skel->progs.pyleak_death; break;
 	}
 	pl = &p->links[idx];
-	pl->fd = uprobe_multi_attach(prog, p->pid, path, offset + spot.offset, idx, ret);
+	pl->fd = uprobe_multi_attach(prog, p->pid, path, offset + spot.offset, idx,
+				     session ? UPROBE_SESSION : ret ? UPROBE_RETURN : UPROBE_ENTRY);
 	if (pl->fd < 0) {
 		err = pl->fd;
 		log_error("attach %s in pid %d: %s", what, p->pid, strerror(-err));
@@ -749,6 +792,12 @@ long probes_for_each_type(struct probes *p, probes_entry_fn fn, void *ctx)
 			    fn, ctx);
 }
 
+long probes_for_each_native(struct probes *p, probes_entry_fn fn, void *ctx)
+{
+	return map_for_each(bpf_map__fd(p->skel->maps.native_blocks),
+			    sizeof(struct pyleak_native_block), fn, ctx);
+}
+
 long probes_for_each_obj(struct probes *p, probes_entry_fn fn, void *ctx)
 {
 	return map_for_each(bpf_map__fd(p->skel->maps.objs), sizeof(struct pyleak_obj), fn, ctx);
@@ -770,7 +819,8 @@ void probes_set_page_mask(struct probes *p, uint64_t mask)
 	p->skel->bss->page_sample_mask = mask;
 }
 
-static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns)
+/* A program's run time, plus trap_ns per run of a uprobe; its runs added to *runs. */
+static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns, uint64_t *runs)
 {
 	struct bpf_prog_info info;
 	__u32 len = sizeof(info);
@@ -778,23 +828,38 @@ static uint64_t prog_cost_ns(struct bpf_program *prog, uint64_t trap_ns)
 	memset(&info, 0, sizeof(info));
 	if (bpf_program__fd(prog) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
 		return 0;
+	*runs += info.run_cnt;
 	if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
 		return info.run_time_ns + info.run_cnt * trap_ns;
 	return info.run_time_ns;
 }
 
+uint64_t probes_native_cost_ns(struct probes *p, uint64_t trap_ns, uint64_t *hits)
+{
+	struct bpf_program *progs[] = NATIVE_PROGS(p->skel);
+	uint64_t total = 0;
+	int i;
+
+	*hits = 0;
+	for (i = 0; i < NATIVE_NPROGS; i++)
+		total += prog_cost_ns(progs[i], trap_ns, hits);
+	return total;
+}
+
 uint64_t probes_death_cost_ns(struct probes *p, uint64_t trap_ns)
 {
-	return prog_cost_ns(p->skel->progs.pyleak_death, trap_ns);
+	uint64_t runs = 0;
+
+	return prog_cost_ns(p->skel->progs.pyleak_death, trap_ns, &runs);
 }
 
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns)
 {
-	uint64_t total = 0, cnt[PYLEAK_CNT_MAX];
+	uint64_t total = 0, runs = 0, cnt[PYLEAK_CNT_MAX];
 	struct bpf_program *prog;
 
 	bpf_object__for_each_program(prog, p->skel->obj)
-		total += prog_cost_ns(prog, trap_ns);
+		total += prog_cost_ns(prog, trap_ns, &runs);
 	/* The page-fault program runs as a tail call, which BPF statistics do not see. */
 	if (!probes_read_counters(p, cnt))
 		total += cnt[PYLEAK_CNT_FAULT_NS];

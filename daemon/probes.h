@@ -36,6 +36,9 @@ struct probes {
 	int nlinks;
 };
 
+/* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
+#define PROBES_TRAP_NS 700
+
 /* Types whose deaths a target without per-object probes may count (see gcwatch.h). */
 #define PROBES_SAMPLED_TYPES 8
 
@@ -46,7 +49,14 @@ struct probes_config {
 	uint32_t max_pages;	/* pages whose first-touch stack is kept (LRU) */
 	uint32_t max_stacks;	/* distinct stacks kept */
 	uint32_t birth_sample_every;	/* stack of 1 birth in N (per-object probes); 0: none */
+	/* Native allocation sampling: PYLEAK_NATIVE_INTERVALS distances between samples, in
+	 * bytes (nativealloc.h); NULL: off, its programs not even loaded. */
+	const uint64_t *native_intervals;
+	uint32_t native_max_blocks;	/* sampled blocks kept until freed */
 };
+
+/* The kernel runs uprobe sessions (6.12+), which native allocation sampling needs. */
+bool probes_native_supported(void);
 
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
 		void *ctx);
@@ -82,8 +92,8 @@ int probes_read_type(struct probes *p, uint64_t type, struct pyleak_type_stats *
  * register arg (enum pyleak_reg; -1: none needed). A no-op if already hooked. */
 int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int arg, const char *what);
 
-/* Removes the per-object probes (births, deaths) now (~0.1 s); collections, the exec
- * tracepoint and page sampling stay. */
+/* Removes the per-object probes (births, deaths) and the native allocators' now (~0.1 s);
+ * collections, the exec tracepoint and page sampling stay. */
 void probes_unhook_objects(struct probes *p);
 
 /* Takes the uprobes of kind at func (placed by probes_hook) out of p: up to max of their link
@@ -115,12 +125,16 @@ long probes_for_each_type(struct probes *p, probes_entry_fn fn, void *ctx);
 long probes_for_each_obj(struct probes *p, probes_entry_fn fn, void *ctx);
 /* Recorded stacks: id -> struct pyleak_stack. */
 long probes_for_each_stack(struct probes *p, probes_entry_fn fn, void *ctx);
+/* Sampled native blocks not yet freed: address -> struct pyleak_native_block. */
+long probes_for_each_native(struct probes *p, probes_entry_fn fn, void *ctx);
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out);
 /* The governor's page sampling: record the stack of 1 page in mask + 1 (mask = 2^k - 1). */
 void probes_set_page_mask(struct probes *p, uint64_t mask);
 /* Time the target has spent in this object's programs, in ns: BPF run time (when the kernel
  * keeps statistics, see main.c) plus trap_ns per uprobe hit. */
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns);
+/* The same, of the native allocation programs alone; *hits: how often they ran. */
+uint64_t probes_native_cost_ns(struct probes *p, uint64_t trap_ns, uint64_t *hits);
 /* The same, of the death program alone. */
 uint64_t probes_death_cost_ns(struct probes *p, uint64_t trap_ns);
 /* Kernel memory the target's maps may use at most, in bytes (from their fdinfo). */

@@ -75,6 +75,10 @@ static int layout_from_table(int major, int minor, struct version_layout *l)
 	} else {
 		b->frame[b->nframe++] = o->tstate_frame;
 	}
+	b->interp_main = o->runtime_interp_main;
+	b->tstate_head = o->interp_tstate_head;
+	b->tstate_next = o->tstate_next;
+	b->tstate_thread_id = o->tstate_thread_id;
 	b->back = o->frame_back;
 	b->code = o->frame_code;
 	b->pos = o->frame_pos;

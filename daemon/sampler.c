@@ -22,8 +22,6 @@
 #define CENSUS_PERIOD_GROWING 4.0
 /* Sampled mode keeps history for types with at least this many objects (memory bound). */
 #define SAMPLED_ROW_MIN 256
-/* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
-#define UPROBE_TRAP_NS 700
 
 static struct watcher timer = { .fd = -1 };
 static double interval = 2.0;
@@ -32,11 +30,11 @@ static double interval = 2.0;
  * program's (gcwatch.c pays for its windows from the budget already). */
 static uint64_t governed_cost_ns(struct target *t)
 {
-	uint64_t total = probes_cost_ns(&t->probes, UPROBE_TRAP_NS), death;
+	uint64_t total = probes_cost_ns(&t->probes, PROBES_TRAP_NS), death;
 
 	if (!target_sampled(t))
 		return total;
-	death = probes_death_cost_ns(&t->probes, UPROBE_TRAP_NS);
+	death = probes_death_cost_ns(&t->probes, PROBES_TRAP_NS);
 	return total > death ? total - death : 0;
 }
 
@@ -138,7 +136,7 @@ static void fall_back(struct target *t)
 {
 	target_fall_back(t);
 	t->gov.cost_ns = governed_cost_ns(t);
-	t->gcwatch.cost_base_ns = probes_death_cost_ns(&t->probes, UPROBE_TRAP_NS);
+	t->gcwatch.cost_base_ns = probes_death_cost_ns(&t->probes, PROBES_TRAP_NS);
 }
 
 /* Per-object probes (precise mode) cannot be thinned: over budget for several intervals,
@@ -217,7 +215,7 @@ static void on_tick(struct watcher *w, uint32_t events)
 	for (t = target_list(); t; t = t->next)
 		if (t->state == TARGET_TRACKING && !sampler_sample(t, false)) {
 			if (target_sampled(t))
-				gcwatch_tick(t, UPROBE_TRAP_NS);
+				gcwatch_tick(t, PROBES_TRAP_NS);
 			rows_history_record(&t->rows, loop_mono());
 		}
 	metrics_update();

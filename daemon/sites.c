@@ -249,6 +249,19 @@ cleanup:
 	return arr;
 }
 
+json_t *sites_list_json(struct probes *p, const struct python_info *py,
+			const struct census_site *v, size_t n)
+{
+	struct pystack_cache *cache = pystack_cache_new(py);
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && cache && i < n; i++)
+		json_array_append_new(arr, site_json(p, cache, &v[i]));
+	pystack_cache_free(cache);
+	return arr;
+}
+
 /* Stacks that first touched the pages of one address range (a container's array). */
 #define RANGE_STACKS_MAX 64
 

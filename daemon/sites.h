@@ -27,6 +27,10 @@ int sites_births(struct probes *p, uint32_t every, struct census *out);
 json_t *sites_json(struct probes *p, const struct python_info *py, const struct census *c,
 		   uint64_t type, int n);
 
+/* The sites v[0..n) as the contract's "sites" array (estimate as "live"), in that order. */
+json_t *sites_list_json(struct probes *p, const struct python_info *py,
+			const struct census_site *v, size_t n);
+
 /* Pool objects of type in c, how many of them the sites stand for, and the sampled ones. */
 void sites_totals(const struct census *c, uint64_t type, uint64_t *live, double *attributed,
 		  uint64_t *samples);

@@ -65,6 +65,7 @@ static void target_free(struct target *t)
 {
 	python_release(&t->py);
 	pystack_memo_free(t->py.memo);
+	nativealloc_detach(t->native);
 	rows_free(&t->rows);
 	census_free(&t->sites_cache);
 	census_free(&t->births_cache);
@@ -117,6 +118,8 @@ static double target_end(struct target *t, enum target_state state, const struct
 		lastwords_forget(t->pid);
 	probes_unroute(&t->probes);
 	pending = probes_close_async(&t->probes);
+	nativealloc_detach(t->native);
+	t->native = NULL;
 	python_release(&t->py);
 	pystack_memo_free(t->py.memo);
 	t->py.memo = NULL;
@@ -171,7 +174,10 @@ void target_fall_back(struct target *t)
 	/* What the probes counted stops at once; a census counts every type from now on. */
 	rows_drop_probed(&t->rows);
 	t->census_at = 0;
+	/* ...with the native allocation probes: they are precise mode's too. */
 	probes_unhook_objects(&t->probes);
+	nativealloc_detach(t->native);
+	t->native = NULL;
 	/* Sampled mode's death windows count their suspects from zero in the same type map. */
 	err = probes_forget_objects(&t->probes);
 	if (err)
@@ -278,6 +284,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	struct probes_config cfg = { .per_object = !sampled, .max_objects = opt->max_objects,
 				     .max_pages = opt->max_pages, .max_stacks = opt->max_stacks,
 				     .birth_sample_every = sampled ? 0 : opt->birth_sample_every };
+	uint64_t *intervals = NULL;
 	struct target *t, *o;
 	uint32_t tracking = 0;
 	int err;
@@ -323,6 +330,20 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		log_warn("pid %d: no Python stack layout for %s: no allocation sites", pid,
 			 t->py.version);
 	t->sites = cfg.stacks.runtime != 0;
+	if (!sampled)
+		t->native_off = !opt->native_sample_bytes ? "native_sample_bytes = 0" :
+				!probes_native_supported() ? "the kernel has no uprobe sessions (6.12+)" :
+				NULL;
+	if (!sampled && !t->native_off) {
+		intervals = malloc(PYLEAK_NATIVE_INTERVALS * sizeof(*intervals));
+		if (!intervals) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		nativealloc_intervals(opt->native_sample_bytes, intervals);
+		cfg.native_intervals = intervals;
+		cfg.native_max_blocks = opt->native_max_blocks;
+	}
 	err = probes_open(&t->probes, pid, &cfg, hooks_on_event, t);
 	if (err)
 		goto cleanup;
@@ -331,6 +352,11 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	err = sampled ? hooks_place_gc(t) : hooks_place_all(t);
 	if (err)
 		goto cleanup;
+	if (cfg.native_intervals && nativealloc_attach(&t->probes, pid, opt->native_sample_bytes,
+						       &t->native)) {
+		log_warn("pid %d: no allocator (libc's malloc and free) could be probed", pid);
+		t->native_off = "no allocator could be probed";
+	}
 	census_setup(t);
 	t->pid_watch = (struct watcher){ .fd = t->pidfd, .fn = on_pid_exit };
 	t->rb_watch = (struct watcher){ .fd = probes_epoll_fd(&t->probes), .fn = on_ringbuf };
@@ -348,8 +374,10 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		 t->py.inlined ? ", LTO-inlined" : "", probes_count(&t->probes, NULL),
 		 t->sites ? ", allocation sites" : "");
 	*out = t;
+	free(intervals);
 	return 0;
 cleanup:
+	free(intervals);
 	if (t->state == TARGET_TRACKING) {
 		struct end_cause cause = { END_FAILED, -1 };
 

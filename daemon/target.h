@@ -16,6 +16,7 @@
 #include "governor.h"
 #include "holder.h"
 #include "loop.h"
+#include "nativealloc.h"
 #include "probes.h"
 #include "python.h"
 #include "rows.h"
@@ -34,6 +35,8 @@ struct target_options {
 	uint32_t max_pages;		/* pages whose allocation site is kept per target */
 	uint32_t max_stacks;		/* distinct allocation stacks kept per target */
 	uint32_t birth_sample_every;	/* precise mode: stack of 1 birth in N */
+	uint64_t native_sample_bytes;	/* precise mode: 1 native sample per N bytes; 0: off */
+	uint32_t native_max_blocks;	/* sampled native blocks kept until freed */
 	double sample_interval;		/* seconds between history samples */
 	double budget;			/* target CPU share its probes may cost; 0: unlimited */
 	bool force;			/* precise mode stays over budget (else: falls back) */
@@ -73,6 +76,8 @@ struct target {
 	char corrupt_last[160];		/* the last of them, in words */
 	struct holders holders;
 	struct gcwatch gcwatch;		/* sampled mode: windows of death probes on suspects */
+	struct nativealloc *native;	/* precise mode: sampled native allocations; NULL: none */
+	const char *native_off;		/* why there are none in precise mode, NULL if there are */
 	struct container_label label;	/* its container, unit and pid there, at attach */
 	int watch_rule;			/* the watch rule that discovered it; -1: attached on request */
 	int pidfd;

@@ -35,6 +35,7 @@ MEMBERS = [
     ("PyThreadState", "current_frame"),
     ("PyThreadState", "frame"),
     ("PyThreadState", "cframe"),
+    ("PyThreadState", "thread_id"),
     ("_PyCFrame", "current_frame"),
     ("_PyInterpreterFrame", "previous"),
     ("_PyInterpreterFrame", "f_executable"),
@@ -202,6 +203,7 @@ COLUMNS = [
     ("gil_last_holder", "uint16_t", "struct _gil_runtime_state.last_holder (same)"),
     ("tstate_frame", "uint16_t", "PyThreadState.current_frame (3.13), .frame (<=3.10)"),
     ("tstate_cframe", "uint16_t", "PyThreadState.cframe (3.11, 3.12); 0: none"),
+    ("tstate_thread_id", "uint16_t", "PyThreadState.thread_id (pthread_self(): the thread's fsbase)"),
     ("cframe_current_frame", "uint16_t", "_PyCFrame.current_frame (same)"),
     ("frame_back", "uint16_t", "_PyInterpreterFrame.previous (3.11+), PyFrameObject.f_back"),
     ("frame_code", "uint16_t", "f_executable (3.13+), f_code"),
@@ -466,6 +468,7 @@ class Facts:
             r["gil_last_holder"] = self.m("struct _gil_runtime_state", "last_holder")
         r["tstate_frame"] = self.first(("PyThreadState", "current_frame"),
                                        ("PyThreadState", "frame"))
+        r["tstate_thread_id"] = self.m("PyThreadState", "thread_id")
         if r["tstate_frame"] is None:
             del r["tstate_frame"]
             r["tstate_cframe"] = self.m("PyThreadState", "cframe")

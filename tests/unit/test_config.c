@@ -68,10 +68,35 @@ static void test_sizes(void **state)
 	}
 }
 
+/* native_sample_bytes: a size, 0 (off) or 4K..1G; native_max_blocks: 1024..2^24. */
+static void test_native(void **state)
+{
+	static const char *const good[] = { "0", "4K", "512K", "1G", "65536" };
+	static const uint64_t want[] = { 0, 4096, 512 << 10, 1 << 30, 65536 };
+	static const char *const bad[] = { "1", "4095", "1025M", "2G", "-1", "", "1T", "4k" };
+	struct server_options o = {};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		o.target.native_sample_bytes = 7;
+		assert_int_equal(config_set(&o, "native_sample_bytes", good[i]), 0);
+		assert_int_equal(o.target.native_sample_bytes, want[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(config_set(&o, "native_sample_bytes", bad[i]), -EINVAL);
+	assert_int_equal(config_set(&o, "native_max_blocks", "1024"), 0);
+	assert_int_equal(o.target.native_max_blocks, 1024);
+	assert_int_equal(config_set(&o, "native_max_blocks", "16777216"), 0);
+	assert_int_equal(config_set(&o, "native_max_blocks", "1023"), -EINVAL);
+	assert_int_equal(config_set(&o, "native_max_blocks", "16777217"), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_native),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
