@@ -171,8 +171,7 @@ int config_set(struct server_options *o, const char *key, const char *val)
 		}
 		o->target.native_sample_bytes = v;
 	} else if (!strcmp(key, "native_max_blocks")) {
-		n = strtol(val, &end, 10);
-		if (*end || n < 1024 || n > (1L << 24)) {
+		if (whole_parse(val, 1024, 1L << 24, &n)) {
 			log_error("native_max_blocks must be 1024..16777216");
 			return -EINVAL;
 		}
