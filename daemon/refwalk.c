@@ -604,17 +604,30 @@ static bool managed(const struct cpython_offsets *o, const struct tinfo *ti)
 	       !(o->managed_values % 8);
 }
 
+/* The value slots of a split table's values array that can be read, n at most: its room
+ * (3.13: the array's first byte) bounds them.  false if that cannot be read. */
+static bool values_room(struct refwalk *w, uint64_t values, uint64_t *n)
+{
+	uint8_t capacity;
+
+	if (!w->l.o->dict_values_items)
+		return true;
+	if (!rd(w, values, &capacity, 1))
+		return false;
+	if (*n > capacity)
+		*n = capacity;
+	return true;
+}
+
 /* Each value of a split table whose keys are the memo's. */
 static int memo_each(struct refwalk *w, uint64_t values, entry_fn fn, void *ctx)
 {
 	const struct cpython_offsets *o = w->l.o;
 	uint64_t vals[MEMO_KEYS], n = w->memo_n, i;
-	uint8_t capacity;	/* 3.13: the values array's room, its first byte */
 	int err = 0;
 
-	if (o->dict_values_items && rd(w, values, &capacity, 1) && n > capacity)
-		n = capacity;
-	if (!n || !rd(w, values + o->dict_values_items, vals, n * 8))
+	if (!values_room(w, values, &n) || !n ||
+	    !rd(w, values + o->dict_values_items, vals, n * 8))
 		return 0;
 	for (i = 0; i < n && !err; i++)
 		if (vals[i])
@@ -627,7 +640,7 @@ static int keys_each(struct refwalk *w, uint64_t keys, uint64_t values, entry_fn
 {
 	const struct cpython_offsets *o = w->l.o;
 	uint8_t raw[REFWALK_KEYS_LEN], ents[CHUNK * 24];
-	uint64_t vals[CHUNK], i, k, m;
+	uint64_t vals[CHUNK], i, k, m, room;
 	struct refwalk_keys ks;
 	int err = 0;
 
@@ -637,16 +650,12 @@ static int keys_each(struct refwalk *w, uint64_t keys, uint64_t values, entry_fn
 		w->st.corrupt++;
 		return 0;
 	}
-	if (values && o->dict_values_items) {
-		uint8_t capacity;	/* 3.13: the values array's room, its first byte */
-
-		if (!rd(w, values, &capacity, 1)) {
-			w->st.corrupt++;
-			return 0;
-		}
-		if (ks.n > capacity)
-			ks.n = capacity;
+	room = ks.n;
+	if (values && !values_room(w, values, &room)) {
+		w->st.corrupt++;
+		return 0;
 	}
+	ks.n = room;
 	for (i = 0; i < ks.n && !err; i += m) {
 		m = ks.n - i < CHUNK ? ks.n - i : CHUNK;
 		if (!rd(w, ks.entries + i * ks.entry_size, ents, m * ks.entry_size) ||
