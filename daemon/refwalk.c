@@ -46,7 +46,6 @@ struct node {
 	uint64_t name;		/* str naming the edge, or 0 */
 	uint64_t aux;		/* roots: owner; else the index */
 	uint32_t parent;	/* NO_PARENT: a root */
-	uint32_t owner;		/* the wanted object holding it alone (refcount 1), or NO_PARENT */
 	uint8_t edge;
 	bool wanted;
 };
@@ -73,6 +72,37 @@ struct group_val { uint64_t count; struct node first; };
 
 struct retained_val { uint64_t count, bytes; };
 
+/*
+ * The retained-size graph, walked once the walk from the roots is complete: every object the
+ * wanted containers (the owners) reach, once each, with its size (the malloc'd buffers of
+ * builtin containers included), its refcount and the references to it found inside.  Vertex 0
+ * stands for everything outside (an object referenced more often than from inside hangs from
+ * it), vertex 1 for the owners together; the objects vertex 1 dominates are what the owners
+ * retain: freeing them all would free those.
+ */
+#define DOM_VERTICES_MAX	(1u << 20)
+#define DOM_EDGES_MAX		(4u << 20)
+#define DOM_OUTSIDE		0u
+#define DOM_OWNERS		1u
+#define DOM_PASSES_MAX		64
+
+struct vertex {
+	uint64_t addr, type, size, refcnt;
+	uint32_t in;		/* references from inside the graph */
+	bool container, owner;
+};
+
+struct dom {
+	struct vertex *v;
+	uint32_t n, cap;
+	uint32_t (*e)[2];	/* from, to */
+	uint32_t ne, ecap;
+	struct u64map *of;	/* address -> vertex (u32) */
+	uint32_t head;		/* the next vertex to expand */
+	uint32_t cur;		/* the vertex being expanded */
+	bool started, done;
+};
+
 struct refwalk {
 	struct refwalk_layout l;
 	struct refwalk_limits lim;
@@ -85,7 +115,8 @@ struct refwalk {
 	struct u64map *groups;	/* path shape -> struct group_val */
 	struct slot *slots;
 	uint32_t nslots;
-	struct u64map *retained;	/* type -> struct retained_val: what wanted objects hold alone */
+	struct u64map *retained;	/* type -> struct retained_val: what the owners dominate */
+	struct dom dom;
 	struct ref pending[PENDING_MAX];
 	uint32_t npending;
 	uint8_t scratch[PENDING_MAX * (RANGE_GAP + 24)];
@@ -183,6 +214,8 @@ int refwalk_keys_parse(const struct cpython_offsets *o, const uint8_t *raw, size
 		out->key_off = 8;	/* after the hash */
 	}
 	out->value_off = out->key_off + 8;
+	/* The header, indices and entries (usable: two thirds of the slots), as allocated. */
+	out->bytes = o->dk_indices + index_bytes + (size * 2 / 3) * out->entry_size;
 	if (out->entry_size < out->value_off + 8 || !user_addr(out->entries, (uint64_t)n * out->entry_size))
 		return -EINVAL;
 	return 0;
@@ -387,27 +420,70 @@ static void retained_add(struct refwalk *w, uint64_t type, uint64_t bytes)
 	struct retained_val *v;
 
 	if (u64map_insert(w->retained, type, (void **)&v) < 0) {
-		w->st.cut = true;
+		w->st.retained_covered = false;
 		return;
 	}
 	v->count++;
 	v->bytes += bytes;
 }
 
-/* The wanted object r is held by alone, through its parent, if any; and its size counted. */
-static void owner_set(struct refwalk *w, struct ref *r, const struct tinfo *ti)
+static bool dom_phase(const struct refwalk *w)
 {
-	const struct node *p = r->n.parent == NO_PARENT ? NULL : &w->nodes[r->n.parent];
-	uint32_t owner = !p ? NO_PARENT : p->wanted ? r->n.parent : p->owner;
+	return w->dom.started && !w->dom.done;
+}
 
-	r->n.wanted = ti->wanted;
-	r->n.owner = r->head[0] == 1 && !ti->wanted ? owner : NO_PARENT;
-	if (ti->wanted && tinfo_followed(ti)) {
-		w->st.owners++;
-		w->st.owner_bytes += size_of(w, ti, r->head, r->n.type);
-	} else if (r->n.owner != NO_PARENT) {
-		retained_add(w, r->n.type, size_of(w, ti, r->head, r->n.type));
+/* A vertex for the object at addr: its index, 0 if the graph is full (then not covered). */
+static uint32_t vertex_add(struct refwalk *w, uint64_t addr, uint64_t type, bool container,
+			   bool owner)
+{
+	struct dom *d = &w->dom;
+	uint32_t *id;
+	int ret;
+
+	ret = u64map_insert(d->of, addr, (void **)&id);
+	if (ret == 0)
+		return *id;
+	if (ret < 0 || d->n == DOM_VERTICES_MAX) {
+		w->st.retained_covered = false;
+		return DOM_OUTSIDE;	/* an id of 0 in the map: not a vertex */
 	}
+	if (d->n == d->cap) {
+		uint32_t cap = d->cap * 2 < DOM_VERTICES_MAX ? d->cap * 2 : DOM_VERTICES_MAX;
+		struct vertex *v = realloc(d->v, (size_t)cap * sizeof(*v));
+
+		if (!v) {
+			w->st.retained_covered = false;
+			return DOM_OUTSIDE;
+		}
+		d->v = v;
+		d->cap = cap;
+	}
+	d->v[d->n] = (struct vertex){ .addr = addr, .type = type, .container = container,
+				      .owner = owner };
+	return *id = d->n++;
+}
+
+static void edge_add(struct refwalk *w, uint32_t from, uint32_t to)
+{
+	struct dom *d = &w->dom;
+
+	if (d->ne == d->ecap) {
+		uint32_t cap = d->ecap ? d->ecap * 2 : 4096;
+		void *e;
+
+		if (cap > DOM_EDGES_MAX)
+			cap = DOM_EDGES_MAX;
+		e = cap > d->ecap ? realloc(d->e, (size_t)cap * sizeof(*d->e)) : NULL;
+		if (!e) {
+			w->st.retained_covered = false;
+			return;
+		}
+		d->e = e;
+		d->ecap = cap;
+	}
+	d->e[d->ne][0] = from;
+	d->e[d->ne++][1] = to;
+	d->v[to].in++;
 }
 
 struct pend_order { uint64_t addr; uint32_t i; };
@@ -485,6 +561,32 @@ static void heads_read(struct refwalk *w, bool *ok)
 	}
 }
 
+/* A reference found in the retained-size graph, from the vertex being expanded.  Classes and
+ * modules are not expanded: many hold them, no instance retains one. */
+static void dom_ref(struct refwalk *w, const struct ref *r, const struct tinfo *ti)
+{
+	bool container = tinfo_followed(ti) && ti->kind != REFWALK_TYPE &&
+			 ti->kind != REFWALK_MODULE;
+	uint32_t id = vertex_add(w, r->n.addr, r->head[1], container, false);
+	struct vertex *v;
+	uint64_t alloc;
+
+	if (id == DOM_OUTSIDE)
+		return;
+	v = &w->dom.v[id];
+	if (!v->refcnt) {
+		v->refcnt = r->head[0];
+		v->size = size_of(w, ti, r->head, r->head[1]);
+		/* A bytearray's buffer: ob_alloc, after its header. */
+		if (r->head[1] == w->l.bytearray_type && rd64(w, r->n.addr + 24, &alloc) &&
+		    alloc < (1ull << 40))
+			v->size += alloc;
+		if (!tinfo_followed(ti) && ti->kind != REFWALK_CODE && (ti->flags & CPY_TPFLAGS_HAVE_GC))
+			w->st.retained_opaque++;	/* what it holds is not known */
+	}
+	edge_add(w, w->dom.cur, id);
+}
+
 /* Type-checks the pending references, counts the wanted ones, queues the containers. */
 static int pending_flush(struct refwalk *w)
 {
@@ -502,6 +604,10 @@ static int pending_flush(struct refwalk *w)
 			w->st.corrupt++;
 			continue;
 		}
+		if (dom_phase(w)) {
+			dom_ref(w, r, ti);
+			continue;
+		}
 		w->st.objects++;
 		r->n.shape = shape_of(w, &r->n, r->head[1]);
 		r->n.type = r->head[1];
@@ -509,15 +615,15 @@ static int pending_flush(struct refwalk *w)
 			w->st.opaque += ti->kind == REFWALK_OPAQUE;
 			if (ti->wanted)
 				group_add(w, &r->n);
-			else
-				owner_set(w, r, ti);
 			continue;
 		}
 		if (u64map_lookup(w->visited, r->n.addr))
 			continue;
-		owner_set(w, r, ti);
-		if (ti->wanted)
+		r->n.wanted = ti->wanted;
+		if (ti->wanted) {
 			group_add(w, &r->n);
+			w->st.owners++;
+		}
 		err = node_add(w, &r->n);
 	}
 	w->npending = 0;
@@ -747,8 +853,9 @@ static int attrs_refs(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t 
 		if (!rd64(w, addr + ti->dictoffset, &dict))
 			return 0;
 	}
-	if (dict && (w->nodes[idx].wanted || w->nodes[idx].owner != NO_PARENT))
-		retained_add(w, w->l.types[REFWALK_DICT], 48 + CPY_GC_HEAD_SIZE);	/* its __dict__ */
+	/* The retained-size graph has the __dict__ as an object of its own (it has a size). */
+	if (dict && dom_phase(w))
+		return ref_add(w, dict, idx, REFWALK_EDGE_ATTRIBUTE, 0, 0);
 	if (dict)
 		return dict_refs(w, dict, idx, REFWALK_EDGE_ATTRIBUTE, false);
 	if (!values)
@@ -797,7 +904,7 @@ static size_t head_len(const struct cpython_offsets *o, uint8_t kind)
 #define FIELD(off)	do { if ((size_t)(off) + 8 > len) len = (size_t)(off) + 8; } while (0)
 	switch (kind) {
 	case REFWALK_LIST:
-		FIELD(CPY_LIST_ITEMS);
+		FIELD(CPY_LIST_ITEMS + 8);	/* allocated */
 		break;
 	case REFWALK_DICT:
 		FIELD(o->dict_keys);
@@ -861,11 +968,52 @@ static int set_refs(struct refwalk *w, uint64_t mask, uint64_t table, uint32_t i
 	return err;
 }
 
-/* The referents of node idx. */
-static int node_expand(struct refwalk *w, uint32_t idx)
+/*
+ * A container's size with the buffers it mallocs, read by layout (h: its head as read): a
+ * list's item array, a dict's keys table (unless shared: a class's split keys) and values, a
+ * set's table when it is not the one inside the object.
+ */
+static uint64_t buffers_size(struct refwalk *w, uint64_t addr, const struct tinfo *ti,
+			     const uint64_t *head)
 {
 	const struct cpython_offsets *o = w->l.o;
-	uint64_t addr = w->nodes[idx].addr, type = w->nodes[idx].type;
+	const uint8_t *h = (const uint8_t *)head;
+	uint8_t raw[REFWALK_KEYS_LEN];
+	uint64_t size = size_of(w, ti, head, head[1]), n, keys, values;
+	struct refwalk_keys ks;
+
+	switch (ti->kind) {
+	case REFWALK_LIST:
+		n = load64(h + CPY_LIST_ITEMS + 8);
+		if (n >= head[2] && n < ITEMS_MAX)
+			size += (n - head[2]) * 8;	/* size_of() counted the used ones */
+		break;
+	case REFWALK_DICT:
+		keys = load64(h + o->dict_keys);
+		values = load64(h + o->dict_values);
+		if (!rd(w, keys, raw, sizeof(raw)) || refwalk_keys_parse(o, raw, sizeof(raw), keys, &ks))
+			break;
+		if (load64(raw) == 1)	/* dk_refcnt: this dict's own */
+			size += ks.bytes;
+		if (values)
+			size += (uint64_t)ks.n * 8 + 8;
+		break;
+	case REFWALK_SET:
+	case REFWALK_FROZENSET:
+		n = load64(h + o->set_mask);
+		if (n < ITEMS_MAX && (load64(h + o->set_table) < addr ||
+				      load64(h + o->set_table) >= addr + ti->basicsize))
+			size += (n + 1) * o->set_entry_size;
+		break;
+	}
+	return size;
+}
+
+/* The referents of the object at addr, of type type (node idx of the walk; in the retained
+ * graph, vertex w->dom.cur). */
+static int node_expand(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t idx)
+{
+	const struct cpython_offsets *o = w->l.o;
 	uint64_t words[PRE_WORDS + HEAD_MAX / 8] = { 0 }, *head = words + PRE_WORDS;
 	const uint8_t *h = (const uint8_t *)head;
 	const struct tinfo *tp = tinfo_get(w, type);
@@ -888,6 +1036,10 @@ static int node_expand(struct refwalk *w, uint32_t idx)
 	    head[1] != type) {
 		w->st.corrupt++;
 		return 0;
+	}
+	if (dom_phase(w)) {
+		w->dom.v[w->dom.cur].refcnt = head[0];
+		w->dom.v[w->dom.cur].size = buffers_size(w, addr, &ti, head);
 	}
 	switch (ti.kind) {
 	case REFWALK_LIST:
@@ -1045,6 +1197,231 @@ static int roots_add(struct refwalk *w)
 	return err ? err : pending_flush(w);
 }
 
+/* The owners: every wanted container the walk reached. */
+static int dom_start(struct refwalk *w)
+{
+	struct dom *d = &w->dom;
+	uint32_t i;
+
+	d->started = true;
+	w->st.retained_covered = true;
+	d->cap = 4096;
+	d->n = 2;	/* DOM_OUTSIDE, DOM_OWNERS */
+	d->v = calloc(d->cap, sizeof(*d->v));
+	if (!d->v || u64map_new(sizeof(uint32_t), DOM_VERTICES_MAX, &d->of))
+		return -ENOMEM;
+	for (i = 0; i < w->n; i++)
+		if (w->nodes[i].wanted)
+			vertex_add(w, w->nodes[i].addr, w->nodes[i].type, true, true);
+	return 0;
+}
+
+/* Compressed adjacency: start[v]..start[v + 1] index adj. */
+struct csr { uint32_t *start, *adj; };
+
+static void csr_free(struct csr *c)
+{
+	free(c->start);
+	free(c->adj);
+}
+
+/* The graph's edges, with those from outside (0 -> 1, 0 -> what is referenced more often than
+ * from inside, 1 -> each owner), forward (reverse false) or backward. */
+static int csr_build(const struct dom *d, bool reverse, struct csr *c)
+{
+	uint32_t v, k, extra = 1, *fill;
+
+	for (v = 2; v < d->n; v++)
+		extra++;
+	c->start = calloc(d->n + 1, sizeof(*c->start));
+	c->adj = malloc(((size_t)d->ne + extra) * sizeof(*c->adj));
+	fill = calloc(d->n, sizeof(*fill));
+	if (!c->start || !c->adj || !fill) {
+		free(fill);
+		return -ENOMEM;
+	}
+#define EACH_EDGE(from, to)							\
+	for (k = 0; k <= d->ne + d->n; k++) {					\
+		uint32_t from, to;						\
+		if (k < d->ne) {						\
+			from = d->e[k][0];					\
+			to = d->e[k][1];					\
+		} else if (k == d->ne) {					\
+			from = DOM_OUTSIDE;					\
+			to = DOM_OWNERS;					\
+		} else if (k - d->ne - 1 >= 2 && k - d->ne - 1 < d->n) {	\
+			to = k - d->ne - 1;					\
+			from = d->v[to].owner ? DOM_OWNERS : DOM_OUTSIDE;	\
+			if (!d->v[to].owner && d->v[to].refcnt && d->v[to].in >= d->v[to].refcnt) \
+				continue;					\
+		} else {							\
+			continue;						\
+		}
+	EACH_EDGE(from, to)
+		c->start[(reverse ? to : from) + 1]++;
+	}
+	for (v = 0; v < d->n; v++)
+		c->start[v + 1] += c->start[v];
+	EACH_EDGE(from, to)
+		c->adj[c->start[reverse ? to : from] + fill[reverse ? to : from]++] = reverse ? from : to;
+	}
+#undef EACH_EDGE
+	free(fill);
+	return 0;
+}
+
+static uint32_t intersect(const uint32_t *idom, const uint32_t *po, uint32_t a, uint32_t b)
+{
+	while (a != b) {
+		while (po[a] < po[b])
+			a = idom[a];
+		while (po[b] < po[a])
+			b = idom[b];
+	}
+	return a;
+}
+
+/*
+ * The dominators of the graph (Cooper, Harvey and Kennedy's iterative algorithm over the
+ * reverse postorder), then what the owners dominate, by type: w->retained, and the totals.
+ */
+static int dom_solve(struct refwalk *w)
+{
+	struct dom *d = &w->dom;
+	struct csr succ = { 0 }, pred = { 0 };
+	uint32_t *po = NULL, *order = NULL, *idom = NULL, *stack = NULL, *next = NULL;
+	uint32_t n = d->n, cnt = 0, sp = 0, v, k, b, p, nd, passes;
+	bool *under = NULL, changed = true;
+	int err = -ENOMEM;
+
+	po = malloc(n * sizeof(*po));
+	order = malloc(n * sizeof(*order));
+	idom = malloc(n * sizeof(*idom));
+	stack = malloc(n * sizeof(*stack));
+	next = calloc(n, sizeof(*next));
+	under = calloc(n, sizeof(*under));
+	if (!po || !order || !idom || !stack || !next || !under || csr_build(d, false, &succ) ||
+	    csr_build(d, true, &pred))
+		goto cleanup;
+	/* Postorder numbers from a depth-first walk from outside, without recursion. */
+	for (v = 0; v < n; v++) {
+		po[v] = UINT32_MAX;
+		idom[v] = UINT32_MAX;
+	}
+	po[DOM_OUTSIDE] = 0;	/* seen; numbered when left */
+	stack[sp++] = DOM_OUTSIDE;
+	while (sp) {
+		v = stack[sp - 1];
+		if (succ.start[v] + next[v] < succ.start[v + 1]) {
+			k = succ.adj[succ.start[v] + next[v]++];
+			if (po[k] == UINT32_MAX) {
+				po[k] = 0;
+				stack[sp++] = k;
+			}
+			continue;
+		}
+		po[v] = cnt;
+		order[cnt++] = v;
+		sp--;
+	}
+	idom[DOM_OUTSIDE] = DOM_OUTSIDE;
+	for (passes = 0; changed && passes < DOM_PASSES_MAX; passes++) {
+		changed = false;
+		for (k = cnt - 1; k-- > 0; ) {
+			b = order[k];
+			nd = UINT32_MAX;
+			for (p = pred.start[b]; p < pred.start[b + 1]; p++) {
+				uint32_t q = pred.adj[p];
+
+				if (idom[q] == UINT32_MAX)
+					continue;
+				nd = nd == UINT32_MAX ? q : intersect(idom, po, q, nd);
+			}
+			if (idom[b] != nd) {
+				idom[b] = nd;
+				changed = true;
+			}
+		}
+	}
+	if (changed)
+		w->st.retained_covered = false;
+	/* Dominated by the owners: idom comes before in reverse postorder. */
+	w->st.owners = 0;
+	w->st.owner_bytes = 0;
+	w->st.retained_bytes = 0;
+	for (k = cnt; k-- > 0; ) {
+		v = order[k];
+		if (v < 2 || idom[v] == UINT32_MAX)
+			continue;
+		under[v] = idom[v] == DOM_OWNERS || under[idom[v]];
+		if (!under[v])
+			continue;
+		w->st.retained_bytes += d->v[v].size;
+		if (d->v[v].owner) {
+			w->st.owners++;
+			w->st.owner_bytes += d->v[v].size;
+		} else {
+			retained_add(w, d->v[v].type, d->v[v].size);
+		}
+	}
+	w->st.retained_vertices = n - 2;
+	err = 0;
+cleanup:
+	csr_free(&succ);
+	csr_free(&pred);
+	free(po);
+	free(order);
+	free(idom);
+	free(stack);
+	free(next);
+	free(under);
+	return err;
+}
+
+static void dom_free(struct dom *d)
+{
+	free(d->v);
+	free(d->e);
+	u64map_free(d->of);
+	d->v = NULL;
+	d->e = NULL;
+	d->of = NULL;
+}
+
+/* The retained-size graph, below the owners, within the call's budget; then its dominators. */
+static int dom_run(struct refwalk *w)
+{
+	struct dom *d = &w->dom;
+	int err = 0, flush;
+
+	if (!d->started)
+		err = dom_start(w);
+	while (!err && d->head < d->n) {
+		if ((d->head & 63) == 0 && over_budget(w))
+			return -EAGAIN;
+		if (!d->v[d->head].container) {
+			d->head++;
+			continue;
+		}
+		d->cur = d->head;
+		err = node_expand(w, d->v[d->head].addr, d->v[d->head].type, NO_PARENT);
+		flush = pending_flush(w);
+		if (!err) {
+			d->head++;
+			w->cursor = 0;
+		}
+		err = err ? err : flush;
+	}
+	if (!err) {
+		if (w->st.cut)
+			w->st.retained_covered = false;
+		err = dom_solve(w);
+		d->done = true;
+		dom_free(d);
+	}
+	return err;
+}
+
 int refwalk_new(const struct refwalk_layout *l, const struct refwalk_limits *lim,
 		const char *wanted, struct refwalk **out)
 {
@@ -1083,6 +1460,7 @@ void refwalk_free(struct refwalk *w)
 	u64map_free(w->types);
 	u64map_free(w->groups);
 	u64map_free(w->retained);
+	dom_free(&w->dom);
 	free(w->slots);
 	free(w->nodes);
 	free(w);
@@ -1116,7 +1494,7 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max
 			err = -EAGAIN;
 			break;
 		}
-		err = node_expand(w, w->head);
+		err = node_expand(w, w->nodes[w->head].addr, w->nodes[w->head].type, w->head);
 		flush = pending_flush(w);
 		if (!err) {
 			w->head++;
@@ -1124,10 +1502,15 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max
 		}
 		err = err ? err : flush;
 	}
+	/* What the wanted containers retain, once the heap above them is known. */
+	if (!err && w->st.owners && !w->dom.done)
+		err = dom_run(w);
 	w->st.seconds += mono() - w->call_start;
 	w->st.memory = sizeof(*w) + (uint64_t)w->cap * sizeof(*w->nodes) +
 		       (w->slots ? SLOTS_MAX * sizeof(*w->slots) : 0) + u64map_bytes(w->visited) +
-		       u64map_bytes(w->types) + u64map_bytes(w->groups) + u64map_bytes(w->retained);
+		       u64map_bytes(w->types) + u64map_bytes(w->groups) + u64map_bytes(w->retained) +
+		       (uint64_t)w->dom.cap * sizeof(*w->dom.v) + (uint64_t)w->dom.ecap * sizeof(*w->dom.e) +
+		       (w->dom.of ? u64map_bytes(w->dom.of) : 0);
 	if (!err)
 		w->st.complete = true;
 	return err;

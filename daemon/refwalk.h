@@ -45,6 +45,7 @@ struct refwalk_layout {
 	uint64_t runtime;			/* &_PyRuntime */
 	uint64_t types[REFWALK_KINDS];		/* &PyList_Type ...; [REFWALK_OBJECT]: &PyBaseObject_Type */
 	uint64_t str_type;			/* &PyUnicode_Type: sized by its length */
+	uint64_t bytearray_type;		/* &PyByteArray_Type: its buffer counted; 0: none */
 };
 
 struct refwalk_limits {
@@ -82,7 +83,12 @@ struct refwalk_stats {
 	uint64_t corrupt;	/* data that cannot be a live heap's, skipped */
 	uint64_t wanted;	/* references to the wanted type's objects */
 	uint64_t owners;	/* wanted containers (class instances...), each once */
-	uint64_t owner_bytes;	/* their size, roughly */
+	/* Once complete, from the dominators of the graph below the owners: */
+	uint64_t owner_bytes;	/* the owners' size, their buffers included */
+	uint64_t retained_bytes;	/* theirs and what they dominate */
+	uint64_t retained_vertices;	/* objects in the graph below them */
+	uint64_t retained_opaque;	/* GC objects of C types in it, whose referents are unknown */
+	bool retained_covered;	/* every reference below them was followed, within bounds */
 	uint64_t memory;	/* bytes the walk holds */
 	double seconds;		/* spent, all calls */
 	int calls;
@@ -110,8 +116,8 @@ size_t refwalk_groups(const struct refwalk *w, struct refwalk_group *out, size_t
 /* The path to container node, root first: up to n steps into out; its length (0: none). */
 size_t refwalk_path(const struct refwalk *w, uint32_t node, struct refwalk_step *out, size_t n);
 
-/* Objects of one type held alone (refcount 1) by a wanted container, or by what it holds
- * alone: what the wanted objects retain, roughly sized. */
+/* Objects of one type dominated by the wanted containers together (freeing these would free
+ * them): what they retain, sized with their buffers. */
 struct refwalk_retained { uint64_t type, count, bytes; };
 
 /* Up to n types the wanted objects retain, most bytes first, into out; how many there are. */
@@ -127,6 +133,7 @@ struct refwalk_keys {
 	uint32_t n;		/* entries in use or deleted: at most REFWALK_ENTRIES_MAX */
 	uint32_t entry_size;	/* 16 or 24 */
 	uint32_t key_off, value_off;
+	uint64_t bytes;		/* the keys object's size as allocated */
 };
 
 /* 0 and out, or -EINVAL if the copy cannot be a keys object of this version. */

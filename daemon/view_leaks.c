@@ -136,13 +136,14 @@ static void leader_set(struct suspect *list, size_t m, size_t k, json_t *path)
 	bool above = false;
 	size_t i, j;
 
-	if (retains) {
-		json_object_set(lead, "retains", retains);
-		json_object_set(lead, "retained_bytes", json_object_get(path, "retained_bytes"));
-		json_object_del(path, "retains");
-		json_object_del(path, "retained_bytes");
-		json_object_del(path, "owners");
+	static const char *const moved[] = { "retains", "retained_bytes", "retained_covered",
+					     "retained_graph" };
+
+	for (i = 0; retains && i < sizeof(moved) / sizeof(moved[0]); i++) {
+		json_object_set(lead, moved[i], json_object_get(path, moved[i]));
+		json_object_del(path, moved[i]);
 	}
+	json_object_del(path, "owners");
 	json_object_set_new(lead, "path", path);
 	json_array_foreach(retains, j, r)
 		for (i = 0; i < m; i++)

@@ -160,6 +160,8 @@ static int layout_get(struct target *t, struct refwalk_layout *l)
 	for (k = REFWALK_LIST; k < REFWALK_KINDS; k++)
 		if (python_symbol_addr(&t->py, names[k], &l->types[k]))
 			return -EOPNOTSUPP;
+	if (python_symbol_addr(&t->py, "PyByteArray_Type", &l->bytearray_type))
+		l->bytearray_type = 0;
 	return python_symbol_addr(&t->py, "PyUnicode_Type", &l->str_type) ? -EOPNOTSUPP : 0;
 }
 
@@ -405,13 +407,13 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 
 #define RETAINS_MAX	8
 
-/* What each wanted object holds alone, per type ("retains"), and the total bytes with theirs
- * ("retained_bytes"), into doc; nothing if no wanted object is a container. */
+/* What the wanted objects dominate, per type and per owner ("retains"), and the total bytes
+ * with theirs ("retained_bytes"), into doc; whether the walk covered the graph below them;
+ * nothing if no wanted object is a container. */
 static void retains_add(struct target *t, struct refwalk *w, json_t *doc)
 {
 	const struct refwalk_stats *st = refwalk_stats(w);
 	struct refwalk_retained r[RETAINS_MAX];
-	uint64_t total = st->owner_bytes;
 	json_t *arr;
 	char name[NAME_LEN];
 	size_t n, i;
@@ -424,11 +426,14 @@ static void retains_add(struct target *t, struct refwalk *w, json_t *doc)
 		json_array_append_new(arr, json_pack("{s:s, s:f, s:f}", "type", name, "per_owner",
 						     (double)r[i].count / st->owners, "bytes_per_owner",
 						     (double)r[i].bytes / st->owners));
-		total += r[i].bytes;
 	}
 	json_object_set_new(doc, "retains", arr);
-	json_object_set_new(doc, "retained_bytes", json_integer(total));
+	json_object_set_new(doc, "retained_bytes", json_integer(st->retained_bytes));
 	json_object_set_new(doc, "owners", json_integer(st->owners));
+	json_object_set_new(doc, "retained_covered", json_boolean(st->retained_covered &&
+								  !st->retained_opaque));
+	json_object_set_new(doc, "retained_graph", json_pack("{s:I, s:I}", "objects",
+		(json_int_t)st->retained_vertices, "opaque", (json_int_t)st->retained_opaque));
 }
 
 /* Live objects of the type named type, as the latest sample counted them. */
