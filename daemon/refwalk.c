@@ -38,6 +38,8 @@
 #define SLOTS_MAX		(1u << 16)	/* __slots__ of all classes */
 #define TYPE_SLOTS_MAX		64u		/* of one class */
 #define SLOTS_SPAN_MAX		4096u		/* bytes of an instance read for them */
+#define FREEVARS_MAX		256u		/* a closure's cells named */
+#define BLOCKLEN_MAX		64u		/* items in a deque's block */
 
 struct node {
 	uint64_t addr;
@@ -85,6 +87,9 @@ struct retained_val { uint64_t count, bytes; };
 #define DOM_OUTSIDE		0u
 #define DOM_OWNERS		1u
 #define DOM_PASSES_MAX		64
+/* Owners whose graph is walked: evenly spread over those reached; the figures per owner are
+ * theirs, the totals scaled to all owners. */
+#define DOM_SAMPLE_MAX		4096u
 
 struct vertex {
 	uint64_t addr, type, size, refcnt;
@@ -128,6 +133,10 @@ struct refwalk {
 	uint64_t memo_keys;
 	uint32_t memo_n;
 	uint64_t memo_names[MEMO_KEYS];
+	/* The last code object's free variable names: closures of one function share it. */
+	uint64_t memo_code;
+	uint32_t memo_nfree;
+	uint64_t memo_free[FREEVARS_MAX];
 	double call_start, call_seconds;
 	uint64_t call_bytes;
 	struct refwalk_stats st;
@@ -221,12 +230,10 @@ int refwalk_keys_parse(const struct cpython_offsets *o, const uint8_t *raw, size
 	return 0;
 }
 
-/* The short name of a type (after its module prefix) equals the wanted one. */
-static bool type_name_is(struct refwalk *w, uint64_t name_ptr)
+/* A type's tp_name, NUL-terminated in buf (NAME_MAX_LEN + 1 bytes); false if unreadable. */
+static bool type_name_read(struct refwalk *w, uint64_t name_ptr, char *buf)
 {
-	char buf[NAME_MAX_LEN + 1];
 	size_t got = 0, chunk;
-	const char *dot;
 
 	/* Chunks that do not cross 32-byte lines: a name near a mapping's end is still read. */
 	while (got < NAME_MAX_LEN) {
@@ -240,8 +247,7 @@ static bool type_name_is(struct refwalk *w, uint64_t name_ptr)
 		got += chunk;
 	}
 	buf[NAME_MAX_LEN] = '\0';
-	dot = strrchr(buf, '.');
-	return !strcmp(dot ? dot + 1 : buf, w->wanted);
+	return true;
 }
 
 /* The __slots__ of a class that hold objects (T_OBJECT_EX members): PyMemberDefs follow the
@@ -279,6 +285,7 @@ static const struct tinfo *tinfo_get(struct refwalk *w, uint64_t type)
 	uint8_t raw[CENSUS_TYPE_LEN];
 	struct census_type ct;
 	struct tinfo *ti, val = { .kind = REFWALK_OPAQUE };
+	char name[NAME_MAX_LEN + 1];
 	const char *why;
 	uint64_t t, meta_flags;
 	int depth, k, ret;
@@ -295,7 +302,15 @@ static const struct tinfo *tinfo_get(struct refwalk *w, uint64_t type)
 		val.dictoffset = ct.dictoffset;
 		val.basicsize = ct.basicsize;
 		val.itemsize = ct.itemsize;
-		val.wanted = type_name_is(w, load64(raw + CPY_TP_NAME));
+		if (type_name_read(w, load64(raw + CPY_TP_NAME), name)) {
+			const char *dot = strrchr(name, '.');
+
+			val.wanted = !strcmp(dot ? dot + 1 : name, w->wanted);
+			/* deque's type is static, named by no symbol in a stripped interpreter, or
+			 * (3.12+) a heap type made by the module: found by its name. */
+			if (!w->l.types[REFWALK_DEQUE] && !strcmp(name, "collections.deque"))
+				w->l.types[REFWALK_DEQUE] = type;
+		}
 		if (val.heap)
 			slots_read(w, raw, type, &val);
 		for (t = type, depth = 0; t && depth < TYPE_DEPTH_MAX; depth++) {
@@ -920,6 +935,7 @@ static size_t head_len(const struct cpython_offsets *o, uint8_t kind)
 		break;
 	case REFWALK_FUNCTION:
 		FIELD(o->func_closure);
+		FIELD(o->func_code);
 		FIELD(o->func_defaults);
 		FIELD(o->func_kwdefaults);
 		break;
@@ -932,6 +948,21 @@ static size_t head_len(const struct cpython_offsets *o, uint8_t kind)
 		break;
 	case REFWALK_TYPE:
 		FIELD(o->tp_dict);
+		break;
+	case REFWALK_GENERATOR:
+	case REFWALK_COROUTINE:
+	case REFWALK_ASYNCGEN:
+		FIELD(o->gen_frame);
+		FIELD(o->gen_frame_state);
+		break;
+	case REFWALK_FRAME:
+		FIELD(o->frameobj_frame);
+		break;
+	case REFWALK_DEQUE:
+		FIELD(o->deque_leftblock);
+		FIELD(o->deque_rightblock);
+		FIELD(o->deque_leftindex);
+		FIELD(o->deque_rightindex);
 		break;
 	}
 #undef FIELD
@@ -968,6 +999,162 @@ static int set_refs(struct refwalk *w, uint64_t mask, uint64_t table, uint32_t i
 	return err;
 }
 
+/* Up to n items of a tuple into out; how many. */
+static uint64_t tuple_items(struct refwalk *w, uint64_t tuple, uint64_t *out, uint64_t n)
+{
+	uint64_t len;
+
+	if (!tuple || !rd64(w, tuple + CPY_OB_SIZE, &len) || len > LOCALS_MAX)
+		return 0;
+	if (len > n)
+		len = n;
+	return len && rd(w, tuple + CPY_TUPLE_ITEMS, out, len * 8) ? len : 0;
+}
+
+/* Whether code is a code object, by its header. */
+static bool code_is(struct refwalk *w, uint64_t code)
+{
+	uint64_t head[2];
+
+	return rd(w, code, head, sizeof(head)) && head[1] == w->l.types[REFWALK_CODE];
+}
+
+/*
+ * The locals of a frame (a thread's, a suspended generator's, a frame object's), each a
+ * reference named by its variable: roots if parent is NO_PARENT (aux: the code object, which
+ * names where they are), else of node parent.
+ */
+static int frame_locals(struct refwalk *w, uint64_t frame, uint32_t parent)
+{
+	const struct cpython_offsets *o = w->l.o;
+	uint64_t code, names[LOCALS_MAX], vals[LOCALS_MAX], n = 0, i;
+	uint8_t owner;
+	int err = 0;
+
+	if (o->frame_owner_cstack &&
+	    (!rd(w, frame + o->frame_owner, &owner, 1) || owner == o->frame_owner_cstack))
+		return 0;
+	if (!rd64(w, frame + o->frame_code, &code) || !code_is(w, code))
+		return 0;
+	if (o->co_localsplusnames) {
+		if (rd64(w, code + o->co_localsplusnames, &names[0]))
+			n = tuple_items(w, names[0], names, LOCALS_MAX);
+	} else {
+		uint64_t t[3];
+		const uint16_t offs[3] = { o->co_varnames, o->co_cellvars, o->co_freevars };
+
+		for (i = 0; i < 3; i++)
+			if (rd64(w, code + offs[i], &t[i]))
+				n += tuple_items(w, t[i], names + n, LOCALS_MAX - n);
+	}
+	if (!n || !rd(w, frame + o->frame_localsplus, vals, n * 8))
+		return 0;
+	for (i = 0; i < n && !err; i++)
+		err = ref_add(w, vals[i], parent, REFWALK_EDGE_LOCAL, names[i],
+			      parent == NO_PARENT ? code : i);
+	return err;
+}
+
+/* A generator's, coroutine's or async generator's locals while it is suspended (running,
+ * its frame is a thread's: a root); h: its head as read. */
+static int gen_refs(struct refwalk *w, uint64_t addr, const uint8_t *h, uint32_t idx)
+{
+	const struct cpython_offsets *o = w->l.o;
+	int8_t state;
+
+	if (o->gen_iframe) {
+		memcpy(&state, h + o->gen_frame_state, 1);
+		return state < (int8_t)o->frame_executing ? frame_locals(w, addr + o->gen_iframe, idx) : 0;
+	}
+	return o->gen_frame && load64(h + o->gen_frame) ? frame_locals(w, load64(h + o->gen_frame), idx) : 0;
+}
+
+/* A frame object's locals: its own (<=3.10), or those of the frame it stands for. */
+static int frameobj_refs(struct refwalk *w, uint64_t addr, const uint8_t *h, uint32_t idx)
+{
+	const struct cpython_offsets *o = w->l.o;
+
+	if (!o->frameobj_frame)
+		return frame_locals(w, addr, idx);
+	return load64(h + o->frameobj_frame) ? frame_locals(w, load64(h + o->frameobj_frame), idx) : 0;
+}
+
+/* The items of a deque, block after block; h: its head as read. */
+static int deque_refs(struct refwalk *w, const uint8_t *h, uint32_t idx)
+{
+	const struct cpython_offsets *o = w->l.o;
+	uint64_t n = load64(h + CPY_OB_SIZE), b = load64(h + o->deque_leftblock);
+	uint64_t i = load64(h + o->deque_leftindex), items[BLOCKLEN_MAX], pos = 0, m, k;
+	uint64_t blocklen = (o->block_rightlink - o->block_data) / 8;
+	int err = 0;
+
+	if (o->block_rightlink <= o->block_data || blocklen > BLOCKLEN_MAX || n > ITEMS_MAX ||
+	    i >= blocklen) {
+		w->st.corrupt++;
+		return 0;
+	}
+	/* Each block gives at least one item: the walk ends after n items. */
+	while (pos < n && !err) {
+		m = blocklen - i < n - pos ? blocklen - i : n - pos;
+		if (!rd(w, b + o->block_data + i * 8, items, m * 8)) {
+			w->st.corrupt++;
+			break;
+		}
+		for (k = 0; k < m && !err; k++)
+			err = ref_add(w, items[k], idx, REFWALK_EDGE_ITEM, 0, pos + k);
+		pos += m;
+		i = 0;
+		if (pos < n && !rd64(w, b + o->block_rightlink, &b))
+			break;
+	}
+	return err;
+}
+
+/* A function's free variable names, for its closure of n cells: into names (zero if not
+ * known), the last code object's remembered. */
+static void freevars_read(struct refwalk *w, uint64_t code, uint64_t *names, uint64_t n)
+{
+	const struct cpython_offsets *o = w->l.o;
+	uint64_t tuple = 0, len = 0;
+	int32_t nlp, nfree;
+
+	memset(names, 0, n * 8);
+	if (code != w->memo_code) {
+		w->memo_code = code;
+		w->memo_nfree = 0;
+		if (!code_is(w, code))
+			return;
+		if (!o->co_nfreevars) {
+			if (rd64(w, code + o->co_freevars, &tuple))
+				w->memo_nfree = tuple_items(w, tuple, w->memo_free, FREEVARS_MAX);
+		} else if (rd(w, code + o->co_nlocalsplus, &nlp, 4) &&
+			   rd(w, code + o->co_nfreevars, &nfree, 4) && nfree > 0 &&
+			   nfree <= (int32_t)FREEVARS_MAX && nfree <= nlp &&
+			   rd64(w, code + o->co_localsplusnames, &tuple) &&
+			   rd64(w, tuple + CPY_OB_SIZE, &len) && len == (uint64_t)nlp &&
+			   rd(w, tuple + CPY_TUPLE_ITEMS + (uint64_t)(nlp - nfree) * 8, w->memo_free,
+			      (uint64_t)nfree * 8)) {
+			/* 3.11+: the free variables are the last of the locals' names */
+			w->memo_nfree = nfree;
+		}
+	}
+	if (w->memo_nfree == n)
+		memcpy(names, w->memo_free, n * 8);
+}
+
+/* A function's closure cells, each named by its free variable where the code says. */
+static int closure_refs(struct refwalk *w, uint64_t closure, uint64_t code, uint32_t idx)
+{
+	uint64_t cells[FREEVARS_MAX], names[FREEVARS_MAX], n, i;
+	int err = 0;
+
+	n = tuple_items(w, closure, cells, FREEVARS_MAX);
+	freevars_read(w, code, names, n);
+	for (i = 0; i < n && !err; i++)
+		err = ref_add(w, cells[i], idx, REFWALK_EDGE_CLOSURE, names[i], i);
+	return err;
+}
+
 /*
  * A container's size with the buffers it mallocs, read by layout (h: its head as read): a
  * list's item array, a dict's keys table (unless shared: a class's split keys) and values, a
@@ -997,6 +1184,14 @@ static uint64_t buffers_size(struct refwalk *w, uint64_t addr, const struct tinf
 			size += ks.bytes;
 		if (values)
 			size += (uint64_t)ks.n * 8 + 8;
+		break;
+	case REFWALK_DEQUE:
+		/* Its blocks, BLOCKLEN items each, from the first's leftindex on. */
+		n = load64(h + CPY_OB_SIZE);
+		if (o->block_rightlink > o->block_data && n < ITEMS_MAX &&
+		    load64(h + o->deque_leftindex) < BLOCKLEN_MAX)
+			size += ((load64(h + o->deque_leftindex) + n) /
+				 ((o->block_rightlink - o->block_data) / 8) + 1) * (o->block_rightlink + 8);
 		break;
 	case REFWALK_SET:
 	case REFWALK_FROZENSET:
@@ -1062,7 +1257,7 @@ static int node_expand(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t
 		break;
 	case REFWALK_FUNCTION:
 		/* The closure's and the defaults' tuples are part of the function: not steps. */
-		err = tuple_refs(w, load64(h + o->func_closure), idx, REFWALK_EDGE_CLOSURE);
+		err = closure_refs(w, load64(h + o->func_closure), load64(h + o->func_code), idx);
 		if (!err)
 			err = tuple_refs(w, load64(h + o->func_defaults), idx, REFWALK_EDGE_DEFAULT);
 		if (!err)
@@ -1079,6 +1274,17 @@ static int node_expand(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t
 	case REFWALK_TYPE:
 		/* A class's own attributes are its dict. */
 		return dict_refs(w, load64(h + o->tp_dict), idx, REFWALK_EDGE_ATTRIBUTE, false);
+	case REFWALK_GENERATOR:
+	case REFWALK_COROUTINE:
+	case REFWALK_ASYNCGEN:
+		err = gen_refs(w, addr, h, idx);
+		break;
+	case REFWALK_FRAME:
+		err = frameobj_refs(w, addr, h, idx);
+		break;
+	case REFWALK_DEQUE:
+		err = deque_refs(w, h, idx);
+		break;
 	default:
 		break;
 	}
@@ -1103,50 +1309,6 @@ static uint64_t thread_frame(struct refwalk *w, uint64_t tstate)
 		return 0;
 	}
 	return f;
-}
-
-/* Up to n items of a tuple into out; how many. */
-static uint64_t tuple_items(struct refwalk *w, uint64_t tuple, uint64_t *out, uint64_t n)
-{
-	uint64_t len;
-
-	if (!tuple || !rd64(w, tuple + CPY_OB_SIZE, &len) || len > LOCALS_MAX)
-		return 0;
-	if (len > n)
-		len = n;
-	return len && rd(w, tuple + CPY_TUPLE_ITEMS, out, len * 8) ? len : 0;
-}
-
-/* The locals of one frame, each a root named by its variable. */
-static int frame_roots(struct refwalk *w, uint64_t frame)
-{
-	const struct cpython_offsets *o = w->l.o;
-	uint64_t code, head[2], names[LOCALS_MAX], vals[LOCALS_MAX], n = 0, i;
-	uint8_t owner;
-	int err = 0;
-
-	if (o->frame_owner_cstack &&
-	    (!rd(w, frame + o->frame_owner, &owner, 1) || owner == o->frame_owner_cstack))
-		return 0;
-	if (!rd64(w, frame + o->frame_code, &code) || !rd(w, code, head, sizeof(head)) ||
-	    head[1] != w->l.types[REFWALK_CODE])
-		return 0;
-	if (o->co_localsplusnames) {
-		if (rd64(w, code + o->co_localsplusnames, &names[0]))
-			n = tuple_items(w, names[0], names, LOCALS_MAX);
-	} else {
-		uint64_t t[3];
-		const uint16_t offs[3] = { o->co_varnames, o->co_cellvars, o->co_freevars };
-
-		for (i = 0; i < 3; i++)
-			if (rd64(w, code + offs[i], &t[i]))
-				n += tuple_items(w, t[i], names + n, LOCALS_MAX - n);
-	}
-	if (!n || !rd(w, frame + o->frame_localsplus, vals, n * 8))
-		return 0;
-	for (i = 0; i < n && !err; i++)
-		err = ref_add(w, vals[i], NO_PARENT, REFWALK_EDGE_LOCAL, names[i], code);
-	return err;
 }
 
 static int module_global(struct refwalk *w, void *ctx, uint64_t index, uint64_t key, uint64_t value)
@@ -1188,7 +1350,7 @@ static int roots_add(struct refwalk *w)
 				break;
 		}
 		while (n-- > 0 && !err)
-			err = frame_roots(w, frames[n]);
+			err = frame_locals(w, frames[n], NO_PARENT);
 		if (!rd64(w, tstate + o->tstate_next, &tstate))
 			break;
 	}
@@ -1197,10 +1359,12 @@ static int roots_add(struct refwalk *w)
 	return err ? err : pending_flush(w);
 }
 
-/* The owners: every wanted container the walk reached. */
+/* The owners: the wanted containers the walk reached, DOM_SAMPLE_MAX at most, evenly
+ * spread. */
 static int dom_start(struct refwalk *w)
 {
 	struct dom *d = &w->dom;
+	uint64_t stride = (w->st.owners + DOM_SAMPLE_MAX - 1) / DOM_SAMPLE_MAX, seen = 0;
 	uint32_t i;
 
 	d->started = true;
@@ -1211,7 +1375,7 @@ static int dom_start(struct refwalk *w)
 	if (!d->v || u64map_new(sizeof(uint32_t), DOM_VERTICES_MAX, &d->of))
 		return -ENOMEM;
 	for (i = 0; i < w->n; i++)
-		if (w->nodes[i].wanted)
+		if (w->nodes[i].wanted && seen++ % stride == 0)
 			vertex_add(w, w->nodes[i].addr, w->nodes[i].type, true, true);
 	return 0;
 }
@@ -1346,7 +1510,7 @@ static int dom_solve(struct refwalk *w)
 	if (changed)
 		w->st.retained_covered = false;
 	/* Dominated by the owners: idom comes before in reverse postorder. */
-	w->st.owners = 0;
+	w->st.owners_sampled = 0;
 	w->st.owner_bytes = 0;
 	w->st.retained_bytes = 0;
 	for (k = cnt; k-- > 0; ) {
@@ -1358,7 +1522,7 @@ static int dom_solve(struct refwalk *w)
 			continue;
 		w->st.retained_bytes += d->v[v].size;
 		if (d->v[v].owner) {
-			w->st.owners++;
+			w->st.owners_sampled++;
 			w->st.owner_bytes += d->v[v].size;
 		} else {
 			retained_add(w, d->v[v].type, d->v[v].size);
@@ -1469,6 +1633,11 @@ void refwalk_free(struct refwalk *w)
 const char *refwalk_wanted(const struct refwalk *w)
 {
 	return w->wanted;
+}
+
+const struct refwalk_layout *refwalk_layout(const struct refwalk *w)
+{
+	return &w->l;
 }
 
 int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max_seconds)

@@ -4,7 +4,9 @@
  * (each thread's frames' locals, outermost first, then the globals of every module in
  * sys.modules) over the referents of the builtin containers, read by layout per version: list,
  * tuple, dict (split, managed and inline values included), set and frozenset, cell, function
- * (closure, defaults), bound method, module, type dict, and the __dict__ of class instances.
+ * (closure cells named by their variable, defaults), bound method, module, type dict, the
+ * __dict__ of class instances, deque (its blocks), generators and coroutines (a suspended
+ * one's frame's locals) and frame objects (their locals).
  * Other C types are opaque: counted, not followed.  Each container reached keeps a link to the
  * one it was first reached from, so the shortest path from a root to the objects of one wanted
  * type can be rebuilt.  A walk is bounded (containers held, bytes and time per call) and goes
@@ -28,7 +30,11 @@ typedef size_t (*refwalk_readv_fn)(void *arg, const struct refwalk_iov *v, size_
 enum refwalk_kind {
 	REFWALK_OPAQUE, REFWALK_LIST, REFWALK_TUPLE, REFWALK_DICT, REFWALK_SET,
 	REFWALK_FROZENSET, REFWALK_CELL, REFWALK_FUNCTION, REFWALK_METHOD, REFWALK_MODULE,
-	REFWALK_TYPE, REFWALK_CODE, REFWALK_OBJECT, REFWALK_KINDS
+	REFWALK_TYPE, REFWALK_CODE, REFWALK_OBJECT,
+	/* Optional (0: not followed): their locals; a deque's blocks (its type is found by
+	 * name, "collections.deque", where no symbol names it). */
+	REFWALK_GENERATOR, REFWALK_COROUTINE, REFWALK_ASYNCGEN, REFWALK_FRAME, REFWALK_DEQUE,
+	REFWALK_KINDS
 };
 
 /* What a step from a container to a referent is. */
@@ -38,6 +44,8 @@ enum refwalk_edge {
 	REFWALK_EDGE_CELL, REFWALK_EDGE_CLOSURE, REFWALK_EDGE_DEFAULT, REFWALK_EDGE_SELF,
 	REFWALK_EDGE_FUNC,
 	REFWALK_EDGE_SLOT,	/* a __slots__ attribute: its name is a C string, not a str */
+	/* Beyond the roots, REFWALK_EDGE_LOCAL is a suspended generator's or a frame object's
+	 * local; REFWALK_EDGE_CLOSURE's name, where known, is the free variable's. */
 };
 
 struct refwalk_layout {
@@ -83,8 +91,9 @@ struct refwalk_stats {
 	uint64_t corrupt;	/* data that cannot be a live heap's, skipped */
 	uint64_t wanted;	/* references to the wanted type's objects */
 	uint64_t owners;	/* wanted containers (class instances...), each once */
-	/* Once complete, from the dominators of the graph below the owners: */
-	uint64_t owner_bytes;	/* the owners' size, their buffers included */
+	/* Once complete, from the dominators of the graph below a sample of the owners: */
+	uint64_t owners_sampled;	/* the owners in it (all, up to 4096) */
+	uint64_t owner_bytes;	/* their size, their buffers included */
 	uint64_t retained_bytes;	/* theirs and what they dominate */
 	uint64_t retained_vertices;	/* objects in the graph below them */
 	uint64_t retained_opaque;	/* GC objects of C types in it, whose referents are unknown */
@@ -104,6 +113,9 @@ int refwalk_new(const struct refwalk_layout *l, const struct refwalk_limits *lim
 void refwalk_free(struct refwalk *w);
 const char *refwalk_wanted(const struct refwalk *w);
 
+/* The walk's layout, with the types it found by name (a deque's). */
+const struct refwalk_layout *refwalk_layout(const struct refwalk *w);
+
 /* Goes on with the walk within one call's budget (max_seconds if > 0 and smaller than the
  * limits'): 0 done, -EAGAIN to be continued, -ENOMEM. */
 int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max_seconds);
@@ -116,7 +128,7 @@ size_t refwalk_groups(const struct refwalk *w, struct refwalk_group *out, size_t
 /* The path to container node, root first: up to n steps into out; its length (0: none). */
 size_t refwalk_path(const struct refwalk *w, uint32_t node, struct refwalk_step *out, size_t n);
 
-/* Objects of one type dominated by the wanted containers together (freeing these would free
+/* Objects of one type dominated by the sampled owners together (freeing these would free
  * them): what they retain, sized with their buffers. */
 struct refwalk_retained { uint64_t type, count, bytes; };
 

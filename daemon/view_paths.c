@@ -149,6 +149,9 @@ static int layout_get(struct target *t, struct refwalk_layout *l)
 		[REFWALK_FUNCTION] = "PyFunction_Type", [REFWALK_METHOD] = "PyMethod_Type",
 		[REFWALK_MODULE] = "PyModule_Type", [REFWALK_TYPE] = "PyType_Type",
 		[REFWALK_CODE] = "PyCode_Type", [REFWALK_OBJECT] = "PyBaseObject_Type",
+		[REFWALK_GENERATOR] = "PyGen_Type", [REFWALK_COROUTINE] = "PyCoro_Type",
+		[REFWALK_ASYNCGEN] = "PyAsyncGen_Type", [REFWALK_FRAME] = "PyFrame_Type",
+		[REFWALK_DEQUE] = "deque_type",
 	};
 	int k;
 
@@ -158,8 +161,11 @@ static int layout_get(struct target *t, struct refwalk_layout *l)
 	if (!l->o || !l->runtime)
 		return -EOPNOTSUPP;
 	for (k = REFWALK_LIST; k < REFWALK_KINDS; k++)
-		if (python_symbol_addr(&t->py, names[k], &l->types[k]))
-			return -EOPNOTSUPP;
+		if (python_symbol_addr(&t->py, names[k], &l->types[k])) {
+			if (k <= REFWALK_OBJECT)
+				return -EOPNOTSUPP;
+			l->types[k] = 0;	/* not followed (a deque: found by its name) */
+		}
 	if (python_symbol_addr(&t->py, "PyByteArray_Type", &l->bytearray_type))
 		l->bytearray_type = 0;
 	return python_symbol_addr(&t->py, "PyUnicode_Type", &l->str_type) ? -EOPNOTSUPP : 0;
@@ -273,8 +279,19 @@ static void edge_name(const struct namer *nm, const struct refwalk_step *s, char
 		snprintf(text, tlen, ".cell_contents");
 		break;
 	case REFWALK_EDGE_CLOSURE:
-		snprintf(name, nlen, "__closure__[%u]", s->index);
-		snprintf(text, tlen, ".%s", name);
+		/* The cell of a free variable: "closure var req" */
+		if (!s->name || pystack_str_read(nm->code, s->name, key, sizeof(key))) {
+			snprintf(name, nlen, "__closure__[%u]", s->index);
+			snprintf(text, tlen, ".%s", name);
+		} else {
+			snprintf(name, nlen, "%s", key);
+			snprintf(text, tlen, "closure var %s", key);
+		}
+		break;
+	case REFWALK_EDGE_LOCAL:
+		/* beyond the roots: a suspended generator's or a frame object's local */
+		str_name(nm, s->name, name, nlen);
+		snprintf(text, tlen, "local %s", name);
 		break;
 	case REFWALK_EDGE_DEFAULT:
 		snprintf(name, nlen, "__defaults__[%u]", s->index);
@@ -309,7 +326,8 @@ static void object_describe(const struct namer *nm, uint64_t addr, char *type, s
 	pytype_name(nm->t->pid, head[1], type, len);
 	for (k = REFWALK_LIST; k < REFWALK_KINDS && nm->l->types[k] != head[1]; k++)
 		;
-	if ((k == REFWALK_LIST || k == REFWALK_TUPLE) && !procmem_read_u64(nm->t->pid, addr + CPY_OB_SIZE, &n))
+	if ((k == REFWALK_LIST || k == REFWALK_TUPLE || k == REFWALK_DEQUE) &&
+	    !procmem_read_u64(nm->t->pid, addr + CPY_OB_SIZE, &n))
 		*length = n;
 	else if (k == REFWALK_DICT && !procmem_read_u64(nm->t->pid, addr + o->dict_used, &n))
 		*length = n;
@@ -359,6 +377,7 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 	json_t *arr = json_array(), *p;
 	size_t n = 0, i, tl;
 	int64_t length, root_length;
+	bool merged = false;	/* the step before was a named closure cell */
 
 	if (g->node != UINT32_MAX) {
 		n = refwalk_path(w, g->node, steps, STEPS_MAX);
@@ -379,6 +398,11 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 	}
 	for (i = 1; i < n && tl < sizeof(text); i++) {
 		bool last_step = i == n - 1;
+		/* A named closure cell is written as the variable, its contents' type after it:
+		 * "→ closure var req (Request)". */
+		bool var_cell = merged;
+		bool cell_next = steps[i].edge == REFWALK_EDGE_CLOSURE && steps[i].name && !last_step &&
+				 steps[i + 1].edge == REFWALK_EDGE_CELL;
 
 		edge_name(nm, &steps[i], name, sizeof(name), etext, sizeof(etext));
 		length = -1;
@@ -394,8 +418,11 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 		/* The objects themselves: "→ str" for a container's items, "→ .name (str)". */
 		if (last_step && steps[i].edge == REFWALK_EDGE_ITEM)
 			tl += snprintf(text + tl, sizeof(text) - tl, " → %s", otype);
+		else if ((merged = cell_next && !strncmp(etext, "closure var ", 12)))
+			tl += snprintf(text + tl, sizeof(text) - tl, " → %s", etext);
 		else
-			tl += container_text(text + tl, sizeof(text) - tl, etext, otype, length);
+			tl += container_text(text + tl, sizeof(text) - tl, var_cell ? "" : etext, otype,
+					     length);
 	}
 	p = json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "objects", (json_int_t)g->count, "root", root,
 		      "root_kind", edge_kinds[steps[0].edge], "root_type", rtype, "steps", arr,
@@ -418,22 +445,25 @@ static void retains_add(struct target *t, struct refwalk *w, json_t *doc)
 	char name[NAME_LEN];
 	size_t n, i;
 
-	if (!st->owners || !(arr = json_array()))
+	if (!st->owners_sampled || !(arr = json_array()))
 		return;
 	n = refwalk_retained(w, r, RETAINS_MAX);
 	for (i = 0; i < n && i < RETAINS_MAX; i++) {
 		pytype_name(t->pid, r[i].type, name, sizeof(name));
 		json_array_append_new(arr, json_pack("{s:s, s:f, s:f}", "type", name, "per_owner",
-						     (double)r[i].count / st->owners, "bytes_per_owner",
-						     (double)r[i].bytes / st->owners));
+						     (double)r[i].count / st->owners_sampled, "bytes_per_owner",
+						     (double)r[i].bytes / st->owners_sampled));
 	}
 	json_object_set_new(doc, "retains", arr);
-	json_object_set_new(doc, "retained_bytes", json_integer(st->retained_bytes));
+	/* The sample's, scaled to every owner reached. */
+	json_object_set_new(doc, "retained_bytes", json_integer((json_int_t)((double)st->retained_bytes *
+		(st->owners > st->owners_sampled ? (double)st->owners / st->owners_sampled : 1))));
 	json_object_set_new(doc, "owners", json_integer(st->owners));
 	json_object_set_new(doc, "retained_covered", json_boolean(st->retained_covered &&
 								  !st->retained_opaque));
-	json_object_set_new(doc, "retained_graph", json_pack("{s:I, s:I}", "objects",
-		(json_int_t)st->retained_vertices, "opaque", (json_int_t)st->retained_opaque));
+	json_object_set_new(doc, "retained_graph", json_pack("{s:I, s:I, s:I}", "owners",
+		(json_int_t)st->owners_sampled, "objects", (json_int_t)st->retained_vertices,
+		"opaque", (json_int_t)st->retained_opaque));
 }
 
 /* Live objects of the type named type, as the latest sample counted them. */
@@ -472,11 +502,11 @@ static int walk_slice(struct target *t, const char *type, double seconds, struct
 }
 
 /* Up to max paths of the walk's groups into paths; 0 or -ENOMEM. */
-static int paths_add(struct target *t, const struct refwalk_layout *l, struct refwalk *w,
+static int paths_add(struct target *t, struct refwalk *w,
 		     const char *type, size_t max, json_t *paths)
 {
 	struct refwalk_group groups[PATHS_MAX];
-	struct namer nm = { .t = t, .l = l };
+	struct namer nm = { .t = t, .l = refwalk_layout(w) };
 	size_t ng, i;
 
 	nm.code = pystack_cache_new(&t->py);
@@ -496,20 +526,17 @@ static int paths_add(struct target *t, const struct refwalk_layout *l, struct re
 int view_paths_json(struct target *t, const char *type, json_t **out)
 {
 	const struct refwalk_stats *st;
-	struct refwalk_layout l;
 	json_t *paths = NULL, *doc;
 	struct refwalk *w;
 	int64_t live = 0, unreachable;
 	int err;
 
 	*out = NULL;
-	err = layout_get(t, &l);
-	if (!err)
-		err = walk_slice(t, type, 0, &w);
+	err = walk_slice(t, type, 0, &w);
 	if (err)
 		return err;
 	paths = json_array();
-	if (!paths || paths_add(t, &l, w, type, PATHS_MAX, paths)) {
+	if (!paths || paths_add(t, w, type, PATHS_MAX, paths)) {
 		json_decref(paths);
 		return -ENOMEM;
 	}
@@ -536,7 +563,6 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 
 json_t *view_path_first_json(struct target *t, const char *type)
 {
-	struct refwalk_layout l;
 	struct refwalk *w;
 	json_t *paths, *first = NULL;
 
@@ -546,11 +572,11 @@ json_t *view_path_first_json(struct target *t, const char *type)
 		       strcmp(refwalk_wanted(last.w), type)) &&
 	    loop_mono() - last.used_at < WALK_REUSE_S)
 		return NULL;
-	if (layout_get(t, &l) || walk_slice(t, type, LEAKS_SLICE_S, &w) ||
+	if (walk_slice(t, type, LEAKS_SLICE_S, &w) ||
 	    !refwalk_stats(w)->complete)
 		return NULL;
 	paths = json_array();
-	if (paths && !paths_add(t, &l, w, type, 1, paths))
+	if (paths && !paths_add(t, w, type, 1, paths))
 		first = json_incref(json_array_get(paths, 0));
 	json_decref(paths);
 	if (first)
