@@ -128,6 +128,33 @@ static size_t leader_pick(const struct suspect *list, size_t m)
 	return 0;
 }
 
+const char *view_leaks_leader(struct target *t, double window_s)
+{
+	struct suspect best = { .score = -1 }, best_class = { .score = -1 }, s;
+	const char *name = NULL, *class_name = NULL;
+	double now = loop_mono();
+	struct leak_score sc;
+	size_t i;
+
+	for (i = 0; i < t->rows.n; i++) {
+		const struct type_row *r = &t->rows.v[i];
+
+		if (view_leak_judge(t, r, now, window_s, &sc) != 1 || sc.score < 0.5)
+			continue;
+		s = (struct suspect){ NULL, sc.score, sc.growth_per_min,
+				      (r->st.flags & PYLEAK_TYPE_HEAP) != 0 };
+		if (!name || suspect_cmp(&s, &best) < 0) {
+			best = s;
+			name = r->name;
+		}
+		if (s.class && (!class_name || suspect_cmp(&s, &best_class) < 0)) {
+			best_class = s;
+			class_name = r->name;
+		}
+	}
+	return class_name ? class_name : name;
+}
+
 static void leader_set(struct suspect *list, size_t m, size_t k, json_t *path)
 {
 	json_t *lead = list[k].doc, *retains = json_object_get(path, "retains"), *r;

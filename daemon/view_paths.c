@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "cpython.h"
+#include "discovery.h"
 #include "loop.h"
 #include "procfs.h"
 #include "procmem.h"
@@ -132,13 +133,36 @@ static size_t mem_readv(void *arg, const struct refwalk_iov *v, size_t n)
 	return whole;
 }
 
-static struct {
+/*
+ * One kept walk per target, advanced by the sampler's ticks (view_paths_tick()) in slices of
+ * TICK_SLICE_S, TICK_TOTAL_S for all targets per tick, so that `leaks` and `path` usually
+ * answer from a complete recent walk; `path` walks on request while its type's is not
+ * complete.  The walks' memory together is capped: over WALKS_MEMORY_MAX no walk is started
+ * by a tick, and complete ones of other targets are dropped, least recently used first.
+ */
+#define WALKS_MAX		64
+#define WALKS_MEMORY_MAX	(512ull << 20)
+#define TICK_SLICE_S		0.005
+#define TICK_TOTAL_S		0.02
+/* A complete walk answers `leaks` for LEAKS_REUSE_S; a tick starts the next one after
+ * TICK_REFRESH_S. */
+#define LEAKS_REUSE_S		180.0
+#define TICK_REFRESH_S		60.0
+/* `leaks` judges the leader to walk over this window, as by default. */
+#define TICK_WINDOW_S		60.0
+
+struct kept {
 	pid_t pid;
 	double attached_at;	/* the target's: a new target of the same pid is another walk */
 	double done_at;		/* monotonic; 0: not complete */
-	double used_at;		/* monotonic: its last slice */
+	double used_at;		/* monotonic: its last slice asked by a request */
 	struct refwalk *w;
-} last;
+};
+
+static struct kept kept[WALKS_MAX];
+static uint64_t tick_slices;
+static double tick_seconds;
+static unsigned tick_next;	/* the target first served at the next tick, round robin */
 
 static int layout_get(struct target *t, struct refwalk_layout *l)
 {
@@ -171,30 +195,68 @@ static int layout_get(struct target *t, struct refwalk_layout *l)
 	return python_symbol_addr(&t->py, "PyUnicode_Type", &l->str_type) ? -EOPNOTSUPP : 0;
 }
 
-/* The walk for (t, type): the last one if it is of them and fresh, else a new one. */
-static int walk_get(struct target *t, const char *type, struct refwalk **out)
+static bool kept_of(const struct kept *k, const struct target *t)
+{
+	return k->w && k->pid == t->pid && k->attached_at == t->attached_at;
+}
+
+static void kept_drop(struct kept *k)
+{
+	refwalk_free(k->w);
+	memset(k, 0, sizeof(*k));
+}
+
+static uint64_t kept_memory(void)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX; i++)
+		if (kept[i].w)
+			total += refwalk_stats(kept[i].w)->memory;
+	return total;
+}
+
+/* t's slot: its own, a free one, or the least recently used one of another target. */
+static struct kept *kept_slot(const struct target *t)
+{
+	struct kept *k = NULL;
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX; i++)
+		if (kept_of(&kept[i], t))
+			return &kept[i];
+	for (i = 0; i < WALKS_MAX; i++)
+		if (!kept[i].w)
+			return &kept[i];
+	for (i = 0; i < WALKS_MAX; i++)
+		if (!k || kept[i].used_at < k->used_at)
+			k = &kept[i];
+	kept_drop(k);
+	return k;
+}
+
+/* The walk for (t, type): t's kept one if it is of type and younger than max_age once
+ * complete, else a new one. */
+static int walk_get(struct target *t, const char *type, double max_age, struct kept **out)
 {
 	struct refwalk_limits lim = { 0 };
 	struct refwalk_layout l;
+	struct kept *k = kept_slot(t);
 	int err;
 
-	if (last.w && last.pid == t->pid && last.attached_at == t->attached_at &&
-	    !strcmp(refwalk_wanted(last.w), type) &&
-	    (!last.done_at || loop_mono() - last.done_at < WALK_REUSE_S)) {
-		*out = last.w;
+	*out = k;
+	if (k->w && !strcmp(refwalk_wanted(k->w), type) &&
+	    (!k->done_at || loop_mono() - k->done_at < max_age))
 		return 0;
-	}
-	refwalk_free(last.w);
-	last.w = NULL;
+	kept_drop(k);
 	err = layout_get(t, &l);
 	if (!err)
-		err = refwalk_new(&l, &lim, type, &last.w);
+		err = refwalk_new(&l, &lim, type, &k->w);
 	if (err)
 		return err;
-	last.pid = t->pid;
-	last.attached_at = t->attached_at;
-	last.done_at = 0;
-	*out = last.w;
+	k->pid = t->pid;
+	k->attached_at = t->attached_at;
 	return 0;
 }
 
@@ -478,26 +540,40 @@ static int64_t live_of(struct target *t, const char *type)
 	return live;
 }
 
-/* One slice of the walk of (t, type) within its budget (seconds, 0: the walk's): 0, or a
- * negative errno. */
-static int walk_slice(struct target *t, const char *type, double seconds, struct refwalk **out)
+/* One slice of the kept walk k within its budget (seconds, 0: the walk's), if incomplete:
+ * 0, or a negative errno. */
+static int kept_run(struct kept *k, double seconds)
 {
-	struct target_mem mem = { .pid = t->pid };
+	struct target_mem mem = { .pid = k->pid };
 	int err;
 
-	err = walk_get(t, type, out);
+	if (refwalk_stats(k->w)->complete)
+		return 0;
+	err = mem_load(&mem);
 	if (!err) {
-		last.used_at = loop_mono();
-		err = mem_load(&mem);
-	}
-	if (!err) {
-		err = refwalk_run(*out, mem_readv, &mem, seconds);
+		err = refwalk_run(k->w, mem_readv, &mem, seconds);
 		if (err == -EAGAIN)
 			err = 0;
-		else if (!err && !last.done_at)
-			last.done_at = loop_mono();
+		else if (!err)
+			k->done_at = loop_mono();
 	}
 	free(mem.r);
+	return err;
+}
+
+/* One slice of the walk of (t, type) for a request, complete ones reused up to max_age. */
+static int walk_slice(struct target *t, const char *type, double seconds, double max_age,
+		      struct refwalk **out)
+{
+	struct kept *k;
+	int err;
+
+	err = walk_get(t, type, max_age, &k);
+	if (!err) {
+		k->used_at = loop_mono();
+		err = kept_run(k, seconds);
+	}
+	*out = k->w;
 	return err;
 }
 
@@ -532,7 +608,7 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 	int err;
 
 	*out = NULL;
-	err = walk_slice(t, type, 0, &w);
+	err = walk_slice(t, type, 0, WALK_REUSE_S, &w);
 	if (err)
 		return err;
 	paths = json_array();
@@ -566,13 +642,13 @@ json_t *view_path_first_json(struct target *t, const char *type)
 	struct refwalk *w;
 	json_t *paths, *first = NULL;
 
-	/* The kept walk of another process or type is not taken over while a `path` may still
-	 * be asking for it. */
-	if (last.w && (last.pid != t->pid || last.attached_at != t->attached_at ||
-		       strcmp(refwalk_wanted(last.w), type)) &&
-	    loop_mono() - last.used_at < WALK_REUSE_S)
+	struct kept *k = kept_slot(t);
+
+	/* t's kept walk of another type is not taken over while a `path` may still be asking
+	 * for it. */
+	if (k->w && strcmp(refwalk_wanted(k->w), type) && loop_mono() - k->used_at < WALK_REUSE_S)
 		return NULL;
-	if (walk_slice(t, type, LEAKS_SLICE_S, &w) ||
+	if (walk_slice(t, type, LEAKS_SLICE_S, LEAKS_REUSE_S, &w) ||
 	    !refwalk_stats(w)->complete)
 		return NULL;
 	paths = json_array();
@@ -611,12 +687,107 @@ json_t *view_path_holder_json(json_t *path)
 
 json_t *view_paths_status_json(void)
 {
-	const struct refwalk_stats *st;
+	json_t *walks = json_array();
+	double now = loop_mono();
+	size_t i;
 
-	if (!last.w)
-		return json_null();
-	st = refwalk_stats(last.w);
-	return json_pack("{s:i, s:s, s:b, s:I, s:I}", "pid", last.pid, "type",
-			 refwalk_wanted(last.w), "complete", st->complete, "containers",
-			 (json_int_t)st->nodes, "memory_bytes", (json_int_t)st->memory);
+	for (i = 0; i < WALKS_MAX && walks; i++) {
+		const struct refwalk_stats *st;
+
+		if (!kept[i].w)
+			continue;
+		st = refwalk_stats(kept[i].w);
+		json_array_append_new(walks, json_pack("{s:i, s:s, s:b, s:I, s:I, s:f, s:f}", "pid",
+			kept[i].pid, "type", refwalk_wanted(kept[i].w), "complete", st->complete,
+			"containers", (json_int_t)st->nodes, "memory_bytes", (json_int_t)st->memory,
+			"seconds", st->seconds, "age_s", kept[i].done_at ? now - kept[i].done_at : 0.0));
+	}
+	return json_pack("{s:o, s:I, s:I, s:i, s:f, s:f, s:I, s:f}", "walks", walks,
+			 "memory_bytes", (json_int_t)kept_memory(), "memory_max",
+			 (json_int_t)WALKS_MEMORY_MAX, "walks_max", WALKS_MAX, "tick_slice_s",
+			 TICK_SLICE_S, "tick_total_s", TICK_TOTAL_S, "tick_slices",
+			 (json_int_t)tick_slices, "tick_seconds", tick_seconds);
+}
+
+/* Walks of targets no longer tracked are dropped. */
+static void kept_sweep(void)
+{
+	const struct target *t;
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX; i++) {
+		for (t = target_list(); kept[i].w && t; t = t->next)
+			if (t->state == TARGET_TRACKING && kept_of(&kept[i], t))
+				break;
+		if (kept[i].w && !t)
+			kept_drop(&kept[i]);
+	}
+}
+
+/* Over the memory cap: the complete walks of targets other than t, least recently used first,
+ * until under it; whether it is. */
+static bool memory_make_room(const struct target *t)
+{
+	struct kept *k;
+	size_t i;
+
+	while (kept_memory() >= WALKS_MEMORY_MAX) {
+		k = NULL;
+		for (i = 0; i < WALKS_MAX; i++)
+			if (kept[i].w && !kept_of(&kept[i], t) && kept[i].done_at &&
+			    (!k || kept[i].used_at < k->used_at))
+				k = &kept[i];
+		if (!k)
+			return false;
+		kept_drop(k);
+	}
+	return true;
+}
+
+/* One target's slice: its walk goes on, or (none, or complete and old) the next one starts,
+ * of the type `leaks` would walk. */
+static void target_tick(struct target *t, double seconds)
+{
+	struct kept *k = NULL;
+	const char *leader;
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX && !k; i++)
+		if (kept_of(&kept[i], t))
+			k = &kept[i];
+	if (!k || (k->done_at && loop_mono() - k->done_at >= TICK_REFRESH_S &&
+		   loop_mono() - k->used_at >= WALK_REUSE_S)) {
+		leader = view_leaks_leader(t, TICK_WINDOW_S);
+		if (!leader || !memory_make_room(t) || walk_get(t, leader, TICK_REFRESH_S, &k))
+			return;
+	}
+	if (refwalk_stats(k->w)->complete)
+		return;
+	tick_slices++;
+	if (kept_run(k, seconds))
+		kept_drop(k);
+}
+
+void view_paths_tick(void)
+{
+	struct target *t;
+	double start = loop_mono(), now;
+	unsigned n = 0, first = tick_next;
+
+	kept_sweep();
+	/* Step 2 of the host-wide budget's degradation: no walking in the background. */
+	if (discovery_census_slowdown() > 1)
+		return;
+	for (t = target_list(); t; t = t->next, n++) {
+		if (n < first || t->state != TARGET_TRACKING)
+			continue;
+		now = loop_mono();
+		if (now - start >= TICK_TOTAL_S)
+			break;
+		target_tick(t, TICK_SLICE_S);
+		tick_next = n + 1;
+	}
+	if (!t)
+		tick_next = 0;
+	tick_seconds += loop_mono() - start;
 }
