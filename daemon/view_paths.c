@@ -135,15 +135,15 @@ static size_t mem_readv(void *arg, const struct refwalk_iov *v, size_t n)
 
 /*
  * One kept walk per target, advanced by the sampler's ticks (view_paths_tick()) in slices of
- * TICK_SLICE_S, TICK_TOTAL_S for all targets per tick, so that `leaks` and `path` usually
+ * TICK_SLICE_S (TICK_TOTAL_S for all targets per tick), so that `leaks` and `path` usually
  * answer from a complete recent walk; `path` walks on request while its type's is not
  * complete.  The walks' memory together is capped: over WALKS_MEMORY_MAX no walk is started
  * by a tick, and complete ones of other targets are dropped, least recently used first.
  */
 #define WALKS_MAX		64
 #define WALKS_MEMORY_MAX	(512ull << 20)
-#define TICK_SLICE_S		0.005
-#define TICK_TOTAL_S		0.02
+#define TICK_SLICE_S		0.02
+#define TICK_TOTAL_S		0.05
 /* A complete walk answers `leaks` for LEAKS_REUSE_S; a tick starts the next one after
  * TICK_REFRESH_S. */
 #define LEAKS_REUSE_S		180.0

@@ -243,3 +243,27 @@ def test_leaks_one_leak_per_root(daemon, target_factory):
     code, out, err = daemon.ctl("leaks", "-p", str(t.pid), "--window", "30")
     assert code == 0 and "each retains " in out and "1 bytearray (" in out, (out, err)
     assert out.count("bytearray") == 1, out
+
+
+def test_walk_in_background(daemon, target_factory):
+    """The sampler walks each target's leading suspect in small slices by itself: with no
+    `path` or `leaks` asked, status lists a complete walk of Session for dict_cache.py, and
+    `leaks` then answers with the path from it, without walking further."""
+    t = target_factory([any_python(), os.path.join(PROGRAMS, "dict_cache.py")])
+    t.read()
+    attach(daemon, t.pid, "sampled")
+    deadline = time.time() + 400
+    while True:
+        status = daemon.ok("status")["path_walk"]
+        mine = [w for w in status["walks"] if w["pid"] == t.pid]
+        if mine and mine[0]["type"] == "Session" and mine[0]["complete"] or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert mine and mine[0]["type"] == "Session" and mine[0]["complete"], status
+    assert status["tick_slices"] > 0 and status["memory_bytes"] <= status["memory_max"], status
+    assert 0 < mine[0]["memory_bytes"] <= status["memory_bytes"], status
+    doc = daemon.ok("leaks", "-p", str(t.pid), "--window", "60")
+    first = doc["suspects"][0]
+    assert first["type"] == "Session" and first["path"]["root"] == "__main__.CACHE", first
+    after = [w for w in daemon.ok("status")["path_walk"]["walks"] if w["pid"] == t.pid]
+    assert after[0]["seconds"] == mine[0]["seconds"], (mine, after)
