@@ -16,7 +16,7 @@
  *     macros: /root/.pyenv/versions/3.11.7/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.11.2 /usr/bin/python3.11 (python3.11, build-id 571d98e01096d5c1c32420d229a6731a0a50d2a0):
  *     offsets: stripped, so 3.11.7's DWARF,
- *       all 80 offsets and sizes found equal with its headers (offsetof, internal/ included);
+ *       all 85 offsets and sizes found equal with its headers (offsetof, internal/ included);
  *     macros: /usr/include/python3.11; pymalloc: pool 16384, header 48, threshold 512 (sys._debugmallocstats())
  *   3.12.1 /root/.pyenv/versions/3.12.1/bin/python3.12 (libpython3.12.so.1.0, build-id f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc):
  *     offsets: DWARF of /root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0;
@@ -171,6 +171,19 @@ struct cpython_offsets {
 	uint16_t member_offset;	/* PyMemberDef.offset */
 	uint8_t member_object_ex;	/* T_OBJECT_EX (structmember.h): a __slots__ member */
 	int16_t managed_values;	/* its values pointer (3.11: _PyObject_ValuesPointer); 0: none or elsewhere */
+	uint16_t func_code;	/* PyFunctionObject.func_code */
+	uint16_t co_nfreevars;	/* PyCodeObject.co_nfreevars (int, 3.11+; the last of co_localsplusnames); 0: none */
+	uint16_t gen_frame;	/* PyGenObject.gi_frame (PyFrameObject *, <=3.10); 0: none */
+	uint16_t gen_iframe;	/* PyGenObject.gi_iframe (_PyInterpreterFrame, 3.11+); 0: none */
+	uint16_t gen_frame_state;	/* PyGenObject.gi_frame_state (int8, 3.11+); 0: none */
+	uint8_t frame_executing;	/* FRAME_EXECUTING (3.11+): states below it are suspended */
+	uint16_t frameobj_frame;	/* PyFrameObject.f_frame (3.11+); 0: none */
+	uint16_t deque_leftblock;	/* dequeobject.leftblock (_collectionsmodule.c) */
+	uint16_t deque_rightblock;	/* dequeobject.rightblock */
+	uint16_t deque_leftindex;	/* dequeobject.leftindex */
+	uint16_t deque_rightindex;	/* dequeobject.rightindex */
+	uint16_t block_data;	/* block.data (BLOCKLEN items) */
+	uint16_t block_rightlink;	/* block.rightlink */
 };
 
 static const struct cpython_offsets cpython_offsets_table[] = {
@@ -187,7 +200,9 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .func_defaults = 32, .func_kwdefaults = 40, .func_closure = 48, .method_func = 16,
 	   .method_self = 24, .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 872,
 	   .member_size = 40, .member_name = 0, .member_type = 8, .member_offset = 16,
-	   .member_object_ex = 16 },
+	   .member_object_ex = 16, .func_code = 16, .gen_frame = 16, .deque_leftblock = 24,
+	   .deque_rightblock = 32, .deque_leftindex = 40, .deque_rightindex = 48, .block_data = 8,
+	   .block_rightlink = 520 },
 	{ .minor = 9, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .tstate_thread_id = 176, .frame_back = 24, .frame_code = 32, .frame_pos = 104,
 	   .co_firstlineno = 40, .co_filename = 104, .co_name = 112, .co_linetable = 120,
@@ -201,7 +216,9 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .func_defaults = 32, .func_kwdefaults = 40, .func_closure = 48, .method_func = 16,
 	   .method_self = 24, .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 864,
 	   .member_size = 40, .member_name = 0, .member_type = 8, .member_offset = 16,
-	   .member_object_ex = 16 },
+	   .member_object_ex = 16, .func_code = 16, .gen_frame = 16, .deque_leftblock = 24,
+	   .deque_rightblock = 32, .deque_leftindex = 40, .deque_rightindex = 48, .block_data = 8,
+	   .block_rightlink = 520 },
 	{ .minor = 10, .runtime_tstate_current = 568, .runtime_interp_main = 40, .tstate_frame = 24,
 	   .tstate_thread_id = 176, .frame_back = 24, .frame_code = 32, .frame_pos = 96,
 	   .co_firstlineno = 40, .co_filename = 104, .co_name = 112, .co_linetable = 120,
@@ -215,7 +232,9 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .func_defaults = 56, .func_kwdefaults = 64, .func_closure = 72, .method_func = 16,
 	   .method_self = 24, .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 872,
 	   .member_size = 40, .member_name = 0, .member_type = 8, .member_offset = 16,
-	   .member_object_ex = 16 },
+	   .member_object_ex = 16, .func_code = 48, .gen_frame = 16, .deque_leftblock = 24,
+	   .deque_rightblock = 32, .deque_leftindex = 40, .deque_rightindex = 48, .block_data = 8,
+	   .block_rightlink = 520 },
 	{ .minor = 11, .runtime_tstate_current = 576, .runtime_interp_main = 48, .tstate_cframe = 56,
 	   .tstate_thread_id = 152, .cframe_current_frame = 8, .frame_back = 48, .frame_code = 32,
 	   .frame_pos = 56, .co_firstlineno = 72, .co_filename = 112, .co_name = 120,
@@ -231,7 +250,10 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .func_defaults = 56, .func_kwdefaults = 64, .func_closure = 72, .method_func = 16,
 	   .method_self = 24, .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 872,
 	   .tpflags_managed_dict = 0x10, .managed_dict = -24, .member_size = 40, .member_name = 0,
-	   .member_type = 8, .member_offset = 16, .member_object_ex = 16, .managed_values = -32 },
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16, .managed_values = -32,
+	   .func_code = 48, .co_nfreevars = 92, .gen_iframe = 80, .gen_frame_state = 75,
+	   .frame_executing = 0, .frameobj_frame = 24, .deque_leftblock = 24, .deque_rightblock = 32,
+	   .deque_leftindex = 40, .deque_rightindex = 48, .block_data = 8, .block_rightlink = 520 },
 	{ .minor = 12, .runtime_interp_main = 48, .interp_ceval_gil = 384, .gil_last_holder = 8,
 	   .tstate_cframe = 56, .tstate_thread_id = 136, .cframe_current_frame = 0, .frame_back = 8,
 	   .frame_code = 0, .frame_pos = 56, .frame_owner = 70, .frame_owner_cstack = 3,
@@ -248,7 +270,10 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .func_kwdefaults = 64, .func_closure = 72, .method_func = 16, .method_self = 24,
 	   .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 880,
 	   .tpflags_managed_dict = 0x10, .managed_dict = -24, .member_size = 40, .member_name = 0,
-	   .member_type = 8, .member_offset = 16, .member_object_ex = 16 },
+	   .member_type = 8, .member_offset = 16, .member_object_ex = 16, .func_code = 48,
+	   .co_nfreevars = 88, .gen_iframe = 72, .gen_frame_state = 67, .frame_executing = 0,
+	   .frameobj_frame = 24, .deque_leftblock = 24, .deque_rightblock = 32, .deque_leftindex = 40,
+	   .deque_rightindex = 48, .block_data = 8, .block_rightlink = 520 },
 	{ .minor = 13, .runtime_interp_main = 640, .interp_ceval_gil = 16, .gil_last_holder = 8,
 	   .tstate_frame = 72, .tstate_thread_id = 152, .frame_back = 8, .frame_code = 0,
 	   .frame_pos = 56, .frame_owner = 70, .frame_owner_cstack = 3, .co_firstlineno = 68,
@@ -275,7 +300,10 @@ static const struct cpython_offsets cpython_offsets_table[] = {
 	   .method_self = 24, .module_dict = 16, .tp_dict = 264, .tp_base = 256, .ht_cached_keys = 880,
 	   .tpflags_managed_dict = 0x10, .tpflags_inline_values = 0x4, .managed_dict = -24,
 	   .member_size = 40, .member_name = 0, .member_type = 8, .member_offset = 16,
-	   .member_object_ex = 16 },
+	   .member_object_ex = 16, .func_code = 48, .co_nfreevars = 88, .gen_iframe = 72,
+	   .gen_frame_state = 67, .frame_executing = 0, .frameobj_frame = 24, .deque_leftblock = 24,
+	   .deque_rightblock = 32, .deque_leftindex = 40, .deque_rightindex = 48, .block_data = 8,
+	   .block_rightlink = 520 },
 };
 
 /* The row of CPython major.minor; NULL if none. */

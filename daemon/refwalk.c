@@ -38,6 +38,8 @@
 #define SLOTS_MAX		(1u << 16)	/* __slots__ of all classes */
 #define TYPE_SLOTS_MAX		64u		/* of one class */
 #define SLOTS_SPAN_MAX		4096u		/* bytes of an instance read for them */
+#define FREEVARS_MAX		256u		/* a closure's cells named */
+#define BLOCKLEN_MAX		64u		/* items in a deque's block */
 
 struct node {
 	uint64_t addr;
@@ -46,7 +48,6 @@ struct node {
 	uint64_t name;		/* str naming the edge, or 0 */
 	uint64_t aux;		/* roots: owner; else the index */
 	uint32_t parent;	/* NO_PARENT: a root */
-	uint32_t owner;		/* the wanted object holding it alone (refcount 1), or NO_PARENT */
 	uint8_t edge;
 	bool wanted;
 };
@@ -73,6 +74,40 @@ struct group_val { uint64_t count; struct node first; };
 
 struct retained_val { uint64_t count, bytes; };
 
+/*
+ * The retained-size graph, walked once the walk from the roots is complete: every object the
+ * wanted containers (the owners) reach, once each, with its size (the malloc'd buffers of
+ * builtin containers included), its refcount and the references to it found inside.  Vertex 0
+ * stands for everything outside (an object referenced more often than from inside hangs from
+ * it), vertex 1 for the owners together; the objects vertex 1 dominates are what the owners
+ * retain: freeing them all would free those.
+ */
+#define DOM_VERTICES_MAX	(1u << 20)
+#define DOM_EDGES_MAX		(4u << 20)
+#define DOM_OUTSIDE		0u
+#define DOM_OWNERS		1u
+#define DOM_PASSES_MAX		64
+/* Owners whose graph is walked: evenly spread over those reached; the figures per owner are
+ * theirs, the totals scaled to all owners. */
+#define DOM_SAMPLE_MAX		4096u
+
+struct vertex {
+	uint64_t addr, type, size, refcnt;
+	uint32_t in;		/* references from inside the graph */
+	bool container, owner;
+};
+
+struct dom {
+	struct vertex *v;
+	uint32_t n, cap;
+	uint32_t (*e)[2];	/* from, to */
+	uint32_t ne, ecap;
+	struct u64map *of;	/* address -> vertex (u32) */
+	uint32_t head;		/* the next vertex to expand */
+	uint32_t cur;		/* the vertex being expanded */
+	bool started, done;
+};
+
 struct refwalk {
 	struct refwalk_layout l;
 	struct refwalk_limits lim;
@@ -85,7 +120,8 @@ struct refwalk {
 	struct u64map *groups;	/* path shape -> struct group_val */
 	struct slot *slots;
 	uint32_t nslots;
-	struct u64map *retained;	/* type -> struct retained_val: what wanted objects hold alone */
+	struct u64map *retained;	/* type -> struct retained_val: what the owners dominate */
+	struct dom dom;
 	struct ref pending[PENDING_MAX];
 	uint32_t npending;
 	uint8_t scratch[PENDING_MAX * (RANGE_GAP + 24)];
@@ -97,6 +133,10 @@ struct refwalk {
 	uint64_t memo_keys;
 	uint32_t memo_n;
 	uint64_t memo_names[MEMO_KEYS];
+	/* The last code object's free variable names: closures of one function share it. */
+	uint64_t memo_code;
+	uint32_t memo_nfree;
+	uint64_t memo_free[FREEVARS_MAX];
 	double call_start, call_seconds;
 	uint64_t call_bytes;
 	struct refwalk_stats st;
@@ -183,17 +223,17 @@ int refwalk_keys_parse(const struct cpython_offsets *o, const uint8_t *raw, size
 		out->key_off = 8;	/* after the hash */
 	}
 	out->value_off = out->key_off + 8;
+	/* The header, indices and entries (usable: two thirds of the slots), as allocated. */
+	out->bytes = o->dk_indices + index_bytes + (size * 2 / 3) * out->entry_size;
 	if (out->entry_size < out->value_off + 8 || !user_addr(out->entries, (uint64_t)n * out->entry_size))
 		return -EINVAL;
 	return 0;
 }
 
-/* The short name of a type (after its module prefix) equals the wanted one. */
-static bool type_name_is(struct refwalk *w, uint64_t name_ptr)
+/* A type's tp_name, NUL-terminated in buf (NAME_MAX_LEN + 1 bytes); false if unreadable. */
+static bool type_name_read(struct refwalk *w, uint64_t name_ptr, char *buf)
 {
-	char buf[NAME_MAX_LEN + 1];
 	size_t got = 0, chunk;
-	const char *dot;
 
 	/* Chunks that do not cross 32-byte lines: a name near a mapping's end is still read. */
 	while (got < NAME_MAX_LEN) {
@@ -207,8 +247,7 @@ static bool type_name_is(struct refwalk *w, uint64_t name_ptr)
 		got += chunk;
 	}
 	buf[NAME_MAX_LEN] = '\0';
-	dot = strrchr(buf, '.');
-	return !strcmp(dot ? dot + 1 : buf, w->wanted);
+	return true;
 }
 
 /* The __slots__ of a class that hold objects (T_OBJECT_EX members): PyMemberDefs follow the
@@ -246,6 +285,7 @@ static const struct tinfo *tinfo_get(struct refwalk *w, uint64_t type)
 	uint8_t raw[CENSUS_TYPE_LEN];
 	struct census_type ct;
 	struct tinfo *ti, val = { .kind = REFWALK_OPAQUE };
+	char name[NAME_MAX_LEN + 1];
 	const char *why;
 	uint64_t t, meta_flags;
 	int depth, k, ret;
@@ -262,7 +302,15 @@ static const struct tinfo *tinfo_get(struct refwalk *w, uint64_t type)
 		val.dictoffset = ct.dictoffset;
 		val.basicsize = ct.basicsize;
 		val.itemsize = ct.itemsize;
-		val.wanted = type_name_is(w, load64(raw + CPY_TP_NAME));
+		if (type_name_read(w, load64(raw + CPY_TP_NAME), name)) {
+			const char *dot = strrchr(name, '.');
+
+			val.wanted = !strcmp(dot ? dot + 1 : name, w->wanted);
+			/* deque's type is static, named by no symbol in a stripped interpreter, or
+			 * (3.12+) a heap type made by the module: found by its name. */
+			if (!w->l.types[REFWALK_DEQUE] && !strcmp(name, "collections.deque"))
+				w->l.types[REFWALK_DEQUE] = type;
+		}
 		if (val.heap)
 			slots_read(w, raw, type, &val);
 		for (t = type, depth = 0; t && depth < TYPE_DEPTH_MAX; depth++) {
@@ -387,27 +435,70 @@ static void retained_add(struct refwalk *w, uint64_t type, uint64_t bytes)
 	struct retained_val *v;
 
 	if (u64map_insert(w->retained, type, (void **)&v) < 0) {
-		w->st.cut = true;
+		w->st.retained_covered = false;
 		return;
 	}
 	v->count++;
 	v->bytes += bytes;
 }
 
-/* The wanted object r is held by alone, through its parent, if any; and its size counted. */
-static void owner_set(struct refwalk *w, struct ref *r, const struct tinfo *ti)
+static bool dom_phase(const struct refwalk *w)
 {
-	const struct node *p = r->n.parent == NO_PARENT ? NULL : &w->nodes[r->n.parent];
-	uint32_t owner = !p ? NO_PARENT : p->wanted ? r->n.parent : p->owner;
+	return w->dom.started && !w->dom.done;
+}
 
-	r->n.wanted = ti->wanted;
-	r->n.owner = r->head[0] == 1 && !ti->wanted ? owner : NO_PARENT;
-	if (ti->wanted && tinfo_followed(ti)) {
-		w->st.owners++;
-		w->st.owner_bytes += size_of(w, ti, r->head, r->n.type);
-	} else if (r->n.owner != NO_PARENT) {
-		retained_add(w, r->n.type, size_of(w, ti, r->head, r->n.type));
+/* A vertex for the object at addr: its index, 0 if the graph is full (then not covered). */
+static uint32_t vertex_add(struct refwalk *w, uint64_t addr, uint64_t type, bool container,
+			   bool owner)
+{
+	struct dom *d = &w->dom;
+	uint32_t *id;
+	int ret;
+
+	ret = u64map_insert(d->of, addr, (void **)&id);
+	if (ret == 0)
+		return *id;
+	if (ret < 0 || d->n == DOM_VERTICES_MAX) {
+		w->st.retained_covered = false;
+		return DOM_OUTSIDE;	/* an id of 0 in the map: not a vertex */
 	}
+	if (d->n == d->cap) {
+		uint32_t cap = d->cap * 2 < DOM_VERTICES_MAX ? d->cap * 2 : DOM_VERTICES_MAX;
+		struct vertex *v = realloc(d->v, (size_t)cap * sizeof(*v));
+
+		if (!v) {
+			w->st.retained_covered = false;
+			return DOM_OUTSIDE;
+		}
+		d->v = v;
+		d->cap = cap;
+	}
+	d->v[d->n] = (struct vertex){ .addr = addr, .type = type, .container = container,
+				      .owner = owner };
+	return *id = d->n++;
+}
+
+static void edge_add(struct refwalk *w, uint32_t from, uint32_t to)
+{
+	struct dom *d = &w->dom;
+
+	if (d->ne == d->ecap) {
+		uint32_t cap = d->ecap ? d->ecap * 2 : 4096;
+		void *e;
+
+		if (cap > DOM_EDGES_MAX)
+			cap = DOM_EDGES_MAX;
+		e = cap > d->ecap ? realloc(d->e, (size_t)cap * sizeof(*d->e)) : NULL;
+		if (!e) {
+			w->st.retained_covered = false;
+			return;
+		}
+		d->e = e;
+		d->ecap = cap;
+	}
+	d->e[d->ne][0] = from;
+	d->e[d->ne++][1] = to;
+	d->v[to].in++;
 }
 
 struct pend_order { uint64_t addr; uint32_t i; };
@@ -485,6 +576,32 @@ static void heads_read(struct refwalk *w, bool *ok)
 	}
 }
 
+/* A reference found in the retained-size graph, from the vertex being expanded.  Classes and
+ * modules are not expanded: many hold them, no instance retains one. */
+static void dom_ref(struct refwalk *w, const struct ref *r, const struct tinfo *ti)
+{
+	bool container = tinfo_followed(ti) && ti->kind != REFWALK_TYPE &&
+			 ti->kind != REFWALK_MODULE;
+	uint32_t id = vertex_add(w, r->n.addr, r->head[1], container, false);
+	struct vertex *v;
+	uint64_t alloc;
+
+	if (id == DOM_OUTSIDE)
+		return;
+	v = &w->dom.v[id];
+	if (!v->refcnt) {
+		v->refcnt = r->head[0];
+		v->size = size_of(w, ti, r->head, r->head[1]);
+		/* A bytearray's buffer: ob_alloc, after its header. */
+		if (r->head[1] == w->l.bytearray_type && rd64(w, r->n.addr + 24, &alloc) &&
+		    alloc < (1ull << 40))
+			v->size += alloc;
+		if (!tinfo_followed(ti) && ti->kind != REFWALK_CODE && (ti->flags & CPY_TPFLAGS_HAVE_GC))
+			w->st.retained_opaque++;	/* what it holds is not known */
+	}
+	edge_add(w, w->dom.cur, id);
+}
+
 /* Type-checks the pending references, counts the wanted ones, queues the containers. */
 static int pending_flush(struct refwalk *w)
 {
@@ -502,6 +619,10 @@ static int pending_flush(struct refwalk *w)
 			w->st.corrupt++;
 			continue;
 		}
+		if (dom_phase(w)) {
+			dom_ref(w, r, ti);
+			continue;
+		}
 		w->st.objects++;
 		r->n.shape = shape_of(w, &r->n, r->head[1]);
 		r->n.type = r->head[1];
@@ -509,15 +630,15 @@ static int pending_flush(struct refwalk *w)
 			w->st.opaque += ti->kind == REFWALK_OPAQUE;
 			if (ti->wanted)
 				group_add(w, &r->n);
-			else
-				owner_set(w, r, ti);
 			continue;
 		}
 		if (u64map_lookup(w->visited, r->n.addr))
 			continue;
-		owner_set(w, r, ti);
-		if (ti->wanted)
+		r->n.wanted = ti->wanted;
+		if (ti->wanted) {
 			group_add(w, &r->n);
+			w->st.owners++;
+		}
 		err = node_add(w, &r->n);
 	}
 	w->npending = 0;
@@ -604,17 +725,30 @@ static bool managed(const struct cpython_offsets *o, const struct tinfo *ti)
 	       !(o->managed_values % 8);
 }
 
+/* The value slots of a split table's values array that can be read, n at most: its room
+ * (3.13: the array's first byte) bounds them.  false if that cannot be read. */
+static bool values_room(struct refwalk *w, uint64_t values, uint64_t *n)
+{
+	uint8_t capacity;
+
+	if (!w->l.o->dict_values_items)
+		return true;
+	if (!rd(w, values, &capacity, 1))
+		return false;
+	if (*n > capacity)
+		*n = capacity;
+	return true;
+}
+
 /* Each value of a split table whose keys are the memo's. */
 static int memo_each(struct refwalk *w, uint64_t values, entry_fn fn, void *ctx)
 {
 	const struct cpython_offsets *o = w->l.o;
 	uint64_t vals[MEMO_KEYS], n = w->memo_n, i;
-	uint8_t capacity;	/* 3.13: the values array's room, its first byte */
 	int err = 0;
 
-	if (o->dict_values_items && rd(w, values, &capacity, 1) && n > capacity)
-		n = capacity;
-	if (!n || !rd(w, values + o->dict_values_items, vals, n * 8))
+	if (!values_room(w, values, &n) || !n ||
+	    !rd(w, values + o->dict_values_items, vals, n * 8))
 		return 0;
 	for (i = 0; i < n && !err; i++)
 		if (vals[i])
@@ -627,7 +761,7 @@ static int keys_each(struct refwalk *w, uint64_t keys, uint64_t values, entry_fn
 {
 	const struct cpython_offsets *o = w->l.o;
 	uint8_t raw[REFWALK_KEYS_LEN], ents[CHUNK * 24];
-	uint64_t vals[CHUNK], i, k, m;
+	uint64_t vals[CHUNK], i, k, m, room;
 	struct refwalk_keys ks;
 	int err = 0;
 
@@ -637,16 +771,12 @@ static int keys_each(struct refwalk *w, uint64_t keys, uint64_t values, entry_fn
 		w->st.corrupt++;
 		return 0;
 	}
-	if (values && o->dict_values_items) {
-		uint8_t capacity;	/* 3.13: the values array's room, its first byte */
-
-		if (!rd(w, values, &capacity, 1)) {
-			w->st.corrupt++;
-			return 0;
-		}
-		if (ks.n > capacity)
-			ks.n = capacity;
+	room = ks.n;
+	if (values && !values_room(w, values, &room)) {
+		w->st.corrupt++;
+		return 0;
 	}
+	ks.n = room;
 	for (i = 0; i < ks.n && !err; i += m) {
 		m = ks.n - i < CHUNK ? ks.n - i : CHUNK;
 		if (!rd(w, ks.entries + i * ks.entry_size, ents, m * ks.entry_size) ||
@@ -738,8 +868,9 @@ static int attrs_refs(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t 
 		if (!rd64(w, addr + ti->dictoffset, &dict))
 			return 0;
 	}
-	if (dict && (w->nodes[idx].wanted || w->nodes[idx].owner != NO_PARENT))
-		retained_add(w, w->l.types[REFWALK_DICT], 48 + CPY_GC_HEAD_SIZE);	/* its __dict__ */
+	/* The retained-size graph has the __dict__ as an object of its own (it has a size). */
+	if (dict && dom_phase(w))
+		return ref_add(w, dict, idx, REFWALK_EDGE_ATTRIBUTE, 0, 0);
 	if (dict)
 		return dict_refs(w, dict, idx, REFWALK_EDGE_ATTRIBUTE, false);
 	if (!values)
@@ -788,7 +919,7 @@ static size_t head_len(const struct cpython_offsets *o, uint8_t kind)
 #define FIELD(off)	do { if ((size_t)(off) + 8 > len) len = (size_t)(off) + 8; } while (0)
 	switch (kind) {
 	case REFWALK_LIST:
-		FIELD(CPY_LIST_ITEMS);
+		FIELD(CPY_LIST_ITEMS + 8);	/* allocated */
 		break;
 	case REFWALK_DICT:
 		FIELD(o->dict_keys);
@@ -804,6 +935,7 @@ static size_t head_len(const struct cpython_offsets *o, uint8_t kind)
 		break;
 	case REFWALK_FUNCTION:
 		FIELD(o->func_closure);
+		FIELD(o->func_code);
 		FIELD(o->func_defaults);
 		FIELD(o->func_kwdefaults);
 		break;
@@ -816,6 +948,21 @@ static size_t head_len(const struct cpython_offsets *o, uint8_t kind)
 		break;
 	case REFWALK_TYPE:
 		FIELD(o->tp_dict);
+		break;
+	case REFWALK_GENERATOR:
+	case REFWALK_COROUTINE:
+	case REFWALK_ASYNCGEN:
+		FIELD(o->gen_frame);
+		FIELD(o->gen_frame_state);
+		break;
+	case REFWALK_FRAME:
+		FIELD(o->frameobj_frame);
+		break;
+	case REFWALK_DEQUE:
+		FIELD(o->deque_leftblock);
+		FIELD(o->deque_rightblock);
+		FIELD(o->deque_leftindex);
+		FIELD(o->deque_rightindex);
 		break;
 	}
 #undef FIELD
@@ -852,11 +999,216 @@ static int set_refs(struct refwalk *w, uint64_t mask, uint64_t table, uint32_t i
 	return err;
 }
 
-/* The referents of node idx. */
-static int node_expand(struct refwalk *w, uint32_t idx)
+/* Up to n items of a tuple into out; how many. */
+static uint64_t tuple_items(struct refwalk *w, uint64_t tuple, uint64_t *out, uint64_t n)
+{
+	uint64_t len;
+
+	if (!tuple || !rd64(w, tuple + CPY_OB_SIZE, &len) || len > LOCALS_MAX)
+		return 0;
+	if (len > n)
+		len = n;
+	return len && rd(w, tuple + CPY_TUPLE_ITEMS, out, len * 8) ? len : 0;
+}
+
+/* Whether code is a code object, by its header. */
+static bool code_is(struct refwalk *w, uint64_t code)
+{
+	uint64_t head[2];
+
+	return rd(w, code, head, sizeof(head)) && head[1] == w->l.types[REFWALK_CODE];
+}
+
+/*
+ * The locals of a frame (a thread's, a suspended generator's, a frame object's), each a
+ * reference named by its variable: roots if parent is NO_PARENT (aux: the code object, which
+ * names where they are), else of node parent.
+ */
+static int frame_locals(struct refwalk *w, uint64_t frame, uint32_t parent)
 {
 	const struct cpython_offsets *o = w->l.o;
-	uint64_t addr = w->nodes[idx].addr, type = w->nodes[idx].type;
+	uint64_t code, names[LOCALS_MAX], vals[LOCALS_MAX], n = 0, i;
+	uint8_t owner;
+	int err = 0;
+
+	if (o->frame_owner_cstack &&
+	    (!rd(w, frame + o->frame_owner, &owner, 1) || owner == o->frame_owner_cstack))
+		return 0;
+	if (!rd64(w, frame + o->frame_code, &code) || !code_is(w, code))
+		return 0;
+	if (o->co_localsplusnames) {
+		if (rd64(w, code + o->co_localsplusnames, &names[0]))
+			n = tuple_items(w, names[0], names, LOCALS_MAX);
+	} else {
+		uint64_t t[3];
+		const uint16_t offs[3] = { o->co_varnames, o->co_cellvars, o->co_freevars };
+
+		for (i = 0; i < 3; i++)
+			if (rd64(w, code + offs[i], &t[i]))
+				n += tuple_items(w, t[i], names + n, LOCALS_MAX - n);
+	}
+	if (!n || !rd(w, frame + o->frame_localsplus, vals, n * 8))
+		return 0;
+	for (i = 0; i < n && !err; i++)
+		err = ref_add(w, vals[i], parent, REFWALK_EDGE_LOCAL, names[i],
+			      parent == NO_PARENT ? code : i);
+	return err;
+}
+
+/* A generator's, coroutine's or async generator's locals while it is suspended (running,
+ * its frame is a thread's: a root); h: its head as read. */
+static int gen_refs(struct refwalk *w, uint64_t addr, const uint8_t *h, uint32_t idx)
+{
+	const struct cpython_offsets *o = w->l.o;
+	int8_t state;
+
+	if (o->gen_iframe) {
+		memcpy(&state, h + o->gen_frame_state, 1);
+		return state < (int8_t)o->frame_executing ? frame_locals(w, addr + o->gen_iframe, idx) : 0;
+	}
+	return o->gen_frame && load64(h + o->gen_frame) ? frame_locals(w, load64(h + o->gen_frame), idx) : 0;
+}
+
+/* A frame object's locals: its own (<=3.10), or those of the frame it stands for. */
+static int frameobj_refs(struct refwalk *w, uint64_t addr, const uint8_t *h, uint32_t idx)
+{
+	const struct cpython_offsets *o = w->l.o;
+
+	if (!o->frameobj_frame)
+		return frame_locals(w, addr, idx);
+	return load64(h + o->frameobj_frame) ? frame_locals(w, load64(h + o->frameobj_frame), idx) : 0;
+}
+
+/* The items of a deque, block after block; h: its head as read. */
+static int deque_refs(struct refwalk *w, const uint8_t *h, uint32_t idx)
+{
+	const struct cpython_offsets *o = w->l.o;
+	uint64_t n = load64(h + CPY_OB_SIZE), b = load64(h + o->deque_leftblock);
+	uint64_t i = load64(h + o->deque_leftindex), items[BLOCKLEN_MAX], pos = 0, m, k;
+	uint64_t blocklen = (o->block_rightlink - o->block_data) / 8;
+	int err = 0;
+
+	if (o->block_rightlink <= o->block_data || blocklen > BLOCKLEN_MAX || n > ITEMS_MAX ||
+	    i >= blocklen) {
+		w->st.corrupt++;
+		return 0;
+	}
+	/* Each block gives at least one item: the walk ends after n items. */
+	while (pos < n && !err) {
+		m = blocklen - i < n - pos ? blocklen - i : n - pos;
+		if (!rd(w, b + o->block_data + i * 8, items, m * 8)) {
+			w->st.corrupt++;
+			break;
+		}
+		for (k = 0; k < m && !err; k++)
+			err = ref_add(w, items[k], idx, REFWALK_EDGE_ITEM, 0, pos + k);
+		pos += m;
+		i = 0;
+		if (pos < n && !rd64(w, b + o->block_rightlink, &b))
+			break;
+	}
+	return err;
+}
+
+/* A function's free variable names, for its closure of n cells: into names (zero if not
+ * known), the last code object's remembered. */
+static void freevars_read(struct refwalk *w, uint64_t code, uint64_t *names, uint64_t n)
+{
+	const struct cpython_offsets *o = w->l.o;
+	uint64_t tuple = 0, len = 0;
+	int32_t nlp, nfree;
+
+	memset(names, 0, n * 8);
+	if (code != w->memo_code) {
+		w->memo_code = code;
+		w->memo_nfree = 0;
+		if (!code_is(w, code))
+			return;
+		if (!o->co_nfreevars) {
+			if (rd64(w, code + o->co_freevars, &tuple))
+				w->memo_nfree = tuple_items(w, tuple, w->memo_free, FREEVARS_MAX);
+		} else if (rd(w, code + o->co_nlocalsplus, &nlp, 4) &&
+			   rd(w, code + o->co_nfreevars, &nfree, 4) && nfree > 0 &&
+			   nfree <= (int32_t)FREEVARS_MAX && nfree <= nlp &&
+			   rd64(w, code + o->co_localsplusnames, &tuple) &&
+			   rd64(w, tuple + CPY_OB_SIZE, &len) && len == (uint64_t)nlp &&
+			   rd(w, tuple + CPY_TUPLE_ITEMS + (uint64_t)(nlp - nfree) * 8, w->memo_free,
+			      (uint64_t)nfree * 8)) {
+			/* 3.11+: the free variables are the last of the locals' names */
+			w->memo_nfree = nfree;
+		}
+	}
+	if (w->memo_nfree == n)
+		memcpy(names, w->memo_free, n * 8);
+}
+
+/* A function's closure cells, each named by its free variable where the code says. */
+static int closure_refs(struct refwalk *w, uint64_t closure, uint64_t code, uint32_t idx)
+{
+	uint64_t cells[FREEVARS_MAX], names[FREEVARS_MAX], n, i;
+	int err = 0;
+
+	n = tuple_items(w, closure, cells, FREEVARS_MAX);
+	freevars_read(w, code, names, n);
+	for (i = 0; i < n && !err; i++)
+		err = ref_add(w, cells[i], idx, REFWALK_EDGE_CLOSURE, names[i], i);
+	return err;
+}
+
+/*
+ * A container's size with the buffers it mallocs, read by layout (h: its head as read): a
+ * list's item array, a dict's keys table (unless shared: a class's split keys) and values, a
+ * set's table when it is not the one inside the object.
+ */
+static uint64_t buffers_size(struct refwalk *w, uint64_t addr, const struct tinfo *ti,
+			     const uint64_t *head)
+{
+	const struct cpython_offsets *o = w->l.o;
+	const uint8_t *h = (const uint8_t *)head;
+	uint8_t raw[REFWALK_KEYS_LEN];
+	uint64_t size = size_of(w, ti, head, head[1]), n, keys, values;
+	struct refwalk_keys ks;
+
+	switch (ti->kind) {
+	case REFWALK_LIST:
+		n = load64(h + CPY_LIST_ITEMS + 8);
+		if (n >= head[2] && n < ITEMS_MAX)
+			size += (n - head[2]) * 8;	/* size_of() counted the used ones */
+		break;
+	case REFWALK_DICT:
+		keys = load64(h + o->dict_keys);
+		values = load64(h + o->dict_values);
+		if (!rd(w, keys, raw, sizeof(raw)) || refwalk_keys_parse(o, raw, sizeof(raw), keys, &ks))
+			break;
+		if (load64(raw) == 1)	/* dk_refcnt: this dict's own */
+			size += ks.bytes;
+		if (values)
+			size += (uint64_t)ks.n * 8 + 8;
+		break;
+	case REFWALK_DEQUE:
+		/* Its blocks, BLOCKLEN items each, from the first's leftindex on. */
+		n = load64(h + CPY_OB_SIZE);
+		if (o->block_rightlink > o->block_data && n < ITEMS_MAX &&
+		    load64(h + o->deque_leftindex) < BLOCKLEN_MAX)
+			size += ((load64(h + o->deque_leftindex) + n) /
+				 ((o->block_rightlink - o->block_data) / 8) + 1) * (o->block_rightlink + 8);
+		break;
+	case REFWALK_SET:
+	case REFWALK_FROZENSET:
+		n = load64(h + o->set_mask);
+		if (n < ITEMS_MAX && (load64(h + o->set_table) < addr ||
+				      load64(h + o->set_table) >= addr + ti->basicsize))
+			size += (n + 1) * o->set_entry_size;
+		break;
+	}
+	return size;
+}
+
+/* The referents of the object at addr, of type type (node idx of the walk; in the retained
+ * graph, vertex w->dom.cur). */
+static int node_expand(struct refwalk *w, uint64_t addr, uint64_t type, uint32_t idx)
+{
+	const struct cpython_offsets *o = w->l.o;
 	uint64_t words[PRE_WORDS + HEAD_MAX / 8] = { 0 }, *head = words + PRE_WORDS;
 	const uint8_t *h = (const uint8_t *)head;
 	const struct tinfo *tp = tinfo_get(w, type);
@@ -880,6 +1232,10 @@ static int node_expand(struct refwalk *w, uint32_t idx)
 		w->st.corrupt++;
 		return 0;
 	}
+	if (dom_phase(w)) {
+		w->dom.v[w->dom.cur].refcnt = head[0];
+		w->dom.v[w->dom.cur].size = buffers_size(w, addr, &ti, head);
+	}
 	switch (ti.kind) {
 	case REFWALK_LIST:
 		err = list_refs(w, addr, idx, head[2], load64(h + CPY_LIST_ITEMS));
@@ -901,7 +1257,7 @@ static int node_expand(struct refwalk *w, uint32_t idx)
 		break;
 	case REFWALK_FUNCTION:
 		/* The closure's and the defaults' tuples are part of the function: not steps. */
-		err = tuple_refs(w, load64(h + o->func_closure), idx, REFWALK_EDGE_CLOSURE);
+		err = closure_refs(w, load64(h + o->func_closure), load64(h + o->func_code), idx);
 		if (!err)
 			err = tuple_refs(w, load64(h + o->func_defaults), idx, REFWALK_EDGE_DEFAULT);
 		if (!err)
@@ -918,6 +1274,17 @@ static int node_expand(struct refwalk *w, uint32_t idx)
 	case REFWALK_TYPE:
 		/* A class's own attributes are its dict. */
 		return dict_refs(w, load64(h + o->tp_dict), idx, REFWALK_EDGE_ATTRIBUTE, false);
+	case REFWALK_GENERATOR:
+	case REFWALK_COROUTINE:
+	case REFWALK_ASYNCGEN:
+		err = gen_refs(w, addr, h, idx);
+		break;
+	case REFWALK_FRAME:
+		err = frameobj_refs(w, addr, h, idx);
+		break;
+	case REFWALK_DEQUE:
+		err = deque_refs(w, h, idx);
+		break;
 	default:
 		break;
 	}
@@ -942,50 +1309,6 @@ static uint64_t thread_frame(struct refwalk *w, uint64_t tstate)
 		return 0;
 	}
 	return f;
-}
-
-/* Up to n items of a tuple into out; how many. */
-static uint64_t tuple_items(struct refwalk *w, uint64_t tuple, uint64_t *out, uint64_t n)
-{
-	uint64_t len;
-
-	if (!tuple || !rd64(w, tuple + CPY_OB_SIZE, &len) || len > LOCALS_MAX)
-		return 0;
-	if (len > n)
-		len = n;
-	return len && rd(w, tuple + CPY_TUPLE_ITEMS, out, len * 8) ? len : 0;
-}
-
-/* The locals of one frame, each a root named by its variable. */
-static int frame_roots(struct refwalk *w, uint64_t frame)
-{
-	const struct cpython_offsets *o = w->l.o;
-	uint64_t code, head[2], names[LOCALS_MAX], vals[LOCALS_MAX], n = 0, i;
-	uint8_t owner;
-	int err = 0;
-
-	if (o->frame_owner_cstack &&
-	    (!rd(w, frame + o->frame_owner, &owner, 1) || owner == o->frame_owner_cstack))
-		return 0;
-	if (!rd64(w, frame + o->frame_code, &code) || !rd(w, code, head, sizeof(head)) ||
-	    head[1] != w->l.types[REFWALK_CODE])
-		return 0;
-	if (o->co_localsplusnames) {
-		if (rd64(w, code + o->co_localsplusnames, &names[0]))
-			n = tuple_items(w, names[0], names, LOCALS_MAX);
-	} else {
-		uint64_t t[3];
-		const uint16_t offs[3] = { o->co_varnames, o->co_cellvars, o->co_freevars };
-
-		for (i = 0; i < 3; i++)
-			if (rd64(w, code + offs[i], &t[i]))
-				n += tuple_items(w, t[i], names + n, LOCALS_MAX - n);
-	}
-	if (!n || !rd(w, frame + o->frame_localsplus, vals, n * 8))
-		return 0;
-	for (i = 0; i < n && !err; i++)
-		err = ref_add(w, vals[i], NO_PARENT, REFWALK_EDGE_LOCAL, names[i], code);
-	return err;
 }
 
 static int module_global(struct refwalk *w, void *ctx, uint64_t index, uint64_t key, uint64_t value)
@@ -1027,13 +1350,240 @@ static int roots_add(struct refwalk *w)
 				break;
 		}
 		while (n-- > 0 && !err)
-			err = frame_roots(w, frames[n]);
+			err = frame_locals(w, frames[n], NO_PARENT);
 		if (!rd64(w, tstate + o->tstate_next, &tstate))
 			break;
 	}
 	if (!err && rd64(w, interp + o->interp_modules, &modules) && modules)
 		err = dict_each(w, modules, module_roots, NULL);
 	return err ? err : pending_flush(w);
+}
+
+/* The owners: the wanted containers the walk reached, DOM_SAMPLE_MAX at most, evenly
+ * spread. */
+static int dom_start(struct refwalk *w)
+{
+	struct dom *d = &w->dom;
+	uint64_t stride = (w->st.owners + DOM_SAMPLE_MAX - 1) / DOM_SAMPLE_MAX, seen = 0;
+	uint32_t i;
+
+	d->started = true;
+	w->st.retained_covered = true;
+	d->cap = 4096;
+	d->n = 2;	/* DOM_OUTSIDE, DOM_OWNERS */
+	d->v = calloc(d->cap, sizeof(*d->v));
+	if (!d->v || u64map_new(sizeof(uint32_t), DOM_VERTICES_MAX, &d->of))
+		return -ENOMEM;
+	for (i = 0; i < w->n; i++)
+		if (w->nodes[i].wanted && seen++ % stride == 0)
+			vertex_add(w, w->nodes[i].addr, w->nodes[i].type, true, true);
+	return 0;
+}
+
+/* Compressed adjacency: start[v]..start[v + 1] index adj. */
+struct csr { uint32_t *start, *adj; };
+
+static void csr_free(struct csr *c)
+{
+	free(c->start);
+	free(c->adj);
+}
+
+/* The graph's edges, with those from outside (0 -> 1, 0 -> what is referenced more often than
+ * from inside, 1 -> each owner), forward (reverse false) or backward. */
+static int csr_build(const struct dom *d, bool reverse, struct csr *c)
+{
+	uint32_t v, k, extra = 1, *fill;
+
+	for (v = 2; v < d->n; v++)
+		extra++;
+	c->start = calloc(d->n + 1, sizeof(*c->start));
+	c->adj = malloc(((size_t)d->ne + extra) * sizeof(*c->adj));
+	fill = calloc(d->n, sizeof(*fill));
+	if (!c->start || !c->adj || !fill) {
+		free(fill);
+		return -ENOMEM;
+	}
+#define EACH_EDGE(from, to)							\
+	for (k = 0; k <= d->ne + d->n; k++) {					\
+		uint32_t from, to;						\
+		if (k < d->ne) {						\
+			from = d->e[k][0];					\
+			to = d->e[k][1];					\
+		} else if (k == d->ne) {					\
+			from = DOM_OUTSIDE;					\
+			to = DOM_OWNERS;					\
+		} else if (k - d->ne - 1 >= 2 && k - d->ne - 1 < d->n) {	\
+			to = k - d->ne - 1;					\
+			from = d->v[to].owner ? DOM_OWNERS : DOM_OUTSIDE;	\
+			if (!d->v[to].owner && d->v[to].refcnt && d->v[to].in >= d->v[to].refcnt) \
+				continue;					\
+		} else {							\
+			continue;						\
+		}
+	EACH_EDGE(from, to)
+		c->start[(reverse ? to : from) + 1]++;
+	}
+	for (v = 0; v < d->n; v++)
+		c->start[v + 1] += c->start[v];
+	EACH_EDGE(from, to)
+		c->adj[c->start[reverse ? to : from] + fill[reverse ? to : from]++] = reverse ? from : to;
+	}
+#undef EACH_EDGE
+	free(fill);
+	return 0;
+}
+
+static uint32_t intersect(const uint32_t *idom, const uint32_t *po, uint32_t a, uint32_t b)
+{
+	while (a != b) {
+		while (po[a] < po[b])
+			a = idom[a];
+		while (po[b] < po[a])
+			b = idom[b];
+	}
+	return a;
+}
+
+/*
+ * The dominators of the graph (Cooper, Harvey and Kennedy's iterative algorithm over the
+ * reverse postorder), then what the owners dominate, by type: w->retained, and the totals.
+ */
+static int dom_solve(struct refwalk *w)
+{
+	struct dom *d = &w->dom;
+	struct csr succ = { 0 }, pred = { 0 };
+	uint32_t *po = NULL, *order = NULL, *idom = NULL, *stack = NULL, *next = NULL;
+	uint32_t n = d->n, cnt = 0, sp = 0, v, k, b, p, nd, passes;
+	bool *under = NULL, changed = true;
+	int err = -ENOMEM;
+
+	po = malloc(n * sizeof(*po));
+	order = malloc(n * sizeof(*order));
+	idom = malloc(n * sizeof(*idom));
+	stack = malloc(n * sizeof(*stack));
+	next = calloc(n, sizeof(*next));
+	under = calloc(n, sizeof(*under));
+	if (!po || !order || !idom || !stack || !next || !under || csr_build(d, false, &succ) ||
+	    csr_build(d, true, &pred))
+		goto cleanup;
+	/* Postorder numbers from a depth-first walk from outside, without recursion. */
+	for (v = 0; v < n; v++) {
+		po[v] = UINT32_MAX;
+		idom[v] = UINT32_MAX;
+	}
+	po[DOM_OUTSIDE] = 0;	/* seen; numbered when left */
+	stack[sp++] = DOM_OUTSIDE;
+	while (sp) {
+		v = stack[sp - 1];
+		if (succ.start[v] + next[v] < succ.start[v + 1]) {
+			k = succ.adj[succ.start[v] + next[v]++];
+			if (po[k] == UINT32_MAX) {
+				po[k] = 0;
+				stack[sp++] = k;
+			}
+			continue;
+		}
+		po[v] = cnt;
+		order[cnt++] = v;
+		sp--;
+	}
+	idom[DOM_OUTSIDE] = DOM_OUTSIDE;
+	for (passes = 0; changed && passes < DOM_PASSES_MAX; passes++) {
+		changed = false;
+		for (k = cnt - 1; k-- > 0; ) {
+			b = order[k];
+			nd = UINT32_MAX;
+			for (p = pred.start[b]; p < pred.start[b + 1]; p++) {
+				uint32_t q = pred.adj[p];
+
+				if (idom[q] == UINT32_MAX)
+					continue;
+				nd = nd == UINT32_MAX ? q : intersect(idom, po, q, nd);
+			}
+			if (idom[b] != nd) {
+				idom[b] = nd;
+				changed = true;
+			}
+		}
+	}
+	if (changed)
+		w->st.retained_covered = false;
+	/* Dominated by the owners: idom comes before in reverse postorder. */
+	w->st.owners_sampled = 0;
+	w->st.owner_bytes = 0;
+	w->st.retained_bytes = 0;
+	for (k = cnt; k-- > 0; ) {
+		v = order[k];
+		if (v < 2 || idom[v] == UINT32_MAX)
+			continue;
+		under[v] = idom[v] == DOM_OWNERS || under[idom[v]];
+		if (!under[v])
+			continue;
+		w->st.retained_bytes += d->v[v].size;
+		if (d->v[v].owner) {
+			w->st.owners_sampled++;
+			w->st.owner_bytes += d->v[v].size;
+		} else {
+			retained_add(w, d->v[v].type, d->v[v].size);
+		}
+	}
+	w->st.retained_vertices = n - 2;
+	err = 0;
+cleanup:
+	csr_free(&succ);
+	csr_free(&pred);
+	free(po);
+	free(order);
+	free(idom);
+	free(stack);
+	free(next);
+	free(under);
+	return err;
+}
+
+static void dom_free(struct dom *d)
+{
+	free(d->v);
+	free(d->e);
+	u64map_free(d->of);
+	d->v = NULL;
+	d->e = NULL;
+	d->of = NULL;
+}
+
+/* The retained-size graph, below the owners, within the call's budget; then its dominators. */
+static int dom_run(struct refwalk *w)
+{
+	struct dom *d = &w->dom;
+	int err = 0, flush;
+
+	if (!d->started)
+		err = dom_start(w);
+	while (!err && d->head < d->n) {
+		if ((d->head & 63) == 0 && over_budget(w))
+			return -EAGAIN;
+		if (!d->v[d->head].container) {
+			d->head++;
+			continue;
+		}
+		d->cur = d->head;
+		err = node_expand(w, d->v[d->head].addr, d->v[d->head].type, NO_PARENT);
+		flush = pending_flush(w);
+		if (!err) {
+			d->head++;
+			w->cursor = 0;
+		}
+		err = err ? err : flush;
+	}
+	if (!err) {
+		if (w->st.cut)
+			w->st.retained_covered = false;
+		err = dom_solve(w);
+		d->done = true;
+		dom_free(d);
+	}
+	return err;
 }
 
 int refwalk_new(const struct refwalk_layout *l, const struct refwalk_limits *lim,
@@ -1074,6 +1624,7 @@ void refwalk_free(struct refwalk *w)
 	u64map_free(w->types);
 	u64map_free(w->groups);
 	u64map_free(w->retained);
+	dom_free(&w->dom);
 	free(w->slots);
 	free(w->nodes);
 	free(w);
@@ -1082,6 +1633,11 @@ void refwalk_free(struct refwalk *w)
 const char *refwalk_wanted(const struct refwalk *w)
 {
 	return w->wanted;
+}
+
+const struct refwalk_layout *refwalk_layout(const struct refwalk *w)
+{
+	return &w->l;
 }
 
 int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max_seconds)
@@ -1107,7 +1663,7 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max
 			err = -EAGAIN;
 			break;
 		}
-		err = node_expand(w, w->head);
+		err = node_expand(w, w->nodes[w->head].addr, w->nodes[w->head].type, w->head);
 		flush = pending_flush(w);
 		if (!err) {
 			w->head++;
@@ -1115,10 +1671,15 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max
 		}
 		err = err ? err : flush;
 	}
+	/* What the wanted containers retain, once the heap above them is known. */
+	if (!err && w->st.owners && !w->dom.done)
+		err = dom_run(w);
 	w->st.seconds += mono() - w->call_start;
 	w->st.memory = sizeof(*w) + (uint64_t)w->cap * sizeof(*w->nodes) +
 		       (w->slots ? SLOTS_MAX * sizeof(*w->slots) : 0) + u64map_bytes(w->visited) +
-		       u64map_bytes(w->types) + u64map_bytes(w->groups) + u64map_bytes(w->retained);
+		       u64map_bytes(w->types) + u64map_bytes(w->groups) + u64map_bytes(w->retained) +
+		       (uint64_t)w->dom.cap * sizeof(*w->dom.v) + (uint64_t)w->dom.ecap * sizeof(*w->dom.e) +
+		       (w->dom.of ? u64map_bytes(w->dom.of) : 0);
 	if (!err)
 		w->st.complete = true;
 	return err;

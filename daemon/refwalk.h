@@ -4,7 +4,9 @@
  * (each thread's frames' locals, outermost first, then the globals of every module in
  * sys.modules) over the referents of the builtin containers, read by layout per version: list,
  * tuple, dict (split, managed and inline values included), set and frozenset, cell, function
- * (closure, defaults), bound method, module, type dict, and the __dict__ of class instances.
+ * (closure cells named by their variable, defaults), bound method, module, type dict, the
+ * __dict__ of class instances, deque (its blocks), generators and coroutines (a suspended
+ * one's frame's locals) and frame objects (their locals).
  * Other C types are opaque: counted, not followed.  Each container reached keeps a link to the
  * one it was first reached from, so the shortest path from a root to the objects of one wanted
  * type can be rebuilt.  A walk is bounded (containers held, bytes and time per call) and goes
@@ -28,7 +30,11 @@ typedef size_t (*refwalk_readv_fn)(void *arg, const struct refwalk_iov *v, size_
 enum refwalk_kind {
 	REFWALK_OPAQUE, REFWALK_LIST, REFWALK_TUPLE, REFWALK_DICT, REFWALK_SET,
 	REFWALK_FROZENSET, REFWALK_CELL, REFWALK_FUNCTION, REFWALK_METHOD, REFWALK_MODULE,
-	REFWALK_TYPE, REFWALK_CODE, REFWALK_OBJECT, REFWALK_KINDS
+	REFWALK_TYPE, REFWALK_CODE, REFWALK_OBJECT,
+	/* Optional (0: not followed): their locals; a deque's blocks (its type is found by
+	 * name, "collections.deque", where no symbol names it). */
+	REFWALK_GENERATOR, REFWALK_COROUTINE, REFWALK_ASYNCGEN, REFWALK_FRAME, REFWALK_DEQUE,
+	REFWALK_KINDS
 };
 
 /* What a step from a container to a referent is. */
@@ -38,6 +44,8 @@ enum refwalk_edge {
 	REFWALK_EDGE_CELL, REFWALK_EDGE_CLOSURE, REFWALK_EDGE_DEFAULT, REFWALK_EDGE_SELF,
 	REFWALK_EDGE_FUNC,
 	REFWALK_EDGE_SLOT,	/* a __slots__ attribute: its name is a C string, not a str */
+	/* Beyond the roots, REFWALK_EDGE_LOCAL is a suspended generator's or a frame object's
+	 * local; REFWALK_EDGE_CLOSURE's name, where known, is the free variable's. */
 };
 
 struct refwalk_layout {
@@ -45,6 +53,7 @@ struct refwalk_layout {
 	uint64_t runtime;			/* &_PyRuntime */
 	uint64_t types[REFWALK_KINDS];		/* &PyList_Type ...; [REFWALK_OBJECT]: &PyBaseObject_Type */
 	uint64_t str_type;			/* &PyUnicode_Type: sized by its length */
+	uint64_t bytearray_type;		/* &PyByteArray_Type: its buffer counted; 0: none */
 };
 
 struct refwalk_limits {
@@ -82,7 +91,13 @@ struct refwalk_stats {
 	uint64_t corrupt;	/* data that cannot be a live heap's, skipped */
 	uint64_t wanted;	/* references to the wanted type's objects */
 	uint64_t owners;	/* wanted containers (class instances...), each once */
-	uint64_t owner_bytes;	/* their size, roughly */
+	/* Once complete, from the dominators of the graph below a sample of the owners: */
+	uint64_t owners_sampled;	/* the owners in it (all, up to 4096) */
+	uint64_t owner_bytes;	/* their size, their buffers included */
+	uint64_t retained_bytes;	/* theirs and what they dominate */
+	uint64_t retained_vertices;	/* objects in the graph below them */
+	uint64_t retained_opaque;	/* GC objects of C types in it, whose referents are unknown */
+	bool retained_covered;	/* every reference below them was followed, within bounds */
 	uint64_t memory;	/* bytes the walk holds */
 	double seconds;		/* spent, all calls */
 	int calls;
@@ -98,6 +113,9 @@ int refwalk_new(const struct refwalk_layout *l, const struct refwalk_limits *lim
 void refwalk_free(struct refwalk *w);
 const char *refwalk_wanted(const struct refwalk *w);
 
+/* The walk's layout, with the types it found by name (a deque's). */
+const struct refwalk_layout *refwalk_layout(const struct refwalk *w);
+
 /* Goes on with the walk within one call's budget (max_seconds if > 0 and smaller than the
  * limits'): 0 done, -EAGAIN to be continued, -ENOMEM. */
 int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max_seconds);
@@ -110,8 +128,8 @@ size_t refwalk_groups(const struct refwalk *w, struct refwalk_group *out, size_t
 /* The path to container node, root first: up to n steps into out; its length (0: none). */
 size_t refwalk_path(const struct refwalk *w, uint32_t node, struct refwalk_step *out, size_t n);
 
-/* Objects of one type held alone (refcount 1) by a wanted container, or by what it holds
- * alone: what the wanted objects retain, roughly sized. */
+/* Objects of one type dominated by the sampled owners together (freeing these would free
+ * them): what they retain, sized with their buffers. */
 struct refwalk_retained { uint64_t type, count, bytes; };
 
 /* Up to n types the wanted objects retain, most bytes first, into out; how many there are. */
@@ -127,6 +145,7 @@ struct refwalk_keys {
 	uint32_t n;		/* entries in use or deleted: at most REFWALK_ENTRIES_MAX */
 	uint32_t entry_size;	/* 16 or 24 */
 	uint32_t key_off, value_off;
+	uint64_t bytes;		/* the keys object's size as allocated */
 };
 
 /* 0 and out, or -EINVAL if the copy cannot be a keys object of this version. */

@@ -10,6 +10,7 @@
 #include "procfs.h"
 #include "pystack.h"
 #include "sampler.h"
+#include "view.h"
 
 /* A census may use this share of the daemon's time (it costs the daemon, not the target);
  * in sampled mode (always-on, many targets) all of them share much less: 0.6% of a core,
@@ -218,6 +219,7 @@ static void on_tick(struct watcher *w, uint32_t events)
 				gcwatch_tick(t, PROBES_TRAP_NS);
 			rows_history_record(&t->rows, loop_mono());
 		}
+	view_paths_tick();
 	metrics_update();
 }
 

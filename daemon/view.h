@@ -46,8 +46,16 @@ json_t *view_path_first_json(struct target *t, const char *type_name);
  * "dict value", "dict key", "set", "attribute", ..., "type", "length"}; NULL if nothing does. */
 json_t *view_path_holder_json(json_t *path);
 
-/* `status`: the walk the daemon keeps (pid, type, containers, memory), or null. */
+/* `status`: the walks the daemon keeps, one per target at most (pid, type, containers,
+ * memory), their memory and its cap, and the sampler's slices. */
 json_t *view_paths_status_json(void);
+
+/* The sampler's tick: the kept walks go on by a small slice each (view_paths.c). */
+void view_paths_tick(void);
+
+/* The type whose walk `leaks` over window_s asks for (the first class among the likely
+ * leaks, else the first suspect), or NULL if none scores 0.5. */
+const char *view_leaks_leader(struct target *t, double window_s);
 
 /* Precise mode and the budget: a target that fell back gets doc's "fell_back" {"from",
  * "cost_ratio", "budget"} and a note; one forced to stay over it, a note. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sampler.h"
 #include "sites.h"
@@ -110,29 +111,81 @@ int view_leak_judge(const struct target *t, const struct type_row *r, double now
 }
 
 /*
- * One leak per root: the first suspect's path, and what each of its objects holds alone
- * ("retains", "retained_bytes", from the path's walk) go to it; the other suspects among what
- * it retains, about one or more per owner, are marked "retained_by" it.
+ * One leak per root.  The walk is of the first class among the likely leaks (a class owns the
+ * builtins that grow with it), else of the first suspect.  Its path and what each of its
+ * objects holds alone ("retains", "retained_bytes") go to it, and the other suspects it
+ * retains, 0.5 or more per owner, are folded into it: each goes, marked "retained_by", under
+ * its "retains" entry ("suspect") instead of being ranked.  An owner that folds a suspect
+ * ranked above it leads.
  */
-static void leader_set(struct suspect *list, size_t m, json_t *path)
+static size_t leader_pick(const struct suspect *list, size_t m)
 {
-	json_t *lead = list[0].doc, *retains = json_object_get(path, "retains"), *r;
+	size_t i;
+
+	for (i = 0; i < m && list[i].score >= 0.5; i++)
+		if (list[i].class)
+			return i;
+	return 0;
+}
+
+const char *view_leaks_leader(struct target *t, double window_s)
+{
+	struct suspect best = { .score = -1 }, best_class = { .score = -1 }, s;
+	const char *name = NULL, *class_name = NULL;
+	double now = loop_mono();
+	struct leak_score sc;
+	size_t i;
+
+	for (i = 0; i < t->rows.n; i++) {
+		const struct type_row *r = &t->rows.v[i];
+
+		if (view_leak_judge(t, r, now, window_s, &sc) != 1 || sc.score < 0.5)
+			continue;
+		s = (struct suspect){ NULL, sc.score, sc.growth_per_min,
+				      (r->st.flags & PYLEAK_TYPE_HEAP) != 0 };
+		if (!name || suspect_cmp(&s, &best) < 0) {
+			best = s;
+			name = r->name;
+		}
+		if (s.class && (!class_name || suspect_cmp(&s, &best_class) < 0)) {
+			best_class = s;
+			class_name = r->name;
+		}
+	}
+	return class_name ? class_name : name;
+}
+
+static void leader_set(struct suspect *list, size_t m, size_t k, json_t *path)
+{
+	json_t *lead = list[k].doc, *retains = json_object_get(path, "retains"), *r;
 	const char *type = json_string_value(json_object_get(lead, "type"));
+	struct suspect owner = list[k];
+	bool above = false;
 	size_t i, j;
 
-	if (retains) {
-		json_object_set(lead, "retains", retains);
-		json_object_set(lead, "retained_bytes", json_object_get(path, "retained_bytes"));
-		json_object_del(path, "retains");
-		json_object_del(path, "retained_bytes");
-		json_object_del(path, "owners");
+	static const char *const moved[] = { "retains", "retained_bytes", "retained_covered",
+					     "retained_graph" };
+
+	for (i = 0; retains && i < sizeof(moved) / sizeof(moved[0]); i++) {
+		json_object_set(lead, moved[i], json_object_get(path, moved[i]));
+		json_object_del(path, moved[i]);
 	}
+	json_object_del(path, "owners");
 	json_object_set_new(lead, "path", path);
-	for (i = 1; i < m; i++)
-		json_array_foreach(retains, j, r)
-			if (list[i].doc && json_real_value(json_object_get(r, "per_owner")) >= 0.5 &&
-			    json_equal(json_object_get(r, "type"), json_object_get(list[i].doc, "type")))
+	json_array_foreach(retains, j, r)
+		for (i = 0; i < m; i++)
+			if (i != k && list[i].doc &&
+			    json_real_value(json_object_get(r, "per_owner")) >= 0.5 &&
+			    json_equal(json_object_get(r, "type"), json_object_get(list[i].doc, "type"))) {
 				json_object_set_new(list[i].doc, "retained_by", json_string(type));
+				json_object_set_new(r, "suspect", list[i].doc);
+				list[i].doc = NULL;
+				above |= i < k;
+			}
+	if (above) {
+		memmove(list + 1, list, k * sizeof(*list));
+		list[0] = owner;
+	}
 }
 
 json_t *view_leaks_json(struct target *t, double window_s, int n)
@@ -141,7 +194,7 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	struct sites_sources src = {};
 	struct suspect *list;
 	double now = loop_mono();
-	size_t i, m = 0;
+	size_t i, k, m = 0;
 	int ready = 0, err;
 
 	list = calloc(t->rows.n ? t->rows.n : 1, sizeof(*list));
@@ -173,16 +226,19 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	qsort(list, m, sizeof(*list), suspect_cmp);
 	/* The first suspect's retention path, from the reference walk: one budgeted slice per
 	 * reply until it is complete, then the kept walk. */
-	if (m && list[0].doc && list[0].score >= 0.5) {
-		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[0].doc, "type")));
+	k = leader_pick(list, m);
+	if (m && list[k].doc && list[k].score >= 0.5) {
+		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[k].doc, "type")));
 
-		if (path && !json_object_get(list[0].doc, "held_by"))
-			json_object_set_new(list[0].doc, "held_by", view_path_holder_json(path));
+		if (path && !json_object_get(list[k].doc, "held_by"))
+			json_object_set_new(list[k].doc, "held_by", view_path_holder_json(path));
 		if (path)
-			leader_set(list, m, path);
+			leader_set(list, m, k, path);
 	}
 	for (i = 0; i < m; i++) {
-		if (n > 0 && (int)i >= n)
+		if (!list[i].doc)
+			continue;
+		if (n > 0 && (int)json_array_size(suspects) >= n)
 			json_decref(list[i].doc);
 		else
 			json_array_append_new(suspects, list[i].doc);

@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "cpython.h"
+#include "discovery.h"
 #include "loop.h"
 #include "procfs.h"
 #include "procmem.h"
@@ -132,13 +133,36 @@ static size_t mem_readv(void *arg, const struct refwalk_iov *v, size_t n)
 	return whole;
 }
 
-static struct {
+/*
+ * One kept walk per target, advanced by the sampler's ticks (view_paths_tick()) in slices of
+ * TICK_SLICE_S (TICK_TOTAL_S for all targets per tick), so that `leaks` and `path` usually
+ * answer from a complete recent walk; `path` walks on request while its type's is not
+ * complete.  The walks' memory together is capped: over WALKS_MEMORY_MAX no walk is started
+ * by a tick, and complete ones of other targets are dropped, least recently used first.
+ */
+#define WALKS_MAX		64
+#define WALKS_MEMORY_MAX	(512ull << 20)
+#define TICK_SLICE_S		0.02
+#define TICK_TOTAL_S		0.05
+/* A complete walk answers `leaks` for LEAKS_REUSE_S; a tick starts the next one after
+ * TICK_REFRESH_S. */
+#define LEAKS_REUSE_S		180.0
+#define TICK_REFRESH_S		60.0
+/* `leaks` judges the leader to walk over this window, as by default. */
+#define TICK_WINDOW_S		60.0
+
+struct kept {
 	pid_t pid;
 	double attached_at;	/* the target's: a new target of the same pid is another walk */
 	double done_at;		/* monotonic; 0: not complete */
-	double used_at;		/* monotonic: its last slice */
+	double used_at;		/* monotonic: its last slice asked by a request */
 	struct refwalk *w;
-} last;
+};
+
+static struct kept kept[WALKS_MAX];
+static uint64_t tick_slices;
+static double tick_seconds;
+static unsigned tick_next;	/* the target first served at the next tick, round robin */
 
 static int layout_get(struct target *t, struct refwalk_layout *l)
 {
@@ -149,6 +173,9 @@ static int layout_get(struct target *t, struct refwalk_layout *l)
 		[REFWALK_FUNCTION] = "PyFunction_Type", [REFWALK_METHOD] = "PyMethod_Type",
 		[REFWALK_MODULE] = "PyModule_Type", [REFWALK_TYPE] = "PyType_Type",
 		[REFWALK_CODE] = "PyCode_Type", [REFWALK_OBJECT] = "PyBaseObject_Type",
+		[REFWALK_GENERATOR] = "PyGen_Type", [REFWALK_COROUTINE] = "PyCoro_Type",
+		[REFWALK_ASYNCGEN] = "PyAsyncGen_Type", [REFWALK_FRAME] = "PyFrame_Type",
+		[REFWALK_DEQUE] = "deque_type",
 	};
 	int k;
 
@@ -158,35 +185,78 @@ static int layout_get(struct target *t, struct refwalk_layout *l)
 	if (!l->o || !l->runtime)
 		return -EOPNOTSUPP;
 	for (k = REFWALK_LIST; k < REFWALK_KINDS; k++)
-		if (python_symbol_addr(&t->py, names[k], &l->types[k]))
-			return -EOPNOTSUPP;
+		if (python_symbol_addr(&t->py, names[k], &l->types[k])) {
+			if (k <= REFWALK_OBJECT)
+				return -EOPNOTSUPP;
+			l->types[k] = 0;	/* not followed (a deque: found by its name) */
+		}
+	if (python_symbol_addr(&t->py, "PyByteArray_Type", &l->bytearray_type))
+		l->bytearray_type = 0;
 	return python_symbol_addr(&t->py, "PyUnicode_Type", &l->str_type) ? -EOPNOTSUPP : 0;
 }
 
-/* The walk for (t, type): the last one if it is of them and fresh, else a new one. */
-static int walk_get(struct target *t, const char *type, struct refwalk **out)
+static bool kept_of(const struct kept *k, const struct target *t)
+{
+	return k->w && k->pid == t->pid && k->attached_at == t->attached_at;
+}
+
+static void kept_drop(struct kept *k)
+{
+	refwalk_free(k->w);
+	memset(k, 0, sizeof(*k));
+}
+
+static uint64_t kept_memory(void)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX; i++)
+		if (kept[i].w)
+			total += refwalk_stats(kept[i].w)->memory;
+	return total;
+}
+
+/* t's slot: its own, a free one, or the least recently used one of another target. */
+static struct kept *kept_slot(const struct target *t)
+{
+	struct kept *k = NULL;
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX; i++)
+		if (kept_of(&kept[i], t))
+			return &kept[i];
+	for (i = 0; i < WALKS_MAX; i++)
+		if (!kept[i].w)
+			return &kept[i];
+	for (i = 0; i < WALKS_MAX; i++)
+		if (!k || kept[i].used_at < k->used_at)
+			k = &kept[i];
+	kept_drop(k);
+	return k;
+}
+
+/* The walk for (t, type): t's kept one if it is of type and younger than max_age once
+ * complete, else a new one. */
+static int walk_get(struct target *t, const char *type, double max_age, struct kept **out)
 {
 	struct refwalk_limits lim = { 0 };
 	struct refwalk_layout l;
+	struct kept *k = kept_slot(t);
 	int err;
 
-	if (last.w && last.pid == t->pid && last.attached_at == t->attached_at &&
-	    !strcmp(refwalk_wanted(last.w), type) &&
-	    (!last.done_at || loop_mono() - last.done_at < WALK_REUSE_S)) {
-		*out = last.w;
+	*out = k;
+	if (k->w && !strcmp(refwalk_wanted(k->w), type) &&
+	    (!k->done_at || loop_mono() - k->done_at < max_age))
 		return 0;
-	}
-	refwalk_free(last.w);
-	last.w = NULL;
+	kept_drop(k);
 	err = layout_get(t, &l);
 	if (!err)
-		err = refwalk_new(&l, &lim, type, &last.w);
+		err = refwalk_new(&l, &lim, type, &k->w);
 	if (err)
 		return err;
-	last.pid = t->pid;
-	last.attached_at = t->attached_at;
-	last.done_at = 0;
-	*out = last.w;
+	k->pid = t->pid;
+	k->attached_at = t->attached_at;
 	return 0;
 }
 
@@ -271,8 +341,19 @@ static void edge_name(const struct namer *nm, const struct refwalk_step *s, char
 		snprintf(text, tlen, ".cell_contents");
 		break;
 	case REFWALK_EDGE_CLOSURE:
-		snprintf(name, nlen, "__closure__[%u]", s->index);
-		snprintf(text, tlen, ".%s", name);
+		/* The cell of a free variable: "closure var req" */
+		if (!s->name || pystack_str_read(nm->code, s->name, key, sizeof(key))) {
+			snprintf(name, nlen, "__closure__[%u]", s->index);
+			snprintf(text, tlen, ".%s", name);
+		} else {
+			snprintf(name, nlen, "%s", key);
+			snprintf(text, tlen, "closure var %s", key);
+		}
+		break;
+	case REFWALK_EDGE_LOCAL:
+		/* beyond the roots: a suspended generator's or a frame object's local */
+		str_name(nm, s->name, name, nlen);
+		snprintf(text, tlen, "local %s", name);
 		break;
 	case REFWALK_EDGE_DEFAULT:
 		snprintf(name, nlen, "__defaults__[%u]", s->index);
@@ -307,7 +388,8 @@ static void object_describe(const struct namer *nm, uint64_t addr, char *type, s
 	pytype_name(nm->t->pid, head[1], type, len);
 	for (k = REFWALK_LIST; k < REFWALK_KINDS && nm->l->types[k] != head[1]; k++)
 		;
-	if ((k == REFWALK_LIST || k == REFWALK_TUPLE) && !procmem_read_u64(nm->t->pid, addr + CPY_OB_SIZE, &n))
+	if ((k == REFWALK_LIST || k == REFWALK_TUPLE || k == REFWALK_DEQUE) &&
+	    !procmem_read_u64(nm->t->pid, addr + CPY_OB_SIZE, &n))
 		*length = n;
 	else if (k == REFWALK_DICT && !procmem_read_u64(nm->t->pid, addr + o->dict_used, &n))
 		*length = n;
@@ -357,6 +439,7 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 	json_t *arr = json_array(), *p;
 	size_t n = 0, i, tl;
 	int64_t length, root_length;
+	bool merged = false;	/* the step before was a named closure cell */
 
 	if (g->node != UINT32_MAX) {
 		n = refwalk_path(w, g->node, steps, STEPS_MAX);
@@ -377,6 +460,11 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 	}
 	for (i = 1; i < n && tl < sizeof(text); i++) {
 		bool last_step = i == n - 1;
+		/* A named closure cell is written as the variable, its contents' type after it:
+		 * "→ closure var req (Request)". */
+		bool var_cell = merged;
+		bool cell_next = steps[i].edge == REFWALK_EDGE_CLOSURE && steps[i].name && !last_step &&
+				 steps[i + 1].edge == REFWALK_EDGE_CELL;
 
 		edge_name(nm, &steps[i], name, sizeof(name), etext, sizeof(etext));
 		length = -1;
@@ -392,8 +480,11 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 		/* The objects themselves: "→ str" for a container's items, "→ .name (str)". */
 		if (last_step && steps[i].edge == REFWALK_EDGE_ITEM)
 			tl += snprintf(text + tl, sizeof(text) - tl, " → %s", otype);
+		else if ((merged = cell_next && !strncmp(etext, "closure var ", 12)))
+			tl += snprintf(text + tl, sizeof(text) - tl, " → %s", etext);
 		else
-			tl += container_text(text + tl, sizeof(text) - tl, etext, otype, length);
+			tl += container_text(text + tl, sizeof(text) - tl, var_cell ? "" : etext, otype,
+					     length);
 	}
 	p = json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "objects", (json_int_t)g->count, "root", root,
 		      "root_kind", edge_kinds[steps[0].edge], "root_type", rtype, "steps", arr,
@@ -405,30 +496,36 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 
 #define RETAINS_MAX	8
 
-/* What each wanted object holds alone, per type ("retains"), and the total bytes with theirs
- * ("retained_bytes"), into doc; nothing if no wanted object is a container. */
+/* What the wanted objects dominate, per type and per owner ("retains"), and the total bytes
+ * with theirs ("retained_bytes"), into doc; whether the walk covered the graph below them;
+ * nothing if no wanted object is a container. */
 static void retains_add(struct target *t, struct refwalk *w, json_t *doc)
 {
 	const struct refwalk_stats *st = refwalk_stats(w);
 	struct refwalk_retained r[RETAINS_MAX];
-	uint64_t total = st->owner_bytes;
 	json_t *arr;
 	char name[NAME_LEN];
 	size_t n, i;
 
-	if (!st->owners || !(arr = json_array()))
+	if (!st->owners_sampled || !(arr = json_array()))
 		return;
 	n = refwalk_retained(w, r, RETAINS_MAX);
 	for (i = 0; i < n && i < RETAINS_MAX; i++) {
 		pytype_name(t->pid, r[i].type, name, sizeof(name));
 		json_array_append_new(arr, json_pack("{s:s, s:f, s:f}", "type", name, "per_owner",
-						     (double)r[i].count / st->owners, "bytes_per_owner",
-						     (double)r[i].bytes / st->owners));
-		total += r[i].bytes;
+						     (double)r[i].count / st->owners_sampled, "bytes_per_owner",
+						     (double)r[i].bytes / st->owners_sampled));
 	}
 	json_object_set_new(doc, "retains", arr);
-	json_object_set_new(doc, "retained_bytes", json_integer(total));
+	/* The sample's, scaled to every owner reached. */
+	json_object_set_new(doc, "retained_bytes", json_integer((json_int_t)((double)st->retained_bytes *
+		(st->owners > st->owners_sampled ? (double)st->owners / st->owners_sampled : 1))));
 	json_object_set_new(doc, "owners", json_integer(st->owners));
+	json_object_set_new(doc, "retained_covered", json_boolean(st->retained_covered &&
+								  !st->retained_opaque));
+	json_object_set_new(doc, "retained_graph", json_pack("{s:I, s:I, s:I}", "owners",
+		(json_int_t)st->owners_sampled, "objects", (json_int_t)st->retained_vertices,
+		"opaque", (json_int_t)st->retained_opaque));
 }
 
 /* Live objects of the type named type, as the latest sample counted them. */
@@ -443,35 +540,49 @@ static int64_t live_of(struct target *t, const char *type)
 	return live;
 }
 
-/* One slice of the walk of (t, type) within its budget (seconds, 0: the walk's): 0, or a
- * negative errno. */
-static int walk_slice(struct target *t, const char *type, double seconds, struct refwalk **out)
+/* One slice of the kept walk k within its budget (seconds, 0: the walk's), if incomplete:
+ * 0, or a negative errno. */
+static int kept_run(struct kept *k, double seconds)
 {
-	struct target_mem mem = { .pid = t->pid };
+	struct target_mem mem = { .pid = k->pid };
 	int err;
 
-	err = walk_get(t, type, out);
+	if (refwalk_stats(k->w)->complete)
+		return 0;
+	err = mem_load(&mem);
 	if (!err) {
-		last.used_at = loop_mono();
-		err = mem_load(&mem);
-	}
-	if (!err) {
-		err = refwalk_run(*out, mem_readv, &mem, seconds);
+		err = refwalk_run(k->w, mem_readv, &mem, seconds);
 		if (err == -EAGAIN)
 			err = 0;
-		else if (!err && !last.done_at)
-			last.done_at = loop_mono();
+		else if (!err)
+			k->done_at = loop_mono();
 	}
 	free(mem.r);
 	return err;
 }
 
+/* One slice of the walk of (t, type) for a request, complete ones reused up to max_age. */
+static int walk_slice(struct target *t, const char *type, double seconds, double max_age,
+		      struct refwalk **out)
+{
+	struct kept *k;
+	int err;
+
+	err = walk_get(t, type, max_age, &k);
+	if (!err) {
+		k->used_at = loop_mono();
+		err = kept_run(k, seconds);
+	}
+	*out = k->w;
+	return err;
+}
+
 /* Up to max paths of the walk's groups into paths; 0 or -ENOMEM. */
-static int paths_add(struct target *t, const struct refwalk_layout *l, struct refwalk *w,
+static int paths_add(struct target *t, struct refwalk *w,
 		     const char *type, size_t max, json_t *paths)
 {
 	struct refwalk_group groups[PATHS_MAX];
-	struct namer nm = { .t = t, .l = l };
+	struct namer nm = { .t = t, .l = refwalk_layout(w) };
 	size_t ng, i;
 
 	nm.code = pystack_cache_new(&t->py);
@@ -491,20 +602,17 @@ static int paths_add(struct target *t, const struct refwalk_layout *l, struct re
 int view_paths_json(struct target *t, const char *type, json_t **out)
 {
 	const struct refwalk_stats *st;
-	struct refwalk_layout l;
 	json_t *paths = NULL, *doc;
 	struct refwalk *w;
 	int64_t live = 0, unreachable;
 	int err;
 
 	*out = NULL;
-	err = layout_get(t, &l);
-	if (!err)
-		err = walk_slice(t, type, 0, &w);
+	err = walk_slice(t, type, 0, WALK_REUSE_S, &w);
 	if (err)
 		return err;
 	paths = json_array();
-	if (!paths || paths_add(t, &l, w, type, PATHS_MAX, paths)) {
+	if (!paths || paths_add(t, w, type, PATHS_MAX, paths)) {
 		json_decref(paths);
 		return -ENOMEM;
 	}
@@ -531,21 +639,20 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 
 json_t *view_path_first_json(struct target *t, const char *type)
 {
-	struct refwalk_layout l;
 	struct refwalk *w;
 	json_t *paths, *first = NULL;
 
-	/* The kept walk of another process or type is not taken over while a `path` may still
-	 * be asking for it. */
-	if (last.w && (last.pid != t->pid || last.attached_at != t->attached_at ||
-		       strcmp(refwalk_wanted(last.w), type)) &&
-	    loop_mono() - last.used_at < WALK_REUSE_S)
+	struct kept *k = kept_slot(t);
+
+	/* t's kept walk of another type is not taken over while a `path` may still be asking
+	 * for it. */
+	if (k->w && strcmp(refwalk_wanted(k->w), type) && loop_mono() - k->used_at < WALK_REUSE_S)
 		return NULL;
-	if (layout_get(t, &l) || walk_slice(t, type, LEAKS_SLICE_S, &w) ||
+	if (walk_slice(t, type, LEAKS_SLICE_S, LEAKS_REUSE_S, &w) ||
 	    !refwalk_stats(w)->complete)
 		return NULL;
 	paths = json_array();
-	if (paths && !paths_add(t, &l, w, type, 1, paths))
+	if (paths && !paths_add(t, w, type, 1, paths))
 		first = json_incref(json_array_get(paths, 0));
 	json_decref(paths);
 	if (first)
@@ -580,12 +687,107 @@ json_t *view_path_holder_json(json_t *path)
 
 json_t *view_paths_status_json(void)
 {
-	const struct refwalk_stats *st;
+	json_t *walks = json_array();
+	double now = loop_mono();
+	size_t i;
 
-	if (!last.w)
-		return json_null();
-	st = refwalk_stats(last.w);
-	return json_pack("{s:i, s:s, s:b, s:I, s:I}", "pid", last.pid, "type",
-			 refwalk_wanted(last.w), "complete", st->complete, "containers",
-			 (json_int_t)st->nodes, "memory_bytes", (json_int_t)st->memory);
+	for (i = 0; i < WALKS_MAX && walks; i++) {
+		const struct refwalk_stats *st;
+
+		if (!kept[i].w)
+			continue;
+		st = refwalk_stats(kept[i].w);
+		json_array_append_new(walks, json_pack("{s:i, s:s, s:b, s:I, s:I, s:f, s:f}", "pid",
+			kept[i].pid, "type", refwalk_wanted(kept[i].w), "complete", st->complete,
+			"containers", (json_int_t)st->nodes, "memory_bytes", (json_int_t)st->memory,
+			"seconds", st->seconds, "age_s", kept[i].done_at ? now - kept[i].done_at : 0.0));
+	}
+	return json_pack("{s:o, s:I, s:I, s:i, s:f, s:f, s:I, s:f}", "walks", walks,
+			 "memory_bytes", (json_int_t)kept_memory(), "memory_max",
+			 (json_int_t)WALKS_MEMORY_MAX, "walks_max", WALKS_MAX, "tick_slice_s",
+			 TICK_SLICE_S, "tick_total_s", TICK_TOTAL_S, "tick_slices",
+			 (json_int_t)tick_slices, "tick_seconds", tick_seconds);
+}
+
+/* Walks of targets no longer tracked are dropped. */
+static void kept_sweep(void)
+{
+	const struct target *t;
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX; i++) {
+		for (t = target_list(); kept[i].w && t; t = t->next)
+			if (t->state == TARGET_TRACKING && kept_of(&kept[i], t))
+				break;
+		if (kept[i].w && !t)
+			kept_drop(&kept[i]);
+	}
+}
+
+/* Over the memory cap: the complete walks of targets other than t, least recently used first,
+ * until under it; whether it is. */
+static bool memory_make_room(const struct target *t)
+{
+	struct kept *k;
+	size_t i;
+
+	while (kept_memory() >= WALKS_MEMORY_MAX) {
+		k = NULL;
+		for (i = 0; i < WALKS_MAX; i++)
+			if (kept[i].w && !kept_of(&kept[i], t) && kept[i].done_at &&
+			    (!k || kept[i].used_at < k->used_at))
+				k = &kept[i];
+		if (!k)
+			return false;
+		kept_drop(k);
+	}
+	return true;
+}
+
+/* One target's slice: its walk goes on, or (none, or complete and old) the next one starts,
+ * of the type `leaks` would walk. */
+static void target_tick(struct target *t, double seconds)
+{
+	struct kept *k = NULL;
+	const char *leader;
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX && !k; i++)
+		if (kept_of(&kept[i], t))
+			k = &kept[i];
+	if (!k || (k->done_at && loop_mono() - k->done_at >= TICK_REFRESH_S &&
+		   loop_mono() - k->used_at >= WALK_REUSE_S)) {
+		leader = view_leaks_leader(t, TICK_WINDOW_S);
+		if (!leader || !memory_make_room(t) || walk_get(t, leader, TICK_REFRESH_S, &k))
+			return;
+	}
+	if (refwalk_stats(k->w)->complete)
+		return;
+	tick_slices++;
+	if (kept_run(k, seconds))
+		kept_drop(k);
+}
+
+void view_paths_tick(void)
+{
+	struct target *t;
+	double start = loop_mono(), now;
+	unsigned n = 0, first = tick_next;
+
+	kept_sweep();
+	/* Step 2 of the host-wide budget's degradation: no walking in the background. */
+	if (discovery_census_slowdown() > 1)
+		return;
+	for (t = target_list(); t; t = t->next, n++) {
+		if (n < first || t->state != TARGET_TRACKING)
+			continue;
+		now = loop_mono();
+		if (now - start >= TICK_TOTAL_S)
+			break;
+		target_tick(t, TICK_SLICE_S);
+		tick_next = n + 1;
+	}
+	if (!t)
+		tick_next = 0;
+	tick_seconds += loop_mono() - start;
 }

@@ -114,11 +114,25 @@ MEMBERS = [
     ("PyMemberDef", "name"),
     ("PyMemberDef", "type"),
     ("PyMemberDef", "offset"),
+    # Closure cells named by variable; generators' and frame objects' locals; deques' blocks
+    # (dequeobject and block are _collectionsmodule.c's, in no header: DWARF only).
+    ("PyFunctionObject", "func_code"),
+    ("PyCodeObject", "co_nfreevars"),
+    ("PyGenObject", "gi_frame"),
+    ("PyGenObject", "gi_iframe"),
+    ("PyGenObject", "gi_frame_state"),
+    ("PyFrameObject", "f_frame"),
+    ("dequeobject", "leftblock"),
+    ("dequeobject", "rightblock"),
+    ("dequeobject", "leftindex"),
+    ("dequeobject", "rightindex"),
+    ("block", "data"),
+    ("block", "rightlink"),
 ]
 SIZES = ["PyASCIIObject", "PyCompactUnicodeObject", "PyGC_Head", "struct pool_header",
          "_Py_DebugOffsets", "struct gc_generation", "PyDictKeyEntry", "PyDictUnicodeEntry",
          "setentry", "PyMemberDef"]
-ENUMS = ["FRAME_OWNED_BY_CSTACK", "DICT_KEYS_GENERAL", "DICT_KEYS_UNICODE", "DICT_KEYS_SPLIT"]
+ENUMS = ["FRAME_OWNED_BY_CSTACK", "FRAME_EXECUTING", "DICT_KEYS_GENERAL", "DICT_KEYS_UNICODE", "DICT_KEYS_SPLIT"]
 BITS = [("PyASCIIObject", "state", "kind"), ("PyASCIIObject", "state", "compact"),
         ("PyASCIIObject", "state", "ascii")]
 
@@ -279,6 +293,20 @@ COLUMNS = [
     ("member_object_ex", "uint8_t", "T_OBJECT_EX (structmember.h): a __slots__ member"),
     ("managed_values", "int16_t",
      "its values pointer (3.11: _PyObject_ValuesPointer); 0: none or elsewhere"),
+    ("func_code", "uint16_t", "PyFunctionObject.func_code"),
+    ("co_nfreevars", "uint16_t", "PyCodeObject.co_nfreevars (int, 3.11+; the last of "
+     "co_localsplusnames); 0: none"),
+    ("gen_frame", "uint16_t", "PyGenObject.gi_frame (PyFrameObject *, <=3.10); 0: none"),
+    ("gen_iframe", "uint16_t", "PyGenObject.gi_iframe (_PyInterpreterFrame, 3.11+); 0: none"),
+    ("gen_frame_state", "uint16_t", "PyGenObject.gi_frame_state (int8, 3.11+); 0: none"),
+    ("frame_executing", "uint8_t", "FRAME_EXECUTING (3.11+): states below it are suspended"),
+    ("frameobj_frame", "uint16_t", "PyFrameObject.f_frame (3.11+); 0: none"),
+    ("deque_leftblock", "uint16_t", "dequeobject.leftblock (_collectionsmodule.c)"),
+    ("deque_rightblock", "uint16_t", "dequeobject.rightblock"),
+    ("deque_leftindex", "uint16_t", "dequeobject.leftindex"),
+    ("deque_rightindex", "uint16_t", "dequeobject.rightindex"),
+    ("block_data", "uint16_t", "block.data (BLOCKLEN items)"),
+    ("block_rightlink", "uint16_t", "block.rightlink"),
 ]
 
 HEADERS_CHECK = ["internal/pycore_runtime.h", "internal/pycore_interp.h",
@@ -402,7 +430,8 @@ def header_check(include, got):
     """The DWARF twin's offsets, sizes and bit positions, compiled with these headers."""
     lines, keys = [], []
     for k, v in got.items():
-        if v is None or k[0] == "e" or "pool_header" in k[1] or "_Py_DebugOffsets" in k[1]:
+        if v is None or k[0] == "e" or "pool_header" in k[1] or "_Py_DebugOffsets" in k[1] or \
+                k[1] in ("dequeobject", "block"):
             continue
         keys.append(k)
         if k[0] == "m":
@@ -583,6 +612,19 @@ class Facts:
                 r["managed_values"] = -4 * 8
         if self.macros["Py_TPFLAGS_INLINE_VALUES"]:
             r["tpflags_inline_values"] = self.macros["Py_TPFLAGS_INLINE_VALUES"]
+        r["func_code"] = self.m("PyFunctionObject", "func_code")
+        if self.m("PyGenObject", "gi_iframe") is not None:
+            r["co_nfreevars"] = self.m(c, "co_nfreevars")
+            r["gen_iframe"] = self.m("PyGenObject", "gi_iframe")
+            r["gen_frame_state"] = self.m("PyGenObject", "gi_frame_state")
+            r["frame_executing"] = self.got[("e", "FRAME_EXECUTING")]
+            r["frameobj_frame"] = self.m("PyFrameObject", "f_frame")
+        else:
+            r["gen_frame"] = self.m("PyGenObject", "gi_frame")
+        for name in ("leftblock", "rightblock", "leftindex", "rightindex"):
+            r["deque_" + name] = self.m("dequeobject", name)
+        r["block_data"] = self.m("block", "data")
+        r["block_rightlink"] = self.m("block", "rightlink")
 
     def provenance(self):
         i = self.info

@@ -2,8 +2,10 @@
 /*
  * libFuzzer target: the reference walk (refwalk.c) over a heap made of the input.  The first
  * byte picks the interpreter's row; the rest is the target's memory at BASE, where _PyRuntime
- * is, and the builtin types sit at TYPES + 512 * kind (make_refwalk_seeds.py builds a frame
- * whose local is a list holding a wanted object and itself).  Reads outside the input fail as
+ * is, and the builtin types sit at TYPES + 512 * slot: the kinds up to REFWALK_OBJECT, the
+ * wanted type, then the others and bytearray (make_refwalk_seeds.py builds a frame whose local
+ * is a list holding a wanted object, itself, a deque, a suspended generator and a function
+ * whose closure holds the list).  Reads outside the input fail as
  * they would in a target.  Whatever the bytes (cycles, garbage pointers, lengths), the walk
  * must end, within its bounds, and its paths must lead from a root.
  */
@@ -47,8 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	l.o = &cpython_offsets_table[data[0] % rows];
 	for (k = REFWALK_LIST; k < REFWALK_KINDS; k++)
-		l.types[k] = TYPES + 512ull * k;
-	l.str_type = TYPES + 512ull * REFWALK_KINDS;	/* the seeds' wanted type: sized as a str */
+		l.types[k] = TYPES + 512ull * (k <= REFWALK_OBJECT ? k : k + 1);
+	l.str_type = TYPES + 512ull * (REFWALK_OBJECT + 1);	/* the wanted type: sized as a str */
+	l.bytearray_type = TYPES + 512ull * (REFWALK_KINDS + 1);
 	if (refwalk_new(&l, &lim, "Wanted", &w))
 		abort();
 	while ((ret = refwalk_run(w, fake_readv, &f, 0)) == -EAGAIN && ++calls < 100)
@@ -58,6 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (refwalk_stats(w)->nodes > lim.max_nodes)
 		abort();
 	if (refwalk_retained(w, retained, 8) > 4096)
+		abort();
+	if (refwalk_stats(w)->complete && refwalk_stats(w)->owners_sampled > refwalk_stats(w)->owners)
 		abort();
 	ng = refwalk_groups(w, groups, 8);
 	for (i = 0; i < ng && i < 8; i++) {

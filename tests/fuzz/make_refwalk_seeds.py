@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Seeds of fuzz_refwalk: per interpreter row, a heap where one thread's frame has a local list
-holding a `Wanted` object and the list itself, as the offsets table lays them out.
+holding a `Wanted` object, the list itself, a deque holding the Wanted object, a suspended
+generator whose frame's local is the list, and a function whose closure's cell holds the
+list, as the offsets table lays them out.
 
     /usr/bin/python3 tests/fuzz/make_refwalk_seeds.py daemon/cpython_offsets.h tests/fuzz/corpus/refwalk
 """
@@ -11,9 +13,12 @@ import sys
 
 BASE = 0x10000000
 TYPES = BASE + 0x8000
+# Type slots, as fuzz_refwalk.c places them: the kinds up to OBJECT, the wanted type, the
+# other kinds, bytearray.
 KINDS = ["OPAQUE", "LIST", "TUPLE", "DICT", "SET", "FROZENSET", "CELL", "FUNCTION", "METHOD",
-         "MODULE", "TYPE", "CODE", "OBJECT"]
-WANTED = TYPES + 512 * len(KINDS)
+         "MODULE", "TYPE", "CODE", "OBJECT", "WANTED", "GENERATOR", "COROUTINE", "ASYNCGEN",
+         "FRAME", "DEQUE", "BYTEARRAY"]
+WANTED = TYPES + 512 * KINDS.index("WANTED")
 
 
 def rows(header):
@@ -24,7 +29,7 @@ def rows(header):
 
 
 def seed(o):
-    mem = bytearray(WANTED + 512 - BASE)
+    mem = bytearray(TYPES + 512 * len(KINDS) - BASE)
 
     def put(addr, *words):
         struct.pack_into("<%dq" % len(words), mem, addr - BASE, *words)
@@ -44,11 +49,35 @@ def seed(o):
     put(code, 1, TYPES + 512 * KINDS.index("CODE"))
     put(code + (o.get("co_localsplusnames") or o["co_varnames"]), names)
     put(names, 1, TYPES + 512 * KINDS.index("TUPLE"), 1, name)
-    put(lst, 1, TYPES + 512 * KINDS.index("LIST"), 2, items)
-    put(items, leaf, lst)
+    deque, block, gen, func, cell, closure = (BASE + 0x4400, BASE + 0x4500, BASE + 0x4800,
+                                              BASE + 0x4a00, BASE + 0x4b00, BASE + 0x4c00)
+    put(lst, 1, TYPES + 512 * KINDS.index("LIST"), 5, items)
+    put(items, leaf, lst, deque, gen, func)
     put(leaf, 1, WANTED)
     mem[name - BASE:name - BASE + 7] = b"Wanted\0"
-    for i, t in enumerate(KINDS + ["WANTED"]):
+    # A deque of one item in one block.
+    put(deque, 1, TYPES + 512 * KINDS.index("DEQUE"), 1)
+    put(deque + o["deque_leftblock"], block)
+    put(deque + o["deque_rightblock"], block)
+    put(deque + o["deque_leftindex"], 3)
+    put(deque + o["deque_rightindex"], 3)
+    put(block + o["block_data"] + 3 * 8, leaf)
+    # A suspended generator: its frame (inline, 3.11+; else a frame object) is the thread's.
+    put(gen, 1, TYPES + 512 * KINDS.index("GENERATOR"))
+    if o.get("gen_iframe"):
+        put(gen + o["gen_iframe"] + o["frame_code"], code)
+        put(gen + o["gen_iframe"] + o["frame_localsplus"], lst)
+        mem[gen + o["gen_frame_state"] - BASE] = 0xff   # suspended: below FRAME_EXECUTING
+    else:
+        put(gen + o["gen_frame"], frame)
+    # A function whose closure's cell holds the list.
+    put(func, 1, TYPES + 512 * KINDS.index("FUNCTION"))
+    put(func + o["func_closure"], closure)
+    put(func + o["func_code"], code)
+    put(closure, 1, TYPES + 512 * KINDS.index("TUPLE"), 1, cell)
+    put(cell, 1, TYPES + 512 * KINDS.index("CELL"))
+    put(cell + o["cell_ref"], lst)
+    for i, t in enumerate(KINDS):
         addr = TYPES + 512 * i
         put(addr, 1, TYPES + 512 * KINDS.index("TYPE"), 0, addr + 400)  # refcnt, type, -, tp_name
         label = (t.capitalize() if t == "WANTED" else t.lower()).encode() + b"\0"
