@@ -97,6 +97,9 @@ static int census_take(struct target *t)
 	t->census_grew = t->census_objects &&
 			 c.objects > t->census_objects + t->census_objects / 1000 + 256;
 	t->census_objects = c.objects;
+	t->census_bytes = 0;
+	for (size_t i = 0; i < c.n; i++)
+		t->census_bytes += c.counts[i].bytes;
 	holders_record(&t->holders, t->census_at, &c);
 	if (target_sampled(t)) {
 		gcwatch_census(t, &c);
@@ -161,6 +164,16 @@ static int deaths_read(struct target *t)
 	return 0;
 }
 
+/* Native memory by Python stack, when its period has come (native.h); a failure is counted
+ * there and does not stop the sample. */
+static void native_take(struct target *t)
+{
+	if (!t->native && native_new(&t->native))
+		return;
+	if (native_due(t->native, loop_mono(), interval))
+		native_scan(t->native, &t->probes, t->pid, &t->layout, t->opt.max_pages);
+}
+
 int sampler_sample(struct target *t, bool force_census)
 {
 	int err;
@@ -181,6 +194,8 @@ int sampler_sample(struct target *t, bool force_census)
 	if (!err && ((force_census && (t->ncensus || target_sampled(t))) ||
 		     loop_mono() - t->census_at >= sampler_census_period(t)))
 		err = census_take(t);
+	if (!err && t->sites)
+		native_take(t);
 	t->samples++;
 	return err;
 }
@@ -198,6 +213,8 @@ static void on_tick(struct watcher *w, uint32_t events)
 			if (target_sampled(t))
 				gcwatch_tick(t, UPROBE_TRAP_NS);
 			rows_history_record(&t->rows, loop_mono());
+			if (t->native)
+				native_history_record(t->native, loop_mono());
 		}
 	metrics_update();
 }

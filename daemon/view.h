@@ -67,4 +67,16 @@ const char *view_gc_generation(int g);
 json_t *view_holder_json(struct target *t, double since, int64_t growth, char *evidence,
 			 size_t len);
 
+/* `native`: the target's resident memory by mapping kind and native bytes by Python site
+ * (native.h); 0 or a negative errno (-EOPNOTSUPP: no stacks here; -EAGAIN: no scan yet). */
+int view_native_json(struct target *t, json_t **out);
+
+/* `top`: "rss_bytes", "python_objects_bytes" and, once scanned, "native_bytes" into doc. */
+void view_native_top_add(const struct target *t, json_t *doc);
+
+/* `leaks`: native sites that grew over the last window_s seconds before now, as suspects of
+ * type "native" in docs (their scores in scores), max at most; how many. */
+size_t view_native_suspects(struct target *t, double now, double window_s, json_t **docs,
+			    double *scores, size_t max);
+
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sampler.h"
 #include "sites.h"
@@ -135,6 +136,21 @@ static void leader_set(struct suspect *list, size_t m, json_t *path)
 				json_object_set_new(list[i].doc, "retained_by", json_string(type));
 }
 
+/* Native sites that grow rank with the types (view_native.c). */
+static size_t native_suspects_add(struct target *t, double now, double window_s,
+				  struct suspect *out)
+{
+	json_t *docs[NATIVE_SITES_MAX];
+	double scores[NATIVE_SITES_MAX];
+	size_t i, k;
+
+	k = view_native_suspects(t, now, window_s, docs, scores, NATIVE_SITES_MAX);
+	for (i = 0; i < k; i++)
+		out[i] = (struct suspect){ docs[i], scores[i],
+			json_real_value(json_object_get(docs[i], "growth_per_min")), false };
+	return k;
+}
+
 json_t *view_leaks_json(struct target *t, double window_s, int n)
 {
 	json_t *suspects = json_array(), *notes = json_array(), *doc;
@@ -144,7 +160,7 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	size_t i, m = 0;
 	int ready = 0, err;
 
-	list = calloc(t->rows.n ? t->rows.n : 1, sizeof(*list));
+	list = calloc(t->rows.n + NATIVE_SITES_MAX, sizeof(*list));
 	if (!list || !suspects || !notes)
 		goto fail;
 	for (i = 0; i < t->rows.n; i++) {
@@ -170,10 +186,12 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 		}
 		m++;
 	}
+	m += native_suspects_add(t, now, window_s, list + m);
 	qsort(list, m, sizeof(*list), suspect_cmp);
 	/* The first suspect's retention path, from the reference walk: one budgeted slice per
 	 * reply until it is complete, then the kept walk. */
-	if (m && list[0].doc && list[0].score >= 0.5) {
+	if (m && list[0].doc && list[0].score >= 0.5 &&
+	    strcmp(json_string_value(json_object_get(list[0].doc, "type")), "native")) {
 		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[0].doc, "type")));
 
 		if (path && !json_object_get(list[0].doc, "held_by"))

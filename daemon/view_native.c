@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
+/*
+ * `native`, and native growth in `leaks` and `top`: the estimates of native.h named frame by
+ * frame, each joined to the class whose construction touched it: the stack's innermost
+ * __init__ or __new__ was called from a line, and the class whose objects (their page sites)
+ * were allocated at that line, or in that constructor called from there, is the one being
+ * built.  This works alike on every interpreter, with qualified code names or without.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "procfs.h"
+#include "pystack.h"
+#include "pytype.h"
+#include "sampler.h"
+#include "sites.h"
+#include "view.h"
+
+/* Sites shown by `native` (the largest), and census sites looked at for owners. */
+#define NATIVE_VIEW_SITES	20
+#define OWNER_SITES_MAX		4096
+/* A native site is a leak suspect from this growth on (bytes in the window). */
+#define NATIVE_GROWTH_MIN	(256u << 10)
+
+struct frames {
+	struct pystack_frame f[PYLEAK_STACK_DEPTH];
+	uint32_t depth;
+	bool truncated;
+};
+
+static void frames_read(struct target *t, struct pystack_cache *cache, uint64_t stack,
+			struct frames *out)
+{
+	struct pyleak_stack st;
+	uint32_t i;
+
+	out->depth = 0;
+	out->truncated = false;
+	if (probes_read_stack(&t->probes, stack, &st))
+		return;
+	for (i = 0; i < st.depth && i < PYLEAK_STACK_DEPTH; i++) {
+		struct pystack_frame *g = &out->f[i];
+
+		if (pystack_frame_resolve(cache, st.frames[i].code, st.frames[i].offset, g)) {
+			snprintf(g->function, sizeof(g->function), "<code %#llx gone>",
+				 (unsigned long long)st.frames[i].code);
+			g->file[0] = '\0';
+			g->line = -1;
+		}
+	}
+	out->depth = i;
+	out->truncated = st.truncated;
+}
+
+static json_t *frame_json(const struct pystack_frame *f)
+{
+	return json_pack("{s:s,s:s,s:i}", "function", f->function, "file", f->file, "line", f->line);
+}
+
+/* The innermost constructor (__init__, __new__) frame of the stack in *ctor and the frame
+ * that called it in *caller: 0, or -ENOENT. */
+static int constructor_find(const struct frames *fr, uint32_t *ctor, uint32_t *caller)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < fr->depth; i++) {
+		if (strcmp(fr->f[i].function, "__init__") && strcmp(fr->f[i].function, "__new__"))
+			continue;
+		/* past any frame of the interpreter's own (3.13's "<shim>" of a class call) */
+		for (j = i + 1; j < fr->depth; j++) {
+			if (fr->f[j].line >= 0 && fr->f[j].file[0] != '<') {
+				*ctor = i;
+				*caller = j;
+				return 0;
+			}
+		}
+		return -ENOENT;
+	}
+	return -ENOENT;
+}
+
+static bool frame_same_line(const struct pystack_frame *a, const struct pystack_frame *b)
+{
+	return a->line == b->line && !strcmp(a->file, b->file);
+}
+
+/* Owners: the census page sites of classes (the last `leaks` census, or a new one). */
+struct owners {
+	struct census *c;
+	bool tried;
+	uint64_t type;		/* the last type looked at, and whether it is a class */
+	bool heap;
+};
+
+static struct census *owners_census(struct target *t, struct owners *o)
+{
+	if (!o->tried) {
+		o->tried = true;
+		if (!t->sites_cache_at || loop_mono() - t->sites_cache_at > 60) {
+			census_free(&t->sites_cache);
+			t->sites_cache_at = 0;
+			if (!sites_census(&t->probes, &t->layout, t->opt.max_pages, &t->sites_cache))
+				t->sites_cache_at = loop_mono();
+		}
+		o->c = t->sites_cache_at ? &t->sites_cache : NULL;
+	}
+	return o->c;
+}
+
+/*
+ * The class being built when the stack's native bytes were touched: of the classes whose
+ * objects were allocated in the same constructor called from the same line, or at that line
+ * itself (before the constructor ran), the one with the most sampled objects.
+ */
+static int owner_find(struct target *t, struct pystack_cache *cache, struct owners *o,
+		      const struct frames *fr, char *name, size_t len)
+{
+	const struct census_site *best = NULL;
+	const struct pystack_frame *ctor, *caller;
+	struct census *c = owners_census(t, o);
+	uint32_t ci, ki;
+	struct pyleak_stack st;
+	struct pystack_frame g[2];
+	size_t i;
+
+	if (!c || constructor_find(fr, &ci, &ki))
+		return -ENOENT;
+	ctor = &fr->f[ci];
+	caller = &fr->f[ki];
+	for (i = 0; i < c->nsites && i < OWNER_SITES_MAX; i++) {
+		const struct census_site *s = &c->sites[i];
+
+		if (!s->site || (best && s->count <= best->count) ||
+		    probes_read_stack(&t->probes, s->site, &st) || !st.depth ||
+		    pystack_frame_resolve(cache, st.frames[0].code, st.frames[0].offset, &g[0]))
+			continue;
+		if (!frame_same_line(&g[0], caller)) {
+			if (strcmp(g[0].function, ctor->function) || strcmp(g[0].file, ctor->file) ||
+			    st.depth < 2 ||
+			    pystack_frame_resolve(cache, st.frames[1].code, st.frames[1].offset, &g[1]) ||
+			    !frame_same_line(&g[1], caller))
+				continue;
+		}
+		if (s->type != o->type) {
+			o->type = s->type;
+			o->heap = pytype_is_heap(t->pid, s->type);
+		}
+		if (o->heap)
+			best = s;
+	}
+	if (!best)
+		return -ENOENT;
+	return pytype_name(t->pid, best->type, name, len);
+}
+
+static json_t *site_json(struct target *t, struct pystack_cache *cache, struct owners *o,
+			 const struct native_estimate *e)
+{
+	static const struct pystack_frame unknown = { .function = "<unknown>", .line = -1 };
+	struct frames *fr = malloc(sizeof(*fr));
+	json_t *site = NULL, *stack;
+	char owner[128];
+	uint32_t i;
+
+	stack = json_array();
+	if (!fr || !stack)
+		goto cleanup;
+	frames_read(t, cache, e->stack, fr);
+	for (i = 0; i < fr->depth; i++)
+		json_array_append_new(stack, frame_json(&fr->f[i]));
+	site = frame_json(fr->depth ? &fr->f[0] : &unknown);
+	if (!site)
+		goto cleanup;
+	json_object_set_new(site, "bytes", json_integer((json_int_t)(e->bytes + 0.5)));
+	json_object_set_new(site, "samples", json_integer((json_int_t)e->samples));
+	json_object_set_new(site, "source", json_string(native_source_name(e->source)));
+	json_object_set_new(site, "owner_type", !owner_find(t, cache, o, fr, owner, sizeof(owner)) ?
+			    json_string(owner) : json_null());
+	json_object_set_new(site, "truncated", json_boolean(fr->truncated));
+	json_object_set(site, "stack", stack);
+cleanup:
+	json_decref(stack);
+	free(fr);
+	return site;
+}
+
+/* The n largest estimates of all sources, largest first, into v (room for n); how many. */
+static size_t largest(const struct native *nat, struct native_estimate *v, size_t n)
+{
+	size_t k = 0, i, j;
+	int s;
+
+	for (s = 0; s < NATIVE_SOURCES; s++)
+		for (i = 0; i < nat->nest[s]; i++) {
+			const struct native_estimate *e = &nat->est[s][i];
+
+			if (k == n && e->bytes <= v[k - 1].bytes)
+				break;	/* each source's list is sorted */
+			for (j = k < n ? k++ : n - 1; j > 0 && v[j - 1].bytes < e->bytes; j--)
+				v[j] = v[j - 1];
+			v[j] = *e;
+		}
+	return k;
+}
+
+static json_t *mappings_json(const struct native *nat)
+{
+	json_t *arr = json_array();
+	int k;
+
+	for (k = 0; arr && k < NATIVE_KINDS; k++)
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "kind", native_kind_name(k),
+			"bytes", (json_int_t)nat->kind_rss[k], "sampled_bytes",
+			(json_int_t)nat->kind_sampled[k]));
+	return arr;
+}
+
+void view_native_top_add(const struct target *t, json_t *doc)
+{
+	uint64_t kb;
+
+	if (!procfs_status_read(t->pid, "VmRSS", &kb, 1))
+		json_object_set_new(doc, "rss_bytes", json_integer((json_int_t)(kb << 10)));
+	json_object_set_new(doc, "python_objects_bytes", json_integer((json_int_t)t->census_bytes));
+	if (t->native && t->native->scans)
+		json_object_set_new(doc, "native_bytes",
+				    json_integer((json_int_t)(native_bytes(t->native) + 0.5)));
+}
+
+int view_native_json(struct target *t, json_t **out)
+{
+	struct native_estimate v[NATIVE_VIEW_SITES];
+	struct pystack_cache *cache = NULL;
+	struct native *nat = t->native;
+	struct owners o = {};
+	json_t *sites, *doc;
+	double nb, explained;
+	size_t i, k;
+
+	*out = NULL;
+	if (!t->sites || !nat)
+		return -EOPNOTSUPP;
+	if (!nat->scans)
+		return -EAGAIN;
+	cache = pystack_cache_new(&t->py);
+	sites = json_array();
+	if (!cache || !sites) {
+		pystack_cache_free(cache);
+		json_decref(sites);
+		return -ENOMEM;
+	}
+	k = largest(nat, v, NATIVE_VIEW_SITES);
+	for (i = 0; i < k; i++)
+		json_array_append_new(sites, site_json(t, cache, &o, &v[i]));
+	pystack_cache_free(cache);
+	nb = native_bytes(nat);
+	explained = nat->rss_bytes ? (nb + (double)t->census_bytes) / (double)nat->rss_bytes : 0;
+	doc = json_pack("{s:i, s:I, s:I, s:I, s:f, s:o, s:o, s:f, s:f, s:{s:I,s:I,s:I,s:I}, s:s}",
+		"pid", t->pid, "rss_bytes", (json_int_t)nat->rss_bytes,
+		"python_objects_bytes", (json_int_t)t->census_bytes,
+		"native_bytes", (json_int_t)(nb + 0.5),
+		"explained_fraction", explained > 1 ? 1.0 : explained,
+		"sites", sites, "mappings", mappings_json(nat),
+		"scan_seconds", nat->seconds, "age_s", loop_mono() - nat->at,
+		"pages", "sampled", (json_int_t)nat->pages_seen, "resident",
+		(json_int_t)nat->pages_resident, "in_pools", (json_int_t)nat->pages_python,
+		"sample_every", (json_int_t)(t->gov.page_mask + 1),
+		"note", "a site's bytes: its sampled pages still resident in the heap or anonymous "
+		"mappings outside pymalloc pools, each standing for the pages the sampling skipped "
+		"(pages touched before the attach, or by threads outside Python, are not attributed)");
+	*out = doc;
+	return doc ? 0 : -ENOMEM;
+}
+
+/* The followed sites that grew over the window, as `leaks` suspects of type "native". */
+size_t view_native_suspects(struct target *t, double now, double window_s, json_t **docs,
+			    double *scores, size_t max)
+{
+	struct pystack_cache *cache = NULL;
+	struct native *nat = t->native;
+	struct owners o = {};
+	size_t m = 0;
+	int i;
+
+	if (!nat)
+		return 0;
+	for (i = 0; i < nat->nsites && m < max; i++) {
+		const struct native_site *s = &nat->sites[i];
+		struct leak_score sc;
+		json_t *site, *doc;
+
+		if (history_score(s->hist, now, window_s, &sc) || sc.growth_score < 0.5 ||
+		    sc.growth < (int64_t)NATIVE_GROWTH_MIN)
+			continue;
+		if (!cache)
+			cache = pystack_cache_new(&t->py);
+		if (!cache)
+			break;
+		site = site_json(t, cache, &o, &s->e);
+		if (!site)
+			continue;
+		doc = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:s, s:I, s:i, s:f, s:s, s:s, s:b, s:O, "
+				"s:[O]}",
+			"type", "native", "live", (json_int_t)s->e.bytes, "bytes", (json_int_t)s->e.bytes,
+			"growth_per_min", sc.growth_per_min, "score", sc.growth_score,
+			"freed_by_gc_fraction", 0.0, "evidence", sc.evidence,
+			"growth", (json_int_t)sc.growth, "samples", sc.samples, "span_s", sc.span_s,
+			"source", "native", "unit", "bytes", "class", false,
+			"owner_type", json_object_get(site, "owner_type"), "sites", site);
+		json_decref(site);
+		if (!doc)
+			continue;
+		json_object_set(doc, "site", json_array_get(json_object_get(doc, "sites"), 0));
+		docs[m] = doc;
+		scores[m++] = sc.growth_score;
+	}
+	pystack_cache_free(cache);
+	return m;
+}
