@@ -244,6 +244,11 @@ static __always_inline int stack_read(struct pyleak_stack *st)
 	st->depth = 0;
 	st->truncated = 0;
 	frame = chain_read(stack_layout.runtime, stack_layout.tstate, stack_layout.ntstate, &err);
+	if (!frame && !err && stack_layout.lone[0]) {
+		frame = chain_read(stack_layout.runtime, stack_layout.lone, 2, &err);
+		if (frame && read_user_u64(frame + stack_layout.lone_next, &err))
+			frame = 0;	/* threads: which one is faulting is not known */
+	}
 	if (frame)
 		frame = chain_read(frame, stack_layout.frame, stack_layout.nframe, &err);
 	for (i = 0; i < 2 * PYLEAK_STACK_DEPTH && frame && !err; i++) {

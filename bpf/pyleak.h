@@ -171,7 +171,11 @@ struct pyleak_stack_layout {
 	__u16 pos;		/* position field */
 	__u16 code_adaptive;	/* bytecode start in the code object (3.11+) */
 	__u16 owner;		/* owner byte (3.12+) */
-	__u16 pad[3];
+	/* With no GIL holder (a C call that released it: ctypes, I/O), the thread state is the
+	 * main interpreter's only one, if it has only one: *(*(runtime + lone[0]) + lone[1]),
+	 * whose next (at lone_next) is NULL; lone[0] 0: not looked for. */
+	__u16 lone[2];
+	__u16 lone_next;
 };
 
 #endif

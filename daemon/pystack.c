@@ -62,6 +62,11 @@ static int layout_from_table(int major, int minor, struct version_layout *l)
 		return -EPROTONOSUPPORT;
 	if (o->runtime_tstate_current) {
 		b->tstate[b->ntstate++] = o->runtime_tstate_current;
+		/* NULL while the GIL is released: then a lone thread's own (the GIL's last holder,
+		 * 3.12+, stays set) */
+		b->lone[0] = o->runtime_interp_main;
+		b->lone[1] = o->interp_tstate_head;
+		b->lone_next = o->tstate_next;
 	} else {
 		b->tstate[b->ntstate++] = o->runtime_interp_main;
 		b->tstate[b->ntstate++] = o->interp_ceval_gil;
