@@ -20,8 +20,6 @@
 #include "procmem.h"
 #include "u64map.h"
 
-/* Scans may use this share of the daemon's time. */
-#define NATIVE_DUTY		0.02
 /* Mappings of a process (vm.max_map_count's default is 65530). */
 #define NATIVE_MAPS_MAX		65536
 #define PAGE_BYTES		(1ull << PYLEAK_PAGE_SHIFT)
@@ -86,11 +84,9 @@ void native_free(struct native *n)
 	free(n);
 }
 
-int native_due(const struct native *n, double now, double interval)
+int native_due(const struct native *n, double now, double period)
 {
-	double period = n->seconds / NATIVE_DUTY;
-
-	return !n->at || now - n->at >= (period > interval ? period : interval);
+	return !n->at || now - n->at >= period;
 }
 
 /* A sampled page: its number and its page map entry. */
@@ -129,26 +125,23 @@ struct map_range {
 	enum native_kind kind;
 };
 
-/* Rss by kind from smaps, and the heap and anonymous ranges (ascending) into *out. */
-static int maps_read(pid_t pid, struct native *n, struct map_range **out, size_t *nout)
+/* The heap and anonymous ranges (ascending) into *out. */
+static int maps_read(pid_t pid, struct map_range **out, size_t *nout)
 {
 	struct procfs_maps *maps = NULL;
 	struct map_range *v = NULL;
 	struct procfs_map m;
 	size_t k = 0, cap = 0;
-	uint64_t kb;
 	int ret, err;
 
 	*out = NULL;
 	*nout = 0;
-	memset(n->kind_rss, 0, sizeof(n->kind_rss));
-	err = procfs_smaps_open(pid, &maps);
+	err = procfs_maps_open(pid, &maps);
 	if (err)
 		return err;
-	while ((ret = procfs_smaps_next(maps, &m, &kb)) > 0) {
+	while ((ret = procfs_maps_next(maps, &m)) > 0) {
 		enum native_kind kind = m.truncated ? NATIVE_FILE : native_kind_of(m.path);
 
-		n->kind_rss[kind] += kb << 10;
 		if ((kind != NATIVE_HEAP && kind != NATIVE_ANON) || k == NATIVE_MAPS_MAX)
 			continue;
 		if (k == cap) {
@@ -174,6 +167,24 @@ cleanup:
 	*out = v;
 	*nout = k;
 	return 0;
+}
+
+int native_rss_read(struct native *n, pid_t pid)
+{
+	struct procfs_maps *maps = NULL;
+	uint64_t kb, rss[NATIVE_KINDS] = {};
+	struct procfs_map m;
+	int ret;
+
+	ret = procfs_smaps_open(pid, &maps);
+	if (ret)
+		return ret;
+	while ((ret = procfs_smaps_next(maps, &m, &kb)) > 0)
+		rss[m.truncated ? NATIVE_FILE : native_kind_of(m.path)] += kb << 10;
+	procfs_maps_close(maps);
+	if (!ret)
+		memcpy(n->kind_rss, rss, sizeof(rss));
+	return ret;
 }
 
 /* Whether the page at addr is in a pymalloc pool, its pool's header read once per pool
@@ -257,7 +268,7 @@ int native_scan(struct native *n, struct probes *p, pid_t pid, const struct cens
 	if (err)
 		goto cleanup;
 	n->rss_bytes = status_kb << 10;
-	err = maps_read(pid, n, &maps, &nmaps);
+	err = maps_read(pid, &maps, &nmaps);
 	if (err)
 		goto cleanup;
 	rows.v = calloc(rows.max ? rows.max : 1, sizeof(*rows.v));

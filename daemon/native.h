@@ -41,7 +41,7 @@ struct native {
 	double at, seconds;		/* the last scan (monotonic) and how long it took */
 	uint64_t scans, errors;
 	uint64_t rss_bytes;		/* VmRSS */
-	uint64_t kind_rss[NATIVE_KINDS];	/* Rss by mapping kind, bytes */
+	uint64_t kind_rss[NATIVE_KINDS];	/* Rss by mapping kind, bytes (native_rss_read()) */
 	uint64_t kind_sampled[NATIVE_KINDS];	/* estimated bytes of resident sampled pages */
 	uint64_t pages_seen, pages_resident, pages_python;	/* of the last scan */
 	struct native_estimate *est[NATIVE_SOURCES];	/* by bytes, largest first */
@@ -60,17 +60,20 @@ enum native_kind native_kind_of(const char *path);
 int native_new(struct native **out);
 void native_free(struct native *n);
 
-/* Whether a scan is due at now: every interval seconds, less often if scans cost more than
- * 2% of the daemon's time. */
-int native_due(const struct native *n, double now, double interval);
+/* Whether a scan is due at now, scans being period seconds apart. */
+int native_due(const struct native *n, double now, double period);
 
 /*
- * Scans pid: its Rss by mapping kind, and each sampled page of p (at most 2 * max_pages) that
+ * Scans pid: its VmRSS, and each sampled page of p (at most 2 * max_pages) that
  * is still resident in its heap or anonymous mappings and holds no pymalloc pool (layout l,
  * NULL: none known), counted for the stack that first touched it; 0 or a negative errno.
  */
 int native_scan(struct native *n, struct probes *p, pid_t pid, const struct census_layout *l,
 		uint32_t max_pages);
+
+/* Reads pid's Rss by mapping kind into n->kind_rss (smaps: its cost grows with the RSS, so
+ * on request only); 0 or a negative errno. */
+int native_rss_read(struct native *n, pid_t pid);
 
 /* Replaces source's estimates by v (k rows); 0 or -ENOMEM. */
 int native_estimates_set(struct native *n, enum native_source source,

@@ -21,6 +21,10 @@
 #define CENSUS_PERIOD_GROWING 4.0
 /* Sampled mode keeps history for types with at least this many objects (memory bound). */
 #define SAMPLED_ROW_MIN 256
+/* Native scans (native.h) of all targets share 2% of a core, but each runs every 10 s at
+ * least. */
+#define NATIVE_BUDGET 0.02
+#define NATIVE_PERIOD_MAX 10.0
 /* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
 #define UPROBE_TRAP_NS 700
 
@@ -164,13 +168,30 @@ static int deaths_read(struct target *t)
 	return 0;
 }
 
+/*
+ * Native scans of all targets share NATIVE_BUDGET of a core: each target is scanned once per
+ * round, a round lasting as long as all their scans take divided by the budget, at least a
+ * sample interval and at most NATIVE_PERIOD_MAX (growth must be judged within leaks' window).
+ */
+static double native_period(void)
+{
+	const struct target *o;
+	double total = 0;
+
+	for (o = target_list(); o; o = o->next)
+		if (o->native && o->state == TARGET_TRACKING)
+			total += o->native->seconds;
+	total /= NATIVE_BUDGET;
+	return total < interval ? interval : total > NATIVE_PERIOD_MAX ? NATIVE_PERIOD_MAX : total;
+}
+
 /* Native memory by Python stack, when its period has come (native.h); a failure is counted
  * there and does not stop the sample. */
 static void native_take(struct target *t)
 {
 	if (!t->native && native_new(&t->native))
 		return;
-	if (native_due(t->native, loop_mono(), interval))
+	if (native_due(t->native, loop_mono(), native_period()))
 		native_scan(t->native, &t->probes, t->pid, &t->layout, t->opt.max_pages);
 }
 

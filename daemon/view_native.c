@@ -20,6 +20,8 @@
 /* Sites shown by `native` (the largest), and census sites looked at for owners. */
 #define NATIVE_VIEW_SITES	20
 #define OWNER_SITES_MAX		4096
+/* Native sites looked at for those a type owns. */
+#define OWNED_SITES_MAX		256
 /* A native site is a leak suspect from this growth on (bytes in the window). */
 #define NATIVE_GROWTH_MIN	(256u << 10)
 
@@ -80,78 +82,113 @@ static int constructor_find(const struct frames *fr, uint32_t *ctor, uint32_t *c
 	return -ENOENT;
 }
 
-static bool frame_same_line(const struct pystack_frame *a, const struct pystack_frame *b)
-{
-	return a->line == b->line && !strcmp(a->file, b->file);
-}
-
-/* Owners: the census page sites of classes (the last `leaks` census, or a new one). */
-struct owners {
-	struct census *c;
-	bool tried;
-	uint64_t type;		/* the last type looked at, and whether it is a class */
-	bool heap;
+/* Owners: the innermost frames of the census page sites of classes (the last `leaks` census,
+ * or a new one), read once per reply. */
+struct owner_site {
+	uint64_t type, count;
+	struct pystack_frame g[2];
+	uint32_t n;
 };
 
-static struct census *owners_census(struct target *t, struct owners *o)
+struct owners {
+	struct owner_site *v;
+	size_t n;
+	bool tried;
+};
+
+static void owners_free(struct owners *o)
 {
-	if (!o->tried) {
-		o->tried = true;
-		if (!t->sites_cache_at || loop_mono() - t->sites_cache_at > 60) {
-			census_free(&t->sites_cache);
-			t->sites_cache_at = 0;
-			if (!sites_census(&t->probes, &t->layout, t->opt.max_pages, &t->sites_cache))
-				t->sites_cache_at = loop_mono();
-		}
-		o->c = t->sites_cache_at ? &t->sites_cache : NULL;
+	free(o->v);
+}
+
+static void owners_load(struct target *t, struct pystack_cache *cache, struct owners *o)
+{
+	uint64_t type = 0;
+	struct pyleak_stack st;
+	bool heap = false;
+	struct census *c;
+	size_t i;
+
+	o->tried = true;
+	if (!t->sites_cache_at || loop_mono() - t->sites_cache_at > 60) {
+		census_free(&t->sites_cache);
+		t->sites_cache_at = 0;
+		if (!sites_census(&t->probes, &t->layout, t->opt.max_pages, &t->sites_cache))
+			t->sites_cache_at = loop_mono();
 	}
-	return o->c;
+	c = t->sites_cache_at ? &t->sites_cache : NULL;
+	if (!c || !c->nsites)
+		return;
+	o->v = calloc(c->nsites < OWNER_SITES_MAX ? c->nsites : OWNER_SITES_MAX, sizeof(*o->v));
+	for (i = 0; o->v && i < c->nsites && o->n < OWNER_SITES_MAX; i++) {
+		const struct census_site *s = &c->sites[i];
+		struct owner_site *w = &o->v[o->n];
+
+		if (!s->site)
+			continue;
+		/* sites are sorted by type: one look per type */
+		if (s->type != type) {
+			type = s->type;
+			heap = pytype_is_heap(t->pid, type);
+		}
+		if (!heap || probes_read_stack(&t->probes, s->site, &st))
+			continue;
+		for (w->n = 0; w->n < 2 && w->n < st.depth; w->n++)
+			if (pystack_frame_resolve(cache, st.frames[w->n].code, st.frames[w->n].offset,
+						  &w->g[w->n]))
+				break;
+		w->type = s->type;
+		w->count = s->count;
+		o->n += w->n > 0;
+	}
+}
+
+static bool frame_same_function(const struct pystack_frame *a, const struct pystack_frame *b)
+{
+	return !strcmp(a->function, b->function) && !strcmp(a->file, b->file);
+}
+
+/* How well a census site's innermost frames g[0..n) match a constructor called from caller:
+ * 3 allocated at the caller's line (the object the constructor then builds), 2 in the
+ * constructor called from that line, 1 the same from another line of the caller's function
+ * (the line's own objects may all be unsampled), 0 not. */
+static int owner_match(const struct pystack_frame *g, uint32_t n, const struct pystack_frame *ctor,
+		       const struct pystack_frame *caller)
+{
+	if (frame_same_function(&g[0], caller) && g[0].line == caller->line)
+		return 3;
+	if (n >= 2 && frame_same_function(&g[0], ctor) && frame_same_function(&g[1], caller))
+		return g[1].line == caller->line ? 2 : 1;
+	return frame_same_function(&g[0], caller);
 }
 
 /*
  * The class being built when the stack's native bytes were touched: of the classes whose
- * objects were allocated in the same constructor called from the same line, or at that line
- * itself (before the constructor ran), the one with the most sampled objects.
+ * objects were allocated at the line that called the constructor (before it ran), else in the
+ * constructor called from there, else from the caller's function: the one with the most
+ * sampled objects.
  */
 static int owner_find(struct target *t, struct pystack_cache *cache, struct owners *o,
 		      const struct frames *fr, char *name, size_t len)
 {
-	const struct census_site *best = NULL;
-	const struct pystack_frame *ctor, *caller;
-	struct census *c = owners_census(t, o);
+	const struct owner_site *best[4] = {}, *pick;
 	uint32_t ci, ki;
-	struct pyleak_stack st;
-	struct pystack_frame g[2];
 	size_t i;
+	int m;
 
-	if (!c || constructor_find(fr, &ci, &ki))
+	if (constructor_find(fr, &ci, &ki))
 		return -ENOENT;
-	ctor = &fr->f[ci];
-	caller = &fr->f[ki];
-	for (i = 0; i < c->nsites && i < OWNER_SITES_MAX; i++) {
-		const struct census_site *s = &c->sites[i];
-
-		if (!s->site || (best && s->count <= best->count) ||
-		    probes_read_stack(&t->probes, s->site, &st) || !st.depth ||
-		    pystack_frame_resolve(cache, st.frames[0].code, st.frames[0].offset, &g[0]))
-			continue;
-		if (!frame_same_line(&g[0], caller)) {
-			if (strcmp(g[0].function, ctor->function) || strcmp(g[0].file, ctor->file) ||
-			    st.depth < 2 ||
-			    pystack_frame_resolve(cache, st.frames[1].code, st.frames[1].offset, &g[1]) ||
-			    !frame_same_line(&g[1], caller))
-				continue;
-		}
-		if (s->type != o->type) {
-			o->type = s->type;
-			o->heap = pytype_is_heap(t->pid, s->type);
-		}
-		if (o->heap)
-			best = s;
+	if (!o->tried)
+		owners_load(t, cache, o);
+	for (i = 0; i < o->n; i++) {
+		m = owner_match(o->v[i].g, o->v[i].n, &fr->f[ci], &fr->f[ki]);
+		if (m && (!best[m] || o->v[i].count > best[m]->count))
+			best[m] = &o->v[i];
 	}
-	if (!best)
+	pick = best[3] ? best[3] : best[2] ? best[2] : best[1];
+	if (!pick)
 		return -ENOENT;
-	return pytype_name(t->pid, best->type, name, len);
+	return pytype_name(t->pid, pick->type, name, len);
 }
 
 static json_t *site_json(struct target *t, struct pystack_cache *cache, struct owners *o,
@@ -243,6 +280,7 @@ int view_native_json(struct target *t, json_t **out)
 		return -EOPNOTSUPP;
 	if (!nat->scans)
 		return -EAGAIN;
+	native_rss_read(nat, t->pid);	/* a failure keeps the last reading */
 	cache = pystack_cache_new(&t->py);
 	sites = json_array();
 	if (!cache || !sites) {
@@ -253,6 +291,7 @@ int view_native_json(struct target *t, json_t **out)
 	k = largest(nat, v, NATIVE_VIEW_SITES);
 	for (i = 0; i < k; i++)
 		json_array_append_new(sites, site_json(t, cache, &o, &v[i]));
+	owners_free(&o);
 	pystack_cache_free(cache);
 	nb = native_bytes(nat);
 	explained = nat->rss_bytes ? (nb + (double)t->census_bytes) / (double)nat->rss_bytes : 0;
@@ -271,6 +310,39 @@ int view_native_json(struct target *t, json_t **out)
 		"(pages touched before the attach, or by threads outside Python, are not attributed)");
 	*out = doc;
 	return doc ? 0 : -ENOMEM;
+}
+
+json_t *view_native_sites_json(struct target *t, const char *owner, int n)
+{
+	struct native_estimate *v = NULL;
+	struct pystack_cache *cache = NULL;
+	struct native *nat = t->native;
+	struct owners o = {};
+	json_t *arr = json_array(), *site;
+	size_t i, k = 0, want;
+
+	if (!arr || !nat || !nat->scans)
+		return arr;
+	/* owned sites are looked for among the largest; all of them when not filtered */
+	want = owner || n <= 0 ? OWNED_SITES_MAX : (size_t)n;
+	v = calloc(want, sizeof(*v));
+	cache = pystack_cache_new(&t->py);
+	if (v && cache)
+		k = largest(nat, v, want);
+	for (i = 0; i < k && (n <= 0 || json_array_size(arr) < (size_t)n); i++) {
+		site = site_json(t, cache, &o, &v[i]);
+
+		const char *ot = json_string_value(json_object_get(site, "owner_type"));
+
+		if (site && owner && (!ot || strcmp(ot, owner)))
+			json_decref(site);
+		else if (site)
+			json_array_append_new(arr, site);
+	}
+	free(v);
+	owners_free(&o);
+	pystack_cache_free(cache);
+	return arr;
 }
 
 /* The followed sites that grew over the window, as `leaks` suspects of type "native". */
@@ -315,6 +387,7 @@ size_t view_native_suspects(struct target *t, double now, double window_s, json_
 		docs[m] = doc;
 		scores[m++] = sc.growth_score;
 	}
+	owners_free(&o);
 	pystack_cache_free(cache);
 	return m;
 }
