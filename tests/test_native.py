@@ -134,7 +134,8 @@ def test_cipher_native_grows_with_streamcrypto(native_runs, python):
     assert buf_after - buf_before >= 0.25 * expected, \
         "%s %s: the buffer line grew %d of %d: %s" % (name, mode, buf_after - buf_before,
                                                       expected, after["native"]["sites"])
-    assert sites and all(s["owner_type"] == "StreamCrypto" for s in sites), sites
+    assert sites and all(s["owner_type"] == "StreamCrypto" for s in sites), [
+        (s["owner_type"], s["bytes"], [(f["function"], f["line"]) for f in s["stack"][:3]]) for s in sites]
     doc = after["native"]
     assert doc["rss_bytes"] > doc["native_bytes"] > 0
     kinds = {m["kind"]: m["bytes"] for m in doc["mappings"]}
