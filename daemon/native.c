@@ -97,7 +97,7 @@ struct page_row {
 
 struct page_rows {
 	struct page_row *v;
-	size_t n, max;
+	size_t n, cap, max;
 	int err;
 };
 
@@ -108,6 +108,19 @@ static void page_row_add(void *ctx, uint64_t page, const void *value)
 	/* The map changes while it is read: beyond max rows, the rest is dropped. */
 	if (r->err || r->n == r->max)
 		return;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 4096;
+		struct page_row *v;
+
+		cap = cap < r->max ? cap : r->max;
+		v = realloc(r->v, cap * sizeof(*v));
+		if (!v) {
+			r->err = -ENOMEM;
+			return;
+		}
+		r->v = v;
+		r->cap = cap;
+	}
 	r->v[r->n].page = page;
 	memcpy(&r->v[r->n].s, value, sizeof(r->v[r->n].s));
 	r->n++;
@@ -271,15 +284,12 @@ int native_scan(struct native *n, struct probes *p, pid_t pid, const struct cens
 	err = maps_read(pid, &maps, &nmaps);
 	if (err)
 		goto cleanup;
-	rows.v = calloc(rows.max ? rows.max : 1, sizeof(*rows.v));
-	err = -ENOMEM;
-	if (!rows.v)
-		goto cleanup;
 	got = probes_for_each_page(p, page_row_add, &rows);
-	if (got < 0) {
-		err = (int)got;
+	if (got < 0 || rows.err) {
+		err = got < 0 ? (int)got : rows.err;
 		goto cleanup;
 	}
+	err = -ENOMEM;
 	if (rows.n)
 		qsort(rows.v, rows.n, sizeof(*rows.v), page_row_cmp);
 	/* The pages in heap and anonymous mappings (both lists ascending). */

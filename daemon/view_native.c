@@ -86,6 +86,7 @@ static int constructor_find(const struct frames *fr, uint32_t *ctor, uint32_t *c
  * or a new one), read once per reply. */
 struct owner_site {
 	uint64_t type, count;
+	uint64_t type_count;	/* the sampled objects of all the type's sites */
 	struct pystack_frame g[2];
 	uint32_t n;
 };
@@ -99,6 +100,21 @@ struct owners {
 static void owners_free(struct owners *o)
 {
 	free(o->v);
+}
+
+/* Each site's type_count (the sites come sorted by type). */
+static void owners_total(struct owners *o)
+{
+	size_t i, j, k;
+	uint64_t sum;
+
+	for (i = 0; i < o->n; i = j) {
+		sum = 0;
+		for (j = i; j < o->n && o->v[j].type == o->v[i].type; j++)
+			sum += o->v[j].count;
+		for (k = i; k < j; k++)
+			o->v[k].type_count = sum;
+	}
 }
 
 static void owners_load(struct target *t, struct pystack_cache *cache, struct owners *o)
@@ -141,6 +157,7 @@ static void owners_load(struct target *t, struct pystack_cache *cache, struct ow
 		w->count = s->count;
 		o->n += w->n > 0;
 	}
+	owners_total(o);
 }
 
 static bool frame_same_function(const struct pystack_frame *a, const struct pystack_frame *b)
@@ -163,32 +180,48 @@ static int owner_match(const struct pystack_frame *g, uint32_t n, const struct p
 }
 
 /*
- * The class being built when the stack's native bytes were touched: of the classes whose
- * objects were allocated at the line that called the constructor (before it ran), else in the
- * constructor called from there, else from the caller's function: the one with the most
- * sampled objects.
+ * The class being built when the stack's native bytes were touched: the class whose objects
+ * were allocated at the line that called the constructor (before it ran) or in the
+ * constructor called from there, for the largest share of its sampled objects (page samples
+ * credit some objects to a neighbour's line: a class allocated deeper, whose objects are
+ * mostly elsewhere, is not the one being built); failing that, the same from the caller's
+ * function.  A class qualifies with a quarter of its objects there.
  */
+#define OWNER_SHARE_MIN 0.25
+
 static int owner_find(struct target *t, struct pystack_cache *cache, struct owners *o,
 		      const struct frames *fr, char *name, size_t len)
 {
-	const struct owner_site *best[4] = {}, *pick;
+	const struct owner_site *best = NULL;
+	double share, best_share = 0;
+	uint64_t matched;
 	uint32_t ci, ki;
-	size_t i;
-	int m;
+	size_t i, j;
+	int m, level;
 
 	if (constructor_find(fr, &ci, &ki))
 		return -ENOENT;
 	if (!o->tried)
 		owners_load(t, cache, o);
-	for (i = 0; i < o->n; i++) {
-		m = owner_match(o->v[i].g, o->v[i].n, &fr->f[ci], &fr->f[ki]);
-		if (m && (!best[m] || o->v[i].count > best[m]->count))
-			best[m] = &o->v[i];
+	/* level 1: at the caller's line, or in the constructor called from it; 0: its function */
+	for (level = 1; level >= 0 && !best; level--) {
+		for (i = 0; i < o->n; i = j) {
+			matched = 0;
+			for (j = i; j < o->n && o->v[j].type == o->v[i].type; j++) {
+				m = owner_match(o->v[j].g, o->v[j].n, &fr->f[ci], &fr->f[ki]);
+				if (level ? m >= 2 : m >= 1)
+					matched += o->v[j].count;
+			}
+			share = o->v[i].type_count ? (double)matched / o->v[i].type_count : 0;
+			if (share >= OWNER_SHARE_MIN && share > best_share) {
+				best_share = share;
+				best = &o->v[i];
+			}
+		}
 	}
-	pick = best[3] ? best[3] : best[2] ? best[2] : best[1];
-	if (!pick)
+	if (!best)
 		return -ENOENT;
-	return pytype_name(t->pid, pick->type, name, len);
+	return pytype_name(t->pid, best->type, name, len);
 }
 
 static json_t *site_json(struct target *t, struct pystack_cache *cache, struct owners *o,
