@@ -9,8 +9,9 @@ Usage: bench.py [--repeats N] [--quick] [--workloads W,..] [--modes M,..] [--che
 Interpreters: the PYTHONs given, else Debian's python3.11 and the newest pyenv build of each of
 3.8-3.13 (a missing one is skipped with a note).
 
-Phase 1, the matrix: three workloads (bench/alloc_loop.py, an allocation-heavy loop;
-bench/mixed.py, a realistic mixed program; bench/idle_service.py, a request every 10 ms),
+Phase 1, the matrix: four workloads (bench/alloc_loop.py, an allocation-heavy loop;
+bench/mixed.py, a realistic mixed program; bench/idle_service.py, a request every 10 ms;
+bench/native_loop.py, ctypes malloc of 4 KiB per call: fresh heap pages, the native sampler),
 each under six modes: none, pyleak precise, pyleak sampled, -X tracemalloc=1,
 -X tracemalloc=25, and a naive bpftrace tracer (bench/naive.bt). Repeats are interleaved
 (every mode once per round, the order rotated each round) so machine noise hits every mode
@@ -73,6 +74,7 @@ WORKLOADS = {
     "alloc": ("alloc_loop.py", (200000, 50000), "seconds"),
     "mixed": ("mixed.py", (300, 100), "seconds"),
     "idle": ("idle_service.py", (150, 100), "cpu_s"),
+    "native": ("native_loop.py", (1000000, 250000), "seconds"),
 }
 # A cell whose first run is this much slower than "none" and took over --slow-seconds gets at
 # most --slow-repeats rounds, and one over --once-seconds no more: noise cannot change such a

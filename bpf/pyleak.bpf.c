@@ -260,7 +260,8 @@ static __always_inline __u64 own_tstate(int *err)
 }
 
 /* The current thread's Python stack, innermost frame first; returns its depth.  own: the
- * calling thread's, which may not hold the GIL; else the GIL holder's (a page fault's). */
+ * calling thread's, which may not hold the GIL; else the GIL holder's (a page fault's), or the
+ * calling thread's while nobody holds it. */
 static __always_inline int stack_read(struct pyleak_stack *st, bool own)
 {
 	__u64 frame, code;
@@ -271,6 +272,9 @@ static __always_inline int stack_read(struct pyleak_stack *st, bool own)
 	st->truncated = 0;
 	frame = own ? own_tstate(&err) :
 		chain_read(stack_layout.runtime, stack_layout.tstate, stack_layout.ntstate, &err);
+	/* No GIL holder (a C call released it: ctypes, I/O): the calling thread's own. */
+	if (!frame && !own && !err)
+		frame = own_tstate(&err);
 	if (frame)
 		frame = chain_read(frame, stack_layout.frame, stack_layout.nframe, &err);
 	for (i = 0; i < 2 * PYLEAK_STACK_DEPTH && frame && !err; i++) {

@@ -204,6 +204,8 @@ void usage_print(const struct command *cmd)
 	     "  pyleakctl sites -p 4242 --type str --format folded | flamegraph.pl > str.svg\n"
 	     "  pyleakctl sites -p 4242 --type str --format pprof -o str.pb.gz\n"
 	     "  pyleakctl path -p 4242 --type str\n"
+	     "  pyleakctl native -p 4242\n"
+	     "  pyleakctl sites -p 4242 --type native --format pprof -o native.pb.gz\n"
 	     "  pyleakctl snapshot -p 4242 -o before.json; sleep 600; pyleakctl snapshot -p 4242 -o after.json\n"
 	     "  pyleakctl diff before.json after.json\n"
 	     "  pyleakctl report -p 4242 -o report.html\n"

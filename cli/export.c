@@ -32,7 +32,7 @@ static void folded_frame_print(FILE *out, json_t *frame)
  * Folded stacks (flamegraph.pl input) start at the root. The daemon lists a stack from the
  * allocating frame outwards, so it is walked backwards; a site without one is its own frame.
  */
-void sites_folded_print(FILE *out, json_t *sites)
+void sites_folded_print(FILE *out, json_t *sites, bool native)
 {
 	json_t *site, *stack;
 	size_t i, j, n;
@@ -47,7 +47,9 @@ void sites_folded_print(FILE *out, json_t *sites)
 		}
 		if (!n)
 			folded_frame_print(out, site);
-		fprintf(out, " %.0f\n", json_number_value(field(site, "live")));
+		if (native)
+			fputs(";" NATIVE_FRAME, out);
+		fprintf(out, " %.0f\n", json_number_value(field(site, native ? "bytes" : "live")));
 	}
 }
 

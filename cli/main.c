@@ -73,6 +73,11 @@ static json_t *sites_request(const struct opts *o)
 					   "type", o->type, "n", o->count), o);
 }
 
+static json_t *native_request(const struct opts *o)
+{
+	return attach_fields_set(json_pack("{s:s,s:i}", "cmd", "native", "pid", o->pid), o);
+}
+
 static json_t *postmortem_request(const struct opts *o)
 {
 	json_t *req = json_pack("{s:s}", "cmd", "postmortem");
@@ -138,6 +143,13 @@ const struct command commands[] = {
 		.required = CO(PID) | CO(TYPE),
 		.run = path_run,
 		.render = path_render,
+	}, {
+		.name = "native",
+		.summary = "resident memory outside Python objects, by Python line and by mapping",
+		.options = CO(PID) | CO(MODE) | CO(FORCE),
+		.required = CO(PID),
+		.request = native_request,
+		.render = native_render,
 	}, {
 		.name = "snapshot",
 		.summary = "save a process's top, leaks and top suspects' sites in a JSON file",

@@ -21,15 +21,16 @@
 #include "cli/profile.pb-c.h"
 #include "pprof.h"
 
-#define HEADER_STRINGS		5	/* "", sample type, unit and two comments */
+#define HEADER_STRINGS		7	/* "", 2 sample types and units, two comments */
 #define KEY_MAX			48	/* a letter and two 64-bit numbers */
 #define UNKNOWN_FUNCTION	"(unknown)"
 #define GZIP_WINDOW		(16 + MAX_WBITS)	/* 16: a gzip header and trailer */
 
 struct builder {
 	Perftools__Profiles__Profile profile;	/* its arrays of pointers have room for all */
-	Perftools__Profiles__ValueType sample_type;
-	Perftools__Profiles__ValueType *sample_types[1];
+	Perftools__Profiles__ValueType sample_type, native_type;
+	Perftools__Profiles__ValueType *sample_types[2];
+	size_t nvalues;				/* per sample: live objects, and native bytes */
 	Perftools__Profiles__Mapping mapping;	/* the only one */
 	Perftools__Profiles__Mapping *mappings[1];
 	Perftools__Profiles__Sample *samples;
@@ -39,7 +40,7 @@ struct builder {
 	Perftools__Profiles__Function *functions;
 	uint64_t *location_ids;			/* the samples' stacks, one after the other */
 	size_t nlocation_ids;
-	int64_t *values;			/* one per sample */
+	int64_t *values;			/* nvalues per sample */
 	int64_t comments[2];
 	json_t *strings;			/* text -> index in the string table */
 	json_t *ids;				/* "f<name>,<file>", "l<function>,<line>" -> id */
@@ -67,20 +68,20 @@ static int64_t number_get(json_t *v)
 	return x > -9e18 && x < 9e18 ? (int64_t)(x < 0 ? x - 0.5 : x + 0.5) : 0;
 }
 
-/* Frames of all sites; a site without a stack is one frame. */
-static size_t frames_count(json_t *sites)
+/* Frames of all sites; a site without a stack is one frame, a native one has one more. */
+static size_t frames_count(json_t *sites, size_t extra)
 {
 	size_t i, n, frames = 0;
 	json_t *site;
 
 	json_array_foreach(sites, i, site) {
 		n = json_array_size(field(site, "stack"));
-		frames += n ? n : 1;
+		frames += (n ? n : 1) + extra;
 	}
 	return frames;
 }
 
-static int builder_alloc(struct builder *b, size_t nsites, size_t nframes)
+static int builder_alloc(struct builder *b, size_t nsites, size_t nframes, size_t nvalues)
 {
 	Perftools__Profiles__Profile *p = &b->profile;
 
@@ -95,7 +96,8 @@ static int builder_alloc(struct builder *b, size_t nsites, size_t nframes)
 	p->function = calloc(nframes, sizeof(*p->function));
 	p->string_table = calloc(2 * nframes + HEADER_STRINGS, sizeof(*p->string_table));
 	b->samples = calloc(nsites, sizeof(*b->samples));
-	b->values = calloc(nsites, sizeof(*b->values));
+	b->values = calloc(nsites * nvalues, sizeof(*b->values));
+	b->nvalues = nvalues;
 	b->locations = calloc(nframes, sizeof(*b->locations));
 	b->lines = calloc(nframes, sizeof(*b->lines));
 	b->line_ptrs = calloc(nframes, sizeof(*b->line_ptrs));
@@ -227,21 +229,28 @@ static int location_id(struct builder *b, json_t *frame, uint64_t *id)
 	return 0;
 }
 
-/* One sample per site: its live count, at its stack (the allocating frame first). */
-static int sample_add(struct builder *b, json_t *site)
+/* One sample per site: its live count, at its stack (the allocating frame first); a native
+ * site's bytes, at a "[native]" frame called by its stack. */
+static int sample_add(struct builder *b, json_t *site, bool native)
 {
 	Perftools__Profiles__Profile *p = &b->profile;
 	Perftools__Profiles__Sample *s = &b->samples[p->n_sample];
-	json_t *stack = field(site, "stack"), *frame;
+	json_t *stack = field(site, "stack"), *frame, *leaf;
+	int64_t *v = &b->values[p->n_sample * b->nvalues];
 	size_t i;
 	int err = 0;
 
 	perftools__profiles__sample__init(s);
 	s->location_id = &b->location_ids[b->nlocation_ids];
-	b->values[p->n_sample] = number_get(field(site, "live"));
-	s->value = &b->values[p->n_sample];
-	s->n_value = 1;
-	if (!json_array_size(stack))
+	v[native] = number_get(field(site, native ? "bytes" : "live"));
+	s->value = v;
+	s->n_value = b->nvalues;
+	if (native) {
+		leaf = json_pack("{s:s,s:s,s:i}", "function", NATIVE_FRAME, "file", "", "line", 0);
+		err = leaf ? location_id(b, leaf, &s->location_id[s->n_location_id++]) : -ENOMEM;
+		json_decref(leaf);
+	}
+	if (!err && !json_array_size(stack))
 		err = location_id(b, site, &s->location_id[s->n_location_id++]);
 	json_array_foreach(stack, i, frame) {
 		if (err)
@@ -290,9 +299,20 @@ static int header_add(struct builder *b, json_t *reply)
 	if (err)
 		return err;
 	b->sample_types[0] = &b->sample_type;
+	b->sample_types[1] = &b->native_type;
 	p->sample_type = b->sample_types;
-	p->n_sample_type = 1;
+	p->n_sample_type = b->nvalues;
 	p->default_sample_type = b->sample_type.type;
+	if (b->nvalues > 1) {
+		err = string_index(b, PPROF_NATIVE_TYPE, &b->native_type.type);
+		if (!err)
+			err = string_index(b, PPROF_NATIVE_UNIT, &b->native_type.unit);
+		/* only native samples: their type is the one shown */
+		if (!json_array_size(field(reply, "sites")))
+			p->default_sample_type = b->native_type.type;
+		if (err)
+			return err;
+	}
 	b->mapping.id = 1;
 	b->mapping.has_functions = true;
 	b->mapping.has_filenames = true;
@@ -307,19 +327,26 @@ static int header_add(struct builder *b, json_t *reply)
 
 static int profile_build(struct builder *b, json_t *reply)
 {
-	json_t *sites = field(reply, "sites"), *site;
-	size_t i;
+	json_t *sites = field(reply, "sites"), *native = field(reply, "native"), *site;
+	size_t i, nnative = json_array_size(native);
 	int err;
 
 	perftools__profiles__value_type__init(&b->sample_type);
+	perftools__profiles__value_type__init(&b->native_type);
 	perftools__profiles__mapping__init(&b->mapping);
-	err = builder_alloc(b, json_array_size(sites), frames_count(sites));
+	err = builder_alloc(b, json_array_size(sites) + nnative,
+			    frames_count(sites, 0) + frames_count(native, 1), nnative ? 2 : 1);
 	if (!err)
 		err = header_add(b, reply);
 	json_array_foreach(sites, i, site) {
 		if (err)
 			break;
-		err = sample_add(b, site);
+		err = sample_add(b, site, false);
+	}
+	json_array_foreach(native, i, site) {
+		if (err)
+			break;
+		err = sample_add(b, site, true);
 	}
 	return err;
 }

@@ -9,6 +9,11 @@
 
 #define PPROF_SAMPLE_TYPE	"live_objects"
 #define PPROF_SAMPLE_UNIT	"count"
+/* With native sites (a reply's "native"), a second value per sample: their resident bytes,
+ * each native site's stack having a NATIVE_FRAME as its innermost frame. */
+#define PPROF_NATIVE_TYPE	"inuse_space"
+#define PPROF_NATIVE_UNIT	"bytes"
+#define NATIVE_FRAME		"[native]"
 
 /*
  * Encodes a sites reply ({"pid", "type", "sampled", "sites": [{"function", "file", "line",

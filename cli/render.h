@@ -54,6 +54,9 @@ int postmortem_render(FILE *out, json_t *reply, const struct opts *o);
 /* render_sites.c */
 int sites_render(FILE *out, json_t *reply, const struct opts *o);
 
+/* render_native.c */
+int native_render(FILE *out, json_t *reply, const struct opts *o);
+
 /* render_path.c */
 int path_render(FILE *out, json_t *reply, const struct opts *o);
 

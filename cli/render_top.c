@@ -80,9 +80,15 @@ int top_render(FILE *out, json_t *reply, const struct opts *o)
 	size_t i, width;
 	int err = 0;
 
-	fprintf(out, "pid %d  python %s  mode %s  %s\n\n", o->pid,
+	fprintf(out, "pid %d  python %s  mode %s  %s\n", o->pid,
 		value_text(field(reply, "python"), b[0]), value_text(field(reply, "mode"), b[1]),
 		time_text(field(reply, "time"), b[2]));
+	if (field(reply, "rss_bytes"))
+		fprintf(out, "rss %s  python objects %s  native (sampled sites) %s\n",
+			bytes_text(field(reply, "rss_bytes"), 1, b[0]),
+			bytes_text(field(reply, "python_objects_bytes"), 1, b[1]),
+			bytes_text(field(reply, "native_bytes"), 1, b[2]));
+	putc('\n', out);
 	json_array_foreach(field(reply, "types"), i, row) {
 		if (!top_row_shown(row, sorts[o->sort]))
 			continue;

@@ -195,6 +195,17 @@ static int pool_header_check(const struct pool_header *h, uint64_t pool_addr, ui
 	return size;
 }
 
+int census_pool_header_check(const uint8_t *hdr, uint64_t pool_addr, uint32_t pool_size,
+			     uint32_t max_block)
+{
+	struct pool_header h;
+
+	if (!sizes_valid(pool_size, max_block) || (pool_addr & (pool_size - 1)))
+		return -EINVAL;
+	memcpy(&h, hdr, sizeof(h));
+	return pool_header_check(&h, pool_addr, pool_size, max_block);
+}
+
 int census_pool_used_blocks(const uint8_t *pool, uint64_t pool_addr, uint32_t pool_size,
 			    uint32_t max_block, uint32_t *block_size, uint32_t *offsets)
 {

@@ -82,6 +82,11 @@ struct census {
 int census_run(pid_t pid, const struct census_layout *layout, struct census *out);
 void census_free(struct census *c);
 
+/* Whether a copy of the CPY_POOL_HEADER_SIZE bytes at pool_addr (pool_size-aligned) can be a
+ * live pymalloc pool's header: its block size, or -EINVAL. */
+int census_pool_header_check(const uint8_t *hdr, uint64_t pool_addr, uint32_t pool_size,
+			     uint32_t max_block);
+
 /*
  * Validates a local copy of one pymalloc pool (pool_addr: its address in the target) and writes
  * the offsets of its used blocks, ascending, to offsets (room for pool_size / 16 entries) and the

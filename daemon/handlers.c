@@ -358,6 +358,33 @@ static json_t *handle_path(const struct peer *p, const struct request *req)
 	return view_reply(t, ret, doc, "path", "reference walks");
 }
 
+static json_t *handle_native(const struct peer *p, const struct request *req)
+{
+	json_t *err = NULL, *doc;
+	pid_t pid = req->pid;
+	struct target *t;
+	int ret;
+
+	t = target_get(p, req, &err);
+	if (!t)
+		return err;
+	/* Just attached: the first scan is taken now. */
+	ret = sampler_sample(t, !t->native);
+	if (ret == -ESRCH)
+		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
+	ret = view_native_json(t, &doc);
+	if (!ret)
+		return doc;
+	if (ret == -EOPNOTSUPP)
+		return reply_error("unsupported_python", "pid %d: Python %s: native sites need "
+				   "its stacks, which are not supported", pid, t->py.version);
+	if (ret == -EAGAIN)
+		return reply_error("busy", "pid %d: native memory not scanned yet: %s", pid,
+				   t->native && t->native->errors ? "the scan failed (see the log)" :
+				   "ask again in a few seconds");
+	return reply_error("internal", "pid %d: native: %s", pid, strerror(-ret));
+}
+
 json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 {
 	json_t *reply = NULL;	/* every command is handled below */
@@ -397,6 +424,9 @@ json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 		break;
 	case REQUEST_PATH:
 		reply = handle_path(p, &req);
+		break;
+	case REQUEST_NATIVE:
+		reply = handle_native(p, &req);
 		break;
 	}
 cleanup:

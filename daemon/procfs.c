@@ -22,6 +22,9 @@
 /* utime is field 14 of /proc/PID/stat (proc(5)); the bytes before it fit easily. */
 #define STAT_READ_MAX	1024
 #define STATUS_READ_MAX	8192	/* /proc/PID/status: ~1.5 KiB */
+/* pagemap: 8 bytes per page, bit 63 set when the page is in RAM (not swapped, not unmapped) */
+#define PAGEMAP_BATCH	512
+#define PAGEMAP_PRESENT_BIT 63
 #define STAT_UTIME	14
 #define STAT_STARTTIME	22
 #define DEV_MAJOR_MAX	0xfffu
@@ -30,6 +33,8 @@
 struct procfs_maps {
 	FILE *f;
 	char line[MAPS_LINE_MAX];
+	char header[MAPS_LINE_MAX];	/* smaps: the mapping being read (m->path points here) */
+	bool pending;			/* smaps: line holds the next mapping's header */
 };
 
 /* A missing /proc/PID means the process is gone. */
@@ -136,16 +141,28 @@ int procfs_map_parse(const char *line, struct procfs_map *m)
 	return 0;
 }
 
+static int maps_file_open(pid_t pid, const char *name, struct procfs_maps **out);
+
 int procfs_maps_open(pid_t pid, struct procfs_maps **out)
+{
+	return maps_file_open(pid, "maps", out);
+}
+
+int procfs_smaps_open(pid_t pid, struct procfs_maps **out)
+{
+	return maps_file_open(pid, "smaps", out);
+}
+
+static int maps_file_open(pid_t pid, const char *name, struct procfs_maps **out)
 {
 	struct procfs_maps *maps;
 	int err;
 
 	*out = NULL;
-	maps = malloc(sizeof(*maps));
+	maps = calloc(1, sizeof(*maps));
 	if (!maps)
 		return -ENOMEM;
-	err = pid_file_open(pid, "maps", &maps->f);
+	err = pid_file_open(pid, name, &maps->f);
 	if (err) {
 		free(maps);
 		return err;
@@ -166,6 +183,95 @@ int procfs_maps_next(struct procfs_maps *maps, struct procfs_map *m)
 		}
 	}
 	return ret;
+}
+
+int procfs_smaps_next(struct procfs_maps *maps, struct procfs_map *m, uint64_t *rss_kb)
+{
+	bool have = false, truncated = false;
+	struct procfs_map next;
+	uint64_t kb;
+	int ret;
+
+	*rss_kb = 0;
+	for (;;) {
+		if (!maps->pending) {
+			ret = line_read(maps->f, maps->line, sizeof(maps->line), &truncated);
+			if (ret <= 0)
+				return have ? 1 : ret;
+		}
+		maps->pending = false;
+		if (!procfs_smaps_rss_parse(maps->line, &kb)) {
+			if (have)
+				*rss_kb += kb;
+			continue;
+		}
+		/* A field line ("Size:  4 kB") never parses as a header: its first word has no '-'. */
+		if (procfs_map_parse(maps->line, &next))
+			continue;
+		if (have) {
+			maps->pending = true;
+			return 1;
+		}
+		memcpy(maps->header, maps->line, sizeof(maps->header));
+		if (!procfs_map_parse(maps->header, m)) {
+			m->truncated = truncated;
+			have = true;
+		}
+	}
+}
+
+int procfs_smaps_rss_parse(const char *line, uint64_t *kb)
+{
+	uint64_t v;
+	int err;
+
+	err = procfs_key_parse(line, "Rss", &v, 1);
+	if (err)
+		return err;
+	/* kB per the kernel; more than 2^54 kB is no process's */
+	if (v > (UINT64_MAX >> 10) || strcmp(line + strcspn(line, "k"), "kB"))
+		return -EINVAL;
+	*kb = v;
+	return 0;
+}
+
+int procfs_pagemap_present(pid_t pid, const uint64_t *pages, size_t n, uint8_t *present)
+{
+	uint64_t buf[PAGEMAP_BATCH], first = 0;
+	size_t i, have = 0;
+	char path[64];
+	ssize_t got;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	for (i = 0; i < n; i++) {
+		/* One read per batch of neighbouring pages: sampled pages cluster in the heap. */
+		if (!have || pages[i] < first || pages[i] - first >= have) {
+			if (pages[i] > (uint64_t)(INT64_MAX / sizeof(uint64_t))) {
+				present[i] = 0;
+				have = 0;
+				continue;
+			}
+			first = pages[i];
+			got = pread(fd, buf, sizeof(buf), (off_t)(first * sizeof(uint64_t)));
+			if (got < 0) {
+				err = -errno;
+				goto cleanup;
+			}
+			have = (size_t)got / sizeof(uint64_t);
+			if (!have) {
+				present[i] = 0;
+				continue;
+			}
+		}
+		present[i] = (buf[pages[i] - first] >> PAGEMAP_PRESENT_BIT) & 1;
+	}
+cleanup:
+	close(fd);
+	return err;
 }
 
 void procfs_maps_close(struct procfs_maps *maps)

@@ -28,6 +28,18 @@ int procfs_maps_open(pid_t pid, struct procfs_maps **out);
 int procfs_maps_next(struct procfs_maps *maps, struct procfs_map *m);
 void procfs_maps_close(struct procfs_maps *maps);
 
+/* The same for /proc/PID/smaps (closed by procfs_maps_close()): each mapping with its
+ * resident size in kB (its "Rss:" lines); 1, 0 at the end, or -errno. */
+int procfs_smaps_open(pid_t pid, struct procfs_maps **out);
+int procfs_smaps_next(struct procfs_maps *maps, struct procfs_map *m, uint64_t *rss_kb);
+/* An smaps line "Rss:  N kB" (no newline); 0, -ENOENT (another line) or -EINVAL. */
+int procfs_smaps_rss_parse(const char *line, uint64_t *kb);
+
+/* Which of n pages (page numbers, ascending for fewer reads) of PID are in RAM, from
+ * /proc/PID/pagemap, into present[] (1 or 0; 0 beyond the address space); 0, -ESRCH or
+ * -errno. */
+int procfs_pagemap_present(pid_t pid, const uint64_t *pages, size_t n, uint8_t *present);
+
 /* Parses one maps line without its newline (m->path points into line); 0 or -EINVAL. */
 int procfs_map_parse(const char *line, struct procfs_map *m);
 

@@ -11,6 +11,7 @@ static const char *const cmd_names[] = {
 	[REQUEST_STATUS] = "status", [REQUEST_PS] = "ps", [REQUEST_ATTACH] = "attach",
 	[REQUEST_DETACH] = "detach", [REQUEST_TOP] = "top", [REQUEST_LEAKS] = "leaks",
 	[REQUEST_SITES] = "sites", [REQUEST_POSTMORTEM] = "postmortem", [REQUEST_PATH] = "path",
+	[REQUEST_NATIVE] = "native",
 };
 
 static int request_fail(struct request *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -173,6 +174,10 @@ int request_parse(const char *line, struct request *req)
 			request_fail(req, "postmortem: \"pid\", if given, must be an integer > 0") : 0;
 	case REQUEST_PATH:
 		return path_parse(req);
+	case REQUEST_NATIVE:
+		if (field_pid(req->doc, &req->pid))
+			return request_fail(req, "native: needs an integer \"pid\" > 0");
+		return attach_fields_parse(req);
 	default:
 		return request_fail(req, "unknown command \"%.64s\"", cmd);
 	}

@@ -24,6 +24,7 @@ enum request_cmd {
 	REQUEST_SITES,
 	REQUEST_POSTMORTEM,
 	REQUEST_PATH,
+	REQUEST_NATIVE,
 };
 
 struct request {

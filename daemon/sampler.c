@@ -23,6 +23,10 @@
 #define CENSUS_PERIOD_GROWING 4.0
 /* Sampled mode keeps history for types with at least this many objects (memory bound). */
 #define SAMPLED_ROW_MIN 256
+/* Native scans (native.h) of all targets share 2% of a core, but each runs every 10 s at
+ * least. */
+#define NATIVE_BUDGET 0.02
+#define NATIVE_PERIOD_MAX 10.0
 
 static struct watcher timer = { .fd = -1 };
 static double interval = 2.0;
@@ -116,6 +120,9 @@ static int census_take(struct target *t)
 	t->census_grew = t->census_objects &&
 			 c.objects > t->census_objects + t->census_objects / 1000 + 256;
 	t->census_objects = c.objects;
+	t->census_bytes = 0;
+	for (size_t i = 0; i < c.n; i++)
+		t->census_bytes += c.counts[i].bytes;
 	holders_record(&t->holders, t->census_at, &c);
 	if (target_sampled(t)) {
 		gcwatch_census(t, &c);
@@ -181,6 +188,33 @@ static int deaths_read(struct target *t)
 	return 0;
 }
 
+/*
+ * Native scans of all targets share NATIVE_BUDGET of a core: each target is scanned once per
+ * round, a round lasting as long as all their scans take divided by the budget, at least a
+ * sample interval and at most NATIVE_PERIOD_MAX (growth must be judged within leaks' window).
+ */
+static double native_period(void)
+{
+	const struct target *o;
+	double total = 0;
+
+	for (o = target_list(); o; o = o->next)
+		if (o->native && o->state == TARGET_TRACKING)
+			total += o->native->seconds;
+	total /= NATIVE_BUDGET;
+	return total < interval ? interval : total > NATIVE_PERIOD_MAX ? NATIVE_PERIOD_MAX : total;
+}
+
+/* Native memory by Python stack, when its period has come (native.h); a failure is counted
+ * there and does not stop the sample. */
+static void native_take(struct target *t)
+{
+	if (!t->native && native_new(&t->native))
+		return;
+	if (native_due(t->native, loop_mono(), native_period()))
+		native_scan(t->native, &t->probes, t->pid, &t->layout, t->opt.max_pages);
+}
+
 int sampler_sample(struct target *t, bool force_census)
 {
 	int err;
@@ -201,6 +235,8 @@ int sampler_sample(struct target *t, bool force_census)
 	if (!err && ((force_census && (t->ncensus || target_sampled(t))) ||
 		     loop_mono() - t->census_at >= sampler_census_period(t)))
 		err = census_take(t);
+	if (!err && t->sites)
+		native_take(t);
 	t->samples++;
 	return err;
 }
@@ -218,6 +254,8 @@ static void on_tick(struct watcher *w, uint32_t events)
 			if (target_sampled(t))
 				gcwatch_tick(t, PROBES_TRAP_NS);
 			rows_history_record(&t->rows, loop_mono());
+			if (t->native)
+				native_history_record(t->native, loop_mono());
 		}
 	view_paths_tick();
 	metrics_update();

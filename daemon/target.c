@@ -69,6 +69,7 @@ static void target_free(struct target *t)
 	rows_free(&t->rows);
 	census_free(&t->sites_cache);
 	census_free(&t->births_cache);
+	native_free(t->native);
 	free(t);
 }
 
@@ -126,6 +127,8 @@ static double target_end(struct target *t, enum target_state state, const struct
 	rows_free(&t->rows);
 	census_free(&t->sites_cache);
 	census_free(&t->births_cache);
+	native_free(t->native);
+	t->native = NULL;
 	if (t->pidfd >= 0)
 		close(t->pidfd);
 	t->pidfd = -1;

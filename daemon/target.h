@@ -16,6 +16,7 @@
 #include "governor.h"
 #include "holder.h"
 #include "loop.h"
+#include "native.h"
 #include "nativealloc.h"
 #include "probes.h"
 #include "python.h"
@@ -70,6 +71,8 @@ struct target {
 	double census_seconds;		/* duration of the last census */
 	double census_at;		/* monotonic time it ended */
 	uint64_t census_objects;	/* objects it counted */
+	uint64_t census_bytes;		/* and their bytes */
+	struct native *native;		/* native memory by Python stack (sites only); NULL: none yet */
 	bool census_grew;		/* more than the census before: counted more often */
 	uint64_t census_cut_short;	/* censuses the budget stopped */
 	uint64_t corrupt_events;	/* data read that cannot be a live heap's (census.h) */

@@ -75,4 +75,20 @@ const char *view_gc_generation(int g);
 json_t *view_holder_json(struct target *t, double since, int64_t growth, char *evidence,
 			 size_t len);
 
+/* `native`: the target's resident memory by mapping kind and native bytes by Python site
+ * (native.h); 0 or a negative errno (-EOPNOTSUPP: no stacks here; -EAGAIN: no scan yet). */
+int view_native_json(struct target *t, json_t **out);
+
+/* Native sites as in `native`: the n largest (n <= 0: all), or of those, the ones owned by the
+ * type named owner; an empty array before the first scan, NULL on no memory. */
+json_t *view_native_sites_json(struct target *t, const char *owner, int n);
+
+/* `top`: "rss_bytes", "python_objects_bytes" and, once scanned, "native_bytes" into doc. */
+void view_native_top_add(const struct target *t, json_t *doc);
+
+/* `leaks`: native sites that grew over the last window_s seconds before now, as suspects of
+ * type "native" in docs (their scores in scores), max at most; how many. */
+size_t view_native_suspects(struct target *t, double now, double window_s, json_t **docs,
+			    double *scores, size_t max);
+
 #endif

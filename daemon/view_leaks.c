@@ -188,6 +188,21 @@ static void leader_set(struct suspect *list, size_t m, size_t k, json_t *path)
 	}
 }
 
+/* Native sites that grow rank with the types (view_native.c). */
+static size_t native_suspects_add(struct target *t, double now, double window_s,
+				  struct suspect *out)
+{
+	json_t *docs[NATIVE_SITES_MAX];
+	double scores[NATIVE_SITES_MAX];
+	size_t i, k;
+
+	k = view_native_suspects(t, now, window_s, docs, scores, NATIVE_SITES_MAX);
+	for (i = 0; i < k; i++)
+		out[i] = (struct suspect){ docs[i], scores[i],
+			json_real_value(json_object_get(docs[i], "growth_per_min")), false };
+	return k;
+}
+
 json_t *view_leaks_json(struct target *t, double window_s, int n)
 {
 	json_t *suspects = json_array(), *notes = json_array(), *doc;
@@ -197,7 +212,7 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	size_t i, k, m = 0;
 	int ready = 0, err;
 
-	list = calloc(t->rows.n ? t->rows.n : 1, sizeof(*list));
+	list = calloc(t->rows.n + NATIVE_SITES_MAX, sizeof(*list));
 	if (!list || !suspects || !notes)
 		goto fail;
 	for (i = 0; i < t->rows.n; i++) {
@@ -223,11 +238,13 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 		}
 		m++;
 	}
+	m += native_suspects_add(t, now, window_s, list + m);
 	qsort(list, m, sizeof(*list), suspect_cmp);
 	/* The first suspect's retention path, from the reference walk: one budgeted slice per
 	 * reply until it is complete, then the kept walk. */
 	k = leader_pick(list, m);
-	if (m && list[k].doc && list[k].score >= 0.5) {
+	if (m && list[k].doc && list[k].score >= 0.5 &&
+	    strcmp(json_string_value(json_object_get(list[k].doc, "type")), "native")) {
 		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[k].doc, "type")));
 
 		if (path && !json_object_get(list[k].doc, "held_by"))

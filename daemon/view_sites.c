@@ -116,6 +116,14 @@ int view_sites_json(struct target *t, const char *type_name, int n, json_t **out
 	*out = NULL;
 	if (!t->sites)
 		return -EOPNOTSUPP;
+	/* "native": every native site, no object */
+	if (!strcmp(type_name, "native")) {
+		*out = sites_doc(t, type_name, "native bytes by Python site (see `native`)", 0, 0, 0,
+				 json_array());
+		if (*out)
+			json_object_set_new(*out, "native", view_native_sites_json(t, NULL, n));
+		return *out ? 0 : -ENOMEM;
+	}
 	for (i = 0; i < t->rows.n && !r; i++)
 		if (!t->rows.v[i].census && !strcmp(t->rows.v[i].name, type_name))
 			r = &t->rows.v[i];
@@ -125,5 +133,8 @@ int view_sites_json(struct target *t, const char *type_name, int n, json_t **out
 		err = pages_sites_json(t, type_name, n, out);
 	if (!err)
 		holder_add(t, type_name, *out);
+	/* the native bytes this type's constructors touched */
+	if (!err)
+		json_object_set_new(*out, "native", view_native_sites_json(t, type_name, n));
 	return err;
 }

@@ -166,5 +166,7 @@ json_t *view_top_json(struct target *t, int n, enum view_sort sort, double span,
 		json_object_set_new(doc, "gc", view_gc_json(t));
 	if (doc)
 		view_label_add(&t->label, t->pid, doc);
+	if (doc)
+		view_native_top_add(t, doc);
 	return doc;
 }

@@ -38,7 +38,7 @@ _pyleakctl_types()
 _pyleakctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="status ps attach detach top leaks sites path snapshot report postmortem diff help"
+    local commands="status ps attach detach top leaks sites path native snapshot report postmortem diff help"
     local global="--socket --json --help --version"
     local cmd="" pid="" words=0 i word opts
     local _pyleakctl_socket="" _pyleakctl_cmd=${COMP_WORDS[0]}
@@ -81,6 +81,7 @@ _pyleakctl()
     leaks) opts="-p --window -n --mode --force" ;;
     sites) opts="-p --type -n --format -o --mode --force" ;;
     path) opts="-p --type --mode" ;;
+    native) opts="-p --mode --force" ;;
     snapshot|report) opts="-p --window -o" ;;
     postmortem) opts="-p" ;;
     esac

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text = fuzz_text(data, size, &pick);
 	if (!text)
 		return 0;
-	switch (pick % 3) {
+	switch (pick % 4) {
 	case 0:
 		/* One line per call, as procfs_maps_next() hands them (no newline). */
 		text[strcspn(text, "\n")] = '\0';
@@ -34,6 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!procfs_cpu_seconds_parse(text, &cpu) && !(cpu >= 0))
 			abort();
 		procfs_start_time_parse(text, &v);
+		break;
+	case 3:
+		/* smaps field lines, one per call */
+		text[strcspn(text, "\n")] = '\0';
+		if (!procfs_smaps_rss_parse(text, &v) && (v > (UINT64_MAX >> 10) ||
+							  strncmp(text, "Rss:", 4)))
+			abort();
 		break;
 	default:
 		procfs_fdinfo_parse(text, "memlock", &v);

@@ -38,6 +38,7 @@ static void request_check(const struct request *req)
 			abort();
 		break;
 	case REQUEST_DETACH:
+	case REQUEST_NATIVE:
 		break;
 	case REQUEST_POSTMORTEM:
 		/* no pid: the list */

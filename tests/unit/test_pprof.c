@@ -156,6 +156,34 @@ static void test_header(void **state)
 	assert_string_equal(str(profile->comment[1]), "every allocation (precise)");
 }
 
+/* A type's objects and the native bytes its constructor touched: two values per sample. */
+static void test_native_samples(void **state)
+{
+	(void)state;
+	profile = encode_decode(
+		"{\"pid\": 7, \"type\": \"Foo\", \"sites\": [{\"function\": \"make\", \"file\": \"/a.py\","
+		" \"line\": 3, \"live\": 5, \"stack\": [{\"function\": \"make\", \"file\": \"/a.py\", \"line\": 3}]}],"
+		" \"native\": [{\"function\": \"__init__\", \"file\": \"/a.py\", \"line\": 9, \"bytes\": 8192,"
+		" \"stack\": [{\"function\": \"__init__\", \"file\": \"/a.py\", \"line\": 9},"
+		"             {\"function\": \"make\", \"file\": \"/a.py\", \"line\": 3}]}]}");
+	assert_int_equal(profile->n_sample_type, 2);
+	assert_string_equal(str(profile->sample_type[1]->type), "inuse_space");
+	assert_string_equal(str(profile->sample_type[1]->unit), "bytes");
+	assert_string_equal(str(profile->default_sample_type), "live_objects");
+	assert_int_equal(profile->n_sample, 2);
+	assert_int_equal(profile->sample[0]->n_value, 2);
+	assert_int_equal(profile->sample[0]->value[0], 5);
+	assert_int_equal(profile->sample[0]->value[1], 0);
+	assert_int_equal(profile->sample[1]->value[0], 0);
+	assert_int_equal(profile->sample[1]->value[1], 8192);
+	assert_int_equal(profile->sample[1]->n_location_id, 3);
+	assert_frame(1, 0, "[native]", "", 0);
+	assert_frame(1, 1, "__init__", "/a.py", 9);
+	assert_frame(1, 2, "make", "/a.py", 3);
+	/* the same location as the object sample's */
+	assert_int_equal(profile->sample[1]->location_id[2], profile->sample[0]->location_id[0]);
+}
+
 static void test_samples_innermost_first(void **state)
 {
 	int64_t want[] = { 300, 100, 7, 2 };
@@ -262,6 +290,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_header, teardown),
+		cmocka_unit_test_teardown(test_native_samples, teardown),
 		cmocka_unit_test_teardown(test_samples_innermost_first, teardown),
 		cmocka_unit_test_teardown(test_dedup_and_ids, teardown),
 		cmocka_unit_test_teardown(test_no_sites, teardown),

@@ -300,6 +300,50 @@ static void test_status_keys(void **state)
 	assert_true(v[0] > 0);
 }
 
+/* smaps: Rss lines parse, other fields and headers do not; the process's own smaps is read
+ * mapping by mapping, the Rss summing to about its VmRSS. */
+static void test_smaps(void **state)
+{
+	struct procfs_maps *maps = NULL;
+	uint64_t kb, sum = 0, rss[1];
+	struct procfs_map m;
+	int n = 0, ret;
+
+	(void)state;
+	assert_int_equal(procfs_smaps_rss_parse("Rss:                 132 kB", &kb), 0);
+	assert_int_equal(kb, 132);
+	assert_int_equal(procfs_smaps_rss_parse("Size:                132 kB", &kb), -ENOENT);
+	assert_int_equal(procfs_smaps_rss_parse("Rss:  132 MB", &kb), -EINVAL);
+	assert_int_equal(procfs_smaps_rss_parse("Rss: 18446744073709551615 kB", &kb), -EINVAL);
+	assert_int_equal(procfs_smaps_rss_parse("7f00-7f01 rw-p 00000000 00:00 0", &kb), -ENOENT);
+	assert_int_equal(procfs_smaps_open(getpid(), &maps), 0);
+	while ((ret = procfs_smaps_next(maps, &m, &kb)) > 0) {
+		assert_true(m.start < m.end);
+		sum += kb;
+		n++;
+	}
+	procfs_maps_close(maps);
+	assert_int_equal(ret, 0);
+	assert_true(n > 5);
+	assert_int_equal(procfs_status_read(getpid(), "VmRSS", rss, 1), 0);
+	assert_true(sum > rss[0] / 2 && sum < rss[0] * 2);
+}
+
+/* pagemap: this process's stack page is present, a never-mapped page is not. */
+static void test_pagemap(void **state)
+{
+	uint64_t pages[2];
+	uint8_t present[2] = { 9, 9 };
+	int here = 1;
+
+	(void)state;
+	pages[0] = 4096 >> 12;	/* page 1: below mmap_min_addr, never mapped */
+	pages[1] = (uint64_t)(uintptr_t)&here >> 12;
+	assert_int_equal(procfs_pagemap_present(getpid(), pages, 2, present), 0);
+	assert_int_equal(present[0], 0);
+	assert_int_equal(present[1], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +354,8 @@ int main(void)
 		cmocka_unit_test(test_start_time),
 		cmocka_unit_test(test_fdinfo),
 		cmocka_unit_test(test_status_keys),
+		cmocka_unit_test(test_smaps),
+		cmocka_unit_test(test_pagemap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
