@@ -109,8 +109,8 @@ def run_once(python, workload, mode, size, daemons):
                     extra[line[len("@calls["):line.index("]")]] = int(line.rsplit(":", 1)[1])
         elif mode in daemons:
             st = daemons[mode].target(p.pid)
-            if st and "native" in st:
-                extra["native"] = st["native"]
+            if st and "native_alloc" in st:
+                extra["native"] = st["native_alloc"]
             daemons[mode].ctl("detach", "-p", str(p.pid))
             daemons[mode].settle()
         p.stdin.write("exit\n")

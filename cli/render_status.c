@@ -25,7 +25,7 @@ static int target_add(struct table *t, size_t i, json_t *target)
 /* A precise target's sampled native allocations: what is outstanding, and its top stack. */
 static void native_print(FILE *out, json_t *target)
 {
-	json_t *n = field(target, "native"), *top = json_array_get(field(n, "top"), 0);
+	json_t *n = field(target, "native_alloc"), *top = json_array_get(field(n, "top"), 0);
 	char b[6][CELL_MAX];
 
 	if (!n)

@@ -432,14 +432,18 @@ int native_estimates_set(struct native *n, enum native_source source,
 
 double native_bytes(const struct native *n)
 {
-	double sum = 0;
+	double sum, most = 0;
 	size_t i;
 	int s;
 
-	for (s = 0; s < NATIVE_SOURCES; s++)
-		for (i = 0; i < n->nest[s]; i++)
+	/* The sources measure the same memory two ways (resident pages, outstanding blocks). */
+	for (s = 0; s < NATIVE_SOURCES; s++) {
+		for (sum = 0, i = 0; i < n->nest[s]; i++)
 			sum += n->est[s][i].bytes;
-	return sum;
+		if (sum > most)
+			most = sum;
+	}
+	return most;
 }
 
 void native_history_record(struct native *n, double now)

@@ -82,7 +82,7 @@ int native_estimates_set(struct native *n, enum native_source source,
 /* Records the current estimates of the followed sites (and their total) at now. */
 void native_history_record(struct native *n, double now);
 
-/* Estimated native bytes of all sites of all sources. */
+/* Estimated native bytes of all sites: the largest of the sources' totals. */
 double native_bytes(const struct native *n);
 
 /* Memory the followed histories take. */

@@ -205,14 +205,40 @@ static double native_period(void)
 	return total < interval ? interval : total > NATIVE_PERIOD_MAX ? NATIVE_PERIOD_MAX : total;
 }
 
+/* Precise mode's sampled malloc blocks, as the scan's second source of estimates. */
+static void native_malloc_take(struct target *t)
+{
+	struct nativealloc_row *rows = NULL;
+	struct native_estimate *est;
+	long i, k;
+
+	k = nativealloc_rows(t->nalloc, &t->probes, &rows);
+	if (k < 0)
+		return;
+	if (k > NATIVE_ESTIMATES_MAX)	/* largest first */
+		k = NATIVE_ESTIMATES_MAX;
+	est = calloc(k ? k : 1, sizeof(*est));
+	if (est) {
+		for (i = 0; i < k; i++)
+			est[i] = (struct native_estimate){ rows[i].stack, rows[i].bytes,
+							   rows[i].samples, NATIVE_SRC_MALLOC };
+		native_estimates_set(t->native, NATIVE_SRC_MALLOC, est, k);
+	}
+	free(est);
+	free(rows);
+}
+
 /* Native memory by Python stack, when its period has come (native.h); a failure is counted
  * there and does not stop the sample. */
 static void native_take(struct target *t)
 {
 	if (!t->native && native_new(&t->native))
 		return;
-	if (native_due(t->native, loop_mono(), native_period()))
-		native_scan(t->native, &t->probes, t->pid, &t->layout, t->opt.max_pages);
+	if (!native_due(t->native, loop_mono(), native_period()))
+		return;
+	native_scan(t->native, &t->probes, t->pid, &t->layout, t->opt.max_pages);
+	if (t->nalloc)
+		native_malloc_take(t);
 }
 
 int sampler_sample(struct target *t, bool force_census)

@@ -65,7 +65,7 @@ static void target_free(struct target *t)
 {
 	python_release(&t->py);
 	pystack_memo_free(t->py.memo);
-	nativealloc_detach(t->native);
+	nativealloc_detach(t->nalloc);
 	rows_free(&t->rows);
 	census_free(&t->sites_cache);
 	census_free(&t->births_cache);
@@ -119,8 +119,8 @@ static double target_end(struct target *t, enum target_state state, const struct
 		lastwords_forget(t->pid);
 	probes_unroute(&t->probes);
 	pending = probes_close_async(&t->probes);
-	nativealloc_detach(t->native);
-	t->native = NULL;
+	nativealloc_detach(t->nalloc);
+	t->nalloc = NULL;
 	python_release(&t->py);
 	pystack_memo_free(t->py.memo);
 	t->py.memo = NULL;
@@ -179,8 +179,8 @@ void target_fall_back(struct target *t)
 	t->census_at = 0;
 	/* ...with the native allocation probes: they are precise mode's too. */
 	probes_unhook_objects(&t->probes);
-	nativealloc_detach(t->native);
-	t->native = NULL;
+	nativealloc_detach(t->nalloc);
+	t->nalloc = NULL;
 	/* Sampled mode's death windows count their suspects from zero in the same type map. */
 	err = probes_forget_objects(&t->probes);
 	if (err)
@@ -334,10 +334,10 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 			 t->py.version);
 	t->sites = cfg.stacks.runtime != 0;
 	if (!sampled)
-		t->native_off = !opt->native_sample_bytes ? "native_sample_bytes = 0" :
+		t->nalloc_off = !opt->native_sample_bytes ? "native_sample_bytes = 0" :
 				!probes_native_supported() ? "the kernel has no uprobe sessions (6.12+)" :
 				NULL;
-	if (!sampled && !t->native_off) {
+	if (!sampled && !t->nalloc_off) {
 		intervals = malloc(PYLEAK_NATIVE_INTERVALS * sizeof(*intervals));
 		if (!intervals) {
 			err = -ENOMEM;
@@ -356,9 +356,9 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	if (err)
 		goto cleanup;
 	if (cfg.native_intervals && nativealloc_attach(&t->probes, pid, opt->native_sample_bytes,
-						       &t->native)) {
+						       &t->nalloc)) {
 		log_warn("pid %d: no allocator (libc's malloc and free) could be probed", pid);
-		t->native_off = "no allocator could be probed";
+		t->nalloc_off = "no allocator could be probed";
 	}
 	census_setup(t);
 	t->pid_watch = (struct watcher){ .fd = t->pidfd, .fn = on_pid_exit };

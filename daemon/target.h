@@ -79,8 +79,8 @@ struct target {
 	char corrupt_last[160];		/* the last of them, in words */
 	struct holders holders;
 	struct gcwatch gcwatch;		/* sampled mode: windows of death probes on suspects */
-	struct nativealloc *native;	/* precise mode: sampled native allocations; NULL: none */
-	const char *native_off;		/* why there are none in precise mode, NULL if there are */
+	struct nativealloc *nalloc;	/* precise mode: sampled native allocations; NULL: none */
+	const char *nalloc_off;		/* why there are none in precise mode, NULL if there are */
 	struct container_label label;	/* its container, unit and pid there, at attach */
 	int watch_rule;			/* the watch rule that discovered it; -1: attached on request */
 	int pidfd;

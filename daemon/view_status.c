@@ -142,11 +142,11 @@ json_t *view_status_json(struct target *t)
 	json_object_set_new(o, "probe_addresses", probe_addresses_json(&t->probes));
 	if (target_sampled(t))
 		json_object_set_new(o, "gc_deaths", gc_deaths_json(t));
-	if (t->native && t->state == TARGET_TRACKING)
-		json_object_set_new(o, "native", nativealloc_json(t->native, &t->probes, &t->py,
+	if (t->nalloc && t->state == TARGET_TRACKING)
+		json_object_set_new(o, "native_alloc", nativealloc_json(t->nalloc, &t->probes, &t->py,
 								  PROBES_TRAP_NS, 5));
-	else if (!target_sampled(t) && t->native_off)
-		json_object_set_new(o, "native", json_pack("{s:s}", "off", t->native_off));
+	else if (!target_sampled(t) && t->nalloc_off)
+		json_object_set_new(o, "native_alloc", json_pack("{s:s}", "off", t->nalloc_off));
 	json_object_set_new(o, "census_s", json_real(t->census_seconds));
 	json_object_set_new(o, "census_cut_short", json_integer((json_int_t)t->census_cut_short));
 	json_object_set_new(o, "corrupt", json_pack("{s:I, s:s}",

@@ -52,7 +52,7 @@ def test_native_leak_found_on_every_interpreter(native_daemon):
         for name, t in targets:
             d.ok("attach", "-p", str(t.pid), "--mode", "precise", "--force")
             st = native_of(d, t.pid)
-            assert "libc.so" in " ".join(st["native"]["allocators"]), (name, st["native"])
+            assert "libc.so" in " ".join(st["native_alloc"]["allocators"]), (name, st["native_alloc"])
         for _, t in targets:
             t.proc.stdin.write("go\n")
             t.proc.stdin.flush()
@@ -62,7 +62,7 @@ def test_native_leak_found_on_every_interpreter(native_daemon):
             truth = truths[name]
             st = native_of(d, t.pid)
             assert st["mode"] == "precise", (name, st)
-            n = st["native"]
+            n = st["native_alloc"]
             assert n["sample_bytes"] == SAMPLE_BYTES
             assert n["dropped"] == 0, (name, n)
             # The churn was sampled (~10,000 times) and every one of those blocks freed.
@@ -112,5 +112,5 @@ def test_sampled_mode_has_no_native_probes(native_daemon, target_factory):
     assert t.read()["ready"]
     d.ok("attach", "-p", str(t.pid), "--mode", "sampled")
     st = native_of(d, t.pid)
-    assert "native" not in st, st
+    assert "native_alloc" not in st, st
     d.ok("detach", "-p", str(t.pid))
