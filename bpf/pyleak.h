@@ -143,8 +143,9 @@ struct pyleak_stack {
 struct pyleak_page_site {
 	__u64 stack;
 	__u64 addr;		/* faulting address */
+	__u64 block;		/* pymalloc block being allocated by the stack; 0: unknown */
 	__u32 every;		/* 1 page in `every` was sampled then (the governor's rate) */
-	__u32 pad;
+	__u16 request[2];	/* the bytes it may have asked for (registers); 0: unknown */
 };
 
 enum pyleak_pos_kind {

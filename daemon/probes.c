@@ -198,6 +198,7 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	p->skel->rodata->target_tgid = pid;
 	p->skel->rodata->stack_layout = cfg->stacks;
 	p->skel->rodata->birth_sample_every = cfg->birth_sample_every;
+	p->skel->rodata->pool_size = cfg->pool_size;
 	/* No per-object probe (sampled mode): no object is counted in BPF, and an empty map still
 	 * costs its buckets; only the few types of gcwatch.c's death windows. */
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);

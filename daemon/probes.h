@@ -46,6 +46,7 @@ struct probes_config {
 	uint32_t max_pages;	/* pages whose first-touch stack is kept (LRU) */
 	uint32_t max_stacks;	/* distinct stacks kept */
 	uint32_t birth_sample_every;	/* stack of 1 birth in N (per-object probes); 0: none */
+	uint32_t pool_size;	/* pymalloc's pool size, to find the block a page fault made */
 };
 
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
