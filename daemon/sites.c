@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Allocation sites.  BPF records, at the first touch of each page of the target, the Python
- * stack of the faulting thread (page -> stack id).  A census then finds every pool object,
- * looks up its page, and tallies (type, stack); a stack is named here, frame by frame, from
- * the code objects it points at.  Leaked objects accumulate in pages that their allocation
- * site touched first, so the sites of a growing type are where it grows.
+ * stack of the faulting thread and the pymalloc block that allocation got (page -> sample).
+ * A census then finds every pool object and tallies (type, sample's stack) where the object
+ * is still the sampled one, and the objects of each type on sampled pages are shared among
+ * its sites by those samples; a stack is named here, frame by frame, from the code objects it
+ * points at.  Leaked objects accumulate in fresh pages, so the sites of a growing type are
+ * where it grows.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,12 +49,6 @@ static void sample_add(void *ctx, uint64_t page, const void *value)
 		m->err = ret;
 }
 
-/*
- * A sample is the allocation of one block (found by BPF at the fault); it counts if that block
- * still holds an object at the census.  A temporary that carved fresh blocks is gone by then,
- * and the survivors that filled the blocks after it are not put on its line.  The other objects
- * of sampled pages are tallied as SITE_PAGE, for sites_share_pages().
- */
 /* The bytes a compact str at obj asked pymalloc for; 0 if it is no such str. */
 static uint32_t str_request(const struct census_layout *l, const uint8_t *obj, uint32_t len)
 {
@@ -72,43 +68,52 @@ static uint32_t str_request(const struct census_layout *l, const uint8_t *obj, u
 	return (state & CPY_STR_ASCII ? l->str_ascii_data : l->str_compact_data) + (n + 1) * kind;
 }
 
-/* Whether the object in a sampled block can be the one the sample allocated: a str of another
- * size took the block after the sampled object died (other objects: no size to compare). */
-static bool request_match(const struct sample_maps *m, const struct pyleak_page_site *s,
-			  const uint8_t *bytes, uint32_t size, uint32_t off)
+/* Whether the object in a sampled block is the one the sample allocated: 1 yes, 0 cannot
+ * tell, -1 no: a str of another size took the block after the sampled object died. */
+static int request_check(const struct sample_maps *m, const struct pyleak_page_site *s,
+			 const uint8_t *bytes, uint32_t size, uint32_t off)
 {
-	uint32_t n;
+	uint32_t cls = size / 16 - 1, want, n;
 
-	if (!s->request[0] || off)
-		return true;
+	if (off || cls >= 32 || (s->unsure >> cls & 1))
+		return 0;
+	want = s->request[cls / 16] >> (cls % 16 * 4) & 15;
 	n = str_request(m->layout, bytes, size);
-	return !n || n == s->request[0] || n == s->request[1];
+	if (!want || !n)
+		return 0;
+	return n == cls * 16 + want ? 1 : -1;
 }
 
+/*
+ * A sample is the allocation of one block (found by BPF at the fault); it counts if that block
+ * still holds the object it allocated.  A temporary that carved fresh blocks is gone by then,
+ * and the survivor that took its block is told apart by its size.  Samples at a pool's
+ * initialisation that cannot be checked get an even id (see sites_share_pages()); the other
+ * objects of sampled pages are tallied as SITE_PAGE.
+ */
 static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
 			   uint32_t off, double *weight)
 {
 	const struct sample_maps *m = arg;
 	const struct pyleak_page_site *s = u64map_lookup(m->blocks, block);
+	int checked = s ? request_check(m, s, bytes, size, off) : -1;
 
-	if (s && request_match(m, s, bytes, size, off)) {
-		*weight = s->every ? s->every : 1;
-		/* a pool's initialisation tells no request: an even id, see sites_share_pages() */
-		return s->addr < s->block ? s->stack & ~1ull : s->stack;
-	}
-	s = u64map_lookup(m->pages, block >> PYLEAK_PAGE_SHIFT);
+	if (checked < 0)
+		s = u64map_lookup(m->pages, block >> PYLEAK_PAGE_SHIFT);
 	if (!s)
 		return 0;
 	*weight = s->every ? s->every : 1;
-	return SITE_PAGE;
+	if (checked < 0)
+		return SITE_PAGE;
+	/* a pool's initialisation may not be the block's first allocation */
+	return checked || s->addr > s->block ? s->stack : s->stack & ~1ull;
 }
 
 /*
  * Each type's objects on sampled pages (every sampled page stands for `every` pages) are
  * shared among its sites in proportion to their surviving samples; SITE_PAGE becomes part of
- * the unattributed rest (site 0).  Samples at a pool's initialisation (even ids) count only
- * for a type that has no other (4 KiB pools: 3.8/3.9), as the others were checked against
- * their request.  out->sites is sorted by type.
+ * the unattributed rest (site 0).  Samples that could not be checked (even ids) count only
+ * for a type that has no checked one.  out->sites is sorted by type.
  */
 static void sites_share_pages(struct census *c)
 {
@@ -123,10 +128,8 @@ static void sites_share_pages(struct census *c)
 		for (k = i; k < j; k++) {
 			struct census_site *s = &c->sites[k];
 
-			if (s->site && s->site != SITE_PAGE && !(s->site & 1) && checked)
-				s->site = SITE_PAGE;
-			else if (s->site && s->site != SITE_PAGE)
-				s->site |= 1;
+			if (s->site && s->site != SITE_PAGE && !(s->site & 1))
+				s->site = checked ? SITE_PAGE : s->site | 1;
 			if (!s->site)
 				continue;
 			pages += s->estimate;
