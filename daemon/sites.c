@@ -98,6 +98,11 @@ static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes
 	const struct pyleak_page_site *s = u64map_lookup(m->blocks, block);
 	int checked = s ? request_check(m, s, bytes, size, off) : -1;
 
+	if (checked < 0) {
+		/* BPF did not find the block: the carve's usual case, the one below the fault */
+		s = u64map_lookup(m->pages, (block + size) >> PYLEAK_PAGE_SHIFT);
+		checked = s && !s->block && s->addr == block + size ? 0 : -1;
+	}
 	if (checked < 0)
 		s = u64map_lookup(m->pages, block >> PYLEAK_PAGE_SHIFT);
 	if (!s)
