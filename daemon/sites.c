@@ -110,7 +110,8 @@ static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes
 	*weight = s->every ? s->every : 1;
 	if (checked < 0)
 		return SITE_PAGE;
-	/* a pool's initialisation may not be the block's first allocation */
+	/* unchecked at a pool's initialisation (fault below the block): trusted only if the
+	 * type has no checked sample */
 	return checked || s->addr > s->block ? s->stack : s->stack & ~1ull;
 }
 
