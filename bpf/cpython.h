@@ -39,6 +39,8 @@
  * interpreter, Debian's too, from sys._debugmallocstats()), and the largest request it serves
  * (SMALL_REQUEST_THRESHOLD, same measurement).  Pool sizes vary: generated. */
 #define CPY_POOL_HEADER_SIZE	48u
+#define CPY_POOL_SZIDX		36	/* u32 size class: blocks of (szidx + 1) * 16 bytes */
+#define CPY_POOL_NEXTOFFSET	40	/* u32, then u32 maxnextoffset */
 #define CPY_SMALL_REQUEST_MAX	512u
 
 /* PyListObject (DWARF). */

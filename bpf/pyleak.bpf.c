@@ -174,6 +174,9 @@ const volatile struct pyleak_stack_layout stack_layout = {};
 /* Precise mode also records the stack of 1 birth in birth_sample_every (0: none). */
 const volatile __u32 birth_sample_every = 0;
 
+/* pymalloc's POOL_SIZE in the target (4096 on 3.8/3.9, 16384 on 3.10+); 0: no pymalloc. */
+const volatile __u32 pool_size = 0;
+
 /* Set by the daemon's governor: a page is sampled when its hash & page_sample_mask == 0. */
 __u64 page_sample_mask = 0;
 
@@ -525,6 +528,120 @@ struct page_fault_args {
 	__u64 error_code;
 };
 
+/* A user register of the faulting thread (the trap frame), by enum pyleak_reg. */
+static __always_inline __u64 user_reg(struct pt_regs *regs, __u32 reg)
+{
+	__u64 v = 0;
+
+	if (reg < PYLEAK_REG_COUNT)
+		bpf_probe_read_kernel(&v, sizeof(v), (void *)regs + reg_offsets[reg]);
+	return v;
+}
+
+#define FAULT_STACK_WORDS	8
+
+/* What the registers (and the stack's top) at a fault say: bpf_loop()'s context. */
+struct fault_regs {
+	struct pt_regs *regs;
+	__u64 pool, addr, block;
+	__u64 request[PYLEAK_REQUEST_WORDS];
+	__u64 words[FAULT_STACK_WORDS];
+	__u32 size, conflict;
+	bool ambiguous;
+};
+
+/* A small value: a request's candidate in its size class (a second one there: unknown). */
+static __always_inline void request_note(struct fault_regs *c, __u64 v)
+{
+	__u32 cls = (v - 1) >> 4, shift = (cls & 15) * 4;
+	__u64 *w = cls < 16 ? &c->request[0] : &c->request[1], old;
+
+	if (!v || v >= CPY_SMALL_REQUEST_MAX || !(v & 15))
+		return;	/* a class's own size is no request: pymalloc holds it */
+	old = (*w >> shift) & 15;
+	if (!old)
+		*w |= (v & 15) << shift;
+	else if (old != (v & 15))
+		c->conflict |= 1u << cls;
+}
+
+/* One register: the block handed out (in the pool, below the carved block, on a block
+ * boundary) at a carve, or a request's candidate. */
+static long fault_reg(__u32 i, void *arg)
+{
+	struct fault_regs *c = arg;
+	__u64 v = user_reg(c->regs, i);
+
+	if (v < CPY_SMALL_REQUEST_MAX) {
+		request_note(c, v);
+	} else if (c->size && v >= c->pool + CPY_POOL_HEADER_SIZE && v < c->addr &&
+		   !((v - c->pool - CPY_POOL_HEADER_SIZE) % c->size)) {
+		c->ambiguous |= c->block && c->block != v;
+		c->block = v;
+	}
+	return 0;
+}
+
+static long fault_word(__u32 i, void *arg)
+{
+	struct fault_regs *c = arg;
+
+	if (i < FAULT_STACK_WORDS && c->words[i] < CPY_SMALL_REQUEST_MAX)
+		request_note(c, c->words[i]);
+	return 0;
+}
+
+/*
+ * The pymalloc block whose allocation touched a fresh page at addr, in site->block (0:
+ * unknown).  A fault at a pool's start is the pool's initialisation, for its first block; a
+ * fault inside a block is that block's object being written; a fault at a block's start is
+ * pymalloc carving it while it hands out another block, the last one of the free list: that
+ * block is in a register (the carve, inlined into the allocator, returns it next).
+ * The small values in the registers (and, at a pool's initialisation, in the allocator's
+ * saved registers on the stack) are the request's candidates, in site->request: a
+ * temporary's block is soon taken by another object of its class, whose size tells it apart
+ * at the census.
+ */
+static __always_inline void fault_block(__u64 addr, struct pyleak_page_site *site)
+{
+	struct fault_regs c = { .pool = addr & ~((__u64)pool_size - 1), .addr = addr };
+	__u64 off = addr - c.pool, sp;
+	__u32 hdr[2];
+
+	if (!pool_size)
+		return;
+	c.regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!c.regs)
+		return;
+	if (off < CPY_POOL_HEADER_SIZE) {
+		c.block = c.pool + CPY_POOL_HEADER_SIZE;
+		if (!bpf_probe_read_kernel(&sp, sizeof(sp), &c.regs->sp) &&
+		    !bpf_probe_read_user(c.words, sizeof(c.words), (void *)sp))
+			bpf_loop(FAULT_STACK_WORDS, fault_word, &c, 0);
+		goto done;
+	}
+	/* szidx, nextoffset, maxnextoffset: the header is on the pool's first page, touched */
+	if (bpf_probe_read_user(&c.size, sizeof(c.size), (void *)(c.pool + CPY_POOL_SZIDX)) ||
+	    bpf_probe_read_user(hdr, sizeof(hdr), (void *)(c.pool + CPY_POOL_NEXTOFFSET)))
+		return;
+	c.size = (c.size + 1) * 16;
+	if (c.size > CPY_SMALL_REQUEST_MAX || hdr[1] != pool_size - c.size)
+		return;
+	off -= CPY_POOL_HEADER_SIZE;
+	if (off % c.size) {
+		site->block = addr - off % c.size;
+		return;
+	}
+done:
+	bpf_loop(PYLEAK_REG_COUNT, fault_reg, &c, 0);
+	if (c.ambiguous)
+		return;	/* two candidates: not sure which */
+	site->block = c.block;
+	site->request[0] = c.request[0];
+	site->request[1] = c.request[1];
+	site->unsure = c.conflict;
+}
+
 static __always_inline void fault_sample(struct page_fault_args *ctx)
 {
 	struct pyleak_page_site site = {};
@@ -541,6 +658,7 @@ static __always_inline void fault_sample(struct page_fault_args *ctx)
 		return;
 	site.stack = id;
 	site.addr = ctx->address;
+	fault_block(ctx->address, &site);
 	site.every = mask + 1;
 	bpf_map_update_elem(&pages, &page, &site, BPF_ANY);
 	count(PYLEAK_CNT_PAGES);

@@ -148,11 +148,17 @@ struct pyleak_stack {
 };
 
 /* Value of the page map: the stack that first touched the page, where, and the sampling. */
+#define PYLEAK_REQUEST_WORDS	2	/* 32 size classes of 4 bits */
+
 struct pyleak_page_site {
 	__u64 stack;
 	__u64 addr;		/* faulting address */
+	__u64 block;		/* pymalloc block being allocated by the stack; 0: unknown */
+	/* The bytes it may have asked for, per size class c (4 bits each, c = (n - 1) / 16):
+	 * n % 16; 0 unknown (or n a multiple of 16), as for the classes of bit c in `unsure`. */
+	__u64 request[PYLEAK_REQUEST_WORDS];
 	__u32 every;		/* 1 page in `every` was sampled then (the governor's rate) */
-	__u32 pad;
+	__u32 unsure;
 };
 
 enum pyleak_pos_kind {

@@ -676,11 +676,12 @@ static void tuple_items_note(struct census_ctx *ctx, const uint8_t *obj, uint32_
 		referent_note(ctx, load64(obj + CPY_TUPLE_ITEMS + i * 8));
 }
 
-static void site_note(struct census_ctx *ctx, struct type_entry *e, uint64_t block, uint32_t size,
-		      uint64_t pool)
+static void site_note(struct census_ctx *ctx, struct type_entry *e, uint64_t block,
+		      const uint8_t *bytes, uint32_t size, uint32_t off)
 {
 	double weight = 1;
-	uint64_t site = ctx->layout->site_of(ctx->layout->site_arg, block, size, pool, &weight);
+	uint64_t site = ctx->layout->site_of(ctx->layout->site_arg, block, bytes, size, off,
+					     &weight);
 	struct census_site *s;
 	void *slot;
 	int ret = 0;
@@ -728,8 +729,8 @@ static void pool_count(struct census_ctx *ctx, const uint8_t *pool, uint64_t poo
 				e->bytes += size;
 				ctx->out->objects++;
 				if (ctx->layout->site_of)
-					site_note(ctx, e, pool_addr + ctx->offsets[i], size,
-						  pool_addr);
+					site_note(ctx, e, pool_addr + ctx->offsets[i], block, size,
+						  off);
 				if (e->addr == ctx->layout->list_type &&
 				    off + CPY_LIST_ITEMS + 8 <= size)
 					list_check(ctx, pool_addr + ctx->offsets[i] + off,

@@ -24,17 +24,18 @@ struct census_layout {
 	uint64_t dict_type;      /* &PyDict_Type: instance __dict__s are told apart, 0 = no */
 	uint64_t tuple_type;     /* &PyTuple_Type: items followed, GC-untracked ones told apart */
 	uint64_t str_type;       /* &PyUnicode_Type: variable-size despite tp_itemsize 0 */
+	uint16_t str_ascii_data, str_compact_data;	/* a compact str's data: ASCII, other */
 	/* The GC state: at gc_state, or (3.9+) at gc_state past the interpreter whose address
 	 * is stored at gc_interp_ptr; gc_state 0: no GC walk. Offsets in it: generations (3, of
 	 * gc_generation_size, head first), the permanent generation, collecting (int). */
 	uint64_t gc_interp_ptr;
 	uint64_t gc_state;
 	uint32_t gc_generations, gc_generation_size, gc_permanent, gc_collecting;
-	/* Optional: the allocation site of the pool block at block (size bytes, in the pool at
-	 * pool) and the allocations it stands for; 0 = none known.  Pool objects are then also
-	 * tallied per (type, site). */
-	uint64_t (*site_of)(const void *arg, uint64_t block, uint32_t size, uint64_t pool,
-			    double *weight);
+	/* Optional: the allocation site of the pool block at block (its copy: size bytes, the
+	 * object at off) and the allocations it stands for; 0 = none known.  Pool objects are
+	 * then also tallied per (type, site). */
+	uint64_t (*site_of)(const void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
+			    uint32_t off, double *weight);
 	const void *site_arg;
 	/* Budget of one census (0: the defaults below): address space scanned, seconds spent.
 	 * A census that runs out stops there, counts what it saw and says it was cut short.

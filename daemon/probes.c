@@ -231,6 +231,7 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	if (cfg->native_intervals)
 		memcpy((void *)p->skel->rodata->native_intervals, cfg->native_intervals,
 		       sizeof(p->skel->rodata->native_intervals));
+	p->skel->rodata->pool_size = cfg->pool_size;
 	/* No per-object probe (sampled mode): no object is counted in BPF, and an empty map still
 	 * costs its buckets; only the few types of gcwatch.c's death windows. */
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);

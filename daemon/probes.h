@@ -53,6 +53,7 @@ struct probes_config {
 	 * bytes (nativealloc.h); NULL: off, its programs not even loaded. */
 	const uint64_t *native_intervals;
 	uint32_t native_max_blocks;	/* sampled blocks kept until freed */
+	uint32_t pool_size;	/* pymalloc's pool size, to find the block a page fault made */
 };
 
 /* The kernel runs uprobe sessions (6.12+), which native allocation sampling needs. */

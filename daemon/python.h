@@ -49,6 +49,7 @@ struct python_plan {
 	int gc_gen_reg;			/* register holding the generation at entry, -1 unknown */
 	uint32_t pool_size;		/* pymalloc pool size */
 	uint64_t preheader_flags;	/* tp_flags bits that add 2 words before the GC header */
+	uint16_t str_ascii_data, str_compact_data;	/* where a compact str's data starts */
 };
 
 /*

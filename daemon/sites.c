@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * Allocation sites.  BPF records, at the first touch of each page of the target, the Python
- * stack of the faulting thread (page -> stack id).  A census then finds every pool object,
- * looks up its page, and tallies (type, stack); a stack is named here, frame by frame, from
- * the code objects it points at.  Leaked objects accumulate in pages that their allocation
- * site touched first, so the sites of a growing type are where it grows.
+ * stack of the faulting thread and the pymalloc block that allocation got (page -> sample).
+ * A census then finds every pool object and tallies (type, sample's stack) where the object
+ * is still the sampled one, and the objects of each type on sampled pages are shared among
+ * its sites by those samples; a stack is named here, frame by frame, from the code objects it
+ * points at.  Leaked objects accumulate in fresh pages, so the sites of a growing type are
+ * where it grows.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,75 +18,170 @@
 #include "sites.h"
 #include "u64map.h"
 
-/* Recorded pages: page number -> struct pyleak_page_site. */
-struct page_table {
-	struct u64map *map;
+/* The recorded samples: page number -> struct pyleak_page_site, and the same by the block
+ * each sample allocated, when BPF found it. */
+struct sample_maps {
+	struct u64map *pages, *blocks;
+	const struct census_layout *layout;
 	int err;
 };
 
-static void page_add(void *ctx, uint64_t page, const void *value)
+/* Census objects on a sampled page other than the sampled block (an even id: stack ids are odd). */
+#define SITE_PAGE	2
+
+static void sample_add(void *ctx, uint64_t page, const void *value)
 {
-	struct page_table *t = ctx;
+	const struct pyleak_page_site *s = value;
+	struct sample_maps *m = ctx;
 	void *slot;
 	int ret;
 
 	/* -E2BIG: dropped, as a full table did */
-	ret = u64map_insert(t->map, page, &slot);
+	ret = u64map_insert(m->pages, page, &slot);
 	if (ret >= 0)
-		memcpy(slot, value, sizeof(struct pyleak_page_site));
-	else if (ret == -ENOMEM && !t->err)
-		t->err = ret;
+		memcpy(slot, s, sizeof(*s));
+	if (ret >= 0 && s->block) {
+		ret = u64map_insert(m->blocks, s->block, &slot);
+		if (ret >= 0)
+			memcpy(slot, s, sizeof(*s));
+	}
+	if (ret == -ENOMEM && !m->err)
+		m->err = ret;
 }
 
-static const struct pyleak_page_site *page_find(const struct u64map *pages, uint64_t addr)
+/* The bytes a compact str at obj asked pymalloc for; 0 if it is no such str. */
+static uint32_t str_request(const struct census_layout *l, const uint8_t *obj, uint32_t len)
 {
-	return u64map_lookup(pages, addr >> PYLEAK_PAGE_SHIFT);
+	uint64_t type, n;
+	uint32_t state, kind;
+
+	if (len < CPY_STR_STATE + 4 || !l->str_ascii_data)
+		return 0;
+	memcpy(&type, obj + CPY_OB_TYPE, sizeof(type));
+	memcpy(&n, obj + CPY_STR_LENGTH, sizeof(n));
+	memcpy(&state, obj + CPY_STR_STATE, sizeof(state));
+	if (type != l->str_type)
+		return 0;
+	kind = (state >> CPY_STR_KIND_SHIFT) & CPY_STR_KIND_MASK;
+	if (!(state & CPY_STR_COMPACT) || !kind || n > CPY_SMALL_REQUEST_MAX)
+		return 0;
+	return (state & CPY_STR_ASCII ? l->str_ascii_data : l->str_compact_data) + (n + 1) * kind;
+}
+
+/* Whether the object in a sampled block is the one the sample allocated: 1 yes, 0 cannot
+ * tell, -1 no: a str of another size took the block after the sampled object died. */
+static int request_check(const struct sample_maps *m, const struct pyleak_page_site *s,
+			 const uint8_t *bytes, uint32_t size, uint32_t off)
+{
+	uint32_t cls = size / 16 - 1, want, n;
+
+	if (off || cls >= 32 || (s->unsure >> cls & 1))
+		return 0;
+	want = s->request[cls / 16] >> (cls % 16 * 4) & 15;
+	n = str_request(m->layout, bytes, size);
+	if (!want || !n)
+		return 0;
+	return n == cls * 16 + want ? 1 : -1;
 }
 
 /*
- * pymalloc carves a pool's blocks in address order, and carving block N writes the free-list
- * link into block N+1: a fault at the start of block N+1 was taken while allocating block N.
- * A new pool's header is written while its first block is allocated.  Each sample stands for
- * the blocks of one page (and for the pages the governor skipped).
+ * A sample is the allocation of one block (found by BPF at the fault); it counts if that block
+ * still holds the object it allocated.  A temporary that carved fresh blocks is gone by then,
+ * and the survivor that took its block is told apart by its size.  Samples at a pool's
+ * initialisation that cannot be checked get an even id (see sites_share_pages()); the other
+ * objects of sampled pages are tallied as SITE_PAGE.
  */
-static uint64_t block_site(const void *arg, uint64_t block, uint32_t size, uint64_t pool,
-			   double *weight)
+static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
+			   uint32_t off, double *weight)
 {
-	const struct pyleak_page_site *s = page_find(arg, block + size);
+	const struct sample_maps *m = arg;
+	const struct pyleak_page_site *s = u64map_lookup(m->blocks, block);
+	int checked = s ? request_check(m, s, bytes, size, off) : -1;
 
-	if (!s || s->addr != block + size) {
-		s = block == pool + CPY_POOL_HEADER_SIZE ? page_find(arg, pool) : NULL;
-		if (!s || s->addr < pool || s->addr >= block)
-			return 0;
+	if (checked < 0) {
+		/* BPF did not find the block: the carve's usual case, the one below the fault */
+		s = u64map_lookup(m->pages, (block + size) >> PYLEAK_PAGE_SHIFT);
+		checked = s && !s->block && s->addr == block + size ? 0 : -1;
 	}
-	*weight = (double)(1u << PYLEAK_PAGE_SHIFT) / size * (s->every ? s->every : 1);
-	return s->stack;
+	if (checked < 0)
+		s = u64map_lookup(m->pages, block >> PYLEAK_PAGE_SHIFT);
+	if (!s)
+		return 0;
+	*weight = s->every ? s->every : 1;
+	if (checked < 0)
+		return SITE_PAGE;
+	/* unchecked at a pool's initialisation (fault below the block): trusted only if the
+	 * type has no checked sample */
+	return checked || s->addr > s->block ? s->stack : s->stack & ~1ull;
+}
+
+/*
+ * Each type's objects on sampled pages (every sampled page stands for `every` pages) are
+ * shared among its sites in proportion to their surviving samples; SITE_PAGE becomes part of
+ * the unattributed rest (site 0).  Samples that could not be checked (even ids) count only
+ * for a type that has no checked one.  out->sites is sorted by type.
+ */
+static void sites_share_pages(struct census *c)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < c->nsites; i = j) {
+		double pages = 0, samples = 0;
+		bool checked = false;
+
+		for (j = i; j < c->nsites && c->sites[j].type == c->sites[i].type; j++)
+			checked |= c->sites[j].site & 1;
+		for (k = i; k < j; k++) {
+			struct census_site *s = &c->sites[k];
+
+			if (s->site && s->site != SITE_PAGE && !(s->site & 1))
+				s->site = checked ? SITE_PAGE : s->site | 1;
+			if (!s->site)
+				continue;
+			pages += s->estimate;
+			if (s->site != SITE_PAGE)
+				samples += s->estimate;
+		}
+		for (k = i; k < j; k++) {
+			struct census_site *s = &c->sites[k];
+
+			if (s->site == SITE_PAGE)
+				*s = (struct census_site){ s->type, 0, s->count, (double)s->count };
+			else if (s->site)
+				s->estimate = pages * s->estimate / samples;
+		}
+	}
 }
 
 int sites_census(struct probes *p, const struct census_layout *l, uint32_t max_pages,
 		 struct census *out)
 {
 	struct census_layout layout = *l;
-	struct page_table pages = {};
+	struct sample_maps m = { .layout = l };
 	long n;
 	int err;
 
 	/* The map changes while it is read, so it may list more pages than it holds at once;
 	 * beyond twice as many, they are dropped. */
-	err = u64map_new(sizeof(struct pyleak_page_site), 2ull * max_pages, &pages.map);
+	err = u64map_new(sizeof(struct pyleak_page_site), 2ull * max_pages, &m.pages);
+	if (!err)
+		err = u64map_new(sizeof(struct pyleak_page_site), 2ull * max_pages, &m.blocks);
 	if (err)
-		return err;
-	n = probes_for_each_page(p, page_add, &pages);
-	if (n < 0 || pages.err) {
-		err = n < 0 ? (int)n : pages.err;
+		goto cleanup;
+	n = probes_for_each_page(p, sample_add, &m);
+	if (n < 0 || m.err) {
+		err = n < 0 ? (int)n : m.err;
 		log_warn("read page sites of pid %d: %s", p->pid, strerror(-err));
 		goto cleanup;
 	}
 	layout.site_of = block_site;
-	layout.site_arg = pages.map;
+	layout.site_arg = &m;
 	err = census_run(p->pid, &layout, out);
+	if (!err)
+		sites_share_pages(out);
 cleanup:
-	u64map_free(pages.map);
+	u64map_free(m.pages);
+	u64map_free(m.blocks);
 	return err;
 }
 

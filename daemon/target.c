@@ -266,6 +266,8 @@ static void census_setup(struct target *t)
 	t->layout.pool_size = t->plan.pool_size;
 	t->layout.max_block = CPY_SMALL_REQUEST_MAX;
 	t->layout.preheader_flags = t->plan.preheader_flags;
+	t->layout.str_ascii_data = t->plan.str_ascii_data;
+	t->layout.str_compact_data = t->plan.str_compact_data;
 	python_symbol_addr(&t->py, "PyList_Type", &t->layout.list_type);
 	python_symbol_addr(&t->py, "PyDict_Type", &t->layout.dict_type);
 	python_symbol_addr(&t->py, "PyTuple_Type", &t->layout.tuple_type);
@@ -347,6 +349,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		cfg.native_intervals = intervals;
 		cfg.native_max_blocks = opt->native_max_blocks;
 	}
+	cfg.pool_size = t->plan.pool_size;
 	err = probes_open(&t->probes, pid, &cfg, hooks_on_event, t);
 	if (err)
 		goto cleanup;

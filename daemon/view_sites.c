@@ -69,10 +69,11 @@ static int pages_sites_json(struct target *t, const char *type_name, int n, json
 	forgotten = cnt[PYLEAK_CNT_PAGES] > t->opt.max_pages ? cnt[PYLEAK_CNT_PAGES] - t->opt.max_pages : 0;
 	snprintf(note, sizeof(note),
 		 "sampled: one allocation per fresh 4 KiB heap page (1 page in %lu now) has its "
-		 "Python stack recorded; a site's live is its %lu sampled %s objects still alive, "
-		 "each standing for the objects of one page, %.0f in all of the %lu live %s objects "
+		 "Python stack recorded; the %s objects on sampled pages are shared among the sites "
+		 "of the %lu sampled objects still alive in their own block (a block another object "
+		 "took, told by its size, is no sample), %.0f in all of the %lu live %s objects "
 		 "in pymalloc pools (the rest are older than the attach, or not sampled%s)",
-		 t->gov.page_mask + 1, samples, type_name, attributed, live, type_name,
+		 t->gov.page_mask + 1, type_name, samples, attributed, live, type_name,
 		 forgotten ? ", or on the oldest sampled pages, forgotten: see pages_forgotten" : "");
 	*out = sites_doc(t, type_name, note, live, attributed, samples,
 			 type ? sites_json(&t->probes, &t->py, &c, type, n) : json_array());
