@@ -4,9 +4,7 @@
 class instance per call, with a small LRU. Waits for a line on stdin (time to attach), runs,
 prints {"seconds": loop time, "cpu_s": its CPU time, "iterations": N}, and exits at the next
 line (or EOF)."""
-import json
-import sys
-import time
+import workload
 
 
 class Request:
@@ -30,18 +28,5 @@ def handle(i, cache):
     return "%s:%.2f" % (hit["path"], hit["score"])
 
 
-def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
-    sys.stdin.readline()
-    cache = {}
-    t0, c0 = time.perf_counter(), time.process_time()
-    for i in range(n):
-        handle(i, cache)
-    dt, dc = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"seconds": dt, "cpu_s": dc, "iterations": n}))
-    sys.stdout.flush()
-    sys.stdin.readline()
-
-
 if __name__ == "__main__":
-    main()
+    workload.run(handle, {})

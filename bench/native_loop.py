@@ -6,9 +6,7 @@ so the heap grows for a while and then recycles. Waits for a line on stdin (time
 runs, prints {"seconds": loop time, "cpu_s": its CPU time, "iterations": N}, and exits at the
 next line (or EOF)."""
 import ctypes
-import json
-import sys
-import time
+import workload
 
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
@@ -27,18 +25,5 @@ def handle(i, ring):
     ring[i % KEEP] = block
 
 
-def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
-    sys.stdin.readline()
-    ring = [0] * KEEP
-    t0, c0 = time.perf_counter(), time.process_time()
-    for i in range(n):
-        handle(i, ring)
-    dt, dc = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"seconds": dt, "cpu_s": dc, "iterations": n}))
-    sys.stdout.flush()
-    sys.stdin.readline()
-
-
 if __name__ == "__main__":
-    main()
+    workload.run(handle, [0] * KEEP)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
-/* What every table-shaped renderer does with an array of the reply. */
+/* What every table-shaped renderer does with an array of the reply, and with a stack. */
+#include "format.h"
 #include "render.h"
 
 int render_rows(FILE *out, struct table *t, json_t *arr,
@@ -21,5 +22,21 @@ int render_rows(FILE *out, struct table *t, json_t *arr,
 	table_print(t, out);
 cleanup:
 	table_free(t);
+	return err;
+}
+
+int render_stack(struct table *t, json_t *site)
+{
+	struct frame_text ft;
+	json_t *frame;
+	size_t i;
+	int err = 0;
+
+	json_array_foreach(field(site, "stack"), i, frame) {
+		frame_text_get(&ft, frame);
+		err = table_add_line(t, "  " FRAME_FMT, FRAME_ARGS(ft));
+		if (err)
+			break;
+	}
 	return err;
 }

@@ -20,6 +20,9 @@
 int render_rows(FILE *out, struct table *t, json_t *arr,
 		int (*add)(struct table *t, size_t i, json_t *elem), const char *empty);
 
+/* render.c: a site's stack under its row, one indented frame per line; 0 or -errno. */
+int render_stack(struct table *t, json_t *site);
+
 /* render_status.c */
 int status_render(FILE *out, json_t *reply, const struct opts *o);
 int ps_render(FILE *out, json_t *reply, const struct opts *o);

@@ -6,23 +6,16 @@
 
 static int site_add(struct table *t, json_t *site)
 {
-	json_t *frame, *owner = field(site, "owner_type");
+	json_t *owner = field(site, "owner_type");
 	struct frame_text ft;
 	char b[2][CELL_MAX];
-	size_t i;
 	int err;
 
 	frame_text_get(&ft, site);
 	err = table_add(t, "%s\t%s\t%s\t%s:%s", bytes_text(field(site, "bytes"), 1, b[0]),
 			json_is_string(owner) ? value_text(owner, b[1]) : "-", ft.function, ft.file,
 			ft.line);
-	json_array_foreach(field(site, "stack"), i, frame) {
-		if (err)
-			break;
-		frame_text_get(&ft, frame);
-		err = table_add_line(t, "  " FRAME_FMT, FRAME_ARGS(ft));
-	}
-	return err;
+	return err ? err : render_stack(t, site);
 }
 
 int native_render(FILE *out, json_t *reply, const struct opts *o)

@@ -10,22 +10,14 @@
 static int site_add(struct table *t, json_t *site, const char *key)
 {
 	struct frame_text ft;
-	json_t *frame;
 	char b[CELL_MAX];
-	size_t i;
 	int err;
 
 	frame_text_get(&ft, site);
 	err = table_add(t, "%s\t%s\t%s:%s", strcmp(key, "bytes") ? value_text(field(site, key), b) :
 			bytes_text(field(site, key), 1, b), ft.function,
 			ft.file, ft.line);
-	json_array_foreach(field(site, "stack"), i, frame) {
-		if (err)
-			break;
-		frame_text_get(&ft, frame);
-		err = table_add_line(t, "  " FRAME_FMT, FRAME_ARGS(ft));
-	}
-	return err;
+	return err ? err : render_stack(t, site);
 }
 
 /* The list that holds a growing type, and the line that grows it (its append). */

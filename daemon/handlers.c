@@ -360,8 +360,7 @@ static json_t *handle_path(const struct peer *p, const struct request *req)
 
 static json_t *handle_native(const struct peer *p, const struct request *req)
 {
-	json_t *err = NULL, *doc;
-	pid_t pid = req->pid;
+	json_t *err = NULL, *doc = NULL;
 	struct target *t;
 	int ret;
 
@@ -370,19 +369,13 @@ static json_t *handle_native(const struct peer *p, const struct request *req)
 		return err;
 	/* Just attached: the first scan is taken now. */
 	ret = sampler_sample(t, !t->native);
-	if (ret == -ESRCH)
-		return reply_error("no_such_process", "pid %d: %s while tracked", pid, target_state_name(t->state));
-	ret = view_native_json(t, &doc);
-	if (!ret)
-		return doc;
-	if (ret == -EOPNOTSUPP)
-		return reply_error("unsupported_python", "pid %d: Python %s: native sites need "
-				   "its stacks, which are not supported", pid, t->py.version);
+	if (ret != -ESRCH)
+		ret = view_native_json(t, &doc);
 	if (ret == -EAGAIN)
-		return reply_error("busy", "pid %d: native memory not scanned yet: %s", pid,
+		return reply_error("busy", "pid %d: native memory not scanned yet: %s", t->pid,
 				   t->native && t->native->errors ? "the scan failed (see the log)" :
 				   "ask again in a few seconds");
-	return reply_error("internal", "pid %d: native: %s", pid, strerror(-ret));
+	return view_reply(t, ret, doc, "native", "native sites (they need its stacks)");
 }
 
 json_t *handlers_reply(const struct peer *p, const char *line, int clients)
