@@ -128,6 +128,7 @@ struct refwalk {
 	refwalk_readv_fn readv;
 	void *arg;
 	uint64_t cursor;	/* items of nodes[head] already followed: long lists span calls */
+	uint64_t cursor_block;	/* a deque's: the block its item w->cursor is the first of */
 	/* The last shared keys object read (class instances' attribute names), for this call:
 	 * instances of one class share it. */
 	uint64_t memo_keys;
@@ -978,6 +979,8 @@ static int tuple_refs(struct refwalk *w, uint64_t tuple, uint32_t idx, enum refw
 	       ptrs_add(w, tuple + CPY_TUPLE_ITEMS, n, idx, edge, false) : 0;
 }
 
+/* A set's table, from w->cursor on: -EAGAIN if the budget runs out on the way, the cursor
+ * saying where (a set of millions of entries spans slices). */
 static int set_refs(struct refwalk *w, uint64_t mask, uint64_t table, uint32_t idx)
 {
 	uint64_t i, k, m, ents[CHUNK * 2];
@@ -987,7 +990,7 @@ static int set_refs(struct refwalk *w, uint64_t mask, uint64_t table, uint32_t i
 		w->st.corrupt++;
 		return 0;
 	}
-	for (i = 0; i <= mask && !err; i += m) {
+	for (i = w->cursor; i <= mask && !err; i += m) {
 		m = mask + 1 - i < CHUNK ? mask + 1 - i : CHUNK;
 		if (!rd(w, table + i * 16, ents, m * 16)) {
 			w->st.corrupt++;
@@ -995,6 +998,10 @@ static int set_refs(struct refwalk *w, uint64_t mask, uint64_t table, uint32_t i
 		}
 		for (k = 0; k < m && !err; k++)
 			err = ref_add(w, ents[2 * k], idx, REFWALK_EDGE_ITEM, 0, i + k);
+		if (!err && ((i / CHUNK) & 15) == 15 && i + m <= mask && over_budget(w)) {
+			w->cursor = i + m;
+			return -EAGAIN;
+		}
 	}
 	return err;
 }
@@ -1079,19 +1086,27 @@ static int frameobj_refs(struct refwalk *w, uint64_t addr, const uint8_t *h, uin
 	return load64(h + o->frameobj_frame) ? frame_locals(w, load64(h + o->frameobj_frame), idx) : 0;
 }
 
-/* The items of a deque, block after block; h: its head as read. */
+/* The items of a deque, block after block, from w->cursor (at the start of block
+ * w->cursor_block) on; h: its head as read.  -EAGAIN if the budget runs out on the way: a deque
+ * of millions of items spans slices.  A block chain that comes back to the first block is a
+ * cycle: the walk stops there. */
 static int deque_refs(struct refwalk *w, const uint8_t *h, uint32_t idx)
 {
 	const struct cpython_offsets *o = w->l.o;
-	uint64_t n = load64(h + CPY_OB_SIZE), b = load64(h + o->deque_leftblock);
-	uint64_t i = load64(h + o->deque_leftindex), items[BLOCKLEN_MAX], pos = 0, m, k;
-	uint64_t blocklen = (o->block_rightlink - o->block_data) / 8;
+	uint64_t n = load64(h + CPY_OB_SIZE), first = load64(h + o->deque_leftblock);
+	uint64_t i = load64(h + o->deque_leftindex), items[BLOCKLEN_MAX], pos = 0, m, k, b = first;
+	uint64_t blocklen = (o->block_rightlink - o->block_data) / 8, blocks = 0;
 	int err = 0;
 
 	if (o->block_rightlink <= o->block_data || blocklen > BLOCKLEN_MAX || n > ITEMS_MAX ||
 	    i >= blocklen) {
 		w->st.corrupt++;
 		return 0;
+	}
+	if (w->cursor) {
+		pos = w->cursor;
+		b = w->cursor_block;
+		i = 0;
 	}
 	/* Each block gives at least one item: the walk ends after n items. */
 	while (pos < n && !err) {
@@ -1104,8 +1119,17 @@ static int deque_refs(struct refwalk *w, const uint8_t *h, uint32_t idx)
 			err = ref_add(w, items[k], idx, REFWALK_EDGE_ITEM, 0, pos + k);
 		pos += m;
 		i = 0;
-		if (pos < n && !rd64(w, b + o->block_rightlink, &b))
+		if (err || pos >= n || !rd64(w, b + o->block_rightlink, &b))
 			break;
+		if (b == first) {
+			w->st.corrupt++;
+			break;
+		}
+		if ((++blocks & 15) == 0 && over_budget(w)) {
+			w->cursor = pos;
+			w->cursor_block = b;
+			return -EAGAIN;
+		}
 	}
 	return err;
 }

@@ -2,7 +2,9 @@
 """Seeds of fuzz_refwalk: per interpreter row, a heap where one thread's frame has a local list
 holding a `Wanted` object, the list itself, a deque holding the Wanted object, a suspended
 generator whose frame's local is the list, and a function whose closure's cell holds the
-list, as the offsets table lays them out.
+list, as the offsets table lays them out.  Two variants give the deque other blocks:
+deque-cycle (one block linked to itself, 2^26 - 1 items said) and deque-long (300 blocks of
+64 items, all the Wanted object: 19200).
 
     /usr/bin/python3 tests/fuzz/make_refwalk_seeds.py daemon/cpython_offsets.h tests/fuzz/corpus/refwalk
 """
@@ -28,8 +30,13 @@ def rows(header):
         yield {k: int(v, 0) for k, v in re.findall(r"\.(\w+) = (-?\w+)", row)}
 
 
-def seed(o):
-    mem = bytearray(TYPES + 512 * len(KINDS) - BASE)
+DEQUE_LONG_BLOCKS = 300
+
+
+def seed(o, deque=None):
+    blocksize = o["block_rightlink"] + 8
+    nblocks = DEQUE_LONG_BLOCKS if deque == "long" else 0
+    mem = bytearray(TYPES + 512 * len(KINDS) - BASE + nblocks * blocksize)
 
     def put(addr, *words):
         struct.pack_into("<%dq" % len(words), mem, addr - BASE, *words)
@@ -49,19 +56,35 @@ def seed(o):
     put(code, 1, TYPES + 512 * KINDS.index("CODE"))
     put(code + (o.get("co_localsplusnames") or o["co_varnames"]), names)
     put(names, 1, TYPES + 512 * KINDS.index("TUPLE"), 1, name)
-    deque, block, gen, func, cell, closure = (BASE + 0x4400, BASE + 0x4500, BASE + 0x4800,
+    deque_obj, block, gen, func, cell, closure = (BASE + 0x4400, BASE + 0x4500, BASE + 0x4800,
                                               BASE + 0x4a00, BASE + 0x4b00, BASE + 0x4c00)
     put(lst, 1, TYPES + 512 * KINDS.index("LIST"), 5, items)
-    put(items, leaf, lst, deque, gen, func)
+    put(items, leaf, lst, deque_obj, gen, func)
     put(leaf, 1, WANTED)
     mem[name - BASE:name - BASE + 7] = b"Wanted\0"
     # A deque of one item in one block.
-    put(deque, 1, TYPES + 512 * KINDS.index("DEQUE"), 1)
-    put(deque + o["deque_leftblock"], block)
-    put(deque + o["deque_rightblock"], block)
-    put(deque + o["deque_leftindex"], 3)
-    put(deque + o["deque_rightindex"], 3)
+    put(deque_obj, 1, TYPES + 512 * KINDS.index("DEQUE"), 1)
+    put(deque_obj + o["deque_leftblock"], block)
+    put(deque_obj + o["deque_rightblock"], block)
+    put(deque_obj + o["deque_leftindex"], 3)
+    put(deque_obj + o["deque_rightindex"], 3)
     put(block + o["block_data"] + 3 * 8, leaf)
+    if deque == "cycle":
+        put(deque_obj + 16, (1 << 26) - 1)
+        put(block + o["block_rightlink"], block)
+    elif deque == "long":
+        blen = (o["block_rightlink"] - o["block_data"]) // 8
+        first = TYPES + 512 * len(KINDS)
+        put(deque_obj + 16, nblocks * blen)
+        put(deque_obj + o["deque_leftblock"], first)
+        put(deque_obj + o["deque_rightblock"], first + (nblocks - 1) * blocksize)
+        put(deque_obj + o["deque_leftindex"], 0)
+        put(deque_obj + o["deque_rightindex"], blen - 1)
+        for j in range(nblocks):
+            b = first + j * blocksize
+            put(b + o["block_data"], *([leaf] * blen))
+            if j + 1 < nblocks:
+                put(b + o["block_rightlink"], b + blocksize)
     # A suspended generator: its frame (inline, 3.11+; else a frame object) is the thread's.
     put(gen, 1, TYPES + 512 * KINDS.index("GENERATOR"))
     if o.get("gen_iframe"):
@@ -91,8 +114,9 @@ def main():
     header, out = sys.argv[1:3]
     os.makedirs(out, exist_ok=True)
     for i, o in enumerate(rows(header)):
-        with open(os.path.join(out, "heap-3.%d" % o["minor"]), "wb") as f:
-            f.write(bytes([i]) + seed(o))
+        for name, deque in (("heap", None), ("deque-cycle", "cycle"), ("deque-long", "long")):
+            with open(os.path.join(out, "%s-3.%d" % (name, o["minor"])), "wb") as f:
+                f.write(bytes([i]) + seed(o, deque))
 
 
 if __name__ == "__main__":
