@@ -355,6 +355,9 @@ static json_t *handle_path(const struct peer *p, const struct request *req)
 	ret = target_check(t);
 	if (!ret)
 		ret = view_paths_json(t, req->type, &doc);
+	if (ret == -EBUSY)
+		return reply_error("busy", "pid %d: the reference walks hold their memory cap",
+				   t->pid);
 	return view_reply(t, ret, doc, "path", "reference walks");
 }
 

@@ -138,7 +138,8 @@ static size_t mem_readv(void *arg, const struct refwalk_iov *v, size_t n)
  * TICK_SLICE_S (TICK_TOTAL_S for all targets per tick), so that `leaks` and `path` usually
  * answer from a complete recent walk; `path` walks on request while its type's is not
  * complete.  The walks' memory together is capped: over WALKS_MEMORY_MAX no walk is started
- * by a tick, and complete ones of other targets are dropped, least recently used first.
+ * by a tick, and complete ones of other targets are dropped, least recently used first; if
+ * that is not enough, an incomplete walk is dropped before its next slice would grow it.
  */
 #define WALKS_MAX		64
 #define WALKS_MEMORY_MAX	(512ull << 20)
@@ -161,6 +162,7 @@ struct kept {
 
 static struct kept kept[WALKS_MAX];
 static uint64_t tick_slices;
+static uint64_t memory_drops;	/* incomplete walks dropped over WALKS_MEMORY_MAX */
 static double tick_seconds;
 static unsigned tick_next;	/* the target first served at the next tick, round robin */
 
@@ -217,15 +219,25 @@ static uint64_t kept_memory(void)
 	return total;
 }
 
-/* t's slot: its own, a free one, or the least recently used one of another target. */
-static struct kept *kept_slot(const struct target *t)
+/* t's own slot, or NULL. */
+static struct kept *kept_find(const struct target *t)
 {
-	struct kept *k = NULL;
 	size_t i;
 
 	for (i = 0; i < WALKS_MAX; i++)
 		if (kept_of(&kept[i], t))
 			return &kept[i];
+	return NULL;
+}
+
+/* t's slot: its own, a free one, or the least recently used one of another target. */
+static struct kept *kept_slot(const struct target *t)
+{
+	struct kept *k = kept_find(t);
+	size_t i;
+
+	if (k)
+		return k;
 	for (i = 0; i < WALKS_MAX; i++)
 		if (!kept[i].w)
 			return &kept[i];
@@ -540,15 +552,41 @@ static int64_t live_of(struct target *t, const char *type)
 	return live;
 }
 
-/* One slice of the kept walk k within its budget (seconds, 0: the walk's), if incomplete:
- * 0, or a negative errno. */
-static int kept_run(struct kept *k, double seconds)
+/* Over the memory cap: the complete walks of targets other than t, least recently used first,
+ * until under it; whether it is. */
+static bool memory_make_room(const struct target *t)
+{
+	struct kept *k;
+	size_t i;
+
+	while (kept_memory() >= WALKS_MEMORY_MAX) {
+		k = NULL;
+		for (i = 0; i < WALKS_MAX; i++)
+			if (kept[i].w && !kept_of(&kept[i], t) && kept[i].done_at &&
+			    (!k || kept[i].used_at < k->used_at))
+				k = &kept[i];
+		if (!k)
+			return false;
+		kept_drop(k);
+	}
+	return true;
+}
+
+/* One slice of the kept walk k of t within its budget (seconds, 0: the walk's), if
+ * incomplete: 0, or a negative errno.  Over the memory cap once room is made, the slice would
+ * grow the walks further past it: k is dropped instead, -EBUSY. */
+static int kept_run(const struct target *t, struct kept *k, double seconds)
 {
 	struct target_mem mem = { .pid = k->pid };
 	int err;
 
 	if (refwalk_stats(k->w)->complete)
 		return 0;
+	if (!memory_make_room(t)) {
+		kept_drop(k);
+		memory_drops++;
+		return -EBUSY;
+	}
 	err = mem_load(&mem);
 	if (!err) {
 		err = refwalk_run(k->w, mem_readv, &mem, seconds);
@@ -571,7 +609,7 @@ static int walk_slice(struct target *t, const char *type, double seconds, double
 	err = walk_get(t, type, max_age, &k);
 	if (!err) {
 		k->used_at = loop_mono();
-		err = kept_run(k, seconds);
+		err = kept_run(t, k, seconds);
 	}
 	*out = k->w;
 	return err;
@@ -639,14 +677,13 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 
 json_t *view_path_first_json(struct target *t, const char *type)
 {
-	struct refwalk *w;
+	struct kept *k = kept_find(t);
 	json_t *paths, *first = NULL;
-
-	struct kept *k = kept_slot(t);
+	struct refwalk *w;
 
 	/* t's kept walk of another type is not taken over while a `path` may still be asking
 	 * for it. */
-	if (k->w && strcmp(refwalk_wanted(k->w), type) && loop_mono() - k->used_at < WALK_REUSE_S)
+	if (k && strcmp(refwalk_wanted(k->w), type) && loop_mono() - k->used_at < WALK_REUSE_S)
 		return NULL;
 	if (walk_slice(t, type, LEAKS_SLICE_S, LEAKS_REUSE_S, &w) ||
 	    !refwalk_stats(w)->complete)
@@ -702,11 +739,12 @@ json_t *view_paths_status_json(void)
 			"containers", (json_int_t)st->nodes, "memory_bytes", (json_int_t)st->memory,
 			"seconds", st->seconds, "age_s", kept[i].done_at ? now - kept[i].done_at : 0.0));
 	}
-	return json_pack("{s:o, s:I, s:I, s:i, s:f, s:f, s:I, s:f}", "walks", walks,
+	return json_pack("{s:o, s:I, s:I, s:I, s:i, s:f, s:f, s:I, s:f}", "walks", walks,
 			 "memory_bytes", (json_int_t)kept_memory(), "memory_max",
-			 (json_int_t)WALKS_MEMORY_MAX, "walks_max", WALKS_MAX, "tick_slice_s",
-			 TICK_SLICE_S, "tick_total_s", TICK_TOTAL_S, "tick_slices",
-			 (json_int_t)tick_slices, "tick_seconds", tick_seconds);
+			 (json_int_t)WALKS_MEMORY_MAX, "memory_drops", (json_int_t)memory_drops,
+			 "walks_max", WALKS_MAX, "tick_slice_s", TICK_SLICE_S, "tick_total_s",
+			 TICK_TOTAL_S, "tick_slices", (json_int_t)tick_slices, "tick_seconds",
+			 tick_seconds);
 }
 
 /* Walks of targets no longer tracked are dropped. */
@@ -724,37 +762,13 @@ static void kept_sweep(void)
 	}
 }
 
-/* Over the memory cap: the complete walks of targets other than t, least recently used first,
- * until under it; whether it is. */
-static bool memory_make_room(const struct target *t)
-{
-	struct kept *k;
-	size_t i;
-
-	while (kept_memory() >= WALKS_MEMORY_MAX) {
-		k = NULL;
-		for (i = 0; i < WALKS_MAX; i++)
-			if (kept[i].w && !kept_of(&kept[i], t) && kept[i].done_at &&
-			    (!k || kept[i].used_at < k->used_at))
-				k = &kept[i];
-		if (!k)
-			return false;
-		kept_drop(k);
-	}
-	return true;
-}
-
 /* One target's slice: its walk goes on, or (none, or complete and old) the next one starts,
  * of the type `leaks` would walk. */
 static void target_tick(struct target *t, double seconds)
 {
-	struct kept *k = NULL;
+	struct kept *k = kept_find(t);
 	const char *leader;
-	size_t i;
 
-	for (i = 0; i < WALKS_MAX && !k; i++)
-		if (kept_of(&kept[i], t))
-			k = &kept[i];
 	if (!k || (k->done_at && loop_mono() - k->done_at >= TICK_REFRESH_S &&
 		   loop_mono() - k->used_at >= WALK_REUSE_S)) {
 		leader = view_leaks_leader(t, TICK_WINDOW_S);
@@ -764,7 +778,7 @@ static void target_tick(struct target *t, double seconds)
 	if (refwalk_stats(k->w)->complete)
 		return;
 	tick_slices++;
-	if (kept_run(k, seconds))
+	if (kept_run(t, k, seconds))
 		kept_drop(k);
 }
 
