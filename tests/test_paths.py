@@ -261,6 +261,7 @@ def test_walk_in_background(daemon, target_factory):
         time.sleep(1)
     assert mine and mine[0]["type"] == "Session" and mine[0]["complete"], status
     assert status["tick_slices"] > 0 and status["memory_bytes"] <= status["memory_max"], status
+    assert status["memory_drops"] == 0, status  # one walk, far under the cap
     assert 0 < mine[0]["memory_bytes"] <= status["memory_bytes"], status
     doc = daemon.ok("leaks", "-p", str(t.pid), "--window", "60")
     first = doc["suspects"][0]

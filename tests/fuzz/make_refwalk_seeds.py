@@ -3,8 +3,8 @@
 holding a `Wanted` object, the list itself, a deque holding the Wanted object, a suspended
 generator whose frame's local is the list, and a function whose closure's cell holds the
 list, as the offsets table lays them out.  Two variants give the deque other blocks:
-deque-cycle (one block linked to itself, 2^26 - 1 items said) and deque-long (300 blocks of
-64 items, all the Wanted object: 19200).
+deque-cycle (one block linked to itself, 2^26 - 1 items said) and deque-long (40 blocks of
+64 items, all the Wanted object: 2560).
 
     /usr/bin/python3 tests/fuzz/make_refwalk_seeds.py daemon/cpython_offsets.h tests/fuzz/corpus/refwalk
 """
@@ -30,7 +30,7 @@ def rows(header):
         yield {k: int(v, 0) for k, v in re.findall(r"\.(\w+) = (-?\w+)", row)}
 
 
-DEQUE_LONG_BLOCKS = 300
+DEQUE_LONG_BLOCKS = 40  # the seed within `make fuzz`'s -max_len
 
 
 def seed(o, deque=None):
