@@ -338,9 +338,7 @@ int native_scan(struct native *n, struct probes *p, pid_t pid, const struct cens
 		ret = u64map_insert(tally, s->stack, &slot);
 		if (ret < 0)
 			continue;	/* -E2BIG: more stacks than kept, the rest dropped */
-		st = slot;
-		if (ret)
-			*st = (struct stack_tally){};
+		st = slot;	/* a new one zero-filled (u64map.h) */
 		st->bytes += bytes;
 		st->samples++;
 	}

@@ -309,9 +309,10 @@ int view_native_json(struct target *t, json_t **out)
 	size_t i, k;
 
 	*out = NULL;
-	if (!t->sites || !nat)
+	if (!t->sites)
 		return -EOPNOTSUPP;
-	if (!nat->scans)
+	/* No scan yet, or the sample before it failed (not the target's fault). */
+	if (!nat || !nat->scans)
 		return -EAGAIN;
 	native_rss_read(nat, t->pid);	/* a failure keeps the last reading */
 	cache = pystack_cache_new(&t->py);
