@@ -128,11 +128,14 @@ json_t *view_status_json(struct target *t)
 		"no_python_stack", (json_int_t)cnt[PYLEAK_CNT_NO_STACK],
 		"stacks_map_full", (json_int_t)cnt[PYLEAK_CNT_STACKS_FULL]));
 	if (t->native)
-		json_object_set_new(o, "native", json_pack("{s:I, s:I, s:f, s:i, s:i, s:I}",
+		json_object_set_new(o, "native", json_pack("{s:I, s:I, s:f, s:i, s:i, s:I, s:f, s:b}",
 			"scans", (json_int_t)t->native->scans, "errors", (json_int_t)t->native->errors,
 			"scan_seconds", t->native->seconds, "sites_followed", t->native->nsites,
 			"sites_max", NATIVE_SITES_MAX,
-			"memory_bytes", (json_int_t)native_memory_bytes(t->native)));
+			"memory_bytes", (json_int_t)native_memory_bytes(t->native),
+			"period_s", sampler_native_period(),
+			/* the scans need more than their budget's round */
+			"period_over_max", sampler_native_period() > NATIVE_PERIOD_MAX));
 	json_object_set_new(o, "governor", json_pack("{s:f, s:f, s:f, s:I, s:I, s:f}",
 		"budget", t->gov.budget, "spent_ratio", t->gov.ratio, "spent_s", t->gov.cost_ns / 1e9,
 		"page_sample_every", (json_int_t)(t->gov.page_mask + 1),
