@@ -259,6 +259,8 @@ static __always_inline __u64 own_tstate(int *err)
 			return ts;
 		ts = read_user_u64(ts + stack_layout.tstate_next, err);
 	}
+	if (ts && !*err)
+		count(PYLEAK_CNT_THREADS_PAST);	/* its page goes unattributed */
 	return 0;
 }
 
