@@ -111,6 +111,7 @@ def native_runs(request, daemon):
         for name, r in runs.items():
             out[name]["after"] = {k: _snapshot(daemon, r[k]) for k in ("leak", "fixed")}
         out["status"] = daemon.ok("status")
+        out["pids"] = {r[k].pid for r in runs.values() for k in ("leak", "fixed", "malloc")}
     return mode, out
 
 
@@ -123,6 +124,11 @@ def test_malloc_leak_found(native_runs, python):
     assert waited <= FOUND_WITHIN_S, "%s %s: found after %.0f s" % (name, mode, waited)
     assert found["site"]["function"] == "handle"
     assert found["growth"] > 0 and found["unit"] == "bytes"
+    assert found["sites"][0]["live"] == found["sites"][0]["bytes"], found["sites"]
+    # precise mode's two sources see the leaking stack: still one suspect for it
+    same = [s for s in doc["suspects"] if s["type"] == "native" and
+            (s.get("site") or {}).get("stack") == found["site"]["stack"]]
+    assert len(same) == 1, same
 
 
 @pytest.mark.parametrize("python", interpreters())
@@ -143,7 +149,11 @@ def test_cipher_native_grows_with_streamcrypto(native_runs, python):
     assert sites and all(s["owner_type"] == "StreamCrypto" for s in sites), [
         (s["owner_type"], s["bytes"], [(f["function"], f["line"]) for f in s["stack"][:3]]) for s in sites]
     doc = after["native"]
+    stacks = [tuple((f["function"], f["file"], f["line"]) for f in s["stack"])
+              for s in doc["sites"]]
+    assert len(stacks) == len(set(stacks)), "%s %s: a stack listed twice" % (name, mode)
     assert doc["rss_bytes"] > doc["native_bytes"] > 0
+    assert 0 <= doc["mappings_age_s"] <= 6, doc["mappings_age_s"]
     kinds = {m["kind"]: m["bytes"] for m in doc["mappings"]}
     assert set(kinds) >= {"heap", "anon", "file", "stack"} and kinds["heap"] > 0, kinds
     assert 0 < doc["explained_fraction"] <= 1
@@ -164,6 +174,13 @@ def test_cipher_fixed_flat(native_runs, python):
 
 def test_native_bounded_in_status(native_runs):
     mode, out = native_runs
-    for t in out["status"]["targets"]:
+    targets = {t["pid"]: t for t in out["status"]["targets"]}
+    assert out["pids"] and out["pids"] <= set(targets), (out["pids"], sorted(targets))
+    for pid in out["pids"]:
+        t = targets[pid]
+        assert t["sites"]["enabled"], t
         n = t.get("native")
-        assert n and n["errors"] == 0 and n["sites_followed"] <= n["sites_max"], t
+        assert n, "%s %d: sites enabled, no native in status: %s" % (mode, pid, t)
+        assert n["scans"] > 0 and n["errors"] == 0 and n["sites_followed"] <= n["sites_max"], t
+        assert n["period_s"] > 0 and n["period_over_max"] is False, n
+        assert t["sites"]["threads_past_max"] == 0, t["sites"]
