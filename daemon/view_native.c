@@ -245,6 +245,8 @@ static json_t *site_json(struct target *t, struct pystack_cache *cache, struct o
 	json_object_set_new(site, "bytes", json_integer((json_int_t)(e->bytes + 0.5)));
 	json_object_set_new(site, "samples", json_integer((json_int_t)e->samples));
 	json_object_set_new(site, "source", json_string(native_source_name(e->source)));
+	/* distinct stacks may name the same lines: the id tells them apart */
+	json_object_set_new(site, "stack_id", json_integer((json_int_t)e->stack));
 	json_object_set_new(site, "owner_type", !owner_find(t, cache, o, fr, owner, sizeof(owner)) ?
 			    json_string(owner) : json_null());
 	json_object_set_new(site, "truncated", json_boolean(fr->truncated));

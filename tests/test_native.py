@@ -65,8 +65,7 @@ def _buffer_bytes(native):
              if any(f["line"] == BUF_LINE and f["file"] == CIPHER for f in s["stack"])]
     by_stack = {}
     for s in sites:
-        key = tuple((f["function"], f["file"], f["line"]) for f in s["stack"])
-        per_source = by_stack.setdefault(key, {})
+        per_source = by_stack.setdefault(s["stack_id"], {})
         per_source[s["source"]] = per_source.get(s["source"], 0) + s["bytes"]
     return sum(max(v.values()) for v in by_stack.values()), sites
 
@@ -127,7 +126,7 @@ def test_malloc_leak_found(native_runs, python):
     assert found["sites"][0]["live"] == found["sites"][0]["bytes"], found["sites"]
     # precise mode's two sources see the leaking stack: still one suspect for it
     same = [s for s in doc["suspects"] if s["type"] == "native" and
-            (s.get("site") or {}).get("stack") == found["site"]["stack"]]
+            (s.get("site") or {}).get("stack_id") == found["site"]["stack_id"]]
     assert len(same) == 1, same
 
 
@@ -149,8 +148,7 @@ def test_cipher_native_grows_with_streamcrypto(native_runs, python):
     assert sites and all(s["owner_type"] == "StreamCrypto" for s in sites), [
         (s["owner_type"], s["bytes"], [(f["function"], f["line"]) for f in s["stack"][:3]]) for s in sites]
     doc = after["native"]
-    stacks = [tuple((f["function"], f["file"], f["line"]) for f in s["stack"])
-              for s in doc["sites"]]
+    stacks = [s["stack_id"] for s in doc["sites"]]
     assert len(stacks) == len(set(stacks)), "%s %s: a stack listed twice" % (name, mode)
     assert doc["rss_bytes"] > doc["native_bytes"] > 0
     assert 0 <= doc["mappings_age_s"] <= 6, doc["mappings_age_s"]
