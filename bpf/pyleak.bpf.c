@@ -259,6 +259,8 @@ static __always_inline __u64 own_tstate(int *err)
 			return ts;
 		ts = read_user_u64(ts + stack_layout.tstate_next, err);
 	}
+	if (ts && !*err)
+		count(PYLEAK_CNT_THREADS_PAST);	/* its page goes unattributed */
 	return 0;
 }
 
@@ -624,8 +626,11 @@ static __always_inline void fault_block(__u64 addr, struct pyleak_page_site *sit
 	if (bpf_probe_read_user(&c.size, sizeof(c.size), (void *)(c.pool + CPY_POOL_SZIDX)) ||
 	    bpf_probe_read_user(hdr, sizeof(hdr), (void *)(c.pool + CPY_POOL_NEXTOFFSET)))
 		return;
+	/* the size class first: a hostile szidx would wrap the size to 0, and off % 0 is UB */
+	if (c.size >= CPY_SMALL_REQUEST_MAX / 16)
+		return;
 	c.size = (c.size + 1) * 16;
-	if (c.size > CPY_SMALL_REQUEST_MAX || hdr[1] != pool_size - c.size)
+	if (hdr[1] != pool_size - c.size)
 		return;
 	off -= CPY_POOL_HEADER_SIZE;
 	if (off % c.size) {

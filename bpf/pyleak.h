@@ -111,6 +111,7 @@ enum pyleak_counter {
 	PYLEAK_CNT_NATIVE_SAMPLES,	/* native blocks sampled (kept until freed) */
 	PYLEAK_CNT_NATIVE_FREED,	/* of those, freed (or reallocated) */
 	PYLEAK_CNT_NATIVE_DROPPED,	/* sampled but not kept: the block map was full */
+	PYLEAK_CNT_THREADS_PAST,	/* a thread's own state not looked for: past OWN_TSTATE_MAX */
 	PYLEAK_CNT_MAX,
 };
 

@@ -187,16 +187,22 @@ int native_rss_read(struct native *n, pid_t pid)
 	struct procfs_maps *maps = NULL;
 	uint64_t kb, rss[NATIVE_KINDS] = {};
 	struct procfs_map m;
+	double now = loop_mono();
 	int ret;
 
+	/* A client repeating `native` must not stall the loop with smaps walks. */
+	if (n->rss_at && now - n->rss_at < NATIVE_RSS_MAX_AGE)
+		return 0;
 	ret = procfs_smaps_open(pid, &maps);
 	if (ret)
 		return ret;
 	while ((ret = procfs_smaps_next(maps, &m, &kb)) > 0)
 		rss[m.truncated ? NATIVE_FILE : native_kind_of(m.path)] += kb << 10;
 	procfs_maps_close(maps);
-	if (!ret)
+	if (!ret) {
 		memcpy(n->kind_rss, rss, sizeof(rss));
+		n->rss_at = now;
+	}
 	return ret;
 }
 
@@ -338,9 +344,7 @@ int native_scan(struct native *n, struct probes *p, pid_t pid, const struct cens
 		ret = u64map_insert(tally, s->stack, &slot);
 		if (ret < 0)
 			continue;	/* -E2BIG: more stacks than kept, the rest dropped */
-		st = slot;
-		if (ret)
-			*st = (struct stack_tally){};
+		st = slot;	/* a new one zero-filled (u64map.h) */
 		st->bytes += bytes;
 		st->samples++;
 	}

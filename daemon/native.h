@@ -42,6 +42,7 @@ struct native {
 	uint64_t scans, errors;
 	uint64_t rss_bytes;		/* VmRSS */
 	uint64_t kind_rss[NATIVE_KINDS];	/* Rss by mapping kind, bytes (native_rss_read()) */
+	double rss_at;			/* when kind_rss was read (monotonic); 0: never */
 	uint64_t kind_sampled[NATIVE_KINDS];	/* estimated bytes of resident sampled pages */
 	uint64_t pages_seen, pages_resident, pages_python;	/* of the last scan */
 	struct native_estimate *est[NATIVE_SOURCES];	/* by bytes, largest first */
@@ -71,8 +72,11 @@ int native_due(const struct native *n, double now, double period);
 int native_scan(struct native *n, struct probes *p, pid_t pid, const struct census_layout *l,
 		uint32_t max_pages);
 
+/* Reading smaps walks every page table: a reading is reused this long (seconds). */
+#define NATIVE_RSS_MAX_AGE	5.0
+
 /* Reads pid's Rss by mapping kind into n->kind_rss (smaps: its cost grows with the RSS, so
- * on request only); 0 or a negative errno. */
+ * on request only, and not again within NATIVE_RSS_MAX_AGE); 0 or a negative errno. */
 int native_rss_read(struct native *n, pid_t pid);
 
 /* Replaces source's estimates by v (k rows); 0 or -ENOMEM. */

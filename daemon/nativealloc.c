@@ -20,6 +20,8 @@
 static const char *const allocator_names[] = { "libc.so", "libjemalloc", "libtcmalloc",
 					       "libmimalloc" };
 #define NATIVEALLOC_MAX_LIBS 4
+/* Allocator-named libraries opened, hooked or not. */
+#define NATIVEALLOC_MAX_TRIED 16
 
 static const struct {
 	const char *symbol;
@@ -34,6 +36,7 @@ static const struct {
 	{ "aligned_alloc", PYLEAK_HOOK_ALIGNED, -1 },
 	{ "memalign", PYLEAK_HOOK_ALIGNED, -1 },
 };
+#define ALLOCATOR_FUNCS (sizeof(allocator_funcs) / sizeof(allocator_funcs[0]))
 
 struct nativealloc {
 	uint64_t sample_bytes;
@@ -42,7 +45,8 @@ struct nativealloc {
 	int nhooks;
 };
 
-/* Stacks aggregated per walk: as many as the BPF stacks map can hold (its default). */
+/* Stacks aggregated per walk: 4 times the BPF stacks map's default (main.c); past it, the
+ * blocks of further stacks are left out (block_add()), not the walk failed. */
 #define NATIVEALLOC_MAX_STACKS (1u << 16)
 
 void nativealloc_intervals(uint64_t sample_bytes, uint64_t out[PYLEAK_NATIVE_INTERVALS])
@@ -84,11 +88,12 @@ static bool allocator_named(const char *path)
 static int library_hook(struct nativealloc *na, struct probes *p, pid_t pid,
 			const struct procfs_map *m)
 {
+	uint64_t base, vaddr, size, placed[ALLOCATOR_FUNCS] = {};
 	struct elf_file *ef = NULL;
-	uint64_t base, vaddr, size;
+	int fds[ALLOCATOR_FUNCS];
 	char what[64];
-	size_t i;
-	int fd, err, hooked = 0;
+	size_t i, j;
+	int fd, err, n = 0, hooked = 0;
 
 	/* elf_file_open() owns fd from here, on failure too. */
 	err = procfs_map_file_open(pid, m, &fd);
@@ -98,18 +103,32 @@ static int library_hook(struct nativealloc *na, struct probes *p, pid_t pid,
 		err = elf_file_offset_to_vaddr(ef, m->pgoff, &base);
 	if (err)
 		goto cleanup;
-	for (i = 0; i < sizeof(allocator_funcs) / sizeof(allocator_funcs[0]); i++) {
+	for (i = 0; i < ALLOCATOR_FUNCS; i++) {
 		if (elf_file_symbol(ef, allocator_funcs[i].symbol, &vaddr, &size) || !vaddr)
 			continue;
 		if (!elf_file_is_exec(ef))
 			vaddr += m->start - base;
+		/* an alias (glibc's memalign is aligned_alloc) is one probe, counted once */
+		for (j = 0; j < i && !(placed[j] == vaddr &&
+				       allocator_funcs[j].kind == allocator_funcs[i].kind); j++)
+			;
+		if (j < i)
+			continue;
 		snprintf(what, sizeof(what), "native %s", allocator_funcs[i].symbol);
-		if (!probes_hook(p, vaddr, size, allocator_funcs[i].kind, allocator_funcs[i].arg, what))
+		if (!probes_hook(p, vaddr, size, allocator_funcs[i].kind, allocator_funcs[i].arg, what)) {
+			placed[i] = vaddr;
 			hooked++;
-		else if (!i)
+		} else if (!i) {
 			break;
+		}
 	}
 	if (hooked < 2) {
+		/* free alone (or nothing) measures nothing: its traps would cost for nothing */
+		for (i = 0; i < ALLOCATOR_FUNCS; i++)
+			if (placed[i])
+				n += probes_take_links(p, placed[i], allocator_funcs[i].kind, fds + n,
+						       ALLOCATOR_FUNCS - n);
+		probes_close_links(fds, n);
 		err = -ENOENT;
 		goto cleanup;
 	}
@@ -123,11 +142,11 @@ cleanup:
 int nativealloc_attach(struct probes *p, pid_t pid, uint64_t sample_bytes,
 		       struct nativealloc **out)
 {
-	uint64_t inodes[NATIVEALLOC_MAX_LIBS];
+	uint64_t tried[NATIVEALLOC_MAX_TRIED];
 	struct procfs_maps *maps = NULL;
 	struct nativealloc *na;
 	struct procfs_map m;
-	int i, ret;
+	int i, ntried = 0, ret;
 
 	na = calloc(1, sizeof(*na));
 	if (!na)
@@ -136,14 +155,16 @@ int nativealloc_attach(struct probes *p, pid_t pid, uint64_t sample_bytes,
 	ret = procfs_maps_open(pid, &maps);
 	if (ret)
 		goto cleanup;
-	while (na->nlibs < NATIVEALLOC_MAX_LIBS && (ret = procfs_maps_next(maps, &m)) > 0) {
+	while (na->nlibs < NATIVEALLOC_MAX_LIBS && ntried < NATIVEALLOC_MAX_TRIED &&
+	       (ret = procfs_maps_next(maps, &m)) > 0) {
 		if (!m.inode || m.truncated || !allocator_named(m.path))
 			continue;
-		for (i = 0; i < na->nlibs && inodes[i] != m.inode; i++)
+		/* a library maps 4-5 times: each is opened and parsed once, hooked or not */
+		for (i = 0; i < ntried && tried[i] != m.inode; i++)
 			;
-		if (i < na->nlibs)
+		if (i < ntried)
 			continue;
-		inodes[na->nlibs] = m.inode;
+		tried[ntried++] = m.inode;
 		if (library_hook(na, p, pid, &m))
 			log_debug("pid %d: no allocator hooked in %s", pid, m.path);
 	}
@@ -181,6 +202,8 @@ static void block_add(void *ctx, uint64_t addr, const void *value)
 	if (t->err)
 		return;
 	added = u64map_insert(t->stacks, b->stack, (void **)&r);
+	if (added == -E2BIG)
+		return;	/* only the stacks kept count */
 	if (added < 0) {
 		t->err = added;
 		return;

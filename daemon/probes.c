@@ -333,12 +333,12 @@ void probes_unhook(struct probes *p)
 	p->nlinks = 0;
 }
 
-#define NATIVE_KINDS (1U << PYLEAK_HOOK_MALLOC | 1U << PYLEAK_HOOK_CALLOC | \
+#define NATIVE_HOOK_KINDS (1U << PYLEAK_HOOK_MALLOC | 1U << PYLEAK_HOOK_CALLOC | \
 		      1U << PYLEAK_HOOK_REALLOC | 1U << PYLEAK_HOOK_ALIGNED | 1U << PYLEAK_HOOK_FREE)
 
 void probes_unhook_objects(struct probes *p)
 {
-	links_close(p, 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH | NATIVE_KINDS, 0);
+	links_close(p, 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH | NATIVE_HOOK_KINDS, 0);
 }
 
 static unsigned int usdt_count(const struct probes *p)

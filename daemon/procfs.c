@@ -38,15 +38,30 @@ struct procfs_maps {
 };
 
 /* A missing /proc/PID means the process is gone. */
-static int pid_file_open(pid_t pid, const char *name, FILE **out)
+static int pid_fd_open(pid_t pid, const char *name, int *fd)
 {
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	*out = fopen(path, "re");
-	if (!*out)
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (*fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	return 0;
+}
+
+static int pid_file_open(pid_t pid, const char *name, FILE **out)
+{
+	int fd, err;
+
+	err = pid_fd_open(pid, name, &fd);
+	if (err)
+		return err;
+	*out = fdopen(fd, "re");
+	if (!*out) {
+		err = -errno;
+		close(fd);
+	}
+	return err;
 }
 
 /*
@@ -239,14 +254,12 @@ int procfs_pagemap_present(pid_t pid, const uint64_t *pages, size_t n, uint8_t *
 {
 	uint64_t buf[PAGEMAP_BATCH], first = 0;
 	size_t i, have = 0;
-	char path[64];
 	ssize_t got;
-	int fd, err = 0;
+	int fd, err;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
+	err = pid_fd_open(pid, "pagemap", &fd);
+	if (err)
+		return err;
 	for (i = 0; i < n; i++) {
 		/* One read per batch of neighbouring pages: sampled pages cluster in the heap. */
 		if (!have || pages[i] < first || pages[i] - first >= have) {

@@ -23,10 +23,6 @@
 #define CENSUS_PERIOD_GROWING 4.0
 /* Sampled mode keeps history for types with at least this many objects (memory bound). */
 #define SAMPLED_ROW_MIN 256
-/* Native scans (native.h) of all targets share 2% of a core, but each runs every 10 s at
- * least. */
-#define NATIVE_BUDGET 0.02
-#define NATIVE_PERIOD_MAX 10.0
 
 static struct watcher timer = { .fd = -1 };
 static double interval = 2.0;
@@ -191,9 +187,10 @@ static int deaths_read(struct target *t)
 /*
  * Native scans of all targets share NATIVE_BUDGET of a core: each target is scanned once per
  * round, a round lasting as long as all their scans take divided by the budget, at least a
- * sample interval and at most NATIVE_PERIOD_MAX (growth must be judged within leaks' window).
+ * sample interval.  Growth is judged within leaks' window, so a round should not pass
+ * NATIVE_PERIOD_MAX; when the scans need more, the budget wins and status says so.
  */
-static double native_period(void)
+double sampler_native_period(void)
 {
 	const struct target *o;
 	double total = 0;
@@ -202,7 +199,7 @@ static double native_period(void)
 		if (o->native && o->state == TARGET_TRACKING)
 			total += o->native->seconds;
 	total /= NATIVE_BUDGET;
-	return total < interval ? interval : total > NATIVE_PERIOD_MAX ? NATIVE_PERIOD_MAX : total;
+	return total < interval ? interval : total;
 }
 
 /* Precise mode's sampled malloc blocks, as the scan's second source of estimates. */
@@ -234,7 +231,7 @@ static void native_take(struct target *t)
 {
 	if (!t->native && native_new(&t->native))
 		return;
-	if (!native_due(t->native, loop_mono(), native_period()))
+	if (!native_due(t->native, loop_mono(), sampler_native_period()))
 		return;
 	native_scan(t->native, &t->probes, t->pid, &t->layout, t->opt.max_pages);
 	if (t->nalloc)

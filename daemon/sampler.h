@@ -24,4 +24,13 @@ int sampler_sample(struct target *t, bool force_census);
 /* Seconds between two censuses of t: what keeps the daemon's census time in its budget. */
 double sampler_census_period(const struct target *t);
 
+/* Native scans (native.h) are kept to this much of a core, all targets together... */
+#define NATIVE_BUDGET 0.02
+/* ...in rounds that leaks' growth judgement wants at most this long (seconds). */
+#define NATIVE_PERIOD_MAX 10.0
+
+/* Seconds between two native scans of a target: the budget's round (it may pass
+ * NATIVE_PERIOD_MAX: the budget wins). */
+double sampler_native_period(void);
+
 #endif

@@ -123,7 +123,7 @@ static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes
  */
 static void sites_share_pages(struct census *c)
 {
-	size_t i, j, k;
+	size_t i, j, k, w = 0, zero;
 
 	for (i = 0; i < c->nsites; i = j) {
 		double pages = 0, samples = 0;
@@ -142,15 +142,25 @@ static void sites_share_pages(struct census *c)
 			if (s->site != SITE_PAGE)
 				samples += s->estimate;
 		}
-		for (k = i; k < j; k++) {
-			struct census_site *s = &c->sites[k];
+		/* one site-0 row per type: the census's own and the pages' merged (compacted to w) */
+		for (zero = SIZE_MAX, k = i; k < j; k++) {
+			struct census_site s = c->sites[k];
 
-			if (s->site == SITE_PAGE)
-				*s = (struct census_site){ s->type, 0, s->count, (double)s->count };
-			else if (s->site)
-				s->estimate = pages * s->estimate / samples;
+			if (s.site == SITE_PAGE)
+				s = (struct census_site){ s.type, 0, s.count, (double)s.count };
+			else if (s.site)
+				s.estimate = pages * s.estimate / samples;
+			if (!s.site && zero != SIZE_MAX) {
+				c->sites[zero].count += s.count;
+				c->sites[zero].estimate += s.estimate;
+				continue;
+			}
+			if (!s.site)
+				zero = w;
+			c->sites[w++] = s;
 		}
 	}
+	c->nsites = w;
 }
 
 int sites_census(struct probes *p, const struct census_layout *l, uint32_t max_pages,

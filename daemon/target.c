@@ -121,6 +121,9 @@ static double target_end(struct target *t, enum target_state state, const struct
 	pending = probes_close_async(&t->probes);
 	nativealloc_detach(t->nalloc);
 	t->nalloc = NULL;
+	/* Their estimates are no longer measured: left, they would stay the larger total. */
+	if (t->native)
+		native_estimates_set(t->native, NATIVE_SRC_MALLOC, NULL, 0);
 	python_release(&t->py);
 	pystack_memo_free(t->py.memo);
 	t->py.memo = NULL;
@@ -181,6 +184,9 @@ void target_fall_back(struct target *t)
 	probes_unhook_objects(&t->probes);
 	nativealloc_detach(t->nalloc);
 	t->nalloc = NULL;
+	/* Their estimates are no longer measured: left, they would stay the larger total. */
+	if (t->native)
+		native_estimates_set(t->native, NATIVE_SRC_MALLOC, NULL, 0);
 	/* Sampled mode's death windows count their suspects from zero in the same type map. */
 	err = probes_forget_objects(&t->probes);
 	if (err)

@@ -245,6 +245,8 @@ static json_t *site_json(struct target *t, struct pystack_cache *cache, struct o
 	json_object_set_new(site, "bytes", json_integer((json_int_t)(e->bytes + 0.5)));
 	json_object_set_new(site, "samples", json_integer((json_int_t)e->samples));
 	json_object_set_new(site, "source", json_string(native_source_name(e->source)));
+	/* distinct stacks may name the same lines: the id tells them apart */
+	json_object_set_new(site, "stack_id", json_integer((json_int_t)e->stack));
 	json_object_set_new(site, "owner_type", !owner_find(t, cache, o, fr, owner, sizeof(owner)) ?
 			    json_string(owner) : json_null());
 	json_object_set_new(site, "truncated", json_boolean(fr->truncated));
@@ -255,7 +257,11 @@ cleanup:
 	return site;
 }
 
-/* The n largest estimates of all sources, largest first, into v (room for n); how many. */
+/*
+ * The n largest estimates of all sources, largest first, into v (room for n); how many.  The
+ * sources measure the same memory twice: a stack's row is its larger one (native_bytes()'s
+ * max rule), never both.
+ */
 static size_t largest(const struct native *nat, struct native_estimate *v, size_t n)
 {
 	size_t k = 0, i, j;
@@ -267,11 +273,35 @@ static size_t largest(const struct native *nat, struct native_estimate *v, size_
 
 			if (k == n && e->bytes <= v[k - 1].bytes)
 				break;	/* each source's list is sorted */
+			for (j = 0; j < k && v[j].stack != e->stack; j++)
+				;
+			if (j < k) {
+				if (v[j].bytes >= e->bytes)
+					continue;
+				memmove(&v[j], &v[j + 1], (k - j - 1) * sizeof(*v));
+				k--;
+			}
 			for (j = k < n ? k++ : n - 1; j > 0 && v[j - 1].bytes < e->bytes; j--)
 				v[j] = v[j - 1];
 			v[j] = *e;
 		}
 	return k;
+}
+
+/* Whether followed site i's stack has a larger row from another source (largest()'s rule). */
+static bool site_shadowed(const struct native *nat, int i)
+{
+	const struct native_estimate *e = &nat->sites[i].e;
+	int j;
+
+	for (j = 0; j < nat->nsites; j++) {
+		const struct native_estimate *o = &nat->sites[j].e;
+
+		if (j != i && o->stack == e->stack &&
+		    (o->bytes > e->bytes || (o->bytes == e->bytes && j < i)))
+			return true;
+	}
+	return false;
 }
 
 static json_t *mappings_json(const struct native *nat)
@@ -309,9 +339,10 @@ int view_native_json(struct target *t, json_t **out)
 	size_t i, k;
 
 	*out = NULL;
-	if (!t->sites || !nat)
+	if (!t->sites)
 		return -EOPNOTSUPP;
-	if (!nat->scans)
+	/* No scan yet, or the sample before it failed (not the target's fault). */
+	if (!nat || !nat->scans)
 		return -EAGAIN;
 	native_rss_read(nat, t->pid);	/* a failure keeps the last reading */
 	cache = pystack_cache_new(&t->py);
@@ -328,13 +359,14 @@ int view_native_json(struct target *t, json_t **out)
 	pystack_cache_free(cache);
 	nb = native_bytes(nat);
 	explained = nat->rss_bytes ? (nb + (double)t->census_bytes) / (double)nat->rss_bytes : 0;
-	doc = json_pack("{s:i, s:I, s:I, s:I, s:f, s:o, s:o, s:f, s:f, s:{s:I,s:I,s:I,s:I}, s:s}",
+	doc = json_pack("{s:i, s:I, s:I, s:I, s:f, s:o, s:o, s:f, s:f, s:f, s:{s:I,s:I,s:I,s:I}, s:s}",
 		"pid", t->pid, "rss_bytes", (json_int_t)nat->rss_bytes,
 		"python_objects_bytes", (json_int_t)t->census_bytes,
 		"native_bytes", (json_int_t)(nb + 0.5),
 		"explained_fraction", explained > 1 ? 1.0 : explained,
 		"sites", sites, "mappings", mappings_json(nat),
 		"scan_seconds", nat->seconds, "age_s", loop_mono() - nat->at,
+		"mappings_age_s", nat->rss_at ? loop_mono() - nat->rss_at : -1.0,
 		"pages", "sampled", (json_int_t)nat->pages_seen, "resident",
 		(json_int_t)nat->pages_resident, "in_pools", (json_int_t)nat->pages_python,
 		"sample_every", (json_int_t)(t->gov.page_mask + 1),
@@ -395,8 +427,8 @@ size_t view_native_suspects(struct target *t, double now, double window_s, json_
 		struct leak_score sc;
 		json_t *site, *doc;
 
-		if (history_score(s->hist, now, window_s, &sc) || sc.growth_score < 0.5 ||
-		    sc.growth < (int64_t)NATIVE_GROWTH_MIN)
+		if (site_shadowed(nat, i) || history_score(s->hist, now, window_s, &sc) ||
+		    sc.growth_score < 0.5 || sc.growth < (int64_t)NATIVE_GROWTH_MIN)
 			continue;
 		if (!cache)
 			cache = pystack_cache_new(&t->py);
@@ -405,6 +437,8 @@ size_t view_native_suspects(struct target *t, double now, double window_s, json_
 		site = site_json(t, cache, &o, &s->e);
 		if (!site)
 			continue;
+		/* the contract's suspect sites carry live: here, bytes */
+		json_object_set(site, "live", json_object_get(site, "bytes"));
 		doc = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:s, s:I, s:i, s:f, s:s, s:s, s:b, s:O, "
 				"s:[O]}",
 			"type", "native", "live", (json_int_t)s->e.bytes, "bytes", (json_int_t)s->e.bytes,

@@ -120,19 +120,23 @@ json_t *view_status_json(struct target *t)
 		"types_map_full", (json_int_t)cnt[PYLEAK_CNT_TYPES_FULL],
 		"read_errors", (json_int_t)cnt[PYLEAK_CNT_READ_ERRORS],
 		"events_lost", (json_int_t)cnt[PYLEAK_CNT_EVENTS_LOST]));
-	json_object_set_new(o, "sites", json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_object_set_new(o, "sites", json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"enabled", t->sites, "code_memo_bytes", (json_int_t)pystack_memo_bytes(t->py.memo),
 		"page_faults", (json_int_t)cnt[PYLEAK_CNT_FAULTS],
 		"pages_sampled", (json_int_t)cnt[PYLEAK_CNT_PAGES],
 		"pages_skipped", (json_int_t)cnt[PYLEAK_CNT_PAGES_SKIPPED],
 		"no_python_stack", (json_int_t)cnt[PYLEAK_CNT_NO_STACK],
-		"stacks_map_full", (json_int_t)cnt[PYLEAK_CNT_STACKS_FULL]));
+		"stacks_map_full", (json_int_t)cnt[PYLEAK_CNT_STACKS_FULL],
+		"threads_past_max", (json_int_t)cnt[PYLEAK_CNT_THREADS_PAST]));
 	if (t->native)
-		json_object_set_new(o, "native", json_pack("{s:I, s:I, s:f, s:i, s:i, s:I}",
+		json_object_set_new(o, "native", json_pack("{s:I, s:I, s:f, s:i, s:i, s:I, s:f, s:b}",
 			"scans", (json_int_t)t->native->scans, "errors", (json_int_t)t->native->errors,
 			"scan_seconds", t->native->seconds, "sites_followed", t->native->nsites,
 			"sites_max", NATIVE_SITES_MAX,
-			"memory_bytes", (json_int_t)native_memory_bytes(t->native)));
+			"memory_bytes", (json_int_t)native_memory_bytes(t->native),
+			"period_s", sampler_native_period(),
+			/* the scans need more than their budget's round */
+			"period_over_max", sampler_native_period() > NATIVE_PERIOD_MAX));
 	json_object_set_new(o, "governor", json_pack("{s:f, s:f, s:f, s:I, s:I, s:f}",
 		"budget", t->gov.budget, "spent_ratio", t->gov.ratio, "spent_s", t->gov.cost_ns / 1e9,
 		"page_sample_every", (json_int_t)(t->gov.page_mask + 1),
