@@ -574,6 +574,8 @@ static int walk_slice(struct target *t, const char *type, double seconds, double
 	err = walk_get(t, type, max_age, &k);
 	if (!err) {
 		k->used_at = loop_mono();
+		/* The latest count: the one at its start may predate the first sample. */
+		refwalk_expect(k->w, live_of(t, type));
 		err = kept_run(k, seconds);
 	}
 	*out = k->w;
@@ -611,6 +613,9 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 	int err;
 
 	*out = NULL;
+	/* A count of the type's live objects to judge the walk by (precise mode: none before the
+	 * first sample after attach). */
+	sampler_sample(t, false);
 	err = walk_slice(t, type, 0, WALK_REUSE_S, &w);
 	if (err)
 		return err;
