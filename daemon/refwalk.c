@@ -90,6 +90,29 @@ struct retained_val { uint64_t count, bytes; };
 /* Owners whose graph is walked: evenly spread over those reached; the figures per owner are
  * theirs, the totals scaled to all owners. */
 #define DOM_SAMPLE_MAX		4096u
+/* GC list nodes followed to find the owners there, all calls (census.c's bound). */
+#define GC_NODES_MAX		(1ull << 28)
+#define GC_PTR_MASK		(~3ull)
+#define GC_LISTS		4	/* generations 0, 1, 2 and the permanent one */
+
+/*
+ * The owners found on the GC lists, when most wanted objects were reached from no root (kept
+ * by reference cycles alone): the wanted objects on the generations' lists, every stride-th
+ * one kept (the stride doubled, every other one dropped, when the sample is full).  A list is
+ * followed while each node links back to the one before (census_gc_node_check()), up to the
+ * node that was its last when it was started: the target appends to it meanwhile.
+ */
+struct gc_owner { uint64_t addr, type; };
+
+struct gcscan {
+	struct gc_owner *owners;	/* DOM_SAMPLE_MAX */
+	uint32_t n;
+	uint64_t stride, found, followed;
+	uint64_t state;			/* the GC state's address */
+	uint64_t prev, node, last;	/* where the list being followed is; node 0: not started */
+	int list;			/* GC_LISTS: done */
+	bool started;
+};
 
 struct vertex {
 	uint64_t addr, type, size, refcnt;
@@ -122,6 +145,8 @@ struct refwalk {
 	uint32_t nslots;
 	struct u64map *retained;	/* type -> struct retained_val: what the owners dominate */
 	struct dom dom;
+	uint64_t live;		/* the wanted objects as counted elsewhere (refwalk_expect()) */
+	struct gcscan gcs;
 	struct ref pending[PENDING_MAX];
 	uint32_t npending;
 	uint8_t scratch[PENDING_MAX * (RANGE_GAP + 24)];
@@ -1383,8 +1408,94 @@ static int roots_add(struct refwalk *w)
 	return err ? err : pending_flush(w);
 }
 
-/* The owners: the wanted containers the walk reached, DOM_SAMPLE_MAX at most, evenly
- * spread. */
+/* The GC state's address: in the runtime on 3.8, in the main interpreter on 3.9+. */
+static bool gc_state_read(struct refwalk *w, uint64_t *state)
+{
+	const struct cpython_offsets *o = w->l.o;
+	uint64_t interp;
+
+	if (!o->interp_gc) {
+		*state = w->l.runtime + o->runtime_gc;
+		return o->runtime_gc != 0;
+	}
+	if (!rd64(w, w->l.runtime + o->runtime_interp_main, &interp) || !user_addr(interp, o->interp_gc))
+		return false;
+	*state = interp + o->interp_gc;
+	return true;
+}
+
+static void gc_owner_add(struct gcscan *s, uint64_t addr, uint64_t type)
+{
+	uint32_t i;
+
+	if (s->found % s->stride)
+		return;
+	if (s->n == DOM_SAMPLE_MAX) {
+		for (i = 0; i < DOM_SAMPLE_MAX / 2; i++)
+			s->owners[i] = s->owners[2 * i];
+		s->n = DOM_SAMPLE_MAX / 2;
+		s->stride *= 2;
+		if (s->found % s->stride)
+			return;
+	}
+	s->owners[s->n++] = (struct gc_owner){ addr, type };
+}
+
+/* Follows the GC lists from where the last call stopped, sampling the wanted objects on them
+ * into w->gcs: 0 done, -EAGAIN to be continued, -ENOMEM. */
+static int gc_owners_find(struct refwalk *w)
+{
+	const struct cpython_offsets *o = w->l.o;
+	struct gcscan *s = &w->gcs;
+	uint64_t words[4], head, next, steps = 0;
+	const struct tinfo *ti;
+	int32_t collecting;
+
+	if (!s->started) {
+		s->owners = malloc(DOM_SAMPLE_MAX * sizeof(*s->owners));
+		if (!s->owners)
+			return -ENOMEM;
+		s->started = true;
+		s->stride = 1;
+		/* During a collection _gc_prev holds refcount copies: no list to follow. */
+		if (!gc_state_read(w, &s->state) ||
+		    !rd(w, s->state + o->gc_collecting, &collecting, sizeof(collecting)) || collecting)
+			s->list = GC_LISTS;
+	}
+	for (; s->list < GC_LISTS; s->list++, s->node = 0) {
+		head = s->state + (s->list < 3 ? o->gc_generations + s->list * o->gc_generation_size :
+				   o->gc_permanent);
+		if (!s->node) {
+			if (!rd(w, head, words, 16))
+				continue;
+			s->prev = head;
+			s->node = words[0] & GC_PTR_MASK;
+			s->last = words[1] & GC_PTR_MASK;
+		}
+		while (s->node != head) {
+			if ((++steps & 255) == 0 && over_budget(w))
+				return -EAGAIN;
+			/* The node, then its object's refcount and type. */
+			if (s->followed++ >= GC_NODES_MAX || !rd(w, s->node, words, sizeof(words)) ||
+			    census_gc_node_check(words, s->prev, &next))
+				break;	/* unlinked under the walk, or not a list: what was seen */
+			ti = words[2] >= 1 && words[2] <= REFCNT_MAX ? tinfo_get(w, words[3]) : NULL;
+			if (ti && ti->wanted && tinfo_followed(ti)) {
+				gc_owner_add(s, s->node + CPY_GC_HEAD_SIZE, words[3]);
+				s->found++;
+			}
+			if (s->node == s->last)
+				break;
+			s->prev = s->node;
+			s->node = next;
+		}
+	}
+	w->st.owners_gc = s->found;
+	return 0;
+}
+
+/* The owners: those found on the GC lists if any, else the wanted containers the walk
+ * reached, DOM_SAMPLE_MAX at most, evenly spread. */
 static int dom_start(struct refwalk *w)
 {
 	struct dom *d = &w->dom;
@@ -1398,7 +1509,9 @@ static int dom_start(struct refwalk *w)
 	d->v = calloc(d->cap, sizeof(*d->v));
 	if (!d->v || u64map_new(sizeof(uint32_t), DOM_VERTICES_MAX, &d->of))
 		return -ENOMEM;
-	for (i = 0; i < w->n; i++)
+	for (i = 0; i < w->gcs.n; i++)
+		vertex_add(w, w->gcs.owners[i].addr, w->gcs.owners[i].type, true, true);
+	for (i = 0; !w->gcs.n && i < w->n; i++)
 		if (w->nodes[i].wanted && seen++ % stride == 0)
 			vertex_add(w, w->nodes[i].addr, w->nodes[i].type, true, true);
 	return 0;
@@ -1649,9 +1762,15 @@ void refwalk_free(struct refwalk *w)
 	u64map_free(w->groups);
 	u64map_free(w->retained);
 	dom_free(&w->dom);
+	free(w->gcs.owners);
 	free(w->slots);
 	free(w->nodes);
 	free(w);
+}
+
+void refwalk_expect(struct refwalk *w, uint64_t live)
+{
+	w->live = live;
 }
 
 const char *refwalk_wanted(const struct refwalk *w)
@@ -1695,15 +1814,20 @@ int refwalk_run(struct refwalk *w, refwalk_readv_fn readv, void *arg, double max
 		}
 		err = err ? err : flush;
 	}
+	/* Most wanted objects reached from no root are kept by reference cycles alone: their
+	 * owners are found on the GC lists. */
+	if (!err && w->live > 2 * w->st.wanted)
+		err = gc_owners_find(w);
 	/* What the wanted containers retain, once the heap above them is known. */
-	if (!err && w->st.owners && !w->dom.done)
+	if (!err && (w->st.owners || w->st.owners_gc) && !w->dom.done)
 		err = dom_run(w);
 	w->st.seconds += mono() - w->call_start;
 	w->st.memory = sizeof(*w) + (uint64_t)w->cap * sizeof(*w->nodes) +
 		       (w->slots ? SLOTS_MAX * sizeof(*w->slots) : 0) + u64map_bytes(w->visited) +
 		       u64map_bytes(w->types) + u64map_bytes(w->groups) + u64map_bytes(w->retained) +
 		       (uint64_t)w->dom.cap * sizeof(*w->dom.v) + (uint64_t)w->dom.ecap * sizeof(*w->dom.e) +
-		       (w->dom.of ? u64map_bytes(w->dom.of) : 0);
+		       (w->dom.of ? u64map_bytes(w->dom.of) : 0) +
+		       (w->gcs.owners ? DOM_SAMPLE_MAX * sizeof(*w->gcs.owners) : 0);
 	if (!err)
 		w->st.complete = true;
 	return err;

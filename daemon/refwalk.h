@@ -91,7 +91,9 @@ struct refwalk_stats {
 	uint64_t corrupt;	/* data that cannot be a live heap's, skipped */
 	uint64_t wanted;	/* references to the wanted type's objects */
 	uint64_t owners;	/* wanted containers (class instances...), each once */
-	/* Once complete, from the dominators of the graph below a sample of the owners: */
+	uint64_t owners_gc;	/* found on the GC lists, when most were reached from no root */
+	/* Once complete, from the dominators of the graph below a sample of the owners (those
+	 * found on the GC lists if owners_gc): */
 	uint64_t owners_sampled;	/* the owners in it (all, up to 4096) */
 	uint64_t owner_bytes;	/* their size, their buffers included */
 	uint64_t retained_bytes;	/* theirs and what they dominate */
@@ -112,6 +114,11 @@ int refwalk_new(const struct refwalk_layout *l, const struct refwalk_limits *lim
 		const char *wanted, struct refwalk **out);
 void refwalk_free(struct refwalk *w);
 const char *refwalk_wanted(const struct refwalk *w);
+
+/* The wanted type's live objects as counted elsewhere (census, probes), before the walk: if it
+ * reaches fewer than half as many from the roots, the rest are kept by reference cycles alone,
+ * and the owners of the retained-size graph are the wanted containers on the GC lists. */
+void refwalk_expect(struct refwalk *w, uint64_t live);
 
 /* The walk's layout, with the types it found by name (a deque's). */
 const struct refwalk_layout *refwalk_layout(const struct refwalk *w);

@@ -46,6 +46,9 @@ json_t *view_path_first_json(struct target *t, const char *type_name);
  * "dict value", "dict key", "set", "attribute", ..., "type", "length"}; NULL if nothing does. */
 json_t *view_path_holder_json(json_t *path);
 
+/* The type of t's kept walk, or NULL. */
+const char *view_path_walked(const struct target *t);
+
 /* `status`: the walks the daemon keeps, one per target at most (pid, type, containers,
  * memory), their memory and its cap, and the sampler's slices. */
 json_t *view_paths_status_json(void);

@@ -112,26 +112,34 @@ int view_leak_judge(const struct target *t, const struct type_row *r, double now
 
 /*
  * One leak per root.  The walk is of the first class among the likely leaks (a class owns the
- * builtins that grow with it), else of the first suspect.  Its path and what each of its
+ * builtins that grow with it), else of the first suspect; of the class already walked if it
+ * is among them, as classes that grow together (an owner and its ctypes buffers) swap places
+ * from one sample to the next, and each switch would start the walk anew.  Its path and what each of its
  * objects holds alone ("retains", "retained_bytes") go to it, and the other suspects it
  * retains, 0.5 or more per owner, are folded into it: each goes, marked "retained_by", under
  * its "retains" entry ("suspect") instead of being ranked.  An owner that folds a suspect
  * ranked above it leads.
  */
-static size_t leader_pick(const struct suspect *list, size_t m)
+static size_t leader_pick(struct target *t, const struct suspect *list, size_t m)
 {
-	size_t i;
+	const char *walked = view_path_walked(t);
+	size_t i, first = m;
 
-	for (i = 0; i < m && list[i].score >= 0.5; i++)
-		if (list[i].class)
+	for (i = 0; i < m && list[i].score >= 0.5; i++) {
+		if (!list[i].class || !list[i].doc)
+			continue;
+		if (walked && !strcmp(json_string_value(json_object_get(list[i].doc, "type")), walked))
 			return i;
-	return 0;
+		if (first == m)
+			first = i;
+	}
+	return first < m ? first : 0;
 }
 
 const char *view_leaks_leader(struct target *t, double window_s)
 {
 	struct suspect best = { .score = -1 }, best_class = { .score = -1 }, s;
-	const char *name = NULL, *class_name = NULL;
+	const char *name = NULL, *class_name = NULL, *walked = view_path_walked(t);
 	double now = loop_mono();
 	struct leak_score sc;
 	size_t i;
@@ -147,7 +155,10 @@ const char *view_leaks_leader(struct target *t, double window_s)
 			best = s;
 			name = r->name;
 		}
-		if (s.class && (!class_name || suspect_cmp(&s, &best_class) < 0)) {
+		if (s.class && class_name && walked && !strcmp(class_name, walked))
+			continue;
+		if (s.class && (!class_name || suspect_cmp(&s, &best_class) < 0 ||
+				(walked && !strcmp(r->name, walked)))) {
 			best_class = s;
 			class_name = r->name;
 		}
@@ -242,7 +253,7 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	qsort(list, m, sizeof(*list), suspect_cmp);
 	/* The first suspect's retention path, from the reference walk: one budgeted slice per
 	 * reply until it is complete, then the kept walk. */
-	k = leader_pick(list, m);
+	k = leader_pick(t, list, m);
 	if (m && list[k].doc && list[k].score >= 0.5 &&
 	    strcmp(json_string_value(json_object_get(list[k].doc, "type")), "native")) {
 		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[k].doc, "type")));

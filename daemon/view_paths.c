@@ -248,6 +248,18 @@ static struct kept *kept_slot(const struct target *t)
 	return k;
 }
 
+/* Live objects of the type named type, as the latest sample counted them. */
+static int64_t live_of(struct target *t, const char *type)
+{
+	int64_t live = 0;
+	size_t i;
+
+	for (i = 0; i < t->rows.n; i++)
+		if (!strcmp(t->rows.v[i].name, type) && t->rows.v[i].live > 0)
+			live += t->rows.v[i].live;
+	return live;
+}
+
 /* The walk for (t, type): t's kept one if it is of type and younger than max_age once
  * complete, else a new one. */
 static int walk_get(struct target *t, const char *type, double max_age, struct kept **out)
@@ -267,6 +279,7 @@ static int walk_get(struct target *t, const char *type, double max_age, struct k
 		err = refwalk_new(&l, &lim, type, &k->w);
 	if (err)
 		return err;
+	refwalk_expect(k->w, live_of(t, type));
 	k->pid = t->pid;
 	k->attached_at = t->attached_at;
 	return 0;
@@ -514,6 +527,8 @@ static json_t *path_json(const struct namer *nm, struct refwalk *w, const struct
 static void retains_add(struct target *t, struct refwalk *w, json_t *doc)
 {
 	const struct refwalk_stats *st = refwalk_stats(w);
+	/* Found on the GC lists when cycles alone keep them, else reached from the roots. */
+	uint64_t owners = st->owners_gc ? st->owners_gc : st->owners;
 	struct refwalk_retained r[RETAINS_MAX];
 	json_t *arr;
 	char name[NAME_LEN];
@@ -531,25 +546,13 @@ static void retains_add(struct target *t, struct refwalk *w, json_t *doc)
 	json_object_set_new(doc, "retains", arr);
 	/* The sample's, scaled to every owner reached. */
 	json_object_set_new(doc, "retained_bytes", json_integer((json_int_t)((double)st->retained_bytes *
-		(st->owners > st->owners_sampled ? (double)st->owners / st->owners_sampled : 1))));
-	json_object_set_new(doc, "owners", json_integer(st->owners));
+		(owners > st->owners_sampled ? (double)owners / st->owners_sampled : 1))));
+	json_object_set_new(doc, "owners", json_integer(owners));
 	json_object_set_new(doc, "retained_covered", json_boolean(st->retained_covered &&
 								  !st->retained_opaque));
 	json_object_set_new(doc, "retained_graph", json_pack("{s:I, s:I, s:I}", "owners",
 		(json_int_t)st->owners_sampled, "objects", (json_int_t)st->retained_vertices,
 		"opaque", (json_int_t)st->retained_opaque));
-}
-
-/* Live objects of the type named type, as the latest sample counted them. */
-static int64_t live_of(struct target *t, const char *type)
-{
-	int64_t live = 0;
-	size_t i;
-
-	for (i = 0; i < t->rows.n; i++)
-		if (!strcmp(t->rows.v[i].name, type) && t->rows.v[i].live > 0)
-			live += t->rows.v[i].live;
-	return live;
 }
 
 /* Over the memory cap: the complete walks of targets other than t, least recently used first,
@@ -609,6 +612,8 @@ static int walk_slice(struct target *t, const char *type, double seconds, double
 	err = walk_get(t, type, max_age, &k);
 	if (!err) {
 		k->used_at = loop_mono();
+		/* The latest count: the one at its start may predate the first sample. */
+		refwalk_expect(k->w, live_of(t, type));
 		err = kept_run(t, k, seconds);
 	}
 	*out = k->w;
@@ -646,6 +651,9 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 	int err;
 
 	*out = NULL;
+	/* A count of the type's live objects to judge the walk by (precise mode: none before the
+	 * first sample after attach). */
+	sampler_sample(t, false);
 	err = walk_slice(t, type, 0, WALK_REUSE_S, &w);
 	if (err)
 		return err;
@@ -692,9 +700,24 @@ json_t *view_path_first_json(struct target *t, const char *type)
 	if (paths && !paths_add(t, w, type, 1, paths))
 		first = json_incref(json_array_get(paths, 0));
 	json_decref(paths);
+	/* No path: its owners, if found on the GC lists, are kept by reference cycles alone. */
+	if (!first && paths && refwalk_stats(w)->owners_gc)
+		first = json_pack("{s:b, s:I, s:s}", "unreachable", true, "objects",
+				  (json_int_t)refwalk_stats(w)->owners_gc, "text",
+				  "reference cycles alone (reached from no root: waiting for the collector)");
 	if (first)
 		retains_add(t, w, first);
 	return first;
+}
+
+const char *view_path_walked(const struct target *t)
+{
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX; i++)
+		if (kept_of(&kept[i], t))
+			return refwalk_wanted(kept[i].w);
+	return NULL;
 }
 
 json_t *view_path_holder_json(json_t *path)
