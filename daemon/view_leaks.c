@@ -12,9 +12,11 @@ struct suspect {
 	json_t *doc;
 	double score, growth_per_min;
 	bool class;
+	bool native;	/* a native site: its growth is in bytes, not objects */
 };
 
-/* By score, then classes before builtins (what a user can act on), then by growth rate. */
+/* By score, then classes before builtins (what a user can act on), then types before native
+ * sites (growth in objects and in bytes do not compare), then by growth rate. */
 static int suspect_cmp(const void *a, const void *b)
 {
 	const struct suspect *x = a, *y = b;
@@ -23,6 +25,8 @@ static int suspect_cmp(const void *a, const void *b)
 		return (y->score > x->score) - (y->score < x->score);
 	if (x->class != y->class)
 		return y->class - x->class;
+	if (x->native != y->native)
+		return x->native - y->native;
 	return (y->growth_per_min > x->growth_per_min) - (y->growth_per_min < x->growth_per_min);
 }
 
@@ -150,7 +154,7 @@ const char *view_leaks_leader(struct target *t, double window_s)
 		if (view_leak_judge(t, r, now, window_s, &sc) != 1 || sc.score < 0.5)
 			continue;
 		s = (struct suspect){ NULL, sc.score, sc.growth_per_min,
-				      (r->st.flags & PYLEAK_TYPE_HEAP) != 0 };
+				      (r->st.flags & PYLEAK_TYPE_HEAP) != 0, false };
 		if (!name || suspect_cmp(&s, &best) < 0) {
 			best = s;
 			name = r->name;
@@ -210,7 +214,7 @@ static size_t native_suspects_add(struct target *t, double now, double window_s,
 	k = view_native_suspects(t, now, window_s, docs, scores, NATIVE_SITES_MAX);
 	for (i = 0; i < k; i++)
 		out[i] = (struct suspect){ docs[i], scores[i],
-			json_real_value(json_object_get(docs[i], "growth_per_min")), false };
+			json_real_value(json_object_get(docs[i], "growth_per_min")), false, true };
 	return k;
 }
 
@@ -241,7 +245,7 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 			holder = view_holder_json(t, now - window_s, sc.growth, sc.evidence,
 						  sizeof(sc.evidence));
 		list[m] = (struct suspect){ suspect_json(r, &sc, holder), sc.score,
-					    sc.growth_per_min, (r->st.flags & PYLEAK_TYPE_HEAP) != 0 };
+					    sc.growth_per_min, (r->st.flags & PYLEAK_TYPE_HEAP) != 0, false };
 		if (list[m].doc && sc.growth_score >= 0.5) {
 			sites = suspect_sites_json(t, r, &src);
 			if (sites)

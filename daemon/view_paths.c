@@ -710,13 +710,30 @@ json_t *view_path_first_json(struct target *t, const char *type)
 	return first;
 }
 
+/* A complete walk whose owners hold nothing alone (a ctypes buffer: cycles keep its owner)
+ * cannot lead one leak per root: another class may. */
+static bool walk_retains(const struct refwalk *w)
+{
+	const struct refwalk_stats *st = refwalk_stats(w);
+	struct refwalk_retained r[RETAINS_MAX];
+	size_t n, i;
+
+	if (!st->complete)
+		return true;
+	n = refwalk_retained(w, r, RETAINS_MAX);
+	for (i = 0; i < n && i < RETAINS_MAX; i++)
+		if (st->owners_sampled && r[i].count * 2 >= st->owners_sampled)
+			return true;
+	return false;
+}
+
 const char *view_path_walked(const struct target *t)
 {
 	size_t i;
 
 	for (i = 0; i < WALKS_MAX; i++)
 		if (kept_of(&kept[i], t))
-			return refwalk_wanted(kept[i].w);
+			return walk_retains(kept[i].w) ? refwalk_wanted(kept[i].w) : NULL;
 	return NULL;
 }
 
