@@ -2,11 +2,11 @@
 /*
  * Live-object accounting for one CPython process.
  *
- * Birth hooks see an object once it has its type (and refcount 1); death hooks are the
- * tp_dealloc functions of the watched types.  Every object born after attach is kept in
- * `objs` (address -> type), so deaths of objects that existed before attach never touch
- * the per-type counts, and an address reborn without a seen death fixes its old type's
- * count (`replaced`) instead of leaking an entry.
+ * Births are counted by type where an object is allocated (PyType_GenericAlloc's entry: its
+ * type and item count are the arguments), deaths by type at the type's own tp_dealloc, older
+ * objects' too: the population change since attach is born - died.  Only the births sampled
+ * for their allocation site need the object's address (the constructor's return): those are
+ * kept in `objs` (address -> type, size, stack) until they die.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -19,6 +19,10 @@
 const volatile bool adopt_heap_types = true;
 /* The target's pid (tgid), for the exec tracepoint. */
 const volatile __u32 target_tgid = 0;
+
+/* Uprobe sessions (kernel 6.12+): programs that use them are loaded only where they exist. */
+extern bool bpf_session_is_return(void) __ksym;
+extern __u64 *bpf_session_cookie(void) __ksym;
 
 /* Read by the daemon through the skeleton's mmap of .bss. */
 struct pyleak_gc gc_state = {};
@@ -109,19 +113,37 @@ static __always_inline __u64 read_user_u64(__u64 addr, int *err)
 	return v;
 }
 
+/* Reads the type's tp_dealloc and sizes into ts once; 0, or -1 if they cannot be read. */
+static __always_inline int type_cache(struct pyleak_type_stats *ts, __u64 type)
+{
+	__u64 dealloc, basic, item;
+	int err = 0;
+
+	if (ts->dealloc)
+		return 0;
+	dealloc = read_user_u64(type + CPY_TP_DEALLOC, &err);
+	basic = read_user_u64(type + CPY_TP_BASICSIZE, &err);
+	item = read_user_u64(type + CPY_TP_ITEMSIZE, &err);
+	if (err || !dealloc)
+		return -1;
+	ts->basicsize = basic;
+	ts->itemsize = item;
+	ts->dealloc = dealloc;
+	return 0;
+}
+
 /* A heap type seen for the first time: start counting it and ask the daemon to hook its dealloc. */
 static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
 {
 	struct pyleak_type_stats zero = { .flags = PYLEAK_TYPE_HEAP };
 	struct pyleak_event *ev;
-	__u64 flags, dealloc;
+	__u64 flags;
 	int err = 0;
 
 	if (!adopt_heap_types)
 		return NULL;
 	flags = read_user_u64(type + CPY_TP_FLAGS, &err);
-	dealloc = read_user_u64(type + CPY_TP_DEALLOC, &err);
-	if (err) {
+	if (err || type_cache(&zero, type)) {
 		count(PYLEAK_CNT_READ_ERRORS);
 		return NULL;
 	}
@@ -140,7 +162,7 @@ static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
 		ev->kind = PYLEAK_EV_NEW_TYPE;
 		ev->pad = 0;
 		ev->type = type;
-		ev->dealloc = dealloc;
+		ev->dealloc = zero.dealloc;
 		bpf_ringbuf_submit(ev, 0);
 	} else {
 		count(PYLEAK_CNT_EVENTS_LOST);
@@ -148,20 +170,22 @@ static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
 	return bpf_map_lookup_elem(&types, &type);
 }
 
-static __always_inline __u32 object_size(__u64 obj, __u64 type)
+/* Bytes of an object of a type (cached: type_cache()) with n items. */
+static __always_inline __u32 type_size(const struct pyleak_type_stats *ts, __s64 n)
 {
-	__s64 basic, item, n = 0;
-	int err = 0;
-
-	basic = read_user_u64(type + CPY_TP_BASICSIZE, &err);
-	item = read_user_u64(type + CPY_TP_ITEMSIZE, &err);
-	if (item)
-		n = read_user_u64(obj + CPY_OB_SIZE, &err);
-	if (err)
-		return 0;
 	if (n < 0)
 		n = -n;
-	return (__u32)(basic + item * n);
+	return (__u32)(ts->basicsize + ts->itemsize * n);
+}
+
+static __always_inline __u32 object_size(__u64 obj, const struct pyleak_type_stats *ts)
+{
+	__s64 n = 0;
+	int err = 0;
+
+	if (ts->itemsize)
+		n = read_user_u64(obj + CPY_OB_SIZE, &err);
+	return type_size(ts, err ? 0 : n);
 }
 
 /*
@@ -346,6 +370,7 @@ static __always_inline __u64 stack_intern(bool own)
 	return id;
 }
 
+/* The stack of 1 birth in birth_sample_every (0: this birth is not sampled). */
 static __always_inline __u64 birth_stack(void)
 {
 	if (!birth_sample_every || !stack_layout.runtime ||
@@ -354,11 +379,48 @@ static __always_inline __u64 birth_stack(void)
 	return stack_intern(false);
 }
 
-static __always_inline int record_birth(__u64 obj)
+/* The stats of a type counted (its sizes cached), or NULL. */
+static __always_inline struct pyleak_type_stats *type_counted(__u64 type)
 {
-	struct pyleak_type_stats *ts, *old;
-	struct pyleak_obj *o, v = {};
-	__u64 type;
+	struct pyleak_type_stats *ts = bpf_map_lookup_elem(&types, &type);
+
+	if (!ts)
+		ts = adopt_type(type);
+	if (!ts || (ts->flags & PYLEAK_TYPE_IGNORED) || type_cache(ts, type))
+		return NULL;
+	return ts;
+}
+
+static __always_inline void birth_count(struct pyleak_type_stats *ts, __u32 size)
+{
+	count(PYLEAK_CNT_BIRTHS);
+	__sync_fetch_and_add(&ts->born, 1);
+	__sync_fetch_and_add(&ts->bytes_born, size);
+}
+
+/* A sampled birth's object, kept until its death for its site.  An address reborn without a
+ * seen death (its type's dealloc was not hooked yet) is overwritten: counts do not depend on
+ * this map. */
+static __always_inline void birth_keep(__u64 obj, __u64 type, __u64 stack)
+{
+	struct pyleak_type_stats *ts = bpf_map_lookup_elem(&types, &type);
+	struct pyleak_obj v = { .type = type, .stack = stack };
+
+	if (!ts)
+		return;
+	v.size = object_size(obj, ts);
+	if (!bpf_map_update_elem(&objs, &obj, &v, BPF_ANY))
+		return;
+	count(PYLEAK_CNT_OBJS_FULL);
+	__sync_fetch_and_add(&ts->dropped, 1);
+}
+
+/* A birth seen at the constructor's return (kernels without uprobe sessions). */
+SEC("uretprobe")
+int BPF_KRETPROBE(pyleak_birth_ret)
+{
+	struct pyleak_type_stats *ts;
+	__u64 obj = PT_REGS_RC(ctx), type, stack;
 	int err = 0;
 
 	if (!obj)
@@ -368,91 +430,81 @@ static __always_inline int record_birth(__u64 obj)
 		count(PYLEAK_CNT_READ_ERRORS);
 		return 0;
 	}
-	ts = bpf_map_lookup_elem(&types, &type);
+	ts = type_counted(type);
 	if (!ts)
-		ts = adopt_type(type);
-	if (!ts || (ts->flags & PYLEAK_TYPE_IGNORED))
 		return 0;
-	count(PYLEAK_CNT_BIRTHS);
-	o = bpf_map_lookup_elem(&objs, &obj);
-	if (o) {
-		/* The same object seen by a nested hook, or an address reborn without a seen death. */
-		if (o->type == type)
-			return 0;
-		old = bpf_map_lookup_elem(&types, &o->type);
-		if (old) {
-			__sync_fetch_and_add(&old->replaced, 1);
-			__sync_fetch_and_add(&old->bytes_died, o->size);
-		}
-		o->type = type;
-		o->size = object_size(obj, type);
-		o->stack = birth_stack();
-		__sync_fetch_and_add(&ts->born, 1);
-		__sync_fetch_and_add(&ts->bytes_born, o->size);
-		return 0;
-	}
-	v.type = type;
-	v.size = object_size(obj, type);
-	v.stack = birth_stack();
-	if (bpf_map_update_elem(&objs, &obj, &v, BPF_NOEXIST)) {
-		__sync_fetch_and_add(&ts->dropped, 1);
-		count(PYLEAK_CNT_OBJS_FULL);
-		return 0;
-	}
-	__sync_fetch_and_add(&ts->born, 1);
-	__sync_fetch_and_add(&ts->bytes_born, v.size);
+	birth_count(ts, object_size(obj, ts));
+	stack = birth_stack();
+	if (stack)
+		birth_keep(obj, type, stack);
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(pyleak_birth_ret)
+/*
+ * PyType_GenericAlloc(type, nitems) as a uprobe session (kernel 6.12+): the entry counts the
+ * birth and returns 0, which asks for the return (the object's address), only for a birth
+ * sampled for its site; every other birth costs one trap, not two.  The cookie carries the
+ * sampled stack to the return.
+ */
+SEC("uprobe")
+int BPF_KPROBE(pyleak_birth, __u64 type, __s64 nitems)
 {
-	return record_birth(PT_REGS_RC(ctx));
+	__u64 *cookie = bpf_session_cookie(), obj;
+	struct pyleak_type_stats *ts;
+	int err = 0;
+
+	if (!cookie)
+		return 1;
+	if (bpf_session_is_return()) {
+		obj = PT_REGS_RC(ctx);
+		/* NULL: out of memory, its birth counted all the same (rare, and it raises) */
+		if (obj) {
+			type = read_user_u64(obj + CPY_OB_TYPE, &err);
+			if (!err)
+				birth_keep(obj, type, *cookie);
+		}
+		return 0;
+	}
+	ts = type_counted(type);
+	if (!ts)
+		return 1;
+	birth_count(ts, type_size(ts, nitems));
+	*cookie = birth_stack();
+	return *cookie ? 0 : 1;
 }
 
+/*
+ * A death at a hooked tp_dealloc, counted once per object: at its type's own dealloc (a
+ * subclass's instance also passes through its base type's).  Objects older than the attach
+ * count too: born - died is the population change since attach.
+ */
 SEC("uprobe")
 int BPF_KPROBE(pyleak_death)
 {
 	struct pyleak_hook *h = this_hook(ctx);
 	struct pyleak_type_stats *ts;
-	struct pyleak_obj *o;
-	__u64 obj, type, size;
+	__u64 obj, type;
 	int err = 0;
 
 	if (!h)
 		return 0;
-	obj = read_reg(ctx, h->reg);
-	o = bpf_map_lookup_elem(&objs, &obj);
-	if (o) {
-		type = o->type;
-		size = o->size;
-		if (bpf_map_delete_elem(&objs, &obj))
-			return 0;	/* another hook on this object's dealloc chain got it first */
-		count(PYLEAK_CNT_DEATHS);
-		ts = bpf_map_lookup_elem(&types, &type);
-		if (ts) {
-			__sync_fetch_and_add(&ts->died, 1);
-			__sync_fetch_and_add(&ts->bytes_died, size);
-			if (gc_state.in_gc)
-				__sync_fetch_and_add(&ts->gc_died, 1);
-		}
-		return 0;
-	}
-	/*
-	 * Not seen born: older than the attach.  Count it once, at the type's own dealloc
-	 * (a subclass's instance also passes through its base type's dealloc).
-	 */
+	/* rdi (a dealloc's argument) without a helper call: most deaths are at an entry */
+	obj = h->reg == PYLEAK_REG_RDI ? PT_REGS_PARM1(ctx) : read_reg(ctx, h->reg);
 	type = read_user_u64(obj + CPY_OB_TYPE, &err);
 	if (err)
 		return 0;
 	ts = bpf_map_lookup_elem(&types, &type);
-	if (!ts)
+	if (!ts || type_cache(ts, type) || ts->dealloc != h->func)
 		return 0;
-	if (read_user_u64(type + CPY_TP_DEALLOC, &err) == h->func && !err) {
-		__sync_fetch_and_add(&ts->pre_died, 1);
-		if (gc_state.in_gc)
-			__sync_fetch_and_add(&ts->gc_died, 1);
-	}
+	count(PYLEAK_CNT_DEATHS);
+	__sync_fetch_and_add(&ts->died, 1);
+	__sync_fetch_and_add(&ts->bytes_died, object_size(obj, ts));
+	if (gc_state.in_gc)
+		__sync_fetch_and_add(&ts->gc_died, 1);
+	/* the end of a sampled birth's site entry (precise mode only; a lookup, lockless, before
+	 * the delete: most deaths were not sampled) */
+	if (birth_sample_every && bpf_map_lookup_elem(&objs, &obj))
+		bpf_map_delete_elem(&objs, &obj);
 	return 0;
 }
 
@@ -692,8 +744,6 @@ int pyleak_fault(struct page_fault_args *ctx)
 /* Distances between sample points, in bytes: exponential quantiles (all 0: off). */
 const volatile __u64 native_intervals[PYLEAK_NATIVE_INTERVALS] = {};
 
-extern bool bpf_session_is_return(void) __ksym;
-extern __u64 *bpf_session_cookie(void) __ksym;
 
 /* Bytes left to the next sample point, per CPU: a Poisson process over the bytes through one
  * CPU is as good as over all of them (its distances are memoryless). */

@@ -33,7 +33,7 @@ enum pyleak_reg {
 };
 
 enum pyleak_hook_kind {
-	PYLEAK_HOOK_BIRTH_RET = 1,	/* constructor's return value (uretprobe) */
+	PYLEAK_HOOK_BIRTH = 1,	/* PyType_GenericAlloc: a uprobe session (6.12+), else a uretprobe */
 	PYLEAK_HOOK_DEATH,	/* a tp_dealloc (or a direct free path): object in a register */
 	PYLEAK_HOOK_GC_START,	/* the cyclic collector's entry: generation in a register (or -1) */
 	PYLEAK_HOOK_GC_DONE,	/* its return (uretprobe): objects collected */
@@ -51,7 +51,7 @@ struct pyleak_hook {
 	__s32 reg;		/* enum pyleak_reg */
 };
 
-/* One object born since attach and not yet seen to die. */
+/* One birth sampled for its site (1 in birth_sample_every), not yet seen to die. */
 struct pyleak_obj {
 	__u64 type;
 	__u32 size;		/* bytes at birth; 0 = unknown */
@@ -66,15 +66,17 @@ enum pyleak_type_flags {
 
 struct pyleak_type_stats {
 	__u64 born;		/* births seen since attach */
-	__u64 died;		/* deaths of objects seen born */
-	__u64 replaced;		/* seen-born objects whose address was reborn: their death was missed */
-	__u64 pre_died;		/* deaths, at the type's own tp_dealloc, of objects not seen born */
+	__u64 died;		/* deaths since attach, at the type's own tp_dealloc, older objects' too */
 	__u64 bytes_born;
 	__u64 bytes_died;
-	__u64 dropped;		/* births not tracked because the object map was full */
-	__u64 gc_died;		/* deaths (seen born, or at the type's own dealloc) inside a collection */
+	__u64 dropped;		/* sampled births not kept for their site: the object map was full */
+	__u64 gc_died;		/* of the deaths, those inside a collection */
 	__u32 flags;		/* enum pyleak_type_flags */
-	__u32 pad;
+	/* The type's tp_dealloc and sizes, read by BPF once (dealloc 0: not yet): every birth
+	 * and death would otherwise read them from the target again. */
+	__u32 itemsize;
+	__u64 dealloc;
+	__u64 basicsize;
 };
 
 #define PYLEAK_GC_GENS 4	/* generations 0-2, and 3 for "not known" (3.8's cloned collector) */

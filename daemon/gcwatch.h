@@ -6,7 +6,7 @@
  * the others.  A class whose census count swings between two censuses (cyclic garbage piles
  * up between collections and drops at each) becomes a suspect; for one sample interval the
  * suspects' tp_dealloc (subtype_dealloc, shared by all classes) is probed, and BPF counts each
- * suspect's deaths and those inside a collection (`pre_died`, `gc_died`), which the rows'
+ * suspect's deaths and those inside a collection (`died`, `gc_died`), which the rows'
  * history turns into freed_by_gc_fraction.  A window lasts GCWATCH_WINDOW_S and costs one
  * trap per death of any class instance, so the next one opens only when the target's CPU
  * time since the last, times the budget, has paid for it: over time the windows stay within

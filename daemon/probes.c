@@ -173,14 +173,29 @@ void probes_unroute(struct probes *p)
 	(skel)->progs.pyleak_realloc, (skel)->progs.pyleak_aligned_alloc, (skel)->progs.pyleak_free }
 #define NATIVE_NPROGS 5
 
-/* The uprobe programs are attached by uprobe_multi links only (probes_hook()); the native
- * ones are loaded only where wanted (their kfuncs need a 6.12 kernel). */
+bool probes_sessions_supported(void)
+{
+	static int supported = -1;
+	struct btf *btf;
+
+	if (supported < 0) {
+		btf = btf__load_vmlinux_btf();
+		supported = btf && btf__find_by_name_kind(btf, "bpf_session_cookie", BTF_KIND_FUNC) > 0;
+		btf__free(btf);
+	}
+	return supported;
+}
+
+/* The uprobe programs are attached by uprobe_multi links only (probes_hook()); the session
+ * ones (their kfuncs need a 6.12 kernel) are loaded only where wanted: births' where the
+ * kernel has sessions (else births' uretprobe), the native ones if asked for. */
 static int progs_set_multi(struct pyleak_bpf *skel, bool native)
 {
 	struct bpf_program *progs[] = { skel->progs.pyleak_birth_ret,
 					skel->progs.pyleak_death, skel->progs.pyleak_gc_start,
 					skel->progs.pyleak_gc_done, skel->progs.pyleak_free };
 	struct bpf_program *sessions[] = NATIVE_PROGS(skel);
+	bool births_session = probes_sessions_supported();
 	size_t i;
 	int err = 0;
 
@@ -194,20 +209,14 @@ static int progs_set_multi(struct pyleak_bpf *skel, bool native)
 		if (!err)
 			err = bpf_program__set_autoload(sessions[i], native);
 	}
+	if (!err)
+		err = bpf_program__set_expected_attach_type(skel->progs.pyleak_birth,
+						(enum bpf_attach_type)TRACE_UPROBE_SESSION);
+	if (!err)
+		err = bpf_program__set_autoload(skel->progs.pyleak_birth, births_session);
+	if (!err)
+		err = bpf_program__set_autoload(skel->progs.pyleak_birth_ret, !births_session);
 	return err;
-}
-
-bool probes_native_supported(void)
-{
-	static int supported = -1;
-	struct btf *btf;
-
-	if (supported < 0) {
-		btf = btf__load_vmlinux_btf();
-		supported = btf && btf__find_by_name_kind(btf, "bpf_session_cookie", BTF_KIND_FUNC) > 0;
-		btf__free(btf);
-	}
-	return supported;
 }
 
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
@@ -338,7 +347,7 @@ void probes_unhook(struct probes *p)
 
 void probes_unhook_objects(struct probes *p)
 {
-	links_close(p, 1U << PYLEAK_HOOK_BIRTH_RET | 1U << PYLEAK_HOOK_DEATH | NATIVE_HOOK_KINDS, 0);
+	links_close(p, 1U << PYLEAK_HOOK_BIRTH | 1U << PYLEAK_HOOK_DEATH | NATIVE_HOOK_KINDS, 0);
 }
 
 static unsigned int usdt_count(const struct probes *p)
@@ -566,8 +575,9 @@ static int code_read(int fd, uint64_t offset, uint8_t *buf, size_t len, size_t *
 int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int arg, const char *what)
 {
 	struct pyleak_hook hook = { .func = func, .kind = kind, .reg = arg };
-	bool ret = kind == PYLEAK_HOOK_BIRTH_RET || kind == PYLEAK_HOOK_GC_DONE;
-	bool session = kind >= PYLEAK_HOOK_MALLOC && kind <= PYLEAK_HOOK_ALIGNED;
+	bool session = (kind >= PYLEAK_HOOK_MALLOC && kind <= PYLEAK_HOOK_ALIGNED) ||
+		       (kind == PYLEAK_HOOK_BIRTH && probes_sessions_supported());
+	bool ret = !session && (kind == PYLEAK_HOOK_BIRTH || kind == PYLEAK_HOOK_GC_DONE);
 	struct bpf_program *native[] = NATIVE_PROGS(p->skel);
 	struct probe_link *pl;
 	struct insn_spot spot = { .offset = 0, .reg = INSN_REG_RDI };
@@ -607,7 +617,8 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 			  strerror(-err));
 		goto cleanup;
 	}
-	/* A uretprobe must sit at the entry (it swaps the return address on the stack). */
+	/* A uretprobe (or session) must sit at the entry (it swaps the return address on the
+	 * stack). */
 	if (ret || session) {
 		spot.emulated = insn_is_emulated(code, got);
 	} else {
@@ -620,7 +631,9 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 		goto cleanup;
 	}
 	switch (kind) {
-	case PYLEAK_HOOK_BIRTH_RET: prog = p->skel->progs.pyleak_birth_ret; break;
+	case PYLEAK_HOOK_BIRTH:
+		prog = session ? p->skel->progs.pyleak_birth : p->skel->progs.pyleak_birth_ret;
+		break;
 	case PYLEAK_HOOK_GC_START: prog = p->skel->progs.pyleak_gc_start; break;
 	case PYLEAK_HOOK_GC_DONE: prog = p->skel->progs.pyleak_gc_done; break;
 	case PYLEAK_HOOK_MALLOC ... PYLEAK_HOOK_FREE: prog = native[kind - PYLEAK_HOOK_MALLOC]; break;

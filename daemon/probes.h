@@ -56,8 +56,9 @@ struct probes_config {
 	uint32_t pool_size;	/* pymalloc's pool size, to find the block a page fault made */
 };
 
-/* The kernel runs uprobe sessions (6.12+), which native allocation sampling needs. */
-bool probes_native_supported(void);
+/* The kernel runs uprobe sessions (6.12+): native allocation sampling needs them, births use
+ * them to skip the return probe of the births not sampled. */
+bool probes_sessions_supported(void);
 
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
 		void *ctx);

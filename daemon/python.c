@@ -298,7 +298,7 @@ void python_plan(const struct python_info *py, struct python_plan *plan)
 	plan->preheader_flags = abi ? abi->preheader_flags : 0;
 	plan->str_ascii_data = abi ? abi->str_ascii_data : 0;
 	plan->str_compact_data = abi ? abi->str_compact_data : 0;
-	plan_add(plan, "PyType_GenericAlloc", PYLEAK_HOOK_BIRTH_RET);
+	plan_add(plan, "PyType_GenericAlloc", PYLEAK_HOOK_BIRTH);
 	plan->watched[plan->nwatched++] = "PySet_Type";
 	for (i = 0; i < sizeof(census_types) / sizeof(census_types[0]); i++)
 		plan->census[plan->ncensus++] = census_types[i];

@@ -65,13 +65,16 @@ static void row_set(struct type_row *r, int64_t live, int64_t net, int64_t bytes
 void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st)
 {
 	struct type_row *r = rows_get(rs, type);
-	int64_t live;
+	int64_t net;
 
 	if (!r)
 		return;
 	r->st = *st;
-	live = (int64_t)(st->born - st->died - st->replaced);
-	row_set(r, live, live - (int64_t)st->pre_died, (int64_t)(st->bytes_born - st->bytes_died));
+	/* Deaths count older objects' too (only a sampled birth's address is known), so births
+	 * minus deaths is the population change, and a lower bound of the objects born since
+	 * attach and alive: exact unless objects older than the attach died. */
+	net = (int64_t)(st->born - st->died);
+	row_set(r, net > 0 ? net : 0, net, (int64_t)(st->bytes_born - st->bytes_died));
 }
 
 void rows_update_deaths(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st)
@@ -81,7 +84,6 @@ void rows_update_deaths(struct rows *rs, uint64_t type, const struct pyleak_type
 	if (!r)
 		return;
 	r->st.died = st->died;
-	r->st.pre_died = st->pre_died;
 	r->st.gc_died = st->gc_died;
 }
 
@@ -214,7 +216,7 @@ void rows_history_record(struct rows *rs, double now)
 		}
 		r->hist->census = r->census;
 		hs.live = r->net;
-		hs.deaths = r->st.died + r->st.pre_died;
+		hs.deaths = r->st.died;
 		hs.gc_deaths = r->st.gc_died;
 		history_push(r->hist, &hs);
 	}

@@ -343,7 +343,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	t->sites = cfg.stacks.runtime != 0;
 	if (!sampled)
 		t->nalloc_off = !opt->native_sample_bytes ? "native_sample_bytes = 0" :
-				!probes_native_supported() ? "the kernel has no uprobe sessions (6.12+)" :
+				!probes_sessions_supported() ? "the kernel has no uprobe sessions (6.12+)" :
 				NULL;
 	if (!sampled && !t->nalloc_off) {
 		intervals = malloc(PYLEAK_NATIVE_INTERVALS * sizeof(*intervals));

@@ -52,16 +52,14 @@ static json_t *row_json(const struct type_row *r, int64_t delta)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "bytes", r->bytes >= 0 ? json_integer(r->bytes) : json_null());
-	/* a probe row misses only the births its full object map dropped */
-	json_object_set_new(o, "complete", json_boolean(r->census ? r->complete : !r->st.dropped));
+	/* a probe row counts every birth and death: a full object map loses sampled sites only */
+	json_object_set_new(o, "complete", json_boolean(!r->census || r->complete));
 	if (r->instance_dicts)
 		json_object_set_new(o, "instance_dicts", json_integer(r->instance_dicts));
 	if (!r->census) {
 		json_object_set_new(o, "net", json_integer(r->net));
 		json_object_set_new(o, "born", json_integer(r->st.born));
 		json_object_set_new(o, "died", json_integer(r->st.died));
-		json_object_set_new(o, "died_unseen", json_integer(r->st.replaced));
-		json_object_set_new(o, "older_died", json_integer(r->st.pre_died));
 		if (r->st.dropped)
 			json_object_set_new(o, "dropped", json_integer(r->st.dropped));
 	}
@@ -99,7 +97,9 @@ static json_t *notes_json(struct target *t)
 	if (!notes)
 		return NULL;
 	json_array_append_new(notes, json_string(
-		"probes rows count objects born since attach and still alive; census rows count every live object"));
+		"probes rows count objects born since attach and still alive, at least: births minus "
+		"deaths since attach (net), exact unless objects older than the attach died; census "
+		"rows count every live object"));
 	if (t->ncensus) {
 		for (i = 0; i < t->plan.ncensus && n < (int)sizeof(buf); i++)
 			n += snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "", t->plan.census[i]);
@@ -115,7 +115,8 @@ static json_t *notes_json(struct target *t)
 		"(on the collector's lists), and larger untracked ones (str, bytes, int, big tuples) only "
 		"as items of the lists and tuples counted, not of dicts or sets"));
 	if (!probes_read_counters(&t->probes, cnt) && cnt[PYLEAK_CNT_OBJS_FULL]) {
-		snprintf(buf, sizeof(buf), "%lu births not tracked: object map full (max_objects)",
+		snprintf(buf, sizeof(buf), "%lu sampled births not kept for their sites: object map "
+			 "full (max_objects); counts are not affected",
 			 cnt[PYLEAK_CNT_OBJS_FULL]);
 		json_array_append_new(notes, json_string(buf));
 	}

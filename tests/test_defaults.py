@@ -120,9 +120,12 @@ def test_precise_probes_classes_census_builtins(precise_runs, python):
     sources = {name: rows[name]["source"] for name in BUILTINS | PROBED if name in rows}
     assert sources == dict({b: "census" for b in BUILTINS}, **{p: "probes" for p in PROBED}), \
         sources
-    # Born since attach and alive, exactly: every class instance and set the program made.
+    # Born since attach, exactly: every class instance and set the program made.  Alive: births
+    # minus deaths, older objects' too (the interpreter's own sets, 1 or 2 of them on 3.9, 3.10
+    # and 3.13, die meanwhile): a lower bound, within 1%.
     for name in PROBED:
-        assert rows[name]["born"] == held[name] and rows[name]["live"] == held[name], rows[name]
+        assert rows[name]["born"] == held[name], rows[name]
+        assert held[name] * 0.99 <= rows[name]["live"] <= held[name], rows[name]
     # The census sees every live one, the program's own at least.
     for name in BUILTINS:
         assert rows[name]["live"] >= held[name], rows[name]
