@@ -71,6 +71,18 @@ int hooks_place_gc(struct target *t)
 	return 0;
 }
 
+int hooks_place_pool(struct target *t)
+{
+	uint64_t addr;
+
+	/* 3.8 inlines it, Debian's stripped build has no symbol: page faults alone there */
+	if (!t->sites || !t->plan.pool_size || !probes_native_supported() ||
+	    python_symbol_addr(&t->py, "allocate_from_new_pool", &addr))
+		return 0;
+	return probes_hook(&t->probes, addr, python_func_size(&t->py, addr), PYLEAK_HOOK_POOL_NEW,
+			   -1, "allocate_from_new_pool");
+}
+
 int hooks_place_all(struct target *t)
 {
 	int i, err, births = 0, pass;
