@@ -8,7 +8,7 @@ Two programs, every interpreter at once, in each mode:
   stands for >= 90% (and <= 130%: the dicts' keys from reused blocks have no sample of
   their own, and their share goes to the sampled sites) of the words made since attach, and the generator's line
   for no more than the dicts' live keys (its own survivors) and 10% of those words.  3.9
-  falls short (0.87-0.88: its 4 KiB pools), Debian's 3.11 is at 0.91-0.94 (README): they must
+  falls short (0.86-0.88: its 4 KiB pools), Debian's 3.11 is at 0.91-0.95 (README): they must
   keep a floor, then xfail.
 - wordsegment_leak.py: `line.split` (line 43) holds >= 90% of load()'s str sites, though the
   loop's temporary line strs carve many of the fresh blocks that the words then fill.
