@@ -227,6 +227,25 @@ struct {
 	__type(value, struct pyleak_page_site);
 } pages SEC(".maps");
 
+/* Pool address -> the stack that last (re)initialised it, when that pool was recycled: its pages
+ * were resident, so no fault sampled who filled it.  Kept while it holds (LRU), replaced or
+ * dropped at its next initialisation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 16);	/* set by the daemon (max_pages / 4) */
+	__type(key, __u64);
+	__type(value, struct pyleak_page_site);
+} pools SEC(".maps");
+
+/* Faults of the target seen by the page sampler: a pool initialised without one was recycled. */
+__u64 fault_seq = 0;
+
+/* The governor's choice of a page, shared by both samplers (a pool: its first page). */
+static __always_inline bool page_sampled(__u64 page, __u64 mask)
+{
+	return !(((page * 0x9E3779B97F4A7C15ULL) >> 32) & mask);
+}
+
 /* Follows a pointer chain: p = *(p + offs[0]), then *(p + offs[1]), ... */
 static __always_inline __u64 chain_read(__u64 p, const volatile __u16 *offs, __u8 n, int *err)
 {
@@ -706,7 +725,7 @@ static __always_inline void fault_sample(struct page_fault_args *ctx)
 
 	count(PYLEAK_CNT_FAULTS);
 	page = ctx->address >> PYLEAK_PAGE_SHIFT;
-	if (((page * 0x9E3779B97F4A7C15ULL) >> 32) & mask) {
+	if (!page_sampled(page, mask)) {
 		count(PYLEAK_CNT_PAGES_SKIPPED);
 		return;
 	}
@@ -729,6 +748,7 @@ int pyleak_fault(struct page_fault_args *ctx)
 
 	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
 		return 0;
+	__sync_fetch_and_add(&fault_seq, 1);
 	fault_sample(ctx);
 	count_add(PYLEAK_CNT_FAULT_NS, bpf_ktime_get_ns() - t0);
 	return 0;
@@ -856,6 +876,58 @@ int BPF_KPROBE(pyleak_free)
 
 	if (h)
 		native_free(read_reg(ctx, h->reg));
+	return 0;
+}
+
+/*
+ * A pool's (re)initialisation (allocate_from_new_pool(), both modes).  A fresh pool faults in
+ * its pages and the page sampler sees who fills it; a recycled one (its blocks all freed, the
+ * pool handed out again for any size class) faults nothing, and the survivors that fill it
+ * would go unseen, or be named after whoever first touched its pages.  The session's entry
+ * notes the faults so far; its return keeps the stack for a pool whose initialisation faulted
+ * nothing, sampled as the page sampler samples its first page.  Any other initialisation
+ * drops the pool's previous sample: the pool now holds other objects.
+ */
+SEC("uprobe")
+int BPF_KPROBE(pyleak_pool_new)
+{
+	struct pyleak_page_site site = {};
+	struct fault_regs c = {};	/* size 0: small values only, the request's candidates */
+	__u64 *cookie = bpf_session_cookie();
+	__u64 block, pool, mask = page_sample_mask;
+
+	if (!cookie || !pool_size)
+		return 1;
+	if (!bpf_session_is_return()) {
+		*cookie = fault_seq;
+		return 0;
+	}
+	block = PT_REGS_RC(ctx);
+	pool = block & ~((__u64)pool_size - 1);
+	if (!block || block != pool + CPY_POOL_HEADER_SIZE)
+		return 0;
+	if (fault_seq != *cookie || !page_sampled(pool >> PYLEAK_PAGE_SHIFT, mask)) {
+		bpf_map_delete_elem(&pools, &pool);
+		return 0;
+	}
+	site.stack = stack_intern(false);
+	if (!site.stack) {
+		bpf_map_delete_elem(&pools, &pool);
+		return 0;
+	}
+	/* the caller's request is in a callee-saved register, restored by now: checkable, as
+	 * the page sampler's pool initialisations are */
+	c.regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (c.regs)
+		bpf_loop(PYLEAK_REG_COUNT, fault_reg, &c, 0);
+	site.addr = pool;
+	site.block = block;
+	site.request[0] = c.request[0];
+	site.request[1] = c.request[1];
+	site.unsure = c.conflict;
+	site.every = mask + 1;
+	bpf_map_update_elem(&pools, &pool, &site, BPF_ANY);
+	count(PYLEAK_CNT_POOLS);
 	return 0;
 }
 

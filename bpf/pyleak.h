@@ -42,6 +42,7 @@ enum pyleak_hook_kind {
 	PYLEAK_HOOK_REALLOC,	/* old block in rdi, size in rsi */
 	PYLEAK_HOOK_ALIGNED,	/* aligned_alloc, memalign: size in rsi */
 	PYLEAK_HOOK_FREE,	/* a uprobe: block in a register */
+	PYLEAK_HOOK_POOL_NEW,	/* pymalloc's allocate_from_new_pool (a uprobe session): its first block */
 };
 
 /* Indexed by the attach cookie of each uprobe. */
@@ -114,6 +115,7 @@ enum pyleak_counter {
 	PYLEAK_CNT_NATIVE_FREED,	/* of those, freed (or reallocated) */
 	PYLEAK_CNT_NATIVE_DROPPED,	/* sampled but not kept: the block map was full */
 	PYLEAK_CNT_THREADS_PAST,	/* a thread's own state not looked for: past OWN_TSTATE_MAX */
+	PYLEAK_CNT_POOLS,	/* recycled pymalloc pools whose (re)initialisation stack was recorded */
 	PYLEAK_CNT_MAX,
 };
 

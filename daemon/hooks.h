@@ -9,6 +9,10 @@
 /* Collections: their duration, and which deaths happen inside one (both modes). */
 int hooks_place_gc(struct target *t);
 
+/* pymalloc's pool initialisations, for the sites of objects in recycled pools (both modes,
+ * where the symbol and uprobe sessions exist); 0 or -errno. */
+int hooks_place_pool(struct target *t);
+
 /* Per-object probes (precise mode): births, deaths, static types, and collections. */
 int hooks_place_all(struct target *t);
 

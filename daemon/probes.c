@@ -202,6 +202,12 @@ static int progs_set_multi(struct pyleak_bpf *skel, bool native)
 	for (i = 0; !err && i < sizeof(progs) / sizeof(progs[0]); i++)
 		err = bpf_program__set_expected_attach_type(progs[i],
 							    (enum bpf_attach_type)TRACE_UPROBE_MULTI);
+	/* the pool sampler needs sessions too, not native sampling */
+	if (!err)
+		err = bpf_program__set_expected_attach_type(skel->progs.pyleak_pool_new,
+						(enum bpf_attach_type)TRACE_UPROBE_SESSION);
+	if (!err)
+		err = bpf_program__set_autoload(skel->progs.pyleak_pool_new, births_session);
 	for (i = 0; !err && i < NATIVE_NPROGS; i++) {
 		if (sessions[i] != skel->progs.pyleak_free)
 			err = bpf_program__set_expected_attach_type(sessions[i],
@@ -246,6 +252,10 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.pages, cfg->max_pages);
+	if (!err)	/* a pool is 4 pages (16 KiB pools) or 1 (3.8/3.9's 4 KiB) */
+		err = bpf_map__set_max_entries(p->skel->maps.pools,
+					       cfg->stacks.runtime && cfg->max_pages >= 4 ?
+					       cfg->max_pages / 4 : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.stacks, cfg->max_stacks);
 	if (!err && !cfg->per_object)
@@ -576,6 +586,7 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 {
 	struct pyleak_hook hook = { .func = func, .kind = kind, .reg = arg };
 	bool session = (kind >= PYLEAK_HOOK_MALLOC && kind <= PYLEAK_HOOK_ALIGNED) ||
+		       kind == PYLEAK_HOOK_POOL_NEW ||
 		       (kind == PYLEAK_HOOK_BIRTH && probes_sessions_supported());
 	bool ret = !session && (kind == PYLEAK_HOOK_BIRTH || kind == PYLEAK_HOOK_GC_DONE);
 	struct bpf_program *native[] = NATIVE_PROGS(p->skel);
@@ -637,6 +648,7 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	case PYLEAK_HOOK_GC_START: prog = p->skel->progs.pyleak_gc_start; break;
 	case PYLEAK_HOOK_GC_DONE: prog = p->skel->progs.pyleak_gc_done; break;
 	case PYLEAK_HOOK_MALLOC ... PYLEAK_HOOK_FREE: prog = native[kind - PYLEAK_HOOK_MALLOC]; break;
+	case PYLEAK_HOOK_POOL_NEW: prog = p->skel->progs.pyleak_pool_new; break;
 	default: prog = p->skel->progs.pyleak_death; break;
 	}
 	pl = &p->links[idx];
@@ -797,6 +809,12 @@ int probes_forget_type(struct probes *p, uint64_t type)
 long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx)
 {
 	return map_for_each(bpf_map__fd(p->skel->maps.pages), sizeof(struct pyleak_page_site),
+			    fn, ctx);
+}
+
+long probes_for_each_pool(struct probes *p, probes_entry_fn fn, void *ctx)
+{
+	return map_for_each(bpf_map__fd(p->skel->maps.pools), sizeof(struct pyleak_page_site),
 			    fn, ctx);
 }
 

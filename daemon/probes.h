@@ -121,6 +121,8 @@ void probes_read_gc(struct probes *p, struct pyleak_gc *out);
 typedef void (*probes_entry_fn)(void *ctx, uint64_t key, const void *value);
 /* Recorded pages: page number -> struct pyleak_page_site (its first toucher). */
 long probes_for_each_page(struct probes *p, probes_entry_fn fn, void *ctx);
+/* Recycled pools: pool address -> struct pyleak_page_site (who last initialised it). */
+long probes_for_each_pool(struct probes *p, probes_entry_fn fn, void *ctx);
 /* Counted types: type object address -> struct pyleak_type_stats. */
 long probes_for_each_type(struct probes *p, probes_entry_fn fn, void *ctx);
 /* Objects born since attach and alive: address -> struct pyleak_obj. */

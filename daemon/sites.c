@@ -18,10 +18,10 @@
 #include "sites.h"
 #include "u64map.h"
 
-/* The recorded samples: page number -> struct pyleak_page_site, and the same by the block
- * each sample allocated, when BPF found it. */
+/* The recorded samples: page number -> struct pyleak_page_site, the same by the block each
+ * sample allocated, when BPF found it, and recycled pools by address. */
 struct sample_maps {
-	struct u64map *pages, *blocks;
+	struct u64map *pages, *blocks, *pools;
 	const struct census_layout *layout;
 	int err;
 };
@@ -44,6 +44,31 @@ static void sample_add(void *ctx, uint64_t page, const void *value)
 		ret = u64map_insert(m->blocks, s->block, &slot);
 		if (ret >= 0)
 			memcpy(slot, s, sizeof(*s));
+	}
+	if (ret == -ENOMEM && !m->err)
+		m->err = ret;
+}
+
+/* A recycled pool's sample, and whether its first block still holds the object the
+ * initialisation allocated (1; -1 no or cannot tell; 0 not seen yet): the census meets it
+ * first, its blocks ascending. */
+struct pool_sample {
+	struct pyleak_page_site s;
+	int first;
+};
+
+static void pool_add(void *ctx, uint64_t pool, const void *value)
+{
+	struct sample_maps *m = ctx;
+	struct pool_sample *ps;
+	void *slot;
+	int ret;
+
+	ret = u64map_insert(m->pools, pool, &slot);
+	if (ret >= 0) {
+		ps = slot;
+		memcpy(&ps->s, value, sizeof(ps->s));
+		ps->first = 0;
 	}
 	if (ret == -ENOMEM && !m->err)
 		m->err = ret;
@@ -95,9 +120,22 @@ static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes
 			   uint32_t off, double *weight)
 {
 	const struct sample_maps *m = arg;
-	const struct pyleak_page_site *s = u64map_lookup(m->blocks, block);
-	int checked = s ? request_check(m, s, bytes, size, off) : -1;
+	const struct pyleak_page_site *s;
+	struct pool_sample *ps;
+	int checked;
 
+	/* A recycled pool (its initialisation faulted nothing, its pages' samples are from an
+	 * earlier life) whose first block still holds the object its initialisation allocated was
+	 * filled by that stack, not by temporaries that died and left it to others. */
+	ps = u64map_lookup(m->pools, block & ~(uint64_t)(m->layout->pool_size - 1));
+	if (ps && block == ps->s.block)
+		ps->first = request_check(m, &ps->s, bytes, size, off) > 0 ? 1 : -1;
+	if (ps && ps->first > 0) {
+		*weight = ps->s.every ? ps->s.every : 1;
+		return ps->s.stack;
+	}
+	s = u64map_lookup(m->blocks, block);
+	checked = s ? request_check(m, s, bytes, size, off) : -1;
 	if (checked < 0) {
 		/* BPF did not find the block: the carve's usual case, the one below the fault */
 		s = u64map_lookup(m->pages, (block + size) >> PYLEAK_PAGE_SHIFT);
@@ -176,9 +214,13 @@ int sites_census(struct probes *p, const struct census_layout *l, uint32_t max_p
 	err = u64map_new(sizeof(struct pyleak_page_site), 2ull * max_pages, &m.pages);
 	if (!err)
 		err = u64map_new(sizeof(struct pyleak_page_site), 2ull * max_pages, &m.blocks);
+	if (!err)	/* as the BPF map: a pool per 4 pages */
+		err = u64map_new(sizeof(struct pool_sample), max_pages / 2 + 1, &m.pools);
 	if (err)
 		goto cleanup;
 	n = probes_for_each_page(p, sample_add, &m);
+	if (n >= 0 && !m.err)
+		n = probes_for_each_pool(p, pool_add, &m);
 	if (n < 0 || m.err) {
 		err = n < 0 ? (int)n : m.err;
 		log_warn("read page sites of pid %d: %s", p->pid, strerror(-err));
@@ -192,6 +234,7 @@ int sites_census(struct probes *p, const struct census_layout *l, uint32_t max_p
 cleanup:
 	u64map_free(m.pages);
 	u64map_free(m.blocks);
+	u64map_free(m.pools);
 	return err;
 }
 

@@ -364,6 +364,8 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	err = sampled ? hooks_place_gc(t) : hooks_place_all(t);
 	if (err)
 		goto cleanup;
+	if (hooks_place_pool(t))
+		log_warn("pid %d: recycled pools' sites not probed: page faults only", pid);
 	if (cfg.native_intervals && nativealloc_attach(&t->probes, pid, opt->native_sample_bytes,
 						       &t->nalloc)) {
 		log_warn("pid %d: no allocator (libc's malloc and free) could be probed", pid);

@@ -120,11 +120,12 @@ json_t *view_status_json(struct target *t)
 		"types_map_full", (json_int_t)cnt[PYLEAK_CNT_TYPES_FULL],
 		"read_errors", (json_int_t)cnt[PYLEAK_CNT_READ_ERRORS],
 		"events_lost", (json_int_t)cnt[PYLEAK_CNT_EVENTS_LOST]));
-	json_object_set_new(o, "sites", json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_object_set_new(o, "sites", json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"enabled", t->sites, "code_memo_bytes", (json_int_t)pystack_memo_bytes(t->py.memo),
 		"page_faults", (json_int_t)cnt[PYLEAK_CNT_FAULTS],
 		"pages_sampled", (json_int_t)cnt[PYLEAK_CNT_PAGES],
 		"pages_skipped", (json_int_t)cnt[PYLEAK_CNT_PAGES_SKIPPED],
+		"pools_sampled", (json_int_t)cnt[PYLEAK_CNT_POOLS],
 		"no_python_stack", (json_int_t)cnt[PYLEAK_CNT_NO_STACK],
 		"stacks_map_full", (json_int_t)cnt[PYLEAK_CNT_STACKS_FULL],
 		"threads_past_max", (json_int_t)cnt[PYLEAK_CNT_THREADS_PAST]));
