@@ -199,29 +199,34 @@ static struct target_options options_of(const struct request *req)
 	return topt;
 }
 
-/* The tracked target of req->pid, attaching on demand as req says; NULL with *err set to the
- * error reply. */
-static struct target *target_get(const struct peer *p, const struct request *req, json_t **err)
+/* A command on one target. */
+typedef json_t *target_handler(struct target *t, const struct request *req);
+
+/* handle's reply on the tracked target of req->pid, attaching on demand as req says, or the
+ * error reply getting it. */
+static json_t *target_for(const struct peer *p, const struct request *req, target_handler *handle)
 {
 	struct target_options topt = options_of(req);
 	const struct ended *e;
 	pid_t pid = req->pid;
 	struct target *t;
 	bool attached;
+	json_t *err;
 
-	*err = access_check(p, pid);
-	if (*err)
-		return NULL;
+	err = access_check(p, pid);
+	if (err)
+		return err;
 	t = target_find(pid);
-	if (t)
-		return t;
-	e = ended_find(pid);
-	if (e) {
-		*err = reply_error("no_such_process", "pid %d: %s while tracked", pid, e->state);
-		return NULL;
+	if (!t) {
+		e = ended_find(pid);
+		if (e)
+			return reply_error("no_such_process", "pid %d: %s while tracked", pid,
+					   e->state);
+		err = attach_for(p, pid, &topt, &t, &attached);
+		if (err)
+			return err;
 	}
-	*err = attach_for(p, pid, &topt, &t, &attached);
-	return *err ? NULL : t;
+	return handle(t, req);
 }
 
 static json_t *handle_attach(const struct peer *p, const struct request *req)
@@ -281,45 +286,31 @@ static json_t *view_reply(const struct target *t, int ret, json_t *doc, const ch
 	}
 }
 
-static json_t *handle_top(const struct peer *p, const struct request *req)
+static json_t *handle_top(struct target *t, const struct request *req)
 {
-	json_t *err = NULL;
-	struct target *t;
 	int ret;
 
-	t = target_get(p, req, &err);
-	if (!t)
-		return err;
 	ret = sampler_sample(t, true);
 	if (ret)
 		return view_reply(t, ret, NULL, "sample", "censuses");
 	return view_top_json(t, req->n, req->sort, req->interval, req->history);
 }
 
-static json_t *handle_leaks(const struct peer *p, const struct request *req)
+static json_t *handle_leaks(struct target *t, const struct request *req)
 {
-	json_t *err = NULL;
-	struct target *t;
 	int ret;
 
-	t = target_get(p, req, &err);
-	if (!t)
-		return err;
 	ret = target_check(t);
 	if (ret)
 		return view_reply(t, ret, NULL, "leaks", NULL);
 	return view_leaks_json(t, req->window, req->n);
 }
 
-static json_t *handle_sites(const struct peer *p, const struct request *req)
+static json_t *handle_sites(struct target *t, const struct request *req)
 {
-	json_t *err = NULL, *doc = NULL;
-	struct target *t;
+	json_t *doc = NULL;
 	int ret;
 
-	t = target_get(p, req, &err);
-	if (!t)
-		return err;
 	/* A census that failed otherwise leaves the sites of the last one to show. */
 	ret = sampler_sample(t, false);
 	if (ret != -ESRCH)
@@ -343,15 +334,11 @@ static json_t *handle_postmortem(const struct peer *p, pid_t pid)
 	return reply_error("internal", "pid %d: postmortem report: %s", pid, strerror(-err));
 }
 
-static json_t *handle_path(const struct peer *p, const struct request *req)
+static json_t *handle_path(struct target *t, const struct request *req)
 {
-	json_t *err = NULL, *doc = NULL;
-	struct target *t;
+	json_t *doc = NULL;
 	int ret;
 
-	t = target_get(p, req, &err);
-	if (!t)
-		return err;
 	ret = target_check(t);
 	if (!ret)
 		ret = view_paths_json(t, req->type, &doc);
@@ -361,15 +348,12 @@ static json_t *handle_path(const struct peer *p, const struct request *req)
 	return view_reply(t, ret, doc, "path", "reference walks");
 }
 
-static json_t *handle_native(const struct peer *p, const struct request *req)
+static json_t *handle_native(struct target *t, const struct request *req)
 {
-	json_t *err = NULL, *doc = NULL;
-	struct target *t;
+	json_t *doc = NULL;
 	int ret;
 
-	t = target_get(p, req, &err);
-	if (!t)
-		return err;
+	(void)req;	/* `native` takes no option */
 	/* Just attached: the first scan is taken now. */
 	ret = sampler_sample(t, !t->native);
 	if (ret != -ESRCH)
@@ -407,22 +391,22 @@ json_t *handlers_reply(const struct peer *p, const char *line, int clients)
 		reply = handle_detach(p, req.pid);
 		break;
 	case REQUEST_TOP:
-		reply = handle_top(p, &req);
+		reply = target_for(p, &req, handle_top);
 		break;
 	case REQUEST_LEAKS:
-		reply = handle_leaks(p, &req);
+		reply = target_for(p, &req, handle_leaks);
 		break;
 	case REQUEST_SITES:
-		reply = handle_sites(p, &req);
+		reply = target_for(p, &req, handle_sites);
 		break;
 	case REQUEST_POSTMORTEM:
 		reply = handle_postmortem(p, req.pid);
 		break;
 	case REQUEST_PATH:
-		reply = handle_path(p, &req);
+		reply = target_for(p, &req, handle_path);
 		break;
 	case REQUEST_NATIVE:
-		reply = handle_native(p, &req);
+		reply = target_for(p, &req, handle_native);
 		break;
 	}
 cleanup:

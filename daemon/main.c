@@ -27,6 +27,7 @@
 #include "postmortem.h"
 #include "sampler.h"
 #include "server.h"
+#include "view.h"
 #include "watchdog.h"
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
@@ -293,6 +294,7 @@ int main(int argc, char **argv)
 	metrics_stop();
 	sampler_stop();
 	target_detach_all();
+	view_paths_free();
 	ended_free_all();
 	postmortem_stop();
 	lastwords_stop();

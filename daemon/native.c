@@ -78,6 +78,7 @@ void native_free(struct native *n)
 		return;
 	for (i = 0; i < NATIVE_SOURCES; i++)
 		free(n->est[i]);
+	free(n->rows);
 	for (i = 0; i < n->nsites; i++)
 		free(n->sites[i].hist);
 	free(n->total);
@@ -242,6 +243,24 @@ static int estimate_cmp(const void *a, const void *b)
 	return (x->bytes < y->bytes) - (x->bytes > y->bytes);
 }
 
+void native_estimates_sort(struct native_estimate *v, size_t k)
+{
+	if (k)
+		qsort(v, k, sizeof(*v), estimate_cmp);
+}
+
+/* By stack, then the larger estimate first (on a tie, the first source). */
+static int stack_cmp(const void *a, const void *b)
+{
+	const struct native_estimate *x = a, *y = b;
+
+	if (x->stack != y->stack)
+		return (x->stack > y->stack) - (x->stack < y->stack);
+	if (x->bytes != y->bytes)
+		return (x->bytes < y->bytes) - (x->bytes > y->bytes);
+	return (int)x->source - (int)y->source;
+}
+
 /* The tallies as estimates of the pages source, the largest NATIVE_ESTIMATES_MAX. */
 static int tallies_set(struct native *n, struct u64map *tally)
 {
@@ -259,8 +278,7 @@ static int tallies_set(struct native *n, struct u64map *tally)
 
 		v[k++] = (struct native_estimate){ stack, s->bytes, s->samples, NATIVE_SRC_PAGES };
 	}
-	if (k)
-		qsort(v, k, sizeof(*v), estimate_cmp);
+	native_estimates_sort(v, k);
 	err = native_estimates_set(n, NATIVE_SRC_PAGES, v, k < NATIVE_ESTIMATES_MAX ? k :
 				   NATIVE_ESTIMATES_MAX);
 	free(v);
@@ -367,13 +385,13 @@ cleanup:
 	return err;
 }
 
-/* The followed site of (stack, source), or -1. */
-static int site_find(const struct native *n, uint64_t stack, enum native_source source)
+/* The followed site of stack, or -1. */
+static int site_find(const struct native *n, uint64_t stack)
 {
 	int i;
 
 	for (i = 0; i < n->nsites; i++)
-		if (n->sites[i].e.stack == stack && n->sites[i].e.source == source)
+		if (n->sites[i].e.stack == stack)
 			return i;
 	return -1;
 }
@@ -401,53 +419,78 @@ static int site_slot(struct native *n, double bytes)
 	return small;
 }
 
+/* Every source's estimates in rows (room for all), one per stack: its largest; how many. */
+static size_t rows_merge(const struct native *n, struct native_estimate *rows)
+{
+	size_t i, k = 0, m = 0;
+	int s;
+
+	for (s = 0; s < NATIVE_SOURCES; s++)
+		for (i = 0; i < n->nest[s]; i++)
+			rows[k++] = n->est[s][i];
+	if (k)
+		qsort(rows, k, sizeof(*rows), stack_cmp);
+	for (i = 0; i < k; i++)
+		if (!m || rows[m - 1].stack != rows[i].stack)
+			rows[m++] = rows[i];
+	native_estimates_sort(rows, m);
+	return m;
+}
+
 int native_estimates_set(struct native *n, enum native_source source,
 			 const struct native_estimate *v, size_t k)
 {
-	struct native_estimate *copy = NULL;
-	size_t i;
-	int j;
+	struct native_estimate *copy, *rows;
+	size_t i, total = k;
+	int s, j;
 
 	if (source >= NATIVE_SOURCES)
 		return -EINVAL;
-	if (k) {
-		copy = malloc(k * sizeof(*copy));
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, v, k * sizeof(*copy));
+	for (s = 0; s < NATIVE_SOURCES; s++)
+		total += s == (int)source ? 0 : n->nest[s];
+	copy = malloc((k ? k : 1) * sizeof(*copy));
+	rows = malloc((total ? total : 1) * sizeof(*rows));
+	if (!copy || !rows) {
+		free(copy);
+		free(rows);
+		return -ENOMEM;
+	}
+	for (i = 0; i < k; i++) {
+		copy[i] = v[i];
+		copy[i].source = source;
 	}
 	free(n->est[source]);
 	n->est[source] = copy;
 	n->nest[source] = k;
+	free(n->rows);
+	n->rows = rows;
+	n->nrows = rows_merge(n, rows);
+	/* Not the rows' sum: a page's first toucher and a block's allocator are often different
+	 * stacks, so the same memory would count twice. */
+	n->bytes = 0;
+	for (s = 0; s < NATIVE_SOURCES; s++) {
+		double sum = 0;
+
+		for (i = 0; i < n->nest[s]; i++)
+			sum += n->est[s][i].bytes;
+		if (sum > n->bytes)
+			n->bytes = sum;
+	}
 	for (j = 0; j < n->nsites; j++)
-		if (n->sites[j].e.source == source)
-			n->sites[j].e.bytes = 0;
-	for (i = 0; i < k; i++) {
-		j = site_find(n, copy[i].stack, source);
+		n->sites[j].e.bytes = 0;
+	for (i = 0; i < n->nrows; i++) {
+		j = site_find(n, rows[i].stack);
 		if (j < 0)
-			j = site_slot(n, copy[i].bytes);
-		if (j >= 0) {
-			n->sites[j].e = copy[i];
-			n->sites[j].e.source = source;
-		}
+			j = site_slot(n, rows[i].bytes);
+		if (j >= 0)
+			n->sites[j].e = rows[i];
 	}
 	return 0;
 }
 
 double native_bytes(const struct native *n)
 {
-	double sum, most = 0;
-	size_t i;
-	int s;
-
-	/* The sources measure the same memory two ways (resident pages, outstanding blocks). */
-	for (s = 0; s < NATIVE_SOURCES; s++) {
-		for (sum = 0, i = 0; i < n->nest[s]; i++)
-			sum += n->est[s][i].bytes;
-		if (sum > most)
-			most = sum;
-	}
-	return most;
+	return n->bytes;
 }
 
 void native_history_record(struct native *n, double now)
@@ -472,5 +515,5 @@ uint64_t native_memory_bytes(const struct native *n)
 
 	for (s = 0; s < NATIVE_SOURCES; s++)
 		b += n->nest[s] * sizeof(struct native_estimate);
-	return b;
+	return b + n->nrows * sizeof(struct native_estimate);
 }

@@ -47,6 +47,12 @@ struct native {
 	uint64_t pages_seen, pages_resident, pages_python;	/* of the last scan */
 	struct native_estimate *est[NATIVE_SOURCES];	/* by bytes, largest first */
 	size_t nest[NATIVE_SOURCES];
+	/* The sources measure the same memory twice (resident pages, outstanding blocks): the
+	 * larger one wins, chosen here once: a row per stack, its larger source's, largest first;
+	 * bytes: the larger source's total. */
+	struct native_estimate *rows;
+	size_t nrows;
+	double bytes;
 	struct native_site sites[NATIVE_SITES_MAX];
 	int nsites;
 	struct history *total;		/* all sites' native bytes */
@@ -79,14 +85,18 @@ int native_scan(struct native *n, struct probes *p, pid_t pid, const struct cens
  * on request only, and not again within NATIVE_RSS_MAX_AGE); 0 or a negative errno. */
 int native_rss_read(struct native *n, pid_t pid);
 
-/* Replaces source's estimates by v (k rows); 0 or -ENOMEM. */
+/* Sorts v (k rows) by bytes, largest first. */
+void native_estimates_sort(struct native_estimate *v, size_t k);
+
+/* Replaces source's estimates by v (k rows), and the rows per stack and the followed sites
+ * (one per stack) by the new answer; 0 or -ENOMEM. */
 int native_estimates_set(struct native *n, enum native_source source,
 			 const struct native_estimate *v, size_t k);
 
 /* Records the current estimates of the followed sites (and their total) at now. */
 void native_history_record(struct native *n, double now);
 
-/* Estimated native bytes of all sites: the largest of the sources' totals. */
+/* Estimated native bytes of all stacks: the larger source's total. */
 double native_bytes(const struct native *n);
 
 /* Memory the followed histories take. */

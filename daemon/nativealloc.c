@@ -186,7 +186,7 @@ void nativealloc_detach(struct nativealloc *na)
 }
 
 struct tally {
-	struct u64map *stacks;	/* stack id -> struct nativealloc_row */
+	struct u64map *stacks;	/* stack id -> struct native_estimate */
 	uint64_t sample_bytes;
 	int err;
 };
@@ -195,7 +195,7 @@ static void block_add(void *ctx, uint64_t addr, const void *value)
 {
 	const struct pyleak_native_block *b = value;
 	struct tally *t = ctx;
-	struct nativealloc_row *r;
+	struct native_estimate *r;
 	int added;
 
 	(void)addr;
@@ -209,26 +209,20 @@ static void block_add(void *ctx, uint64_t addr, const void *value)
 		return;
 	}
 	r->stack = b->stack;
+	r->source = NATIVE_SRC_MALLOC;
 	r->bytes += (uint64_t)(nativealloc_weight(b->size, t->sample_bytes) + 0.5);
 	r->samples++;
 }
 
-static int row_cmp(const void *a, const void *b)
-{
-	const struct nativealloc_row *x = a, *y = b;
-
-	return (x->bytes < y->bytes) - (x->bytes > y->bytes);
-}
-
-long nativealloc_rows(struct nativealloc *na, struct probes *p, struct nativealloc_row **rows)
+long nativealloc_rows(struct nativealloc *na, struct probes *p, struct native_estimate **rows)
 {
 	struct tally t = { .sample_bytes = na->sample_bytes };
-	struct nativealloc_row *v = NULL, *r;
+	struct native_estimate *v = NULL, *r;
 	size_t pos = 0, n = 0;
 	uint64_t key;
 	long ret;
 
-	ret = u64map_new(sizeof(struct nativealloc_row), NATIVEALLOC_MAX_STACKS, &t.stacks);
+	ret = u64map_new(sizeof(struct native_estimate), NATIVEALLOC_MAX_STACKS, &t.stacks);
 	if (ret)
 		return ret;
 	ret = probes_for_each_native(p, block_add, &t);
@@ -243,7 +237,7 @@ long nativealloc_rows(struct nativealloc *na, struct probes *p, struct nativeall
 	}
 	while (u64map_next(t.stacks, &pos, &key, (void **)&r))
 		v[n++] = *r;
-	qsort(v, n, sizeof(*v), row_cmp);
+	native_estimates_sort(v, n);
 	*rows = v;
 	ret = n;
 cleanup:
@@ -255,7 +249,7 @@ json_t *nativealloc_json(struct nativealloc *na, struct probes *p, const struct 
 			 uint64_t trap_ns, int n)
 {
 	uint64_t cnt[PYLEAK_CNT_MAX] = {}, hits, bytes = 0, blocks = 0;
-	struct nativealloc_row *rows = NULL;
+	struct native_estimate *rows = NULL;
 	struct census_site *sites = NULL;
 	json_t *o, *libs, *top = NULL;
 	long nrows, i, k;
@@ -265,7 +259,7 @@ json_t *nativealloc_json(struct nativealloc *na, struct probes *p, const struct 
 	cost_s = probes_native_cost_ns(p, trap_ns, &hits) / 1e9;
 	nrows = nativealloc_rows(na, p, &rows);
 	for (i = 0; i < nrows; i++) {
-		bytes += rows[i].bytes;
+		bytes += (uint64_t)rows[i].bytes;	/* whole bytes (block_add()) */
 		blocks += rows[i].samples;
 	}
 	k = nrows < n ? nrows : n;

@@ -12,17 +12,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "native.h"
 #include "probes.h"
 #include "python.h"
 
 struct nativealloc;
-
-/* One Python stack's outstanding native bytes: an unbiased estimate from its samples. */
-struct nativealloc_row {
-	uint64_t stack;		/* stack id (probes_read_stack()); 0: no Python frame */
-	uint64_t bytes;
-	uint64_t samples;
-};
 
 /* The distances between sample points for a mean of sample_bytes, for probes_config. */
 void nativealloc_intervals(uint64_t sample_bytes, uint64_t out[PYLEAK_NATIVE_INTERVALS]);
@@ -38,9 +32,10 @@ int nativealloc_attach(struct probes *p, pid_t pid, uint64_t sample_bytes,
 /* Frees what attach took (the probes go with p). */
 void nativealloc_detach(struct nativealloc *na);
 
-/* The outstanding estimates per stack, largest first, in *rows (the caller frees it); how many,
- * or -errno. */
-long nativealloc_rows(struct nativealloc *na, struct probes *p, struct nativealloc_row **rows);
+/* The outstanding bytes per stack (stack 0: no Python frame), unbiased estimates from their
+ * samples, as estimates of source NATIVE_SRC_MALLOC, largest first, in *rows (the caller frees
+ * it); how many, or -errno. */
+long nativealloc_rows(struct nativealloc *na, struct probes *p, struct native_estimate **rows);
 
 /* `status`'s "native" object: allocators, counters, cost and the top n stacks, named through
  * py; trap_ns as for probes_cost_ns(). */

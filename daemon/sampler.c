@@ -205,23 +205,15 @@ double sampler_native_period(void)
 /* Precise mode's sampled malloc blocks, as the scan's second source of estimates. */
 static void native_malloc_take(struct target *t)
 {
-	struct nativealloc_row *rows = NULL;
-	struct native_estimate *est;
-	long i, k;
+	struct native_estimate *rows = NULL;
+	long k;
 
 	k = nativealloc_rows(t->nalloc, &t->probes, &rows);
 	if (k < 0)
 		return;
-	if (k > NATIVE_ESTIMATES_MAX)	/* largest first */
-		k = NATIVE_ESTIMATES_MAX;
-	est = calloc(k ? k : 1, sizeof(*est));
-	if (est) {
-		for (i = 0; i < k; i++)
-			est[i] = (struct native_estimate){ rows[i].stack, rows[i].bytes,
-							   rows[i].samples, NATIVE_SRC_MALLOC };
-		native_estimates_set(t->native, NATIVE_SRC_MALLOC, est, k);
-	}
-	free(est);
+	/* the largest (they come first) */
+	native_estimates_set(t->native, NATIVE_SRC_MALLOC, rows,
+			     k < NATIVE_ESTIMATES_MAX ? k : NATIVE_ESTIMATES_MAX);
 	free(rows);
 }
 

@@ -121,7 +121,7 @@ static double target_end(struct target *t, enum target_state state, const struct
 	pending = probes_close_async(&t->probes);
 	nativealloc_detach(t->nalloc);
 	t->nalloc = NULL;
-	/* Their estimates are no longer measured: left, they would stay the larger total. */
+	/* Their estimates are no longer measured: left, they would stay stacks' larger rows. */
 	if (t->native)
 		native_estimates_set(t->native, NATIVE_SRC_MALLOC, NULL, 0);
 	python_release(&t->py);
@@ -184,7 +184,7 @@ void target_fall_back(struct target *t)
 	probes_unhook_objects(&t->probes);
 	nativealloc_detach(t->nalloc);
 	t->nalloc = NULL;
-	/* Their estimates are no longer measured: left, they would stay the larger total. */
+	/* Their estimates are no longer measured: left, they would stay stacks' larger rows. */
 	if (t->native)
 		native_estimates_set(t->native, NATIVE_SRC_MALLOC, NULL, 0);
 	/* Sampled mode's death windows count their suspects from zero in the same type map. */

@@ -56,6 +56,9 @@ json_t *view_paths_status_json(void);
 /* The sampler's tick: the kept walks go on by a small slice each (view_paths.c). */
 void view_paths_tick(void);
 
+/* At exit: the kept walks are freed (a leak of theirs then shows in a leak checker). */
+void view_paths_free(void);
+
 /* The type whose walk `leaks` over window_s asks for (the first class among the likely
  * leaks, else the first suspect), or NULL if none scores 0.5. */
 const char *view_leaks_leader(struct target *t, double window_s);

@@ -257,53 +257,6 @@ cleanup:
 	return site;
 }
 
-/*
- * The n largest estimates of all sources, largest first, into v (room for n); how many.  The
- * sources measure the same memory twice: a stack's row is its larger one (native_bytes()'s
- * max rule), never both.
- */
-static size_t largest(const struct native *nat, struct native_estimate *v, size_t n)
-{
-	size_t k = 0, i, j;
-	int s;
-
-	for (s = 0; s < NATIVE_SOURCES; s++)
-		for (i = 0; i < nat->nest[s]; i++) {
-			const struct native_estimate *e = &nat->est[s][i];
-
-			if (k == n && e->bytes <= v[k - 1].bytes)
-				break;	/* each source's list is sorted */
-			for (j = 0; j < k && v[j].stack != e->stack; j++)
-				;
-			if (j < k) {
-				if (v[j].bytes >= e->bytes)
-					continue;
-				memmove(&v[j], &v[j + 1], (k - j - 1) * sizeof(*v));
-				k--;
-			}
-			for (j = k < n ? k++ : n - 1; j > 0 && v[j - 1].bytes < e->bytes; j--)
-				v[j] = v[j - 1];
-			v[j] = *e;
-		}
-	return k;
-}
-
-/* Whether followed site i's stack has a larger row from another source (largest()'s rule). */
-static bool site_shadowed(const struct native *nat, int i)
-{
-	const struct native_estimate *e = &nat->sites[i].e;
-	int j;
-
-	for (j = 0; j < nat->nsites; j++) {
-		const struct native_estimate *o = &nat->sites[j].e;
-
-		if (j != i && o->stack == e->stack &&
-		    (o->bytes > e->bytes || (o->bytes == e->bytes && j < i)))
-			return true;
-	}
-	return false;
-}
-
 static json_t *mappings_json(const struct native *nat)
 {
 	json_t *arr = json_array();
@@ -330,13 +283,12 @@ void view_native_top_add(const struct target *t, json_t *doc)
 
 int view_native_json(struct target *t, json_t **out)
 {
-	struct native_estimate v[NATIVE_VIEW_SITES];
 	struct pystack_cache *cache = NULL;
 	struct native *nat = t->native;
 	struct owners o = {};
 	json_t *sites, *doc;
 	double nb, explained;
-	size_t i, k;
+	size_t i;
 
 	*out = NULL;
 	if (!t->sites)
@@ -352,9 +304,8 @@ int view_native_json(struct target *t, json_t **out)
 		json_decref(sites);
 		return -ENOMEM;
 	}
-	k = largest(nat, v, NATIVE_VIEW_SITES);
-	for (i = 0; i < k; i++)
-		json_array_append_new(sites, site_json(t, cache, &o, &v[i]));
+	for (i = 0; i < nat->nrows && i < NATIVE_VIEW_SITES; i++)
+		json_array_append_new(sites, site_json(t, cache, &o, &nat->rows[i]));
 	owners_free(&o);
 	pystack_cache_free(cache);
 	nb = native_bytes(nat);
@@ -379,23 +330,20 @@ int view_native_json(struct target *t, json_t **out)
 
 json_t *view_native_sites_json(struct target *t, const char *owner, int n)
 {
-	struct native_estimate *v = NULL;
 	struct pystack_cache *cache = NULL;
 	struct native *nat = t->native;
 	struct owners o = {};
 	json_t *arr = json_array(), *site;
-	size_t i, k = 0, want;
+	size_t i, want;
 
 	if (!arr || !nat || !nat->scans)
 		return arr;
 	/* owned sites are looked for among the largest; all of them when not filtered */
 	want = owner || n <= 0 ? OWNED_SITES_MAX : (size_t)n;
-	v = calloc(want, sizeof(*v));
 	cache = pystack_cache_new(&t->py);
-	if (v && cache)
-		k = largest(nat, v, want);
-	for (i = 0; i < k && (n <= 0 || json_array_size(arr) < (size_t)n); i++) {
-		site = site_json(t, cache, &o, &v[i]);
+	for (i = 0; cache && i < nat->nrows && i < want &&
+		    (n <= 0 || json_array_size(arr) < (size_t)n); i++) {
+		site = site_json(t, cache, &o, &nat->rows[i]);
 
 		const char *ot = json_string_value(json_object_get(site, "owner_type"));
 
@@ -404,7 +352,6 @@ json_t *view_native_sites_json(struct target *t, const char *owner, int n)
 		else if (site)
 			json_array_append_new(arr, site);
 	}
-	free(v);
 	owners_free(&o);
 	pystack_cache_free(cache);
 	return arr;
@@ -427,7 +374,7 @@ size_t view_native_suspects(struct target *t, double now, double window_s, json_
 		struct leak_score sc;
 		json_t *site, *doc;
 
-		if (site_shadowed(nat, i) || history_score(s->hist, now, window_s, &sc) ||
+		if (history_score(s->hist, now, window_s, &sc) ||
 		    sc.growth_score < 0.5 || sc.growth < (int64_t)NATIVE_GROWTH_MIN)
 			continue;
 		if (!cache)

@@ -845,3 +845,11 @@ void view_paths_tick(void)
 		tick_next = 0;
 	tick_seconds += loop_mono() - start;
 }
+
+void view_paths_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < WALKS_MAX; i++)
+		kept_drop(&kept[i]);
+}

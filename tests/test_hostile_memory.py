@@ -7,9 +7,11 @@ pyleakd), a list's ob_size and allocated and a pool header; tp_basicsize and tp_
 tp_name (pointing at a name that is not UTF-8); the allocating function's name, file name
 (surrogates, control characters) and line table; and the length of a line table, plus 20,000
 forged type objects with an object each. Then `top`, `leaks`, `sites --type Victim`, `path
---type Victim` (a complete walk) and `status` of each must answer in time, the daemon stay up, the healthy target's count stay
-exact, out-of-range fields be reported per target in status, and frames named from corrupted
-code objects still be listed (in valid UTF-8, which jansson needs to keep them).
+--type Victim` (a complete walk), `native` (its sites named from the same stacks: bounded, or
+a clear error) and `status` of each must answer in time, the daemon stay up, the healthy
+target's count stay exact, out-of-range fields be reported per target in status, and frames
+named from corrupted code objects still be listed (in valid UTF-8, which jansson needs to keep
+them).
 """
 import os
 import time
@@ -21,6 +23,10 @@ from conftest import PROGRAMS, interpreters, require, top_counts
 HOSTILE = os.path.join(PROGRAMS, "hostile.py")
 N = 1000
 ANSWER_S = 30
+NATIVE_SITES_MAX = 20  # `native` lists the 20 largest sites (view_native.c)
+STACK_DEPTH_MAX = 16   # frames recorded per stack (bpf/pyleak.h)
+# The errors `native` may answer a target with: no scan yet, or no stacks on this interpreter.
+NATIVE_ERRORS = ("busy", "unsupported_python")
 CONTROL = {chr(c) for c in list(range(0x20)) + list(range(0x7f, 0xa0))} - {"\n"}
 PYTHONS = [p for p in interpreters() if p.id in ("debian-3.11", "pyenv-3.8", "pyenv-3.12")]
 # What each hostile target corrupts (hostile.py's commands), and what status may then report
@@ -89,6 +95,14 @@ def test_hostile_memory(daemon, target_factory, python, mode):
             # The frame of the corrupted code object is named, not dropped from the stack.
             names = [f["function"] for s in doc["sites"] for f in s["stack"]]
             assert any(n.startswith("make") and "victims" in n for n in names), names
+        code, doc = answers(daemon, "native", "-p", pid)
+        if code == 0:
+            assert doc["pid"] == t.pid and 0 <= doc["explained_fraction"] <= 1, (cmds, doc)
+            assert len(doc["sites"]) <= NATIVE_SITES_MAX, (cmds, len(doc["sites"]))
+            for s in doc["sites"]:
+                assert s["bytes"] >= 0 and len(s["stack"]) <= STACK_DEPTH_MAX, (cmds, s)
+        else:
+            assert doc["error"]["code"] in NATIVE_ERRORS, (cmds, doc)
         if cmds == "name_bad alloc":
             assert any(r["type"].startswith("Vic") for r in top_counts(daemon, t.pid)[1]["types"])
         if cmds in ("name_bad alloc", "code alloc"):
@@ -96,7 +110,8 @@ def test_hostile_memory(daemon, target_factory, python, mode):
             # (C0, and C1 such as U+009B, which some terminals obey as CSI).
             for args in (["top", "-p", pid, "--once", "-n", "0"],
                          ["sites", "-p", pid, "--type", "Victim"],
-                         ["path", "-p", pid, "--type", "Victim"]):
+                         ["path", "-p", pid, "--type", "Victim"],
+                         ["native", "-p", pid]):
                 _, out, err = daemon.ctl(*args, timeout=ANSWER_S)
                 assert not set(out + err) & CONTROL, (args, out, err)
         assert t.proc.poll() is None, "the hostile target itself died: " + t.proc.stderr.read()

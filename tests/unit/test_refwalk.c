@@ -15,63 +15,40 @@
 
 #include <cmocka.h>
 
-#include "refwalk.h"
+#include "../fuzz/fake_heap.h"
 
-#define BASE	0x10000000ull
-#define TYPES	(BASE + 0x8000)
 #define SEEDS	"tests/fuzz/corpus/refwalk/"
 #define SEED_MAX	(1u << 20)
 #define DEQUE_LONG_ITEMS	(40u * 64u)	/* make_refwalk_seeds.py's, all the Wanted object */
 #define CALLS_MAX	10000
 
-struct fake { uint8_t *mem; size_t len; };
-
-static size_t fake_readv(void *arg, const struct refwalk_iov *v, size_t n)
+/* The seed's heap and its interpreter row's layout, as fuzz_refwalk.c lays them out; the
+ * buffer that holds them, for the caller to free. */
+static uint8_t *seed_load(const char *name, struct fake_heap *f, struct refwalk_layout *l)
 {
-	const struct fake *f = arg;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (v[i].addr < BASE || v[i].addr - BASE > f->len || v[i].len > f->len - (v[i].addr - BASE))
-			break;
-		memcpy(v[i].buf, f->mem + (v[i].addr - BASE), v[i].len);
-	}
-	return i;
-}
-
-/* The seed's heap and its interpreter row's layout, as fuzz_refwalk.c lays them out. */
-static void seed_load(const char *name, struct fake *f, struct refwalk_layout *l)
-{
-	size_t rows = sizeof(cpython_offsets_table) / sizeof(cpython_offsets_table[0]), got;
 	char path[256];
+	uint8_t *buf;
+	size_t got;
 	FILE *fp;
-	int k;
 
 	snprintf(path, sizeof(path), SEEDS "%s", name);
 	fp = fopen(path, "rb");
 	assert_non_null(fp);
-	f->mem = malloc(SEED_MAX);
-	assert_non_null(f->mem);
-	got = fread(f->mem, 1, SEED_MAX, fp);
+	buf = malloc(SEED_MAX);
+	assert_non_null(buf);
+	got = fread(buf, 1, SEED_MAX, fp);
 	fclose(fp);
 	assert_true(got > 1 && got < SEED_MAX);
-	memset(l, 0, sizeof(*l));
-	l->runtime = BASE;
-	l->o = &cpython_offsets_table[f->mem[0] % rows];
-	for (k = REFWALK_LIST; k < REFWALK_KINDS; k++)
-		l->types[k] = TYPES + 512ull * (k <= REFWALK_OBJECT ? k : k + 1);
-	l->str_type = TYPES + 512ull * (REFWALK_OBJECT + 1);
-	l->bytearray_type = TYPES + 512ull * (REFWALK_KINDS + 1);
-	memmove(f->mem, f->mem + 1, got - 1);
-	f->len = got - 1;
+	fake_heap_init(buf, got, f, l);
+	return buf;
 }
 
 /* Runs the walk to its end, call after call; how many calls. */
-static int walk_finish(struct refwalk *w, struct fake *f)
+static int walk_finish(struct refwalk *w, struct fake_heap *f)
 {
 	int ret, calls = 0;
 
-	while ((ret = refwalk_run(w, fake_readv, f, 0)) == -EAGAIN && calls < CALLS_MAX)
+	while ((ret = refwalk_run(w, fake_heap_readv, f, 0)) == -EAGAIN && calls < CALLS_MAX)
 		calls++;
 	assert_int_equal(ret, 0);
 	assert_true(refwalk_stats(w)->complete);
@@ -87,20 +64,21 @@ static void test_deque_cycle(void **state)
 	struct refwalk_limits lim = { .max_nodes = 4096, .max_bytes = 1 << 20, .max_seconds = 10 };
 	struct refwalk_layout l;
 	struct refwalk *w;
-	struct fake f;
+	struct fake_heap f;
+	uint8_t *heap;
 	char name[64];
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(minors) / sizeof(minors[0]); i++) {
 		snprintf(name, sizeof(name), "deque-cycle-%s", minors[i]);
-		seed_load(name, &f, &l);
+		heap = seed_load(name, &f, &l);
 		assert_int_equal(refwalk_new(&l, &lim, "Wanted", &w), 0);
 		walk_finish(w, &f);
 		assert_true(refwalk_stats(w)->bytes < (1u << 20));
 		assert_true(refwalk_stats(w)->corrupt >= 1);
 		refwalk_free(w);
-		free(f.mem);
+		free(heap);
 	}
 }
 
@@ -113,7 +91,8 @@ static void test_deque_long_resumes(void **state)
 	struct refwalk_group groups[8];
 	struct refwalk_layout l;
 	struct refwalk *w;
-	struct fake f;
+	struct fake_heap f;
+	uint8_t *heap;
 	char name[64];
 	size_t i, g, ng;
 	bool found;
@@ -122,7 +101,7 @@ static void test_deque_long_resumes(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(minors) / sizeof(minors[0]); i++) {
 		snprintf(name, sizeof(name), "deque-long-%s", minors[i]);
-		seed_load(name, &f, &l);
+		heap = seed_load(name, &f, &l);
 		assert_int_equal(refwalk_new(&l, &lim, "Wanted", &w), 0);
 		calls = walk_finish(w, &f);
 		assert_true(calls >= 3);
@@ -132,7 +111,7 @@ static void test_deque_long_resumes(void **state)
 		assert_true(found);
 		assert_int_equal(refwalk_stats(w)->corrupt, 0);
 		refwalk_free(w);
-		free(f.mem);
+		free(heap);
 	}
 }
 
