@@ -204,8 +204,9 @@ FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # The census and what it links: its three fuzzers' and the reference walk's.
 FUZZ_CENSUS := daemon/census.c daemon/procfs.c daemon/procmem.c daemon/u64map.c
 FUZZ_DEPS_census_pool := $(FUZZ_CENSUS)
-FUZZ_DEPS_elf := daemon/elf.c
-FUZZ_LIBS_elf := -lelf -lz
+FUZZ_DEPS_elf := daemon/elf.c daemon/ehframe.c daemon/pymalloc.c daemon/insn.c
+FUZZ_LIBS_elf := -lelf -lz -lcapstone
+FUZZ_DEPS_ehframe := daemon/ehframe.c
 FUZZ_DEPS_census_type := $(FUZZ_CENSUS)
 FUZZ_DEPS_census_object := $(FUZZ_CENSUS)
 FUZZ_DEPS_linetable := daemon/linetable.c

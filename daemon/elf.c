@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ehframe.h"
 #include "elf.h"
 
 /* Interpreters with full debug information are ~30 MiB; what libelf keeps of one (the symbol
@@ -309,6 +310,19 @@ int elf_file_section(struct elf_file *ef, const char *name, const void **data, s
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int elf_file_func_bounds(struct elf_file *ef, uint64_t vaddr, uint64_t *start, uint64_t *size)
+{
+	struct ehframe eh;
+	const void *hdr, *frames;
+
+	if (elf_file_section(ef, ".eh_frame_hdr", &hdr, &eh.hdr_size, &eh.hdr_vaddr) ||
+	    elf_file_section(ef, ".eh_frame", &frames, &eh.eh_size, &eh.eh_vaddr))
+		return -ENOEXEC;
+	eh.hdr = hdr;
+	eh.eh = frames;
+	return ehframe_func_at(&eh, vaddr, start, size);
 }
 
 long elf_file_count_calls(struct elf_file *ef, uint64_t vaddr)

@@ -36,6 +36,10 @@ int elf_file_offset_to_vaddr(const struct elf_file *ef, uint64_t offset, uint64_
 /* The size of the function symbol that contains vaddr; 0 or -ENOENT. */
 int elf_file_func_size_at(struct elf_file *ef, uint64_t vaddr, uint64_t *size);
 
+/* The function that holds vaddr, from the unwind tables (.eh_frame_hdr, .eh_frame): its start
+ * and size, stripped or not; 0, -ENOENT or -ENOEXEC (no tables, or malformed). */
+int elf_file_func_bounds(struct elf_file *ef, uint64_t vaddr, uint64_t *start, uint64_t *size);
+
 /* Reads len bytes of the file at offset. */
 int elf_file_pread(const struct elf_file *ef, uint64_t offset, void *buf, size_t len);
 

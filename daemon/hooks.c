@@ -5,6 +5,7 @@
 
 #include "hooks.h"
 #include "log.h"
+#include "pymalloc.h"
 #include "pytype.h"
 
 int hooks_on_event(void *ctx, const struct pyleak_event *ev)
@@ -73,18 +74,18 @@ int hooks_place_gc(struct target *t)
 
 int hooks_place_pool(struct target *t)
 {
-	uint64_t addr;
+	uint64_t vaddr, size;
 
 	/*
-	 * 3.8 inlines it, Debian's stripped build has no symbol: page faults alone there.  A
+	 * 3.8 inlines it; stripped builds (Debian's) have it found by its code (pymalloc.c).  A
 	 * pool is named after one object: in 3.9's 4 KiB pools that misnamed more survivors than
 	 * it named (segmenter's splitlines share 1.15-1.18 without, 0.86-0.88 with).
 	 */
 	if (!t->sites || t->plan.pool_size < 16384 || !probes_sessions_supported() ||
-	    python_symbol_addr(&t->py, "allocate_from_new_pool", &addr))
+	    pymalloc_pool_init_find(t->py.elf, &vaddr, &size))
 		return 0;
-	return probes_hook(&t->probes, addr, python_func_size(&t->py, addr), PYLEAK_HOOK_POOL_NEW,
-			   -1, "allocate_from_new_pool");
+	return probes_hook(&t->probes, vaddr + t->py.bias, size, PYLEAK_HOOK_POOL_NEW, -1,
+			   "allocate_from_new_pool");
 }
 
 int hooks_place_all(struct target *t)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 /*
  * libFuzzer target: the ELF reader opens files the target's owner wrote. Whatever the bytes, the
- * symbol, segment, section, PLT and call-count lookups must not read out of bounds, loop for long
- * or return a section outside the file.
+ * symbol, segment, section, PLT, call-count and unwind-table lookups and the search for pymalloc's
+ * pool initialiser must not read out of bounds, loop for long or return a section outside the
+ * file.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "elf.h"
+#include "pymalloc.h"
 
 /* What python.c asks of an interpreter, plus names in the seeds. */
 static const char *const names[] = { "_PyRuntime", "Py_Version", "_Py_NewReference", "main",
@@ -43,7 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		elf_file_has_plt_slot(ef, names[i]);
 		elf_file_count_calls(ef, vaddr);
+		if (!elf_file_func_bounds(ef, vaddr, &v, &vsize) && (vaddr < v || vaddr - v >= vsize))
+			abort();
 	}
+	pymalloc_pool_init_find(ef, &vaddr, &vsize);
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		if (elf_file_section(ef, sections[i], &sdata, &ssize, &v))
 			continue;
