@@ -33,6 +33,8 @@ APT_PACKAGES += libmicrohttpd-dev prometheus
 APT_PACKAGES += libclang-rt-14-dev
 # tests/test_unit_boot.py boots pyleakd.service under a systemd in systemd-nspawn.
 APT_PACKAGES += systemd-container
+# `make test` runs the integration tests in parallel workers (pytest-xdist).
+APT_PACKAGES += python3-pytest-xdist
 
 VERSION := 0.1.0
 CFLAGS ?= -O2 -g
@@ -174,12 +176,19 @@ run: deps
 unit: $(UNIT_TESTS)
 	$(Q)set -e; for t in $(UNIT_TESTS); do echo "  UNIT     $$t"; $$t; done
 
+# The integration tests in PYTEST_JOBS workers (0: serially, in one process): most of their time
+# is spent waiting on targets and census periods, so 3 workers fit 2 cores. Each worker has its
+# own session daemon; a test file runs whole on one worker unless conftest.py splits it (its
+# tests are then independent), and tests that share host state say so (xdist_group marks).
+PYTEST_JOBS ?= 3
+PYTEST_ARGS ?=
+PYTEST := $(PYTHON) -m pytest -q -rs $(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS) --dist loadgroup) $(PYTEST_ARGS)
 integration: all
-	$(Q)$(PYTHON) -m pytest -q -rs tests
+	$(Q)$(PYTEST) tests
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all unit
-	$(Q)$(PYTHON) -m pytest -q -rs tests
+	$(Q)$(PYTEST) tests
 
 # The integration tests that reach every command (test_modes: in both modes, on two
 # interpreters) against the SANITIZE=1 daemon and client; conftest fails a test whose daemon
@@ -194,7 +203,7 @@ test-sanitize: deps
 	$(Q)PYLEAKD=.output/sanitize/pyleakd PYLEAKCTL=.output/sanitize/pyleakctl \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		$(PYTHON) -m pytest -q -rs $(SANITIZE_TESTS)
+		$(PYTEST) $(SANITIZE_TESTS)
 
 # libFuzzer, one fuzzer per parser of untrusted input: tests/fuzz/fuzz_NAME.c links the daemon
 # sources listed in FUZZ_DEPS_NAME, starts from the committed seeds in tests/fuzz/corpus/NAME/

@@ -108,6 +108,24 @@ def pytest_sessionstart(session):
                 "\n  ".join(missing_message(name) for name in missing)))
 
 
+# Files whose tests share nothing but the session daemon: under pytest-xdist (`make test`) their
+# tests are spread over the workers one by one. Every other file runs whole on one worker, in
+# order, as written (module fixtures, state one test leaves for the next); tests of different
+# files that must not overlap share an xdist_group mark.
+SPLIT_FILES = {"test_counts.py", "test_wordsegment.py", "test_hostile_memory.py", "test_paths.py",
+               "test_modes.py", "test_hostile_files.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups each test by its file, unless the file is split or the test names its group;
+    before xdist's own hook, which reads the groups (--dist loadgroup)."""
+    for item in items:
+        name = os.path.basename(str(item.fspath))
+        if name not in SPLIT_FILES and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(name))
+
+
 def interpreters():
     """pytest params, one per interpreter: its path, id debian-3.11, pyenv-3.8, ...; a missing
     one is marked skip, with the command that installs it."""
