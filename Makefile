@@ -243,16 +243,22 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) $(wildcard tests/fu
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-I$(OUTPUT) -Ibpf -iquote daemon -I/usr/include/capstone $(filter %.c,$^) $(FUZZ_LIBS_$*) -o $@
 
-fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
-	$(Q)set -e; for f in $(FUZZERS); do \
-		echo "  FUZZ     $$f ($(FUZZ_SECONDS) s)"; \
-		mkdir -p $(OUTPUT)/fuzz/corpus-$$f; \
-		seeds=; [ -d tests/fuzz/corpus/$$f ] && seeds=tests/fuzz/corpus/$$f; \
-		$(OUTPUT)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-			-print_final_stats=1 $(OUTPUT)/fuzz/corpus-$$f $$seeds \
-			> $(OUTPUT)/fuzz/$$f.log 2>&1 || { tail -50 $(OUTPUT)/fuzz/$$f.log; exit 1; }; \
-		grep -E "stat::number_of_executed_units|cov:" $(OUTPUT)/fuzz/$$f.log | tail -2; \
-	done
+# FUZZ_JOBS fuzzers at a time (each takes one core), each one's output together; a binary
+# built for a run is kept.
+FUZZ_JOBS ?= 2
+.SECONDARY: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
+fuzz:
+	$(Q)$(MAKE) --no-print-directory -j$(FUZZ_JOBS) --output-sync=target \
+		$(patsubst %,fuzz-run-%,$(FUZZERS))
+
+fuzz-run-%: $(OUTPUT)/fuzz/fuzz_%
+	$(Q)echo "  FUZZ     $* ($(FUZZ_SECONDS) s)"
+	$(Q)mkdir -p $(OUTPUT)/fuzz/corpus-$*
+	$(Q)seeds=; [ -d tests/fuzz/corpus/$* ] && seeds=tests/fuzz/corpus/$*; \
+		$< -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+			$(OUTPUT)/fuzz/corpus-$* $$seeds > $(OUTPUT)/fuzz/$*.log 2>&1 || \
+			{ tail -50 $(OUTPUT)/fuzz/$*.log; exit 1; }
+	$(Q)grep -E "stat::number_of_executed_units|cov:" $(OUTPUT)/fuzz/$*.log | tail -2
 
 # Overhead (needs root; ~11 min on 2 cores with two interpreters, more with seven): slowdown
 # ratios of 3 workloads x 6 modes (none, pyleak precise and sampled, tracemalloc 1 and 25
