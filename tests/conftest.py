@@ -109,17 +109,27 @@ def pytest_sessionstart(session):
 
 
 # Files whose tests share nothing but the session daemon: under pytest-xdist (`make test`) their
-# tests are spread over the workers one by one. Every other file runs whole on one worker, in
-# order, as written (module fixtures, state one test leaves for the next); tests of different
-# files that must not overlap share an xdist_group mark.
+# tests are spread over the workers one by one (those sharing a module fixture name an
+# xdist_group, so that one worker runs it once). Every other file runs whole on one worker, in
+# order, as written (module fixtures, state one test leaves for the next).
 SPLIT_FILES = {"test_counts.py", "test_wordsegment.py", "test_hostile_memory.py", "test_paths.py",
-               "test_modes.py", "test_hostile_files.py"}
+               "test_modes.py", "test_hostile_files.py", "test_leaks.py"}
+# The longest files (minutes of wall-clock each, measured), started first so that the workers
+# end together.
+SLOW_FILES = ["test_leaks.py", "test_paths.py", "test_native.py", "test_metrics.py",
+              "test_sampled.py"]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Groups each test by its file, unless the file is split or the test names its group;
-    before xdist's own hook, which reads the groups (--dist loadgroup)."""
+    """Groups each test by its file, unless the file is split or the test names its group, and
+    puts the slow files first, and in a file its groups before its spread tests; before
+    xdist's own hook, which reads the groups (--dist loadgroup)."""
+    def rank(item):
+        name = os.path.basename(str(item.fspath))
+        return (SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES),
+                item.get_closest_marker("xdist_group") is None)
+    items.sort(key=rank)
     for item in items:
         name = os.path.basename(str(item.fspath))
         if name not in SPLIT_FILES and item.get_closest_marker("xdist_group") is None:

@@ -98,6 +98,8 @@ def churn_runs(daemon):
                         worst.get(python, 0)) for python in pythons}
 
 
+# One worker runs the five minutes for all seven (the file's other tests are spread: conftest).
+@pytest.mark.xdist_group("test_leaks.py churn")
 @pytest.mark.parametrize("python", interpreters())
 def test_churn_no_false_positive_and_slow_leak_found(daemon, churn_runs, python):
     """The steady service must never show a suspect, its twin's dict leak must be found within
