@@ -33,6 +33,8 @@ APT_PACKAGES += libmicrohttpd-dev prometheus
 APT_PACKAGES += libclang-rt-14-dev
 # tests/test_unit_boot.py boots pyleakd.service under a systemd in systemd-nspawn.
 APT_PACKAGES += systemd-container
+# `make test` runs the integration tests in parallel workers (pytest-xdist).
+APT_PACKAGES += python3-pytest-xdist
 
 VERSION := 0.1.0
 CFLAGS ?= -O2 -g
@@ -174,12 +176,19 @@ run: deps
 unit: $(UNIT_TESTS)
 	$(Q)set -e; for t in $(UNIT_TESTS); do echo "  UNIT     $$t"; $$t; done
 
+# The integration tests in PYTEST_JOBS workers (0: serially, in one process): most of their time
+# is spent waiting on targets and census periods, so 3 workers fit 2 cores. Each worker has its
+# own session daemon; a test file runs whole on one worker unless conftest.py splits it (its
+# tests are then independent), and tests that share host state say so (xdist_group marks).
+PYTEST_JOBS ?= 3
+PYTEST_ARGS ?=
+PYTEST := $(PYTHON) -m pytest -q -rs $(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS) --dist loadgroup) $(PYTEST_ARGS)
 integration: all
-	$(Q)$(PYTHON) -m pytest -q -rs tests
+	$(Q)$(PYTEST) tests
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all unit
-	$(Q)$(PYTHON) -m pytest -q -rs tests
+	$(Q)$(PYTEST) tests
 
 # The integration tests that reach every command (test_modes: in both modes, on two
 # interpreters) against the SANITIZE=1 daemon and client; conftest fails a test whose daemon
@@ -194,7 +203,7 @@ test-sanitize: deps
 	$(Q)PYLEAKD=.output/sanitize/pyleakd PYLEAKCTL=.output/sanitize/pyleakctl \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		$(PYTHON) -m pytest -q -rs $(SANITIZE_TESTS)
+		$(PYTEST) $(SANITIZE_TESTS)
 
 # libFuzzer, one fuzzer per parser of untrusted input: tests/fuzz/fuzz_NAME.c links the daemon
 # sources listed in FUZZ_DEPS_NAME, starts from the committed seeds in tests/fuzz/corpus/NAME/
@@ -235,16 +244,22 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*) $(wildcard tests/fu
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-I$(OUTPUT) -Ibpf -iquote daemon -I/usr/include/capstone $(filter %.c,$^) $(FUZZ_LIBS_$*) -o $@
 
-fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
-	$(Q)set -e; for f in $(FUZZERS); do \
-		echo "  FUZZ     $$f ($(FUZZ_SECONDS) s)"; \
-		mkdir -p $(OUTPUT)/fuzz/corpus-$$f; \
-		seeds=; [ -d tests/fuzz/corpus/$$f ] && seeds=tests/fuzz/corpus/$$f; \
-		$(OUTPUT)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-			-print_final_stats=1 $(OUTPUT)/fuzz/corpus-$$f $$seeds \
-			> $(OUTPUT)/fuzz/$$f.log 2>&1 || { tail -50 $(OUTPUT)/fuzz/$$f.log; exit 1; }; \
-		grep -E "stat::number_of_executed_units|cov:" $(OUTPUT)/fuzz/$$f.log | tail -2; \
-	done
+# FUZZ_JOBS fuzzers at a time (each takes one core), each one's output together; a binary
+# built for a run is kept.
+FUZZ_JOBS ?= 2
+.SECONDARY: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
+fuzz:
+	$(Q)$(MAKE) --no-print-directory -j$(FUZZ_JOBS) --output-sync=target \
+		$(patsubst %,fuzz-run-%,$(FUZZERS))
+
+fuzz-run-%: $(OUTPUT)/fuzz/fuzz_%
+	$(Q)echo "  FUZZ     $* ($(FUZZ_SECONDS) s)"
+	$(Q)mkdir -p $(OUTPUT)/fuzz/corpus-$*
+	$(Q)seeds=; [ -d tests/fuzz/corpus/$* ] && seeds=tests/fuzz/corpus/$*; \
+		$< -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+			$(OUTPUT)/fuzz/corpus-$* $$seeds > $(OUTPUT)/fuzz/$*.log 2>&1 || \
+			{ tail -50 $(OUTPUT)/fuzz/$*.log; exit 1; }
+	$(Q)grep -E "stat::number_of_executed_units|cov:" $(OUTPUT)/fuzz/$*.log | tail -2
 
 # Overhead (needs root; ~11 min on 2 cores with two interpreters, more with seven): slowdown
 # ratios of 3 workloads x 6 modes (none, pyleak precise and sampled, tracemalloc 1 and 25

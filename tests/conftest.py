@@ -108,6 +108,34 @@ def pytest_sessionstart(session):
                 "\n  ".join(missing_message(name) for name in missing)))
 
 
+# Files whose tests share nothing but the session daemon: under pytest-xdist (`make test`) their
+# tests are spread over the workers one by one (those sharing a module fixture name an
+# xdist_group, so that one worker runs it once). Every other file runs whole on one worker, in
+# order, as written (module fixtures, state one test leaves for the next).
+SPLIT_FILES = {"test_counts.py", "test_wordsegment.py", "test_hostile_memory.py", "test_paths.py",
+               "test_modes.py", "test_hostile_files.py", "test_leaks.py"}
+# The longest files (minutes of wall-clock each, measured), started first so that the workers
+# end together.
+SLOW_FILES = ["test_leaks.py", "test_paths.py", "test_native.py", "test_metrics.py",
+              "test_sampled.py"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups each test by its file, unless the file is split or the test names its group, and
+    puts the slow files first, and in a file its groups before its spread tests; before
+    xdist's own hook, which reads the groups (--dist loadgroup)."""
+    def rank(item):
+        name = os.path.basename(str(item.fspath))
+        return (SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES),
+                item.get_closest_marker("xdist_group") is None)
+    items.sort(key=rank)
+    for item in items:
+        name = os.path.basename(str(item.fspath))
+        if name not in SPLIT_FILES and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(name))
+
+
 def interpreters():
     """pytest params, one per interpreter: its path, id debian-3.11, pyenv-3.8, ...; a missing
     one is marked skip, with the command that installs it."""

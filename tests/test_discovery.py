@@ -3,13 +3,16 @@
 (a /proc scan at start, then every exec), excludes what `exclude` names, ignores what is not
 Python, and labels each target with its container, systemd unit and pid in its namespace.
 
-This machine is shared: `watch = all` here comes with `exclude = exe:/usr/*` and
-`exclude = exe:/root/*`, so that only the interpreters these tests copy elsewhere are
-attached, never another test's (or another engineer's) processes.  Deadlines are generous
+This machine is shared: `watch = all` here comes with `exclude = exe:/usr/*`,
+`exclude = exe:/root/*` and the pytest temp dirs' root (where other tests, run in parallel by
+pytest-xdist, copy interpreters), so that only the interpreter a test copies out of all three
+is attached, never another test's (or another engineer's) processes.  Deadlines are generous
 (a loaded 2-core machine); nothing is timed."""
 import os
+import pathlib
 import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -19,6 +22,22 @@ from conftest import DEBIAN_PYTHON, PROGRAMS, Daemon, cgroup_remove, require, to
 PROGRAM = os.path.join(PROGRAMS, "known_counts.py")
 DEADLINE_S = 60
 SHARED_HOST_EXCLUDES = ["exclude = exe:/usr/*", "exclude = exe:/root/*"]
+
+
+@pytest.fixture
+def shared_host_excludes(tmp_path_factory):
+    """SHARED_HOST_EXCLUDES and every pytest run's temp dirs (xdist's workers' included)."""
+    base = tmp_path_factory.getbasetemp()	# xdist: /tmp/pytest-of-USER/pytest-N/popen-gwK
+    runs = next((p for p in base.parents if p.name.startswith("pytest-of-")), base)
+    return SHARED_HOST_EXCLUDES + ["exclude = exe:%s/*" % runs]
+
+
+@pytest.fixture
+def own_dir():
+    """A directory outside the pytest temp dirs, for a `watch = all` test's own interpreter."""
+    d = tempfile.mkdtemp(prefix="pyleak-discovery-")
+    yield pathlib.Path(d)
+    shutil.rmtree(d)
 
 
 def daemon_with(tmp_path, *lines):
@@ -83,16 +102,17 @@ def wait_live(daemon, pid, want, deadline_s=DEADLINE_S):
         time.sleep(0.5)
 
 
-def test_watch_all_attaches_new_python_not_others(tmp_path, target_factory):
-    python = private_python(tmp_path)
-    sleeper = str(tmp_path / "bin" / "sleep")
+def test_watch_all_attaches_new_python_not_others(tmp_path, own_dir, shared_host_excludes,
+                                                  target_factory):
+    python = private_python(own_dir)
+    sleeper = str(own_dir / "bin" / "sleep")
     shutil.copy("/bin/sleep", sleeper)
-    d = daemon_with(tmp_path, "watch = all", *SHARED_HOST_EXCLUDES)
+    d = daemon_with(tmp_path, "watch = all", *shared_host_excludes)
     try:
         disc = d.ok("status")["discovery"]
         assert disc["enabled"] is True
         assert [w["rule"] for w in disc["watch"]] == ["all"]
-        assert disc["exclude"] == ["exe:/usr/*", "exe:/root/*"]
+        assert disc["exclude"] == [x.split(" = ", 1)[1] for x in shared_host_excludes]
         # Started after the daemon: found by its exec.
         t = target_factory([python, PROGRAM])
         pid = t.read()["pid"]
@@ -203,12 +223,13 @@ def child_of(pid, deadline_s=DEADLINE_S):
     raise AssertionError("no child of %d" % pid)
 
 
-def test_container_interpreter_only_inside_namespace(tmp_path, target_factory):
+def test_container_interpreter_only_inside_namespace(tmp_path, shared_host_excludes,
+                                                     target_factory):
     """A Python in its own mount and PID namespaces, from a path that exists only there."""
     require(DEBIAN_PYTHON, "debian-3.11")
     if not shutil.which("unshare"):
         pytest.skip("no unshare(1)")
-    d = daemon_with(tmp_path, "watch = all", *SHARED_HOST_EXCLUDES)
+    d = daemon_with(tmp_path, "watch = all", *shared_host_excludes)
     try:
         script = CONTAINER_SCRIPT.format(python=DEBIAN_PYTHON, program=PROGRAM)
         t = target_factory(["unshare", "--mount", "--pid", "--fork", "--propagation", "private",

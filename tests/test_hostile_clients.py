@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0-only
 """Hostile or careless clients: slow readers, floods, and group members reaching for processes
 that are not theirs.  Real sockets, real unprivileged users (created here), a real daemon."""
+import fcntl
 import grp
 import json
 import os
@@ -24,6 +25,17 @@ SLEEPER = "import sys, time\nsys.stdout.write('ready\\n'); sys.stdout.flush()\nt
 
 
 def ensure_users():
+    """The test users and group, made once; under a lock: test_postmortem makes them too, maybe
+    at the same time in another xdist worker, and useradd fails on a locked /etc/passwd."""
+    fd = os.open("/run/lock/pyleak-test-users", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _ensure_users()
+    finally:
+        os.close(fd)
+
+
+def _ensure_users():
     subprocess.run(["groupadd", "-f", GROUP], check=True)
     for name in MEMBERS + [OUTSIDER]:
         try:

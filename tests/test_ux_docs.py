@@ -183,8 +183,15 @@ def test_completion_values():
 def test_completion_pids_without_daemon(target_factory):
     t = target_factory([any_python(), PROGRAM])
     pid = t.read()["pid"]
-    pids = complete("top", "-p", "")
-    assert str(pid) in pids and str(os.getppid()) not in pids   # not the shell running pytest
+    # Not a process that is not Python (pytest's parent is one only when run serially: under
+    # xdist it is the controlling pytest).
+    other = subprocess.Popen(["sleep", "600"])
+    try:
+        pids = complete("top", "-p", "")
+    finally:
+        other.kill()
+        other.wait()
+    assert str(pid) in pids and str(other.pid) not in pids
 
 
 def test_completion_with_daemon(daemon, target_factory):
