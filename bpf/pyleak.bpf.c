@@ -125,7 +125,7 @@ static __always_inline __u64 read_user_u64(__u64 addr, int *err)
 
 /*
  * Reads the type's tp_dealloc and sizes into ts once (the daemon resets an entry whose type
- * changed: pyleak_types_check()); 0, or -1 if they cannot be read or are out of range (a
+ * changed: daemon/sampler.c types_read()); 0, or -1 if they cannot be read or are out of range (a
  * hostile type could otherwise add gigabytes per birth).
  */
 static __always_inline int type_cache(struct pyleak_type_stats *ts, __u64 type)
