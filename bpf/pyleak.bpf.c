@@ -20,9 +20,10 @@ const volatile bool adopt_heap_types = true;
 /* The target's pid (tgid), for the exec tracepoint. */
 const volatile __u32 target_tgid = 0;
 
-/* Uprobe sessions (kernel 6.12+): programs that use them are loaded only where they exist. */
-extern bool bpf_session_is_return(void) __ksym;
-extern __u64 *bpf_session_cookie(void) __ksym;
+/* Uprobe sessions (kernel 6.12+): programs that use them are loaded only where they exist;
+ * weak, or libbpf fails the whole object's load on a kernel without them. */
+extern bool bpf_session_is_return(void) __ksym __weak;
+extern __u64 *bpf_session_cookie(void) __ksym __weak;
 
 /* Read by the daemon through the skeleton's mmap of .bss. */
 struct pyleak_gc gc_state = {};
@@ -48,6 +49,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pyleak_hook);
 } hooks SEC(".maps");
+
+/* The tp_dealloc functions hooked for deaths (key; the value is unused), filled by the daemon
+ * once a death hook is in place: a type's births count only while its deaths are seen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PYLEAK_MAX_HOOKS);
+	__type(key, __u64);
+	__type(value, __u8);
+} hooked_deallocs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -113,7 +123,11 @@ static __always_inline __u64 read_user_u64(__u64 addr, int *err)
 	return v;
 }
 
-/* Reads the type's tp_dealloc and sizes into ts once; 0, or -1 if they cannot be read. */
+/*
+ * Reads the type's tp_dealloc and sizes into ts once (the daemon resets an entry whose type
+ * changed: daemon/sampler.c types_read()); 0, or -1 if they cannot be read or are out of range (a
+ * hostile type could otherwise add gigabytes per birth).
+ */
 static __always_inline int type_cache(struct pyleak_type_stats *ts, __u64 type)
 {
 	__u64 dealloc, basic, item;
@@ -124,10 +138,16 @@ static __always_inline int type_cache(struct pyleak_type_stats *ts, __u64 type)
 	dealloc = read_user_u64(type + CPY_TP_DEALLOC, &err);
 	basic = read_user_u64(type + CPY_TP_BASICSIZE, &err);
 	item = read_user_u64(type + CPY_TP_ITEMSIZE, &err);
-	if (err || !dealloc)
+	if (err || !dealloc || basic > PYLEAK_TYPE_SIZE_MAX || item > PYLEAK_TYPE_SIZE_MAX) {
+		count(PYLEAK_CNT_READ_ERRORS);
 		return -1;
+	}
 	ts->basicsize = basic;
 	ts->itemsize = item;
+	/* dealloc last, its readers take it as "sizes cached": a CPU racing this first use may
+	 * still see it first and count a few bytes short (x86 keeps stores in order, the
+	 * barrier keeps the compiler from reordering them). */
+	asm volatile("" ::: "memory");
 	ts->dealloc = dealloc;
 	return 0;
 }
@@ -143,10 +163,12 @@ static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
 	if (!adopt_heap_types)
 		return NULL;
 	flags = read_user_u64(type + CPY_TP_FLAGS, &err);
-	if (err || type_cache(&zero, type)) {
+	if (err) {
 		count(PYLEAK_CNT_READ_ERRORS);
 		return NULL;
 	}
+	if (type_cache(&zero, type))
+		return NULL;
 	if (!(flags & CPY_TPFLAGS_HEAPTYPE))
 		return NULL;
 	if (bpf_map_update_elem(&types, &type, &zero, BPF_NOEXIST)) {
@@ -170,15 +192,20 @@ static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
 	return bpf_map_lookup_elem(&types, &type);
 }
 
-/* Bytes of an object of a type (cached: type_cache()) with n items. */
-static __always_inline __u32 type_size(const struct pyleak_type_stats *ts, __s64 n)
+/* Bytes of an object of a type (cached: type_cache()) with n items; n out of range (a
+ * hostile caller) counts as 0 items. */
+static __always_inline __u64 type_size(const struct pyleak_type_stats *ts, __s64 n)
 {
-	if (n < 0)
-		n = -n;
-	return (__u32)(ts->basicsize + ts->itemsize * n);
+	if (n < 0 || n > PYLEAK_ITEMS_MAX) {
+		count(PYLEAK_CNT_READ_ERRORS);
+		n = 0;
+	}
+	return ts->basicsize + ts->itemsize * n;
 }
 
-static __always_inline __u32 object_size(__u64 obj, const struct pyleak_type_stats *ts)
+/* At the constructor's return, where ob_size still holds the item count asked for (3.12+'s
+ * ints store their lv_tag there later). */
+static __always_inline __u64 object_size(__u64 obj, const struct pyleak_type_stats *ts)
 {
 	__s64 n = 0;
 	int err = 0;
@@ -398,19 +425,22 @@ static __always_inline __u64 birth_stack(void)
 	return stack_intern(false);
 }
 
-/* The stats of a type counted (its sizes cached), or NULL. */
+/* The stats of a type counted (its sizes cached), or NULL.  Only while its tp_dealloc is
+ * hooked: an object born before would die unseen, and born - died would stay too high for
+ * good; one born unseen whose death is seen is an older object, and keeps it a lower bound. */
 static __always_inline struct pyleak_type_stats *type_counted(__u64 type)
 {
 	struct pyleak_type_stats *ts = bpf_map_lookup_elem(&types, &type);
 
 	if (!ts)
 		ts = adopt_type(type);
-	if (!ts || (ts->flags & PYLEAK_TYPE_IGNORED) || type_cache(ts, type))
+	if (!ts || (ts->flags & PYLEAK_TYPE_IGNORED) || type_cache(ts, type) ||
+	    !bpf_map_lookup_elem(&hooked_deallocs, &ts->dealloc))
 		return NULL;
 	return ts;
 }
 
-static __always_inline void birth_count(struct pyleak_type_stats *ts, __u32 size)
+static __always_inline void birth_count(struct pyleak_type_stats *ts, __u64 size)
 {
 	count(PYLEAK_CNT_BIRTHS);
 	__sync_fetch_and_add(&ts->born, 1);
@@ -424,10 +454,12 @@ static __always_inline void birth_keep(__u64 obj, __u64 type, __u64 stack)
 {
 	struct pyleak_type_stats *ts = bpf_map_lookup_elem(&types, &type);
 	struct pyleak_obj v = { .type = type, .stack = stack };
+	__u64 size;
 
 	if (!ts)
 		return;
-	v.size = object_size(obj, ts);
+	size = object_size(obj, ts);
+	v.size = size < 0xffffffffULL ? size : 0xffffffffULL;
 	if (!bpf_map_update_elem(&objs, &obj, &v, BPF_ANY))
 		return;
 	count(PYLEAK_CNT_OBJS_FULL);
@@ -517,7 +549,6 @@ int BPF_KPROBE(pyleak_death)
 		return 0;
 	count(PYLEAK_CNT_DEATHS);
 	__sync_fetch_and_add(&ts->died, 1);
-	__sync_fetch_and_add(&ts->bytes_died, object_size(obj, ts));
 	if (gc_state.in_gc)
 		__sync_fetch_and_add(&ts->gc_died, 1);
 	/* the end of a sampled birth's site entry (precise mode only; a lookup, lockless, before

@@ -60,6 +60,11 @@ struct pyleak_obj {
 	__u64 stack;		/* allocation stack id if this birth was sampled, else 0 */
 };
 
+/* Largest tp_basicsize or tp_itemsize believed (CPython's largest builtin is under 1 KiB),
+ * and item count of one birth: a hostile type's are not counted. */
+#define PYLEAK_TYPE_SIZE_MAX	(1u << 24)
+#define PYLEAK_ITEMS_MAX	(1ll << 32)
+
 enum pyleak_type_flags {
 	PYLEAK_TYPE_IGNORED = 1,	/* do not track births (no death hook could be placed) */
 	PYLEAK_TYPE_HEAP = 2,		/* adopted by BPF when first seen */
@@ -68,8 +73,9 @@ enum pyleak_type_flags {
 struct pyleak_type_stats {
 	__u64 born;		/* births seen since attach */
 	__u64 died;		/* deaths since attach, at the type's own tp_dealloc, older objects' too */
+	/* bytes of the births (the daemon's rows reckon the bytes alive from it: a death's
+	 * size is not read, 3.12+'s ints keep their lv_tag in ob_size by then) */
 	__u64 bytes_born;
-	__u64 bytes_died;
 	__u64 dropped;		/* sampled births not kept for their site: the object map was full */
 	__u64 gc_died;		/* of the deaths, those inside a collection */
 	__u32 flags;		/* enum pyleak_type_flags */

@@ -3,10 +3,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "census.h"
+#include "cpython.h"
 #include "hooks.h"
 #include "log.h"
+#include "procmem.h"
 #include "pymalloc.h"
 #include "pytype.h"
+
+/* The walk of the GC lists that looks for the classes' deallocator: nodes, deallocators. */
+#define CLASSES_WALK_MAX 8192
+#define CLASSES_DEALLOCS 8
+/* Classes seen, at least, the deallocator shared by most of them (more than half) */
+#define CLASSES_MIN 8
 
 int hooks_on_event(void *ctx, const struct pyleak_event *ev)
 {
@@ -88,6 +97,86 @@ int hooks_place_pool(struct target *t)
 			   "allocate_from_new_pool");
 }
 
+bool hooks_type_changed(struct target *t, uint64_t type, const struct pyleak_type_stats *st)
+{
+	uint64_t basicsize, itemsize, dealloc;
+
+	if (!(st->flags & PYLEAK_TYPE_HEAP) || !st->dealloc)
+		return false;
+	return pytype_sizes(t->pid, type, &basicsize, &itemsize, &dealloc) ||
+	       dealloc != st->dealloc || basicsize != st->basicsize || itemsize != st->itemsize;
+}
+
+struct dealloc_tally {
+	uint64_t func[CLASSES_DEALLOCS];
+	int n[CLASSES_DEALLOCS];
+	int nfuncs, types;
+};
+
+static void tally_add(struct dealloc_tally *d, uint64_t func)
+{
+	int i;
+
+	d->types++;
+	for (i = 0; i < d->nfuncs && d->func[i] != func; i++)
+		;
+	if (i == d->nfuncs && d->nfuncs < CLASSES_DEALLOCS)
+		d->func[d->nfuncs++] = func;
+	if (i < d->nfuncs)
+		d->n[i]++;
+}
+
+/* The heap types on one GC list (a generation, its head at head), at most *budget nodes. */
+static void classes_tally(pid_t pid, uint64_t head, uint64_t type_type, int *budget,
+			  struct dealloc_tally *d)
+{
+	uint64_t w[4], prev = head, node, flags, dealloc;
+
+	if (procmem_read_u64(pid, head, &node))
+		return;
+	node &= ~7ull;
+	/* a node: the GC links, then the object (refcount, type) */
+	for (; node != head && *budget > 0; (*budget)--) {
+		if (procmem_read(pid, node, w, sizeof(w)) || census_gc_node_check(w, prev, &w[0]))
+			return;
+		if (w[3] == type_type && !procmem_read_u64(pid, node + 16 + CPY_TP_FLAGS, &flags) &&
+		    (flags & CPY_TPFLAGS_HEAPTYPE) && !pytype_dealloc(pid, node + 16, &dealloc) &&
+		    dealloc)
+			tally_add(d, dealloc);
+		prev = node;
+		node = w[0];
+	}
+}
+
+int hooks_place_classes(struct target *t)
+{
+	const struct census_layout *l = &t->layout;
+	struct dealloc_tally d = {};
+	uint64_t gc = l->gc_state, type_type, addr;
+	int i, best = 0, budget = CLASSES_WALK_MAX;
+
+	if (target_sampled(t) || !python_symbol_addr(&t->py, "subtype_dealloc", &addr) ||
+	    !l->gc_state || python_symbol_addr(&t->py, "PyType_Type", &type_type))
+		return 0;
+	if (l->gc_interp_ptr && procmem_read_u64(t->pid, l->gc_interp_ptr, &gc))
+		return 0;
+	if (l->gc_interp_ptr)
+		gc += l->gc_state;
+	for (i = 0; i < 3; i++)
+		classes_tally(t->pid, gc + l->gc_generations + i * l->gc_generation_size, type_type,
+			      &budget, &d);
+	for (i = 1; i < d.nfuncs; i++)
+		if (d.n[i] > d.n[best])
+			best = i;
+	if (!d.nfuncs || d.n[best] < CLASSES_MIN || d.n[best] * 2 <= d.types) {
+		log_debug("pid %d: classes' deallocator not found (%d heap types seen): hooked at "
+			  "the first class's birth", t->pid, d.types);
+		return 0;
+	}
+	return probes_hook(&t->probes, d.func[best], python_func_size(&t->py, d.func[best]),
+			   PYLEAK_HOOK_DEATH, PYLEAK_REG_RDI, "subtype_dealloc (most classes' tp_dealloc)");
+}
+
 int hooks_place_all(struct target *t)
 {
 	int i, err, births = 0, pass;
@@ -96,6 +185,15 @@ int hooks_place_all(struct target *t)
 	err = hooks_place_gc(t);
 	if (err)
 		return err;
+	/* Every class's deallocator, up front where its symbol is known (not in Debian's
+	 * stripped build: there the first class born brings it, hooks_on_event()), so the first
+	 * class's births count from the start. */
+	if (!python_symbol_addr(&t->py, "subtype_dealloc", &addr)) {
+		err = probes_hook(&t->probes, addr, python_func_size(&t->py, addr), PYLEAK_HOOK_DEATH,
+				  PYLEAK_REG_RDI, "subtype_dealloc");
+		if (err)
+			return err;
+	}
 	for (i = 0; i < t->plan.nwatched; i++) {
 		err = type_watch(t, t->plan.watched[i]);
 		if (err)

@@ -16,6 +16,16 @@ int hooks_place_pool(struct target *t);
 /* Per-object probes (precise mode): births, deaths, static types, and collections. */
 int hooks_place_all(struct target *t);
 
+/* A counted heap type whose tp_dealloc or sizes differ from what BPF cached: the class was
+ * freed and another type took its address (or its memory cannot be read); its entry must go. */
+bool hooks_type_changed(struct target *t, uint64_t type, const struct pyleak_type_stats *st);
+
+/* Precise mode, a build without the symbol subtype_dealloc (Debian's): the tp_dealloc most
+ * classes on the GC lists share is hooked now, not at the first class's birth, whose births
+ * would go uncounted meanwhile (census_setup() first: the GC's layout); 0 or -errno (the
+ * first class's birth still hooks it then). */
+int hooks_place_classes(struct target *t);
+
 /* The probes' event callback (ctx: the target): a heap type's first birth gets its
  * tp_dealloc hooked, or the type stops being counted. */
 int hooks_on_event(void *ctx, const struct pyleak_event *ev);

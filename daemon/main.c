@@ -33,7 +33,9 @@
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
 #define DEFAULT_STATE_DIR "/var/lib/pyleak"
 #define DEFAULT_MAX_TARGETS 256	/* ~40 fds each: the fd limit is raised to match */
-#define DEFAULT_MAX_OBJECTS (1u << 22)
+/* The object map holds only the births sampled for their site (1 in DEFAULT_BIRTH_SAMPLE),
+ * 16 B up front each: 4 MiB, for 16M objects born since attach and alive. */
+#define DEFAULT_MAX_OBJECTS (1u << 18)
 #define DEFAULT_MAX_PAGES (1u << 15)
 #define DEFAULT_MAX_STACKS (1u << 14)
 #define DEFAULT_BUDGET 0.01
@@ -63,8 +65,8 @@ static const char usage[] =
 "                         max_cpu, metrics_listen, metrics_top_types, state_dir,\n"
 "                         native_sample_bytes, native_max_blocks\n"
 "  -g, --group GROUP      members of GROUP may use the socket (default: root only)\n"
-"      --max-objects N    objects tracked per process (default 4194304); births past it\n"
-"                         are counted as drops\n"
+"      --max-objects N    precise mode's births sampled for their site kept per process\n"
+"                         (default 262144); past it their sites are lost, not counts\n"
 "      --sample-interval SEC  history sample period for `leaks` (default 2)\n"
 "      --mode MODE        how attach/top/leaks/sites attach without --mode: sampled\n"
 "                         (default; always-on: heap census + page-sampled sites) or\n"

@@ -251,7 +251,8 @@ static void targets_render(struct expo *e, const struct target_view *v, size_t n
 		}
 	}
 	expo_family(e, "pyleak_events_dropped_total", "counter",
-		    "Object births or events the probes could not record, by reason.");
+		    "What the probes could not record, by reason: a sampled birth's site "
+		    "(objects_map_full; counts stay exact), a type (types_map_full), an event.");
 	for (i = 0; i < nv; i++) {
 		for (j = 0; j < sizeof(drops) / sizeof(drops[0]); j++) {
 			base_labels(&v[i], &l);

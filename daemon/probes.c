@@ -178,6 +178,11 @@ bool probes_sessions_supported(void)
 	static int supported = -1;
 	struct btf *btf;
 
+	/* PYLEAKD_NO_SESSIONS=1: the fallback of kernels before 6.12, for tests */
+	if (supported < 0 && getenv("PYLEAKD_NO_SESSIONS")) {
+		log_warn("PYLEAKD_NO_SESSIONS set: uprobe sessions not used");
+		supported = 0;
+	}
 	if (supported < 0) {
 		btf = btf__load_vmlinux_btf();
 		supported = btf && btf__find_by_name_kind(btf, "bpf_session_cookie", BTF_KIND_FUNC) > 0;
@@ -312,6 +317,9 @@ static int links_take(struct probes *p, uint32_t kinds, uint64_t func, int *fds,
 
 		if (pl->fd < 0 || !(kinds & (1U << pl->kind)) || (func && pl->func != func))
 			continue;
+		/* births of its types stop counting first: no death of theirs goes unseen */
+		if (pl->kind == PYLEAK_HOOK_DEATH)
+			bpf_map_delete_elem(bpf_map__fd(p->skel->maps.hooked_deallocs), &pl->func);
 		fds[n++] = pl->fd;
 		pl->fd = -1;
 	}
@@ -665,6 +673,14 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 	pl->emulated = spot.emulated;
 	if (idx == (__u32)p->nlinks)
 		p->nlinks++;
+	/* after the attach: a type's births count only once its deaths are seen */
+	if (kind == PYLEAK_HOOK_DEATH &&
+	    bpf_map_update_elem(bpf_map__fd(p->skel->maps.hooked_deallocs), &func, &(__u8){ 1 },
+				BPF_ANY)) {
+		err = -errno;
+		log_error("attach %s in pid %d: note it hooked: %s", what, p->pid, strerror(-err));
+		goto cleanup;
+	}
 	log_debug("pid %d: %s at 0x%lx, file offset 0x%lx (+%u, %s %s, object in %s)", p->pid, what,
 		  func, offset, spot.offset, spot.emulated ? "emulated" : "single-stepped", spot.mnemonic,
 		  hook.reg < 0 ? "-" : insn_reg_name((enum insn_reg)hook.reg));

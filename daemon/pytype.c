@@ -42,3 +42,20 @@ int pytype_dealloc(pid_t pid, uint64_t type, uint64_t *out)
 {
 	return procmem_read_u64(pid, type + CPY_TP_DEALLOC, out);
 }
+
+int pytype_sizes(pid_t pid, uint64_t type, uint64_t *basicsize, uint64_t *itemsize,
+		 uint64_t *dealloc)
+{
+	uint64_t v[3];
+	int err;
+
+	_Static_assert(CPY_TP_ITEMSIZE == CPY_TP_BASICSIZE + 8 && CPY_TP_DEALLOC == CPY_TP_ITEMSIZE + 8,
+		       "one read");
+	err = procmem_read(pid, type + CPY_TP_BASICSIZE, v, sizeof(v));
+	if (err)
+		return err;
+	*basicsize = v[0];
+	*itemsize = v[1];
+	*dealloc = v[2];
+	return 0;
+}

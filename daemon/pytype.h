@@ -18,4 +18,8 @@ bool pytype_is_heap(pid_t pid, uint64_t type);
 /* The type's tp_dealloc. */
 int pytype_dealloc(pid_t pid, uint64_t type, uint64_t *out);
 
+/* Its tp_basicsize, tp_itemsize and tp_dealloc, in one read. */
+int pytype_sizes(pid_t pid, uint64_t type, uint64_t *basicsize, uint64_t *itemsize,
+		 uint64_t *dealloc);
+
 #endif

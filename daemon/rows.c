@@ -65,7 +65,8 @@ static void row_set(struct type_row *r, int64_t live, int64_t net, int64_t bytes
 void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st)
 {
 	struct type_row *r = rows_get(rs, type);
-	int64_t net;
+	int64_t net, live;
+	double bytes;
 
 	if (!r)
 		return;
@@ -74,7 +75,11 @@ void rows_update_probed(struct rows *rs, uint64_t type, const struct pyleak_type
 	 * minus deaths is the population change, and a lower bound of the objects born since
 	 * attach and alive: exact unless objects older than the attach died. */
 	net = (int64_t)(st->born - st->died);
-	row_set(r, net > 0 ? net : 0, net, (int64_t)(st->bytes_born - st->bytes_died));
+	live = net > 0 ? net : 0;
+	/* Their bytes: exact for a fixed size; a variable-size type's at its births' mean (a
+	 * death's size is not read: older objects' were never added). */
+	bytes = st->itemsize && st->born ? (double)st->bytes_born / st->born : st->basicsize;
+	row_set(r, live, net, (int64_t)(bytes * live));
 }
 
 void rows_update_deaths(struct rows *rs, uint64_t type, const struct pyleak_type_stats *st)

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "discovery.h"
+#include "hooks.h"
 #include "log.h"
 #include "metrics.h"
 #include "procfs.h"
@@ -164,9 +165,41 @@ static void governor_tick(struct target *t)
 		  "stack of 1 page in %lu", t->pid, g->ratio * 100, g->budget * 100, g->page_mask + 1);
 }
 
+/* Types reset per sample: at most this many classes freed and their address reused since. */
+#define TYPES_RESET_MAX 64
+
+struct types_walk {
+	struct target *t;
+	uint64_t reset[TYPES_RESET_MAX];
+	int nreset;
+};
+
+/* BPF reads a type's deallocator and sizes once: re-checked here (one read a type), as
+ * gcwatch.c does, so a type at a reused address is counted afresh, its dealloc hooked. */
 static void type_stats_read(void *ctx, uint64_t type, const void *st)
 {
-	rows_update_probed(ctx, type, st);
+	struct types_walk *w = ctx;
+
+	if (w->nreset < TYPES_RESET_MAX && hooks_type_changed(w->t, type, st)) {
+		w->reset[w->nreset++] = type;
+		return;
+	}
+	rows_update_probed(&w->t->rows, type, st);
+}
+
+/* Precise mode: every counted type's counters into its row. */
+static int types_read(struct target *t)
+{
+	struct types_walk w = { .t = t };
+	long n = probes_for_each_type(&t->probes, type_stats_read, &w);
+	int i;
+
+	for (i = 0; i < w.nreset; i++) {
+		log_debug("pid %d: type at 0x%lx changed (freed, address reused): counted afresh",
+			  t->pid, w.reset[i]);
+		probes_forget_type(&t->probes, w.reset[i]);
+	}
+	return n < 0 ? (int)n : 0;
 }
 
 /* Sampled mode: the watched suspects' deaths, in their death windows (gcwatch.h). */
@@ -239,13 +272,10 @@ int sampler_sample(struct target *t, bool force_census)
 		return err;
 	/* First: a precise target over budget falls back, and this sample is a sampled one. */
 	governor_tick(t);
-	if (target_sampled(t)) {
+	if (target_sampled(t))
 		err = deaths_read(t);
-	} else {
-		long n = probes_for_each_type(&t->probes, type_stats_read, &t->rows);
-
-		err = n < 0 ? (int)n : 0;
-	}
+	else
+		err = types_read(t);
 	/* Every build gets a census now and then: it finds the containers that hold a leak. */
 	if (!err && ((force_census && (t->ncensus || target_sampled(t))) ||
 		     loop_mono() - t->census_at >= sampler_census_period(t)))

@@ -372,6 +372,8 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		t->nalloc_off = "no allocator could be probed";
 	}
 	census_setup(t);
+	if (hooks_place_classes(t))
+		log_warn("pid %d: classes' deallocator not hooked: at the first class's birth", pid);
 	t->pid_watch = (struct watcher){ .fd = t->pidfd, .fn = on_pid_exit };
 	t->rb_watch = (struct watcher){ .fd = probes_epoll_fd(&t->probes), .fn = on_ringbuf };
 	err = loop_add(&t->pid_watch, EPOLLIN);

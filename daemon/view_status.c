@@ -109,8 +109,8 @@ json_t *view_status_json(struct target *t)
 		      "attached_s", (t->state == TARGET_TRACKING ? loop_now() : t->ended_at) - t->attached_at,
 		      "probes", nprobes, "probes_single_stepped", stepped,
 		      "events", (json_int_t)(cnt[PYLEAK_CNT_BIRTHS] + cnt[PYLEAK_CNT_DEATHS]),
-		      "drops", (json_int_t)(cnt[PYLEAK_CNT_OBJS_FULL] + cnt[PYLEAK_CNT_TYPES_FULL] +
-					    cnt[PYLEAK_CNT_EVENTS_LOST]));
+		      /* counts lost: a full object map loses sampled sites only (its counter) */
+		      "drops", (json_int_t)(cnt[PYLEAK_CNT_TYPES_FULL] + cnt[PYLEAK_CNT_EVENTS_LOST]));
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "gc", view_gc_json(t));

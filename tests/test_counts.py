@@ -77,3 +77,27 @@ def test_known_counts(daemon, target_factory, python):
     now, doc = top_counts(daemon, pid)
     errors += check("all", base, now, none, kinds)
     assert not errors, "%s:\n%s\nlast top: %s" % (python, "\n".join(errors), doc)
+
+
+CHURN = os.path.join(PROGRAMS, "churn_hold.py")
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_churn_then_hold(daemon, target_factory, python):
+    """Instances made and dropped before any is held: each birth counted has its death seen
+    (a class's births count only while its deallocator is hooked, and that hook is placed at
+    attach), so what stays alive is counted exactly, and its bytes are the births' sizes."""
+    t = target_factory([require(python), CHURN])
+    pid = t.read()["pid"]
+    daemon.ok("attach", "-p", str(pid), "--mode", "precise", "--force")
+    got = t.send("churn")
+    doc = daemon.ok("top", "-p", str(pid), "-n", "100000")
+    rows = {r["type"]: r for r in doc["types"] if r["source"] == "probes"}
+    for name, held in got["held"].items():
+        basic, item = got["size"][name]
+        row = rows.get(name)
+        assert row and row["live"] == held, (python, name, row, got)
+        # every N was born with 4 digits (2**100 in 30-bit digits; its 15-bit builds: 7)
+        digits = 4 if item == 4 else 7
+        assert row["bytes"] == held * (basic + (item and digits * item)), (python, name, row, got)
+        assert row["born"] > got["churned"][name], (python, name, row, got)

@@ -120,12 +120,14 @@ def test_precise_probes_classes_census_builtins(precise_runs, python):
     sources = {name: rows[name]["source"] for name in BUILTINS | PROBED if name in rows}
     assert sources == dict({b: "census" for b in BUILTINS}, **{p: "probes" for p in PROBED}), \
         sources
-    # Born since attach, exactly: every class instance and set the program made.  Alive: births
-    # minus deaths, older objects' too (the interpreter's own sets, 1 or 2 of them on 3.9, 3.10
-    # and 3.13, die meanwhile): a lower bound, within 1%.
+    # Born since attach, exactly: every class instance and set the program made (the classes'
+    # deallocator is hooked at attach, so none of their births goes uncounted).  Alive: births
+    # minus deaths, older objects' too, so at most born: what is asserted is that no death of
+    # the program's own is lost or counted twice; the interpreter's own sets, older than the
+    # attach, 1 or 2 of them on 3.9, 3.10 and 3.13, die meanwhile (a lower bound by as many).
     for name in PROBED:
         assert rows[name]["born"] == held[name], rows[name]
-        assert held[name] * 0.99 <= rows[name]["live"] <= held[name], rows[name]
+        assert held[name] - 2 <= rows[name]["live"] <= held[name], rows[name]
     # The census sees every live one, the program's own at least.
     for name in BUILTINS:
         assert rows[name]["live"] >= held[name], rows[name]
