@@ -71,17 +71,24 @@ int hooks_place_gc(struct target *t)
 	return 0;
 }
 
-int hooks_place_pool(struct target *t)
+int hooks_pool_find(const struct target *t, uint64_t *addr)
 {
-	uint64_t addr;
-
 	/*
 	 * 3.8 inlines it, Debian's stripped build has no symbol: page faults alone there.  A
 	 * pool is named after one object: in 3.9's 4 KiB pools that misnamed more survivors than
 	 * it named (segmenter's splitlines share 1.15-1.18 without, 0.86-0.88 with).
 	 */
 	if (!t->sites || t->plan.pool_size < 16384 || !probes_sessions_supported() ||
-	    python_symbol_addr(&t->py, "allocate_from_new_pool", &addr))
+	    python_symbol_addr(&t->py, "allocate_from_new_pool", addr))
+		return -ENOENT;
+	return 0;
+}
+
+int hooks_place_pool(struct target *t)
+{
+	uint64_t addr;
+
+	if (hooks_pool_find(t, &addr))
 		return 0;
 	return probes_hook(&t->probes, addr, python_func_size(&t->py, addr), PYLEAK_HOOK_POOL_NEW,
 			   -1, "allocate_from_new_pool");

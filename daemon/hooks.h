@@ -12,6 +12,8 @@ int hooks_place_gc(struct target *t);
 /* pymalloc's pool initialisations, for the sites of objects in recycled pools (both modes,
  * where the symbol and uprobe sessions exist); 0 or -errno. */
 int hooks_place_pool(struct target *t);
+/* Where hooks_place_pool() would probe (0), or -ENOENT: it places nothing here. */
+int hooks_pool_find(const struct target *t, uint64_t *addr);
 
 /* Per-object probes (precise mode): births, deaths, static types, and collections. */
 int hooks_place_all(struct target *t);

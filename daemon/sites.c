@@ -114,12 +114,14 @@ static int request_check(const struct sample_maps *m, const struct pyleak_page_s
  * still holds the object it allocated.  A temporary that carved fresh blocks is gone by then,
  * and the survivor that took its block is told apart by its size.  Samples at a pool's
  * initialisation that cannot be checked get an even id (see sites_share_pages()); the other
- * objects of sampled pages are tallied as SITE_PAGE.
+ * objects of sampled pages are tallied as SITE_PAGE.  Every sample of a pool (its own, its
+ * pages') exists only if BPF sampled that pool, 1 in `every` (pyleak.bpf.c, page_sampled()),
+ * and an object takes one weight of `every` from them: an expected weight of 1.
  */
-static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
+static uint64_t block_site(void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
 			   uint32_t off, double *weight)
 {
-	const struct sample_maps *m = arg;
+	struct sample_maps *m = arg;
 	const struct pyleak_page_site *s;
 	struct pool_sample *ps;
 	int checked;
@@ -130,9 +132,10 @@ static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes
 	ps = u64map_lookup(m->pools, block & ~(uint64_t)(m->layout->pool_size - 1));
 	if (ps && block == ps->s.block)
 		ps->first = request_check(m, &ps->s, bytes, size, off) > 0 ? 1 : -1;
-	if (ps && ps->first > 0) {
+	if (ps) {
+		/* its pages' own samples were dropped (BPF) with its earlier life */
 		*weight = ps->s.every ? ps->s.every : 1;
-		return ps->s.stack;
+		return ps->first > 0 ? ps->s.stack : SITE_PAGE;
 	}
 	s = u64map_lookup(m->blocks, block);
 	checked = s ? request_check(m, s, bytes, size, off) : -1;

@@ -295,7 +295,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	struct probes_config cfg = { .per_object = !sampled, .max_objects = opt->max_objects,
 				     .max_pages = opt->max_pages, .max_stacks = opt->max_stacks,
 				     .birth_sample_every = sampled ? 0 : opt->birth_sample_every };
-	uint64_t *intervals = NULL;
+	uint64_t *intervals = NULL, pool_func;
 	struct target *t, *o;
 	uint32_t tracking = 0;
 	int err;
@@ -356,6 +356,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		cfg.native_max_blocks = opt->native_max_blocks;
 	}
 	cfg.pool_size = t->plan.pool_size;
+	cfg.pool_sampler = !hooks_pool_find(t, &pool_func);
 	err = probes_open(&t->probes, pid, &cfg, hooks_on_event, t);
 	if (err)
 		goto cleanup;
