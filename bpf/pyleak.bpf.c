@@ -267,10 +267,22 @@ struct {
 /* Faults of the target seen by the page sampler: a pool initialised without one was recycled. */
 __u64 fault_seq = 0;
 
-/* The governor's choice of a page, shared by both samplers (a pool: its first page). */
-static __always_inline bool page_sampled(__u64 page, __u64 mask)
+/*
+ * The governor's choice of the page at addr, shared by both samplers and keyed by its pool's
+ * first page (3.10+'s 16 KiB pools span 4 pages): a pool's pages and its (re)initialisation
+ * are sampled together or not at all.  Each object then has one chance in every = mask + 1
+ * of a sample, which weighs every (sites.c, block_site()): an expected weight of 1.  Keyed by
+ * page, a recycled pool's sample and its pages 2-4's own would be independent, and objects
+ * there would weigh 1/every * every + (1 - 1/every) * 1/every * every = 2 - 1/every.  The
+ * same if the rate changed since its pages were sampled (every then e, now every): hence a
+ * recycled pool's initialisation drops its pages' samples (pyleak_pool_new()).  Other memory
+ * is sampled in pool-sized runs of pages: the same rate, more variance.
+ */
+static __always_inline bool page_sampled(__u64 addr, __u64 mask)
 {
-	return !(((page * 0x9E3779B97F4A7C15ULL) >> 32) & mask);
+	__u64 key = (pool_size ? addr & ~((__u64)pool_size - 1) : addr) >> PYLEAK_PAGE_SHIFT;
+
+	return !(((key * 0x9E3779B97F4A7C15ULL) >> 32) & mask);
 }
 
 /* Follows a pointer chain: p = *(p + offs[0]), then *(p + offs[1]), ... */
@@ -756,7 +768,7 @@ static __always_inline void fault_sample(struct page_fault_args *ctx)
 
 	count(PYLEAK_CNT_FAULTS);
 	page = ctx->address >> PYLEAK_PAGE_SHIFT;
-	if (!page_sampled(page, mask)) {
+	if (!page_sampled(ctx->address, mask)) {
 		count(PYLEAK_CNT_PAGES_SKIPPED);
 		return;
 	}
@@ -779,6 +791,8 @@ int pyleak_fault(struct page_fault_args *ctx)
 
 	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
 		return 0;
+	/* Any thread's: one in another thread's pool initialisation takes that pool for a fresh
+	 * one, whose objects its pages' own (older) samples then name, as without pool samples. */
 	__sync_fetch_and_add(&fault_seq, 1);
 	fault_sample(ctx);
 	count_add(PYLEAK_CNT_FAULT_NS, bpf_ktime_get_ns() - t0);
@@ -916,8 +930,8 @@ int BPF_KPROBE(pyleak_free)
  * pool handed out again for any size class) faults nothing, and the survivors that fill it
  * would go unseen, or be named after whoever first touched its pages.  The session's entry
  * notes the faults so far; its return keeps the stack for a pool whose initialisation faulted
- * nothing, sampled as the page sampler samples its first page.  Any other initialisation
- * drops the pool's previous sample: the pool now holds other objects.
+ * nothing, sampled as the page sampler samples its pages (whose older samples it drops).
+ * Any other initialisation drops the pool's previous sample: the pool now holds other objects.
  */
 SEC("uprobe")
 int BPF_KPROBE(pyleak_pool_new)
@@ -925,7 +939,8 @@ int BPF_KPROBE(pyleak_pool_new)
 	struct pyleak_page_site site = {};
 	struct fault_regs c = {};	/* size 0: small values only, the request's candidates */
 	__u64 *cookie = bpf_session_cookie();
-	__u64 block, pool, mask = page_sample_mask;
+	__u64 block, pool, page, mask = page_sample_mask;
+	int i;
 
 	if (!cookie || !pool_size)
 		return 1;
@@ -937,7 +952,14 @@ int BPF_KPROBE(pyleak_pool_new)
 	pool = block & ~((__u64)pool_size - 1);
 	if (!block || block != pool + CPY_POOL_HEADER_SIZE)
 		return 0;
-	if (fault_seq != *cookie || !page_sampled(pool >> PYLEAK_PAGE_SHIFT, mask)) {
+	/* Recycled: its pages' samples are of an earlier life, taken at the rate of then, which
+	 * would weigh its objects again if that rate sampled them and this one does not. */
+	for (i = 0; fault_seq == *cookie && i < 4 && ((__u64)i << PYLEAK_PAGE_SHIFT) < pool_size;
+	     i++) {
+		page = (pool >> PYLEAK_PAGE_SHIFT) + i;
+		bpf_map_delete_elem(&pages, &page);
+	}
+	if (fault_seq != *cookie || !page_sampled(pool, mask)) {
 		bpf_map_delete_elem(&pools, &pool);
 		return 0;
 	}

@@ -33,10 +33,10 @@ struct census_layout {
 	uint32_t gc_generations, gc_generation_size, gc_permanent, gc_collecting;
 	/* Optional: the allocation site of the pool block at block (its copy: size bytes, the
 	 * object at off) and the allocations it stands for; 0 = none known.  Pool objects are
-	 * then also tallied per (type, site). */
-	uint64_t (*site_of)(const void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
+	 * then also tallied per (type, site); arg may keep state across the census's blocks. */
+	uint64_t (*site_of)(void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
 			    uint32_t off, double *weight);
-	const void *site_arg;
+	void *site_arg;
 	/* Budget of one census (0: the defaults below): address space scanned, seconds spent.
 	 * A census that runs out stops there, counts what it saw and says it was cut short.
 	 * Its pool set takes max_bytes / pool_size / 8 bytes (2 MiB by default). */

@@ -81,9 +81,9 @@ int hooks_place_gc(struct target *t)
 	return 0;
 }
 
-int hooks_place_pool(struct target *t)
+int hooks_pool_find(const struct target *t, uint64_t *addr, uint64_t *size)
 {
-	uint64_t vaddr, size;
+	uint64_t vaddr;
 
 	/*
 	 * 3.8 inlines it; stripped builds (Debian's) have it found by its code (pymalloc.c).  A
@@ -91,9 +91,15 @@ int hooks_place_pool(struct target *t)
 	 * it named (segmenter's splitlines share 1.15-1.18 without, 0.86-0.88 with).
 	 */
 	if (!t->sites || t->plan.pool_size < 16384 || !probes_sessions_supported() ||
-	    pymalloc_pool_init_find(t->py.elf, &vaddr, &size))
-		return 0;
-	return probes_hook(&t->probes, vaddr + t->py.bias, size, PYLEAK_HOOK_POOL_NEW, -1,
+	    pymalloc_pool_init_find(t->py.elf, &vaddr, size))
+		return -ENOENT;
+	*addr = vaddr + t->py.bias;
+	return 0;
+}
+
+int hooks_place_pool(struct target *t, uint64_t addr, uint64_t size)
+{
+	return probes_hook(&t->probes, addr, size, PYLEAK_HOOK_POOL_NEW, -1,
 			   "allocate_from_new_pool");
 }
 

@@ -9,9 +9,12 @@
 /* Collections: their duration, and which deaths happen inside one (both modes). */
 int hooks_place_gc(struct target *t);
 
-/* pymalloc's pool initialisations, for the sites of objects in recycled pools (both modes,
- * where the symbol and uprobe sessions exist); 0 or -errno. */
-int hooks_place_pool(struct target *t);
+/* Where pymalloc initialises pools (its runtime address and size: 0), or -ENOENT where the
+ * pool sampler is not placed (no such function found, 4 KiB pools, no uprobe sessions). */
+int hooks_pool_find(const struct target *t, uint64_t *addr, uint64_t *size);
+/* The pool sampler at what hooks_pool_find() found, for the sites of objects in recycled
+ * pools (both modes); 0 or -errno. */
+int hooks_place_pool(struct target *t, uint64_t addr, uint64_t size);
 
 /* Per-object probes (precise mode): births, deaths, static types, and collections. */
 int hooks_place_all(struct target *t);

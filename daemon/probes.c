@@ -257,9 +257,9 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.pages, cfg->max_pages);
-	if (!err)	/* a pool is 4 pages (16 KiB pools) or 1 (3.8/3.9's 4 KiB) */
+	if (!err)	/* a pool is 4 pages (16 KiB pools: the sampler's only) */
 		err = bpf_map__set_max_entries(p->skel->maps.pools,
-					       cfg->stacks.runtime && cfg->max_pages >= 4 ?
+					       cfg->pool_sampler && cfg->max_pages >= 4 ?
 					       cfg->max_pages / 4 : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(p->skel->maps.stacks, cfg->max_stacks);

@@ -54,6 +54,7 @@ struct probes_config {
 	const uint64_t *native_intervals;
 	uint32_t native_max_blocks;	/* sampled blocks kept until freed */
 	uint32_t pool_size;	/* pymalloc's pool size, to find the block a page fault made */
+	bool pool_sampler;	/* recycled pools will be sampled (hooks_place_pool()): their map */
 };
 
 /* The kernel runs uprobe sessions (6.12+): native allocation sampling needs them, births use

@@ -114,13 +114,16 @@ static int request_check(const struct sample_maps *m, const struct pyleak_page_s
  * still holds the object it allocated.  A temporary that carved fresh blocks is gone by then,
  * and the survivor that took its block is told apart by its size.  Samples at a pool's
  * initialisation that cannot be checked get an even id (see sites_share_pages()); the other
- * objects of sampled pages are tallied as SITE_PAGE.
+ * objects of sampled pages are tallied as SITE_PAGE.  An object counts if its own page (or its
+ * recycled pool) was sampled, 1 in `every` then (pyleak.bpf.c, page_sampled()), with that
+ * sample's weight, `every`: an expected weight of 1.  The sample that names its block (from
+ * the next page, at a carve) gives a stack only: its page may have faulted at another rate.
  */
-static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
+static uint64_t block_site(void *arg, uint64_t block, const uint8_t *bytes, uint32_t size,
 			   uint32_t off, double *weight)
 {
-	const struct sample_maps *m = arg;
-	const struct pyleak_page_site *s;
+	struct sample_maps *m = arg;
+	const struct pyleak_page_site *s, *own;
 	struct pool_sample *ps;
 	int checked;
 
@@ -130,10 +133,15 @@ static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes
 	ps = u64map_lookup(m->pools, block & ~(uint64_t)(m->layout->pool_size - 1));
 	if (ps && block == ps->s.block)
 		ps->first = request_check(m, &ps->s, bytes, size, off) > 0 ? 1 : -1;
-	if (ps && ps->first > 0) {
+	if (ps) {
+		/* its pages' own samples were dropped (BPF) with its earlier life */
 		*weight = ps->s.every ? ps->s.every : 1;
-		return ps->s.stack;
+		return ps->first > 0 ? ps->s.stack : SITE_PAGE;
 	}
+	own = u64map_lookup(m->pages, block >> PYLEAK_PAGE_SHIFT);
+	if (!own)
+		return 0;
+	*weight = own->every ? own->every : 1;
 	s = u64map_lookup(m->blocks, block);
 	checked = s ? request_check(m, s, bytes, size, off) : -1;
 	if (checked < 0) {
@@ -141,11 +149,6 @@ static uint64_t block_site(const void *arg, uint64_t block, const uint8_t *bytes
 		s = u64map_lookup(m->pages, (block + size) >> PYLEAK_PAGE_SHIFT);
 		checked = s && !s->block && s->addr == block + size ? 0 : -1;
 	}
-	if (checked < 0)
-		s = u64map_lookup(m->pages, block >> PYLEAK_PAGE_SHIFT);
-	if (!s)
-		return 0;
-	*weight = s->every ? s->every : 1;
 	if (checked < 0)
 		return SITE_PAGE;
 	/* unchecked at a pool's initialisation (fault below the block): trusted only if the

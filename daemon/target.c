@@ -295,7 +295,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	struct probes_config cfg = { .per_object = !sampled, .max_objects = opt->max_objects,
 				     .max_pages = opt->max_pages, .max_stacks = opt->max_stacks,
 				     .birth_sample_every = sampled ? 0 : opt->birth_sample_every };
-	uint64_t *intervals = NULL;
+	uint64_t *intervals = NULL, pool_func, pool_func_size;
 	struct target *t, *o;
 	uint32_t tracking = 0;
 	int err;
@@ -356,6 +356,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		cfg.native_max_blocks = opt->native_max_blocks;
 	}
 	cfg.pool_size = t->plan.pool_size;
+	cfg.pool_sampler = !hooks_pool_find(t, &pool_func, &pool_func_size);
 	err = probes_open(&t->probes, pid, &cfg, hooks_on_event, t);
 	if (err)
 		goto cleanup;
@@ -364,7 +365,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	err = sampled ? hooks_place_gc(t) : hooks_place_all(t);
 	if (err)
 		goto cleanup;
-	if (hooks_place_pool(t))
+	if (cfg.pool_sampler && hooks_place_pool(t, pool_func, pool_func_size))
 		log_warn("pid %d: recycled pools' sites not probed: page faults only", pid);
 	if (cfg.native_intervals && nativealloc_attach(&t->probes, pid, opt->native_sample_bytes,
 						       &t->nalloc)) {
