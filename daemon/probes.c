@@ -679,6 +679,9 @@ int probes_hook(struct probes *p, uint64_t func, uint64_t size, int kind, int ar
 				BPF_ANY)) {
 		err = -errno;
 		log_error("attach %s in pid %d: note it hooked: %s", what, p->pid, strerror(-err));
+		/* closed: a later call for func must not take it as placed */
+		close(pl->fd);
+		pl->fd = -1;
 		goto cleanup;
 	}
 	log_debug("pid %d: %s at 0x%lx, file offset 0x%lx (+%u, %s %s, object in %s)", p->pid, what,

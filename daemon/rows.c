@@ -193,6 +193,19 @@ void rows_drop_probed(struct rows *rs)
 	rows_prune(rs, true);
 }
 
+void rows_forget_probed(struct rows *rs, uint64_t type)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		if (rs->v[i].type == type && !rs->v[i].census) {
+			free(rs->v[i].hist);
+			rs->v[i] = rs->v[--rs->n];
+			return;
+		}
+	}
+}
+
 void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t min_count)
 {
 	census_all_update(rs, c, true, NULL, 0, min_count);

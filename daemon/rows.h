@@ -69,6 +69,9 @@ void rows_update_census_all(struct rows *rs, const struct census *c, uint64_t mi
 /* Drops the probe-counted rows (their probes are gone). */
 void rows_drop_probed(struct rows *rs);
 
+/* Drops type's probe-counted row (its type object was freed: its address is another's now). */
+void rows_forget_probed(struct rows *rs, uint64_t type);
+
 /* Precise mode: the same for the types no probe counts, i.e. neither heap types (classes) nor
  * the probed static types given; rows of probe-counted types are left alone. New rows are
  * listed_only. */

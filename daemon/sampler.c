@@ -168,6 +168,8 @@ static void governor_tick(struct target *t)
 /* Types reset per sample: at most this many classes freed and their address reused since. */
 #define TYPES_RESET_MAX 64
 
+#define TYPES_CHECK_EVERY 8
+
 struct types_walk {
 	struct target *t;
 	uint64_t reset[TYPES_RESET_MAX];
@@ -175,12 +177,15 @@ struct types_walk {
 };
 
 /* BPF reads a type's deallocator and sizes once: re-checked here (one read a type), as
- * gcwatch.c does, so a type at a reused address is counted afresh, its dealloc hooked. */
+ * gcwatch.c does, so a type at a reused address is counted afresh, its dealloc hooked; an
+ * eighth of the types a sample (each every 8 samples), so a target with thousands of classes
+ * costs the loop a few hundred reads a sample, not thousands. */
 static void type_stats_read(void *ctx, uint64_t type, const void *st)
 {
 	struct types_walk *w = ctx;
 
-	if (w->nreset < TYPES_RESET_MAX && hooks_type_changed(w->t, type, st)) {
+	if (w->nreset < TYPES_RESET_MAX && (type >> 4) % TYPES_CHECK_EVERY ==
+	    w->t->samples % TYPES_CHECK_EVERY && hooks_type_changed(w->t, type, st)) {
 		w->reset[w->nreset++] = type;
 		return;
 	}
@@ -198,6 +203,7 @@ static int types_read(struct target *t)
 		log_debug("pid %d: type at 0x%lx changed (freed, address reused): counted afresh",
 			  t->pid, w.reset[i]);
 		probes_forget_type(&t->probes, w.reset[i]);
+		rows_forget_probed(&t->rows, w.reset[i]);
 	}
 	return n < 0 ? (int)n : 0;
 }

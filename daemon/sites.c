@@ -161,8 +161,10 @@ static uint64_t block_site(void *arg, uint64_t block, const uint8_t *bytes, uint
 	 * earlier life) whose first block still holds the object its initialisation allocated was
 	 * filled by that stack, not by temporaries that died and left it to others. */
 	ps = u64map_lookup(m->pools, block & ~(uint64_t)(m->layout->pool_size - 1));
+	/* only a str's size can tell (other types, GC objects at an offset: trusted, as page
+	 * samples are); a first block left free means the object died: not trusted */
 	if (ps && block == ps->s.block)
-		ps->first = request_check(m, &ps->s, bytes, size, off) > 0 ? 1 : -1;
+		ps->first = request_check(m, &ps->s, bytes, size, off) >= 0 ? 1 : -1;
 	if (ps) {
 		/* its pages' own samples were dropped (BPF) with its earlier life */
 		*weight = ps->s.every ? ps->s.every : 1;
