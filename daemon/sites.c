@@ -134,9 +134,10 @@ static int sample_check(const struct sample_maps *m, const struct pyleak_page_si
 {
 	int by_size = request_check(m, s, bytes, size, off), by_type = near_check(s, bytes, off);
 
+	/* a type at hand is no proof (a method of the class at work, `self`): it only rejects */
 	if (by_size < 0 || by_type < 0)
 		return -1;
-	return by_size | by_type;
+	return by_size;
 }
 
 /*
@@ -184,7 +185,7 @@ static uint64_t block_site(void *arg, uint64_t block, const uint8_t *bytes, uint
 		/* BPF did not find the block: the carve's usual case, the one below the fault */
 		s = u64map_lookup(m->pages, (block + size) >> PYLEAK_PAGE_SHIFT);
 		checked = s && !s->block && s->addr == block + size ?
-			  near_check(s, bytes, off) : -1;
+			  (near_check(s, bytes, off) < 0 ? -1 : 0) : -1;
 	}
 	if (checked < 0)
 		return SITE_PAGE;

@@ -73,8 +73,9 @@ def test_precise_over_budget_falls_back_unless_forced(daemon, target_factory):
     assert any("fell back" in n for n in st["notes"]), st
     leaks = daemon.ok("leaks", "-p", str(free.pid))
     assert leaks["fell_back"] == fell and any("fell back" in n for n in leaks["notes"])
-    # Only the collections and the page-fault route stay (uprobes: gc start and done).
-    assert st["probes"] <= 3, st
+    # Only the collections, the pool sampler and the page-fault route stay (uprobes: gc start
+    # and done, pymalloc's pool initialisation where it is found).
+    assert st["probes"] <= 4, st
     # The death windows' cost is sampled mode's alone, not precise mode's death probes'.
     assert st["gc_deaths"]["cost_s"] <= BUDGET * st["governor"]["target_cpu_s"] + 0.01, st
 
