@@ -662,23 +662,9 @@ struct fault_regs {
 	__u64 pool, addr, block;
 	__u64 request[PYLEAK_REQUEST_WORDS];
 	__u64 words[FAULT_STACK_WORDS];
-	__u64 near[PYLEAK_NEAR_WORDS];
 	__u32 size, conflict;
-	bool ambiguous, init, inside;
+	bool ambiguous;
 };
-
-/* A word that may be a type object's address, in the near filter. */
-static __always_inline void near_note(struct fault_regs *c, __u64 v)
-{
-	__u32 k, b;
-
-	if (v < CPY_SMALL_REQUEST_MAX || (v & 7))
-		return;
-	for (k = 0; k < PYLEAK_NEAR_HASHES; k++) {
-		b = pyleak_near_bit(v, k);
-		c->near[(b >> 6) & (PYLEAK_NEAR_WORDS - 1)] |= 1ULL << (b & 63);
-	}
-}
 
 /* A small value: a request's candidate in its size class (a second one there: unknown). */
 static __always_inline void request_note(struct fault_regs *c, __u64 v)
@@ -702,9 +688,6 @@ static long fault_reg(__u32 i, void *arg)
 	struct fault_regs *c = arg;
 	__u64 v = user_reg(c->regs, i);
 
-	near_note(c, v);
-	if (c->inside)
-		return 0;	/* the block is known: only what allocated it is looked for */
 	if (v < CPY_SMALL_REQUEST_MAX) {
 		request_note(c, v);
 	} else if (c->size && v >= c->pool + CPY_POOL_HEADER_SIZE && v < c->addr &&
@@ -719,10 +702,7 @@ static long fault_word(__u32 i, void *arg)
 {
 	struct fault_regs *c = arg;
 
-	if (i >= FAULT_STACK_WORDS)
-		return 1;
-	near_note(c, c->words[i]);
-	if (c->init && c->words[i] < CPY_SMALL_REQUEST_MAX)
+	if (i < FAULT_STACK_WORDS && c->words[i] < CPY_SMALL_REQUEST_MAX)
 		request_note(c, c->words[i]);
 	return 0;
 }
@@ -736,9 +716,7 @@ static long fault_word(__u32 i, void *arg)
  * The small values in the registers (and, at a pool's initialisation, in the allocator's
  * saved registers on the stack) are the request's candidates, in site->request: a
  * temporary's block is soon taken by another object of its class, whose size tells it apart
- * at the census.  Sizes alike (3.12's range iterator and a one-slot instance), the type does:
- * the allocator's callers hold the type they allocate for in a register or a saved one, and
- * every word there goes to site->near, where the census looks for the block's type.
+ * at the census.
  */
 static __always_inline void fault_block(__u64 addr, struct pyleak_page_site *site)
 {
@@ -751,13 +729,11 @@ static __always_inline void fault_block(__u64 addr, struct pyleak_page_site *sit
 	c.regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!c.regs)
 		return;
-	c.init = off < CPY_POOL_HEADER_SIZE;
-	/* the top of the stack: the allocator's callers' saved registers */
-	if (!bpf_probe_read_kernel(&sp, sizeof(sp), &c.regs->sp) &&
-	    !bpf_probe_read_user(c.words, sizeof(c.words), (void *)sp))
-		bpf_loop(FAULT_STACK_WORDS, fault_word, &c, 0);
-	if (c.init) {
+	if (off < CPY_POOL_HEADER_SIZE) {
 		c.block = c.pool + CPY_POOL_HEADER_SIZE;
+		if (!bpf_probe_read_kernel(&sp, sizeof(sp), &c.regs->sp) &&
+		    !bpf_probe_read_user(c.words, sizeof(c.words), (void *)sp))
+			bpf_loop(FAULT_STACK_WORDS, fault_word, &c, 0);
 		goto done;
 	}
 	/* szidx, nextoffset, maxnextoffset: the header is on the pool's first page, touched */
@@ -771,21 +747,12 @@ static __always_inline void fault_block(__u64 addr, struct pyleak_page_site *sit
 	if (hdr[1] != pool_size - c.size)
 		return;
 	off -= CPY_POOL_HEADER_SIZE;
-	c.inside = off % c.size;
-	if (c.inside)
-		c.block = addr - off % c.size;
-done:
-	bpf_loop(PYLEAK_REG_COUNT, fault_reg, &c, 0);
-	/* not at a pool's initialisation: allocate_from_new_pool() saved its callers' registers
-	 * deeper than the stack words read (3.9: 4 of 3,500 samples kept the type) */
-	if (!c.init) {
-		site->near[0] = c.near[0];
-		site->near[1] = c.near[1];
-	}
-	if (c.inside) {
-		site->block = c.block;
+	if (off % c.size) {
+		site->block = addr - off % c.size;
 		return;
 	}
+done:
+	bpf_loop(PYLEAK_REG_COUNT, fault_reg, &c, 0);
 	if (c.ambiguous)
 		return;	/* two candidates: not sure which */
 	site->block = c.block;

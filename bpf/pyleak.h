@@ -160,8 +160,6 @@ struct pyleak_stack {
 
 /* Value of the page map: the stack that first touched the page, where, and the sampling. */
 #define PYLEAK_REQUEST_WORDS	2	/* 32 size classes of 4 bits */
-#define PYLEAK_NEAR_WORDS	2	/* 128 bits: a type's false match < 10% */
-#define PYLEAK_NEAR_HASHES	3
 
 struct pyleak_page_site {
 	__u64 stack;
@@ -172,17 +170,7 @@ struct pyleak_page_site {
 	__u64 request[PYLEAK_REQUEST_WORDS];
 	__u32 every;		/* 1 page in `every` was sampled then (the governor's rate) */
 	__u32 unsure;
-	/* The words in the allocating thread's registers and at its stack's top, as a Bloom
-	 * filter (pyleak_near_bit()); all 0: not recorded.  The allocator's callers keep the
-	 * type they allocate for there, so a type missing from it allocated another object. */
-	__u64 near[PYLEAK_NEAR_WORDS];
 };
-
-/* Bit k (0..PYLEAK_NEAR_HASHES-1) of word v in struct pyleak_page_site's near filter. */
-static inline __u32 pyleak_near_bit(__u64 v, __u32 k)
-{
-	return (v * 0x9E3779B97F4A7C15ULL) >> (57 - 7 * (k & 3)) & (64 * PYLEAK_NEAR_WORDS - 1);
-}
 
 enum pyleak_pos_kind {
 	PYLEAK_POS_NONE,

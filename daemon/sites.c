@@ -93,8 +93,8 @@ static uint32_t str_request(const struct census_layout *l, const uint8_t *obj, u
 	return (state & CPY_STR_ASCII ? l->str_ascii_data : l->str_compact_data) + (n + 1) * kind;
 }
 
-/* Whether the object in a sampled block is the one the sample allocated, by its size: 1 yes,
- * 0 cannot tell, -1 no: a str of another size took the block after the sampled object died. */
+/* Whether the object in a sampled block is the one the sample allocated: 1 yes, 0 cannot
+ * tell, -1 no: a str of another size took the block after the sampled object died. */
 static int request_check(const struct sample_maps *m, const struct pyleak_page_site *s,
 			 const uint8_t *bytes, uint32_t size, uint32_t off)
 {
@@ -107,37 +107,6 @@ static int request_check(const struct sample_maps *m, const struct pyleak_page_s
 	if (!want || !n)
 		return 0;
 	return n == cls * 16 + want ? 1 : -1;
-}
-
-/* The same by its type (the object at off, off + 16 <= size): 1 its type was at hand when
- * the sample allocated, -1 it was not (a temporary of the size allocated, and another object
- * took its block), 0 not recorded. */
-static int near_check(const struct pyleak_page_site *s, const uint8_t *bytes, uint32_t off)
-{
-	uint64_t type;
-	uint32_t k, b;
-
-	if (!(s->near[0] | s->near[1]))
-		return 0;
-	memcpy(&type, bytes + off + CPY_OB_TYPE, sizeof(type));
-	for (k = 0; k < PYLEAK_NEAR_HASHES; k++) {
-		b = pyleak_near_bit(type, k);
-		if (!(s->near[b >> 6] >> (b & 63) & 1))
-			return -1;
-	}
-	return 1;
-}
-
-/* Both checks: no if either says no, yes if either says yes. */
-static int sample_check(const struct sample_maps *m, const struct pyleak_page_site *s,
-			const uint8_t *bytes, uint32_t size, uint32_t off)
-{
-	int by_size = request_check(m, s, bytes, size, off), by_type = near_check(s, bytes, off);
-
-	/* a type at hand is no proof (a method of the class at work, `self`): it only rejects */
-	if (by_size < 0 || by_type < 0)
-		return -1;
-	return by_size;
 }
 
 /*
@@ -180,12 +149,11 @@ static uint64_t block_site(void *arg, uint64_t block, const uint8_t *bytes, uint
 		return 0;
 	*weight = own->every ? own->every : 1;
 	s = u64map_lookup(m->blocks, block);
-	checked = s ? sample_check(m, s, bytes, size, off) : -1;
+	checked = s ? request_check(m, s, bytes, size, off) : -1;
 	if (checked < 0) {
 		/* BPF did not find the block: the carve's usual case, the one below the fault */
 		s = u64map_lookup(m->pages, (block + size) >> PYLEAK_PAGE_SHIFT);
-		checked = s && !s->block && s->addr == block + size ?
-			  (near_check(s, bytes, off) < 0 ? -1 : 0) : -1;
+		checked = s && !s->block && s->addr == block + size ? 0 : -1;
 	}
 	if (checked < 0)
 		return SITE_PAGE;
