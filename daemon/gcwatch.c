@@ -201,16 +201,22 @@ void gcwatch_end(struct target *t)
 }
 
 /* Due once GCWATCH_WINDOW_S has passed and a collection has run in it (or at
- * GCWATCH_WINDOW_MAX_S); *left: until the next check. */
+ * GCWATCH_WINDOW_MAX_S, longer for a target that collects less often); *left: until the next
+ * check. */
 static bool window_due(struct target *t, double now, double *left)
 {
 	const struct gcwatch *w = &t->gcwatch;
 	double open_s = now - w->opened_mono;
 
+	double max_s = GCWATCH_WINDOW_MAX_S;
+
 	*left = GCWATCH_WINDOW_S - open_s;
 	if (!w->open || t->state != TARGET_TRACKING || *left > 0)
 		return false;
-	if (open_s >= GCWATCH_WINDOW_MAX_S || gc_runs(t) != w->gc_runs_at_open)
+	if (1.5 * w->gc_interval_s > max_s)
+		max_s = 1.5 * w->gc_interval_s < GCWATCH_WINDOW_LONG_S ? 1.5 * w->gc_interval_s :
+									  GCWATCH_WINDOW_LONG_S;
+	if (open_s >= max_s || gc_runs(t) != w->gc_runs_at_open)
 		return true;
 	*left = GCWATCH_WINDOW_S;	/* looked at again then */
 	return false;
@@ -318,10 +324,30 @@ static void window_open(struct target *t, uint64_t trap_ns)
 	}
 }
 
+/* The interval between the target's collections, from the ticks that saw their count
+ * change: windows that end before a collection measure nothing. */
+static void gc_interval_note(struct target *t)
+{
+	struct gcwatch *w = &t->gcwatch;
+	uint64_t runs = gc_runs(t);
+	double now = loop_mono();
+
+	if (runs > w->gc_runs_seen && w->gc_seen_mono > 0)
+		w->gc_interval_s = (now - w->gc_seen_mono) / (double)(runs - w->gc_runs_seen);
+	if (runs != w->gc_runs_seen || w->gc_seen_mono <= 0) {
+		w->gc_runs_seen = runs;
+		w->gc_seen_mono = now;
+	} else if (w->gc_interval_s > 0 && now - w->gc_seen_mono > w->gc_interval_s) {
+		/* none since: at least this long now (a target that never collected keeps 0) */
+		w->gc_interval_s = now - w->gc_seen_mono;
+	}
+}
+
 void gcwatch_tick(struct target *t, uint64_t trap_ns)
 {
 	struct gcwatch *w = &t->gcwatch;
 
+	gc_interval_note(t);
 	/* Left open only if its timer was late. */
 	if (w->open)
 		window_close(t);

@@ -30,6 +30,9 @@
 /* ...or longer, until a collection has run in it (a quiet target collects every few
  * seconds: a window without one measures nothing), but at most this. */
 #define GCWATCH_WINDOW_MAX_S 8.0
+/* ...unless the target collects less often (a loaded one, every 10-30 s): then a window
+ * waits up to 1.5 times its interval between collections, but at most this. */
+#define GCWATCH_WINDOW_LONG_S 30.0
 /* Without a new swing, the watched classes are measured again this often: `leaks` judges a
  * class that dies in collections on the windows that fell in its window (3 in 60 s). */
 #define GCWATCH_REPEAT_S 10.0
@@ -54,6 +57,9 @@ struct gcwatch {
 	double opened_at;	/* wall clock, of the last window */
 	double opened_mono;
 	uint64_t gc_runs_at_open;	/* collections the target had run when it opened */
+	uint64_t gc_runs_seen;	/* collections at the last tick that saw their count change */
+	double gc_seen_mono;	/* when */
+	double gc_interval_s;	/* between collections, as seen from ticks; 0: unknown */
 	uint64_t trap_ns;	/* the estimated cost of one uprobe hit */
 	double cpu_at_close;	/* the target's CPU time when the last window closed */
 	uint64_t cost_at_open;	/* the death program's cumulative cost then */

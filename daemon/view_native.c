@@ -82,8 +82,8 @@ static int constructor_find(const struct frames *fr, uint32_t *ctor, uint32_t *c
 	return -ENOENT;
 }
 
-/* Owners: the innermost frames of the census page sites of classes (the last `leaks` census,
- * or a new one), read once per reply. */
+/* Owners: the innermost frames of the sites of classes (owners_sites()), read once per
+ * reply. */
 struct owner_site {
 	uint64_t type, count;
 	uint64_t type_count;	/* the sampled objects of all the type's sites */
@@ -117,24 +117,36 @@ static void owners_total(struct owners *o)
 	}
 }
 
-static void owners_load(struct target *t, struct pystack_cache *cache, struct owners *o)
+/* The sites owners come from: precise mode's sampled births (their stacks are exact: page
+ * samples credit a class's objects to the temporaries that carved its pages, as 3.11's
+ * StreamCrypto's to update()'s c_int on a loaded machine), else the page samples' census,
+ * kept a minute. */
+static const struct census *owners_sites(struct target *t, struct census *births)
 {
-	uint64_t type = 0;
-	struct pyleak_stack st;
-	bool heap = false;
-	struct census *c;
-	size_t i;
-
-	o->tried = true;
+	if (t->opt.birth_sample_every && !target_sampled(t))
+		return sites_births(&t->probes, t->opt.birth_sample_every, births) ? NULL : births;
 	if (!t->sites_cache_at || loop_mono() - t->sites_cache_at > 60) {
 		census_free(&t->sites_cache);
 		t->sites_cache_at = 0;
 		if (!sites_census(&t->probes, &t->layout, t->opt.max_pages, &t->sites_cache))
 			t->sites_cache_at = loop_mono();
 	}
-	c = t->sites_cache_at ? &t->sites_cache : NULL;
+	return t->sites_cache_at ? &t->sites_cache : NULL;
+}
+
+static void owners_load(struct target *t, struct pystack_cache *cache, struct owners *o)
+{
+	struct census births = {};
+	const struct census *c;
+	uint64_t type = 0;
+	struct pyleak_stack st;
+	bool heap = false;
+	size_t i;
+
+	o->tried = true;
+	c = owners_sites(t, &births);
 	if (!c || !c->nsites)
-		return;
+		goto cleanup;
 	o->v = calloc(c->nsites < OWNER_SITES_MAX ? c->nsites : OWNER_SITES_MAX, sizeof(*o->v));
 	for (i = 0; o->v && i < c->nsites && o->n < OWNER_SITES_MAX; i++) {
 		const struct census_site *s = &c->sites[i];
@@ -158,6 +170,8 @@ static void owners_load(struct target *t, struct pystack_cache *cache, struct ow
 		o->n += w->n > 0;
 	}
 	owners_total(o);
+cleanup:
+	census_free(&births);
 }
 
 static bool frame_same_function(const struct pystack_frame *a, const struct pystack_frame *b)

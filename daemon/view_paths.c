@@ -647,26 +647,36 @@ int view_paths_json(struct target *t, const char *type, json_t **out)
 	const struct refwalk_stats *st;
 	json_t *paths = NULL, *doc;
 	struct refwalk *w;
-	int64_t live = 0, unreachable;
-	int err;
+	int64_t live = 0, expected, unreachable;
+	struct kept *k;
+	int err, tries;
 
 	*out = NULL;
 	/* A count of the type's live objects to judge the walk by (precise mode: none before the
 	 * first sample after attach). */
 	sampler_sample(t, false);
-	err = walk_slice(t, type, 0, WALK_REUSE_S, &w);
-	if (err)
-		return err;
+	for (tries = 0; tries < 2; tries++) {
+		expected = live_of(t, type);
+		err = walk_slice(t, type, 0, WALK_REUSE_S, &w);
+		if (err)
+			return err;
+		st = refwalk_stats(w);
+		/* Complete, and most live objects not reached from any root: only cycles keep them
+		 * (the few reached may be the ones being made, in a frame's locals). */
+		if (st->complete && !sampler_sample(t, true))
+			live = live_of(t, type);
+		/* A walk judged by a count that said otherwise (precise mode's first births since
+		 * attach) did not look for the cycles' owners: walked again with this one. */
+		if (tries || !st->complete || st->owners_gc || (int64_t)st->wanted * 2 >= live ||
+		    (int64_t)st->wanted * 2 < expected || !(k = kept_find(t)))
+			break;
+		kept_drop(k);
+	}
 	paths = json_array();
 	if (!paths || paths_add(t, w, type, PATHS_MAX, paths)) {
 		json_decref(paths);
 		return -ENOMEM;
 	}
-	st = refwalk_stats(w);
-	/* Complete, and most live objects not reached from any root: only cycles keep them (the
-	 * few reached may be the ones being made, in a frame's locals). */
-	if (st->complete && !sampler_sample(t, true))
-		live = live_of(t, type);
 	unreachable = live > 0 && (int64_t)st->wanted * 2 < live ? live - (int64_t)st->wanted : 0;
 	doc = json_pack("{s:i, s:s, s:o, s:b, s:{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:i}}",
 			"pid", t->pid, "type", type, "paths", paths, "unreachable", unreachable > 0,
@@ -696,15 +706,18 @@ json_t *view_path_first_json(struct target *t, const char *type)
 	if (walk_slice(t, type, LEAKS_SLICE_S, LEAKS_REUSE_S, &w) ||
 	    !refwalk_stats(w)->complete)
 		return NULL;
-	paths = json_array();
-	if (paths && !paths_add(t, w, type, 1, paths))
-		first = json_incref(json_array_get(paths, 0));
-	json_decref(paths);
-	/* No path: its owners, if found on the GC lists, are kept by reference cycles alone. */
-	if (!first && paths && refwalk_stats(w)->owners_gc)
+	/* Owners found on the GC lists (most objects reached from no root) are kept by reference
+	 * cycles alone: a path reaches only the few being made, in a frame's locals. */
+	if (refwalk_stats(w)->owners_gc) {
 		first = json_pack("{s:b, s:I, s:s}", "unreachable", true, "objects",
 				  (json_int_t)refwalk_stats(w)->owners_gc, "text",
 				  "reference cycles alone (reached from no root: waiting for the collector)");
+	} else {
+		paths = json_array();
+		if (paths && !paths_add(t, w, type, 1, paths))
+			first = json_incref(json_array_get(paths, 0));
+		json_decref(paths);
+	}
 	if (first)
 		retains_add(t, w, first);
 	return first;
