@@ -31,6 +31,8 @@ struct version_layout {
 	uint16_t str_compact;		/* data of a compact non-ASCII str */
 	uint16_t bytes_size;
 	uint16_t bytes_data;
+	uint16_t co_code;		/* a bytes object (<=3.10; 3.11+: bpf.code_adaptive) */
+	uint8_t op_get_iter;
 };
 
 #define LINETABLE_MAX	(1u << 20)
@@ -101,6 +103,8 @@ static int layout_from_table(int major, int minor, struct version_layout *l)
 	l->str_compact = o->str_compact_data;
 	l->bytes_size = CPY_BYTES_SIZE;
 	l->bytes_data = CPY_BYTES_DATA;
+	l->co_code = o->co_code;
+	l->op_get_iter = o->op_get_iter;
 	return 0;
 }
 
@@ -624,6 +628,35 @@ static int memo_resolve(const struct pystack_cache *c, uint64_t code, uint32_t o
 	snprintf(out->file, sizeof(out->file), "%s", mc->file);
 	out->line = linetable_line(c->l.lines, mc->table, mc->table_len, mc->firstlineno, offset);
 	return 0;
+}
+
+int pystack_frame_gets_iter(const struct pystack_cache *c, uint64_t code, uint32_t offset)
+{
+	const struct version_layout *l = &c->l;
+	uint64_t bytecode, len;
+	uint8_t op;
+	int err;
+
+	if (!l->op_get_iter || code < USER_ADDR_MIN || code >= USER_ADDR_MAX ||
+	    offset >= LINETABLE_MAX)
+		return -EINVAL;
+	if (l->bpf.code_adaptive) {
+		/* inline, as long as the code object: BPF kept the offset inside it */
+		bytecode = code + l->bpf.code_adaptive;
+	} else {
+		err = procmem_read_u64(c->pid, code + l->co_code, &bytecode);
+		if (!err && (bytecode < USER_ADDR_MIN || bytecode >= USER_ADDR_MAX))
+			err = -EINVAL;
+		if (!err)
+			err = procmem_read_u64(c->pid, bytecode + l->bytes_size, &len);
+		if (!err && offset >= len)
+			err = -EINVAL;
+		if (err)
+			return err;
+		bytecode += l->bytes_data;
+	}
+	err = procmem_read(c->pid, bytecode + offset, &op, 1);
+	return err ? err : op == l->op_get_iter;
 }
 
 int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offset,

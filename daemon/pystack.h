@@ -34,6 +34,10 @@ void pystack_cache_free(struct pystack_cache *c);
 int pystack_frame_resolve(struct pystack_cache *c, uint64_t code, uint32_t offset,
 			  struct pystack_frame *out);
 
+/* Whether the instruction at offset is GET_ITER (what it allocates is the loop's iterator, a
+ * temporary): 1, 0, or a negative errno. */
+int pystack_frame_gets_iter(const struct pystack_cache *c, uint64_t code, uint32_t offset);
+
 /*
  * A process's code objects as they were while it ran (name, file, line table), so that its
  * frames are still named once it is gone (the sites of its postmortem report): noted stack by

@@ -13,10 +13,10 @@
 #include "probes.h"
 #include "python.h"
 
-/* Runs a census of p's process (layout l) with per-(type, site) tallies from the pages p
- * recorded (at most max_pages of them); 0 or a negative errno. */
-int sites_census(struct probes *p, const struct census_layout *l, uint32_t max_pages,
-		 struct census *out);
+/* Runs a census of p's process (interpreter py, layout l) with per-(type, site) tallies from
+ * the pages p recorded (at most max_pages of them); 0 or a negative errno. */
+int sites_census(struct probes *p, const struct python_info *py, const struct census_layout *l,
+		 uint32_t max_pages, struct census *out);
 
 /* Sites of the objects born since attach whose birth had its stack sampled, 1 in every
  * (per-object probes, precise mode), in out->sites; 0 or a negative errno. */

@@ -54,7 +54,7 @@ static int sites_cache_refresh(struct target *t, bool births)
 	census_free(c);
 	*at = 0;
 	err = births ? sites_births(&t->probes, t->opt.birth_sample_every, c) :
-		       sites_census(&t->probes, &t->layout, t->opt.max_pages, c);
+		       sites_census(&t->probes, &t->py, &t->layout, t->opt.max_pages, c);
 	if (!err)
 		*at = now;
 	return err;

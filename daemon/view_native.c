@@ -128,7 +128,8 @@ static const struct census *owners_sites(struct target *t, struct census *births
 	if (!t->sites_cache_at || loop_mono() - t->sites_cache_at > 60) {
 		census_free(&t->sites_cache);
 		t->sites_cache_at = 0;
-		if (!sites_census(&t->probes, &t->layout, t->opt.max_pages, &t->sites_cache))
+		if (!sites_census(&t->probes, &t->py, &t->layout, t->opt.max_pages,
+				  &t->sites_cache))
 			t->sites_cache_at = loop_mono();
 	}
 	return t->sites_cache_at ? &t->sites_cache : NULL;

@@ -55,7 +55,7 @@ static int pages_sites_json(struct target *t, const char *type_name, int n, json
 	size_t i;
 	int err;
 
-	err = sites_census(&t->probes, &t->layout, t->opt.max_pages, &c);
+	err = sites_census(&t->probes, &t->py, &t->layout, t->opt.max_pages, &c);
 	if (err)
 		return err;
 	/* Counts are sorted: the most numerous type of that name (names need not be unique). */

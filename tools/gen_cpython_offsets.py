@@ -52,6 +52,7 @@ MEMBERS = [
     ("PyCodeObject", "co_linetable"),
     ("PyCodeObject", "co_lnotab"),
     ("PyCodeObject", "co_code_adaptive"),
+    ("PyCodeObject", "co_code"),
     ("PyObject", "ob_type"),
     ("PyVarObject", "ob_size"),
     ("PyTypeObject", "tp_name"),
@@ -229,6 +230,8 @@ COLUMNS = [
     ("co_name", "uint16_t", "PyCodeObject"),
     ("co_linetable", "uint16_t", "PyCodeObject.co_linetable (3.10+), co_lnotab"),
     ("co_code_adaptive", "uint16_t", "PyCodeObject (3.11+); 0: none"),
+    ("co_code", "uint16_t", "PyCodeObject.co_code (a bytes object, <=3.10); 0: none"),
+    ("op_get_iter", "uint8_t", "dis.opmap['GET_ITER'] (the interpreter's own)"),
     ("str_ascii_data", "uint16_t", "sizeof(PyASCIIObject): a compact ASCII str's data"),
     ("str_compact_data", "uint16_t", "sizeof(PyCompactUnicodeObject): other compact str's data"),
     ("pool_size", "uint32_t", "pymalloc POOL_SIZE (measured: sys._debugmallocstats())"),
@@ -326,7 +329,8 @@ print(json.dumps({
     "major": sys.version_info[0], "hexversion": sys.hexversion,
     "executable": sys.executable, "shared": bool(cfg("Py_ENABLE_SHARED")),
     "libdir": cfg("LIBDIR"), "soname": cfg("INSTSONAME"),
-    "include": sysconfig.get_paths()["include"]}))
+    "include": sysconfig.get_paths()["include"],
+    "op_get_iter": __import__("dis").opmap["GET_ITER"]}))
 sys.stdout.flush()
 sys._debugmallocstats()
 '''
@@ -521,6 +525,9 @@ class Facts:
             r[name] = self.m(c, name)
         if self.m(c, "co_code_adaptive") is not None:
             r["co_code_adaptive"] = self.m(c, "co_code_adaptive")
+        else:
+            r["co_code"] = self.m(c, "co_code")
+        r["op_get_iter"] = self.info["op_get_iter"]
         r["co_linetable"] = self.first((c, "co_linetable"), (c, "co_lnotab"))
         r["str_ascii_data"] = self.size("PyASCIIObject")
         r["str_compact_data"] = self.size("PyCompactUnicodeObject")
