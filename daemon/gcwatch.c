@@ -44,6 +44,7 @@ static void slot_evict(struct target *t, int i, const char *why)
 	w->swung_at[i] = w->swung_at[last];
 	w->windows_at[i] = w->windows_at[last];
 	w->measured_at[i] = w->measured_at[last];
+	w->gc_runs_at[i] = w->gc_runs_at[last];
 	memcpy(w->names[i], w->names[last], sizeof(w->names[0]));
 	w->ntypes--;
 }
@@ -66,6 +67,18 @@ static uint64_t census_count_of(const struct census *c, uint64_t type)
 		if (c->counts[i].type == type)
 			return c->counts[i].count;
 	return 0;
+}
+
+static uint64_t gc_runs(struct target *t)
+{
+	struct pyleak_gc gc;
+	uint64_t runs = 0;
+	int g;
+
+	probes_read_gc(&t->probes, &gc);
+	for (g = 0; g < PYLEAK_GC_GENS; g++)
+		runs += gc.gens[g].runs;
+	return runs;
 }
 
 /* A suspect is watched from now on if there is room. */
@@ -94,6 +107,7 @@ static void suspect_add(struct target *t, uint64_t type)
 	w->swung_at[w->ntypes] = w->censuses;
 	w->windows_at[w->ntypes] = w->windows;
 	w->measured_at[w->ntypes] = w->measured;
+	w->gc_runs_at[w->ntypes] = gc_runs(t);
 	pytype_name(t->pid, type, w->names[w->ntypes], sizeof(w->names[0]));
 	log_info("pid %d: %s swings between censuses: its deaths will be probed in windows",
 		 t->pid, w->names[w->ntypes]);
@@ -139,18 +153,6 @@ static int window_take(struct target *t, int *fds, int max)
 	return n;
 }
 
-static uint64_t gc_runs(struct target *t)
-{
-	struct pyleak_gc gc;
-	uint64_t runs = 0;
-	int g;
-
-	probes_read_gc(&t->probes, &gc);
-	for (g = 0; g < PYLEAK_GC_GENS; g++)
-		runs += gc.gens[g].runs;
-	return runs;
-}
-
 /* The window's books, once its probes are gone (or going, at the target's end). */
 static void window_books(struct target *t)
 {
@@ -190,7 +192,8 @@ bool gcwatch_measuring(const struct gcwatch *w, uint64_t type)
 		if (w->types[i] == type)
 			return w->measured == w->measured_at[i] &&
 			       w->windows - w->windows_at[i] - (w->open ? 1U : 0U) <
-				       GCWATCH_MEASURE_WINDOWS;
+				       (w->gc_runs_seen > w->gc_runs_at[i] ? GCWATCH_HOLD_WINDOWS :
+									     GCWATCH_MEASURE_WINDOWS);
 	return false;
 }
 

@@ -47,6 +47,7 @@ struct gcwatch {
 	uint64_t swung_at[PROBES_SAMPLED_TYPES];	/* the census it last swung in */
 	uint64_t windows_at[PROBES_SAMPLED_TYPES];	/* windows opened before it was watched */
 	uint64_t measured_at[PROBES_SAMPLED_TYPES];	/* windows measured before it was watched */
+	uint64_t gc_runs_at[PROBES_SAMPLED_TYPES];	/* the target's collections then */
 	int ntypes;
 	uint64_t censuses;	/* compared (not cut short) */
 	struct census_count prev[GCWATCH_PREV];	/* heap types of the last census, by count */
@@ -82,8 +83,12 @@ void gcwatch_census(struct target *t, const struct census *c);
 void gcwatch_tick(struct target *t, uint64_t trap_ns);
 
 /* A window that saw no collection (a starved or quiet target, or the GC disabled) measured
- * no cyclic garbage: a class is judged after one that did, or after this many. */
+ * no cyclic garbage: a class is judged after one that did, or after this many if the target
+ * has not collected since it was watched (the GC disabled: its growth is judged)... */
 #define GCWATCH_MEASURE_WINDOWS 3
+/* ...or this many if it has (the windows missed its collections: a loaded target collects
+ * every 10-30 s, and its cyclic garbage's sawtooth would pass for growth meanwhile). */
+#define GCWATCH_HOLD_WINDOWS 12
 
 /* True while type is watched but no window has measured its deaths yet. */
 bool gcwatch_measuring(const struct gcwatch *w, uint64_t type);
