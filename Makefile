@@ -220,7 +220,7 @@ FUZZ_DEPS_census_type := $(FUZZ_CENSUS)
 FUZZ_DEPS_census_object := $(FUZZ_CENSUS)
 FUZZ_DEPS_linetable := daemon/linetable.c
 FUZZ_DEPS_code_object := daemon/pystack.c daemon/linetable.c daemon/procmem.c daemon/log.c \
-	daemon/python.c daemon/procfs.c daemon/elf.c daemon/text.c daemon/u64map.c
+	daemon/python.c daemon/procfs.c daemon/elf.c daemon/ehframe.c daemon/text.c daemon/u64map.c
 FUZZ_LIBS_code_object := -lelf -lz
 FUZZ_DEPS_procfs := daemon/procfs.c
 FUZZ_DEPS_watch := daemon/watch.c
