@@ -21,7 +21,6 @@ PROGRAM = os.path.join(PROGRAMS, "big_objects.py")
 KINDS = ("bytes", "str", "tuple")
 ROUNDS = 48		# 0.5 s apart: ~24 s of growth, 40 of each kind per round
 PER_ROUND = "2"		# requests per round, each keeping 20 of each kind
-WINDOW = "20"
 SETTLE = 20		# seconds a census may take to catch up with the last round
 TOLERANCE = 0.01
 MODE_ARGS = {"sampled": ["--mode", "sampled"], "precise": ["--mode", "precise", "--force"]}
@@ -53,6 +52,7 @@ def big_runs(request):
                     t.read()
                     assert d.ok("attach", "-p", str(t.pid), *MODE_ARGS[mode])["mode"] == mode
                 print("attached after %.1f s" % (time.time() - t0))
+                attached = time.time()
                 time.sleep(2)
                 base = {t: top_counts(d, t.pid)[0] for _, _, t in runs}
                 for _ in range(ROUNDS):
@@ -72,11 +72,18 @@ def big_runs(request):
                                 time.time() > deadline:
                             break
                         time.sleep(1)
+                # The window spans the whole run since attach: a fixed one placed after the
+                # wait above (up to SETTLE s, when censuses are far apart: a precise target's
+                # come every 20 census durations) would hold a few seconds of the growth.
                 result = {}
                 for name, python, t in runs:
-                    leaks = d.ok("leaks", "-p", str(t.pid), "--window", WINDOW)["suspects"]
+                    window = "%.0f" % (time.time() - attached + 2)
+                    leaks = d.ok("leaks", "-p", str(t.pid), "--window", window)["suspects"]
+                    st = [x for x in d.ok("status")["targets"] if x["pid"] == t.pid]
                     result[python] = (name, mode, kept[t], grown(tops[t][0], base[t], kept[t]),
-                                      tops[t][1], leaks)
+                                      tops[t][1], leaks, window,
+                                      {k: st[0].get(k) for k in ("census_s", "census_period_s",
+                                                                 "census_cut_short")} if st else {})
                 print("settled after %.1f s" % (time.time() - t0))
                 yield result
         finally:
@@ -85,7 +92,7 @@ def big_runs(request):
 
 @pytest.mark.parametrize("python", interpreters())
 def test_big_objects_counted(big_runs, python):
-    name, mode, kept, g, doc, leaks = big_runs[require(python)]
+    name, mode, kept, g, doc, leaks, window, census = big_runs[require(python)]
     print("%s %s: kept %s, top grew %s" % (name, mode, kept, g))
     assert all(kept[k] >= 1000 for k in KINDS), kept
     assert within(g, kept), "%s %s: top grew %s for %s kept" % (name, mode, g, kept)
@@ -97,8 +104,9 @@ def test_big_objects_counted(big_runs, python):
     assert rows["type"]["source"] == "census" and rows["type"]["complete"], rows.get("type")
     growing = {s["type"]: s["score"] for s in leaks if s["score"] > 0}
     missing = [k for k in KINDS if k not in growing]
-    assert not missing, "%s %s: leaks does not name %s as growing: %s" % (
-        name, mode, missing, [(s["type"], s["score"]) for s in leaks])
+    assert not missing, "%s %s: leaks --window %s does not name %s as growing: %s (census %s)" % (
+        name, mode, window, missing, [(s["type"], s["score"], [
+            r.get("type") for r in s.get("retains") or []]) for s in leaks], census)
     if mode == "precise":
         # a C type no probe counts, listed from the census
         assert rows.get("function", {}).get("source") == "census", sorted(rows)
