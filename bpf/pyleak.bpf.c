@@ -228,8 +228,41 @@ const volatile __u32 birth_sample_every = 0;
 /* pymalloc's POOL_SIZE in the target (4096 on 3.8/3.9, 16384 on 3.10+); 0: no pymalloc. */
 const volatile __u32 pool_size = 0;
 
-/* Set by the daemon's governor: a page is sampled when its hash & page_sample_mask == 0. */
+/* Set by the daemon's governor (and raised by fault_brake()): a page is sampled when its hash
+ * & page_sample_mask == 0. */
 __u64 page_sample_mask = 0;
+
+/*
+ * The samplers' budgets, in the kernel.  The governor judges their cost once per sample
+ * interval (seconds), but a heap growing at full speed faults 100,000+ pages a second, each
+ * sampled one a stack walk (~2 us), and a size class whose one pool empties at each free
+ * initialises a pool per allocation, each a trap (~2 us): 1.8x and 35x slower until the
+ * governor caught up.  So, as perf throttles its own sampling (perf_cpu_time_max_percent),
+ * each sampler keeps a bucket of time that fills at the budget's share of one CPU
+ * (budget_ppm) up to PYLEAK_BURST_NS worth, and spends what it took: a burst (a load of
+ * data) is sampled in full, a cost that lasts is cut within ~0.1 s.  Racy across CPUs by
+ * design: a bucket may be off by a fault or a refill.
+ */
+const volatile __u32 budget_ppm = 0;	/* 0: unlimited */
+
+struct pyleak_bucket fault_bucket = {}, pool_bucket = {};
+__u64 fault_brake_at = 0;
+bool pool_over = false;
+
+/* Spends spent ns from b: false once it is empty (never, with an unlimited budget). */
+static __always_inline bool bucket_spend(struct pyleak_bucket *b, __u64 now, __u64 spent)
+{
+	__s64 cap = PYLEAK_BURST_NS / 1000000 * budget_ppm, tokens;
+	__u64 last = b->at;
+
+	if (!budget_ppm)
+		return true;
+	b->at = now;
+	tokens = !last ? cap : b->tokens + (__s64)((now - last) / 1000 * budget_ppm / 1000);
+	tokens = (tokens > cap ? cap : tokens) - (__s64)spent;
+	b->tokens = tokens;
+	return tokens >= 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -761,7 +794,8 @@ done:
 	site->unsure = c.conflict;
 }
 
-static __always_inline void fault_sample(struct page_fault_args *ctx)
+/* Whether the page was sampled (its stack walked: what the rate can thin). */
+static __always_inline bool fault_sample(struct page_fault_args *ctx)
 {
 	struct pyleak_page_site site = {};
 	__u64 page, id, mask = page_sample_mask;
@@ -769,33 +803,61 @@ static __always_inline void fault_sample(struct page_fault_args *ctx)
 	count(PYLEAK_CNT_FAULTS);
 	page = ctx->address >> PYLEAK_PAGE_SHIFT;
 	if (!page_sampled(ctx->address, mask)) {
+		/* A page faulting again (its memory unmapped and mapped anew) holds new objects:
+		 * a sample of its earlier life, taken at a lower rate, would weigh them on top of
+		 * this rate's own samples (2x the words of a segmenter whose rate the brake raised). */
+		bpf_map_delete_elem(&pages, &page);
 		count(PYLEAK_CNT_PAGES_SKIPPED);
-		return;
+		return false;
 	}
 	id = stack_intern(false);
 	if (!id)
-		return;
+		return true;
 	site.stack = id;
 	site.addr = ctx->address;
 	fault_block(ctx->address, &site);
 	site.every = mask + 1;
 	bpf_map_update_elem(&pages, &page, &site, BPF_ANY);
 	count(PYLEAK_CNT_PAGES);
+	return true;
+}
+
+/* The page sampler's bucket empty: it halves its rate (the governor takes that rate up, and
+ * may double it back once well under budget).  The debt is forgiven: the next halving is
+ * for the new rate's own cost, or a rate just over budget would be braked to the least. */
+static __always_inline void fault_brake(__u64 now, __u64 spent)
+{
+	__u64 mask = page_sample_mask;
+
+	if (bucket_spend(&fault_bucket, now, spent) ||
+	    now - fault_brake_at < PYLEAK_FAULT_BRAKE_GAP_NS)
+		return;
+	fault_brake_at = now;
+	fault_bucket.tokens = 0;
+	if (mask < PYLEAK_PAGE_MASK_MAX) {
+		page_sample_mask = mask * 2 + 1;
+		count(PYLEAK_CNT_FAULT_BRAKES);
+	}
 }
 
 /* Tail-called by bpf/dispatch.bpf.c for this target's faults; times itself for the governor. */
 SEC("tp/exceptions/page_fault_user")
 int pyleak_fault(struct page_fault_args *ctx)
 {
-	__u64 t0 = bpf_ktime_get_ns();
+	__u64 t0 = bpf_ktime_get_ns(), t1;
+	bool sampled;
 
 	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
 		return 0;
 	/* Any thread's: one in another thread's pool initialisation takes that pool for a fresh
 	 * one, whose objects its pages' own (older) samples then name, as without pool samples. */
 	__sync_fetch_and_add(&fault_seq, 1);
-	fault_sample(ctx);
-	count_add(PYLEAK_CNT_FAULT_NS, bpf_ktime_get_ns() - t0);
+	sampled = fault_sample(ctx);
+	t1 = bpf_ktime_get_ns();
+	count_add(PYLEAK_CNT_FAULT_NS, t1 - t0);
+	/* what a lower rate saves: a fault not sampled costs ~0.4 us all the same */
+	if (sampled)
+		fault_brake(t1, t1 - t0);
 	return 0;
 }
 
@@ -933,40 +995,32 @@ int BPF_KPROBE(pyleak_free)
  * nothing, sampled as the page sampler samples its pages (whose older samples it drops).
  * Any other initialisation drops the pool's previous sample: the pool now holds other objects.
  */
-SEC("uprobe")
-int BPF_KPROBE(pyleak_pool_new)
+static __always_inline void pool_sample(struct pt_regs *ctx, __u64 seq)
 {
 	struct pyleak_page_site site = {};
 	struct fault_regs c = {};	/* size 0: small values only, the request's candidates */
-	__u64 *cookie = bpf_session_cookie();
 	__u64 block, pool, page, mask = page_sample_mask;
 	int i;
 
-	if (!cookie || !pool_size)
-		return 1;
-	if (!bpf_session_is_return()) {
-		*cookie = fault_seq;
-		return 0;
-	}
 	block = PT_REGS_RC(ctx);
 	pool = block & ~((__u64)pool_size - 1);
 	if (!block || block != pool + CPY_POOL_HEADER_SIZE)
-		return 0;
+		return;
 	/* Recycled: its pages' samples are of an earlier life, taken at the rate of then, which
 	 * would weigh its objects again if that rate sampled them and this one does not. */
-	for (i = 0; fault_seq == *cookie && i < 4 && ((__u64)i << PYLEAK_PAGE_SHIFT) < pool_size;
+	for (i = 0; fault_seq == seq && i < 4 && ((__u64)i << PYLEAK_PAGE_SHIFT) < pool_size;
 	     i++) {
 		page = (pool >> PYLEAK_PAGE_SHIFT) + i;
 		bpf_map_delete_elem(&pages, &page);
 	}
-	if (fault_seq != *cookie || !page_sampled(pool, mask)) {
+	if (fault_seq != seq || !page_sampled(pool, mask)) {
 		bpf_map_delete_elem(&pools, &pool);
-		return 0;
+		return;
 	}
 	site.stack = stack_intern(false);
 	if (!site.stack) {
 		bpf_map_delete_elem(&pools, &pool);
-		return 0;
+		return;
 	}
 	/* the caller's request is in a callee-saved register, restored by now: checkable, as
 	 * the page sampler's pool initialisations are */
@@ -981,6 +1035,38 @@ int BPF_KPROBE(pyleak_pool_new)
 	site.every = mask + 1;
 	bpf_map_update_elem(&pools, &pool, &site, BPF_ANY);
 	count(PYLEAK_CNT_POOLS);
+}
+
+/* Its traps cannot be thinned: once they spent the budget, the daemon removes the probe. */
+SEC("uprobe")
+int BPF_KPROBE(pyleak_pool_new)
+{
+	__u64 *cookie = bpf_session_cookie(), t0, t1;
+	struct pyleak_event *ev;
+
+	if (!cookie || !pool_size)
+		return 1;
+	if (!bpf_session_is_return()) {
+		*cookie = fault_seq;
+		return 0;
+	}
+	t0 = bpf_ktime_get_ns();
+	pool_sample(ctx, *cookie);
+	t1 = bpf_ktime_get_ns();
+	if (bucket_spend(&pool_bucket, t1, t1 - t0 + 2 * PYLEAK_TRAP_NS) || pool_over)
+		return 0;
+	pool_over = true;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		pool_over = false;	/* asked again at the next one */
+		count(PYLEAK_CNT_EVENTS_LOST);
+		return 0;
+	}
+	ev->kind = PYLEAK_EV_POOL_OVER;
+	ev->pad = 0;
+	ev->type = 0;
+	ev->dealloc = 0;
+	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }
 

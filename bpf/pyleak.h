@@ -122,11 +122,13 @@ enum pyleak_counter {
 	PYLEAK_CNT_NATIVE_DROPPED,	/* sampled but not kept: the block map was full */
 	PYLEAK_CNT_THREADS_PAST,	/* a thread's own state not looked for: past OWN_TSTATE_MAX */
 	PYLEAK_CNT_POOLS,	/* recycled pymalloc pools whose (re)initialisation stack was recorded */
+	PYLEAK_CNT_FAULT_BRAKES,	/* the page sampler halved its own rate (its budget spent) */
 	PYLEAK_CNT_MAX,
 };
 
 enum pyleak_event_kind {
 	PYLEAK_EV_NEW_TYPE = 1,	/* a heap type's first tracked birth: the daemon hooks its tp_dealloc */
+	PYLEAK_EV_POOL_OVER,	/* the pool sampler spent its budget: the daemon removes its probe */
 };
 
 struct pyleak_event {
@@ -145,6 +147,20 @@ struct pyleak_event {
  */
 #define PYLEAK_STACK_DEPTH	16
 #define PYLEAK_PAGE_SHIFT	12
+/* The page sampling rate ranges from every page to 1 in PYLEAK_PAGE_MASK_MAX + 1. */
+#define PYLEAK_PAGE_MASK_MAX	4095
+/* The samplers' budgets in the kernel (pyleak.bpf.c): the burst they allow, in time at the
+ * budget's rate (ns), and the least time between two halvings of the page rate (ns). */
+#define PYLEAK_BURST_NS		10000000000ULL
+#define PYLEAK_FAULT_BRAKE_GAP_NS	10000000ULL
+/* What a uprobe's trap costs the target (ns): on an emulated instruction, measured here. */
+#define PYLEAK_TRAP_NS		700
+
+/* A sampler's budget: time it may still spend (ns), and when it was last filled. */
+struct pyleak_bucket {
+	__s64 tokens;
+	__u64 at;
+};
 
 struct pyleak_frame {
 	__u64 code;

@@ -11,8 +11,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pyleak.h"
+
 /* The page sampling rate ranges from every page to 1 in GOVERNOR_PAGE_MASK_MAX + 1. */
-#define GOVERNOR_PAGE_MASK_MAX 4095
+#define GOVERNOR_PAGE_MASK_MAX PYLEAK_PAGE_MASK_MAX
 /* An interval is judged once the target used this much CPU (s): /proc counts CPU time in
  * 10 ms ticks, so shorter ones (a `top` polling right after a tick) are mostly rounding; a
  * shorter one is extended to the next update instead. */

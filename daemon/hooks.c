@@ -17,12 +17,31 @@
 /* Classes seen, at least, the deallocator shared by most of them (more than half) */
 #define CLASSES_MIN 8
 
+/* The pool sampler spent its budget (pyleak.bpf.c): its traps cannot be thinned, it goes. */
+static void pool_remove(struct target *t)
+{
+	int fd;
+
+	if (!t->pool_func)
+		return;
+	if (probes_take_links(&t->probes, t->pool_func, PYLEAK_HOOK_POOL_NEW, &fd, 1))
+		probes_close_links(&fd, 1);
+	t->pool_func = 0;
+	t->pool_removed = true;
+	log_warn("pid %d: the pool sampler spent its budget (%.1f%% of a CPU): removed, recycled "
+		 "pools are named by their pages' samples", t->pid, t->gov.budget * 100);
+}
+
 int hooks_on_event(void *ctx, const struct pyleak_event *ev)
 {
 	struct target *t = ctx;
 	char what[96], name[64];
 	int err;
 
+	if (ev->kind == PYLEAK_EV_POOL_OVER) {
+		pool_remove(t);
+		return 0;
+	}
 	/* A type first born just before a fall back to sampled mode: no new probe for it. */
 	if (ev->kind != PYLEAK_EV_NEW_TYPE || target_sampled(t))
 		return 0;

@@ -252,6 +252,7 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 		memcpy((void *)p->skel->rodata->native_intervals, cfg->native_intervals,
 		       sizeof(p->skel->rodata->native_intervals));
 	p->skel->rodata->pool_size = cfg->pool_size;
+	p->skel->rodata->budget_ppm = cfg->budget_ppm;
 	/* No per-object probe (sampled mode): no object is counted in BPF, and an empty map still
 	 * costs its buckets; only the few types of gcwatch.c's death windows. */
 	err = bpf_map__set_max_entries(p->skel->maps.objs, cfg->per_object ? cfg->max_objects : 1);
@@ -868,6 +869,11 @@ int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out)
 void probes_set_page_mask(struct probes *p, uint64_t mask)
 {
 	p->skel->bss->page_sample_mask = mask;
+}
+
+uint64_t probes_page_mask(struct probes *p)
+{
+	return p->skel->bss->page_sample_mask;
 }
 
 /* A program's run time, plus trap_ns per run of a uprobe; its runs added to *runs. */

@@ -37,7 +37,7 @@ struct probes {
 };
 
 /* Estimated cost of one uprobe trap (the BPF run time is measured; the trap is not). */
-#define PROBES_TRAP_NS 700
+#define PROBES_TRAP_NS PYLEAK_TRAP_NS
 
 /* Types whose deaths a target without per-object probes may count (see gcwatch.h). */
 #define PROBES_SAMPLED_TYPES 8
@@ -55,6 +55,7 @@ struct probes_config {
 	uint32_t native_max_blocks;	/* sampled blocks kept until freed */
 	uint32_t pool_size;	/* pymalloc's pool size, to find the block a page fault made */
 	bool pool_sampler;	/* recycled pools will be sampled (hooks_place_pool()): their map */
+	uint32_t budget_ppm;	/* the samplers' budgets in BPF (pyleak.bpf.c); 0: unlimited */
 };
 
 /* The kernel runs uprobe sessions (6.12+): native allocation sampling needs them, births use
@@ -135,6 +136,8 @@ long probes_for_each_native(struct probes *p, probes_entry_fn fn, void *ctx);
 int probes_read_stack(struct probes *p, uint64_t id, struct pyleak_stack *out);
 /* The governor's page sampling: record the stack of 1 page in mask + 1 (mask = 2^k - 1). */
 void probes_set_page_mask(struct probes *p, uint64_t mask);
+/* The page sampling rate now: the governor's, or higher if the sampler's brake raised it. */
+uint64_t probes_page_mask(struct probes *p);
 /* Time the target has spent in this object's programs, in ns: BPF run time (when the kernel
  * keeps statistics, see main.c) plus trap_ns per uprobe hit. */
 uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns);

@@ -144,6 +144,14 @@ static void fall_back(struct target *t)
 	t->gcwatch.cost_base_ns = probes_death_cost_ns(&t->probes, PROBES_TRAP_NS);
 }
 
+uint64_t sampler_page_mask(struct target *t)
+{
+	uint64_t braked = t->state == TARGET_TRACKING ? probes_page_mask(&t->probes) : 0;
+
+	return braked > t->gov.page_mask && braked <= GOVERNOR_PAGE_MASK_MAX ? braked :
+	       t->gov.page_mask;
+}
+
 /* Per-object probes (precise mode) cannot be thinned: over budget for several intervals,
  * they go (unless forced). */
 static void governor_tick(struct target *t)
@@ -154,6 +162,8 @@ static void governor_tick(struct target *t)
 
 	if (procfs_cpu_seconds(t->pid, &cpu))
 		cpu = -1;
+	/* the sampler's brake may have lowered the rate since: the governor goes on from there */
+	g->page_mask = sampler_page_mask(t);
 	changed = governor_update(g, governed_cost_ns(t), cpu,
 				  t->sites && target_sampled(t));
 	if (g->sustained && !target_sampled(t) && !t->opt.force)

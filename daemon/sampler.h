@@ -23,6 +23,9 @@ int sampler_sample(struct target *t, bool force_census);
 
 /* Seconds between two censuses of t: what keeps the daemon's census time in its budget. */
 double sampler_census_period(const struct target *t);
+/* The page sampling rate in force (1 page in mask + 1): the governor's, or lower if the
+ * sampler's brake (pyleak.bpf.c) lowered it since the governor's last interval. */
+uint64_t sampler_page_mask(struct target *t);
 
 /* Native scans (native.h) are kept to this much of a core, all targets together... */
 #define NATIVE_BUDGET 0.02

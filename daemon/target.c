@@ -357,6 +357,7 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 	}
 	cfg.pool_size = t->plan.pool_size;
 	cfg.pool_sampler = !hooks_pool_find(t, &pool_func, &pool_func_size);
+	cfg.budget_ppm = (uint32_t)(opt->budget * 1e6);
 	err = probes_open(&t->probes, pid, &cfg, hooks_on_event, t);
 	if (err)
 		goto cleanup;
@@ -367,6 +368,8 @@ int target_attach(pid_t pid, const struct target_options *opt, struct target **o
 		goto cleanup;
 	if (cfg.pool_sampler && hooks_place_pool(t, pool_func, pool_func_size))
 		log_warn("pid %d: recycled pools' sites not probed: page faults only", pid);
+	else if (cfg.pool_sampler)
+		t->pool_func = pool_func;
 	if (cfg.native_intervals && nativealloc_attach(&t->probes, pid, opt->native_sample_bytes,
 						       &t->nalloc)) {
 		log_warn("pid %d: no allocator (libc's malloc and free) could be probed", pid);

@@ -81,6 +81,8 @@ struct target {
 	struct gcwatch gcwatch;		/* sampled mode: windows of death probes on suspects */
 	struct nativealloc *nalloc;	/* precise mode: sampled native allocations; NULL: none */
 	const char *nalloc_off;		/* why there are none in precise mode, NULL if there are */
+	uint64_t pool_func;		/* the pool sampler's probe (hooks_place_pool()); 0: none */
+	bool pool_removed;		/* it spent its budget (pyleak.bpf.c): removed */
 	struct container_label label;	/* its container, unit and pid there, at attach */
 	int watch_rule;			/* the watch rule that discovered it; -1: attached on request */
 	int pidfd;

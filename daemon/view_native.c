@@ -335,7 +335,7 @@ int view_native_json(struct target *t, json_t **out)
 		"mappings_age_s", nat->rss_at ? loop_mono() - nat->rss_at : -1.0,
 		"pages", "sampled", (json_int_t)nat->pages_seen, "resident",
 		(json_int_t)nat->pages_resident, "in_pools", (json_int_t)nat->pages_python,
-		"sample_every", (json_int_t)(t->gov.page_mask + 1),
+		"sample_every", (json_int_t)(sampler_page_mask(t) + 1),
 		"note", "a site's bytes: its sampled pages still resident in the heap or anonymous "
 		"mappings outside pymalloc pools, each standing for the pages the sampling skipped "
 		"(pages touched before the attach, or by threads outside Python, are not attributed)");

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pytype.h"
+#include "sampler.h"
 #include "sites.h"
 #include "view.h"
 
@@ -73,7 +74,7 @@ static int pages_sites_json(struct target *t, const char *type_name, int n, json
 		 "of the %lu sampled objects still alive in their own block (a block another object "
 		 "took, told by its size, is no sample), %.0f in all of the %lu live %s objects "
 		 "in pymalloc pools (the rest are older than the attach, or not sampled%s)",
-		 t->gov.page_mask + 1, type_name, samples, attributed, live, type_name,
+		 sampler_page_mask(t) + 1, type_name, samples, attributed, live, type_name,
 		 forgotten ? ", or on the oldest sampled pages, forgotten: see pages_forgotten" : "");
 	*out = sites_doc(t, type_name, note, live, attributed, samples,
 			 type ? sites_json(&t->probes, &t->py, &c, type, n) : json_array());

@@ -51,6 +51,12 @@ void view_budget_add(const struct target *t, json_t *doc, json_t *notes)
 	const struct governor *g = &t->gov;
 	char buf[256];
 
+	if (t->pool_removed)
+		json_array_append_new(notes, json_sprintf(
+			"the pool sampler's probe spent its budget (%.1f%% of a CPU, bursts of up to "
+			"%.0f s of it): this process initialises pymalloc pools at a high rate; removed, "
+			"objects in recycled pools are named by their pages' samples", g->budget * 100,
+			PYLEAK_BURST_NS / 1e9));
 	if (t->fell_back_ratio > 0) {
 		json_object_set_new(doc, "fell_back", json_pack("{s:s, s:f, s:f}", "from", "precise",
 			"cost_ratio", t->fell_back_ratio, "budget", g->budget));
@@ -120,12 +126,16 @@ json_t *view_status_json(struct target *t)
 		"types_map_full", (json_int_t)cnt[PYLEAK_CNT_TYPES_FULL],
 		"read_errors", (json_int_t)cnt[PYLEAK_CNT_READ_ERRORS],
 		"events_lost", (json_int_t)cnt[PYLEAK_CNT_EVENTS_LOST]));
-	json_object_set_new(o, "sites", json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_object_set_new(o, "sites", json_pack(
+		"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}",
 		"enabled", t->sites, "code_memo_bytes", (json_int_t)pystack_memo_bytes(t->py.memo),
 		"page_faults", (json_int_t)cnt[PYLEAK_CNT_FAULTS],
 		"pages_sampled", (json_int_t)cnt[PYLEAK_CNT_PAGES],
 		"pages_skipped", (json_int_t)cnt[PYLEAK_CNT_PAGES_SKIPPED],
+		/* the sampler's own rate halvings, between the governor's intervals */
+		"page_brakes", (json_int_t)cnt[PYLEAK_CNT_FAULT_BRAKES],
 		"pools_sampled", (json_int_t)cnt[PYLEAK_CNT_POOLS],
+		"pool_sampler", t->pool_func ? "on" : t->pool_removed ? "removed" : "off",
 		"no_python_stack", (json_int_t)cnt[PYLEAK_CNT_NO_STACK],
 		"stacks_map_full", (json_int_t)cnt[PYLEAK_CNT_STACKS_FULL],
 		"threads_past_max", (json_int_t)cnt[PYLEAK_CNT_THREADS_PAST]));
@@ -140,7 +150,7 @@ json_t *view_status_json(struct target *t)
 			"period_over_max", sampler_native_period() > NATIVE_PERIOD_MAX));
 	json_object_set_new(o, "governor", json_pack("{s:f, s:f, s:f, s:I, s:I, s:f}",
 		"budget", t->gov.budget, "spent_ratio", t->gov.ratio, "spent_s", t->gov.cost_ns / 1e9,
-		"page_sample_every", (json_int_t)(t->gov.page_mask + 1),
+		"page_sample_every", (json_int_t)(sampler_page_mask(t) + 1),
 		"throttles", (json_int_t)t->gov.throttles, "target_cpu_s", t->gov.cpu_s));
 	if (t->state == TARGET_TRACKING)
 		json_object_set_new(o, "maps_bytes", json_integer(probes_maps_memory(&t->probes)));

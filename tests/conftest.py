@@ -224,6 +224,18 @@ class Daemon:
         return self.proc.returncode
 
 
+# Interpreters where the pool sampler is placed (hooks_pool_find()): 16 KiB pools, and the
+# pool initialiser found (by symbol, or by its code on Debian's stripped build).
+POOL_SAMPLER = {"debian-3.11", "pyenv-3.10", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13"}
+
+
+def pool_sampler_placed(name):
+    """Whether the interpreter named name gets the pool sampler: it needs uprobe sessions
+    (Linux 6.12+)."""
+    release = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    return name in POOL_SAMPLER and release >= (6, 12)
+
+
 @pytest.fixture(scope="session")
 def daemon():
     if os.geteuid() != 0:

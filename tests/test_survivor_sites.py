@@ -21,15 +21,12 @@ import os
 
 import pytest
 
-from conftest import PROGRAMS, SCENARIOS, installed_interpreters, interpreters, require, \
-    started_targets
+from conftest import PROGRAMS, SCENARIOS, installed_interpreters, interpreters, \
+    pool_sampler_placed, require, started_targets
 
 SEGMENTER = os.path.join(PROGRAMS, "segmenter_lib.py")
 WORDSEG = os.path.join(SCENARIOS, "wordsegment_leak.py")
 LOADS = 3
-# Interpreters where the pool sampler is placed (hooks_pool_find()): 16 KiB pools, and the
-# pool initialiser found (by symbol, or by its code on Debian's stripped build).
-POOL_SAMPLER = {"debian-3.11", "pyenv-3.10", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13"}
 
 
 def source_line(path, text):
@@ -105,15 +102,10 @@ def test_segmenter_survivors(runs, python):
         name, mode, elsewhere, ready["keys"], summary)
 
 
-def sessions_supported():
-    """Uprobe sessions: Linux 6.12+."""
-    return tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2]) >= (6, 12)
-
-
 @pytest.mark.parametrize("python", interpreters())
 def test_pools_sampled(runs, python):
     name, mode, ready, _, _ = runs[require(python)]
-    placed = name in POOL_SAMPLER and sessions_supported()
+    placed = pool_sampler_placed(name)
     print("%s %s: %d pools sampled, 1 page in %d" % (name, mode, ready["pools"], ready["every"]))
     if placed:
         assert ready["pools"] > 0, "%s %s: no recycled pool sampled" % (name, mode)
