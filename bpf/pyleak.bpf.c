@@ -84,6 +84,23 @@ static __always_inline void count(__u32 idx)
 	count_add(idx, 1);
 }
 
+/* An event for the daemon; false when the ring is full (counted lost). */
+static __always_inline bool event_send(__u32 kind, __u64 type, __u64 dealloc)
+{
+	struct pyleak_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+
+	if (!ev) {
+		count(PYLEAK_CNT_EVENTS_LOST);
+		return false;
+	}
+	ev->kind = kind;
+	ev->pad = 0;
+	ev->type = type;
+	ev->dealloc = dealloc;
+	bpf_ringbuf_submit(ev, 0);
+	return true;
+}
+
 /* pt_regs offsets in enum pyleak_reg order (a rodata global: clang 14 emits bad BTF for a
  * static const array in .rodata). */
 const volatile __u16 reg_offsets[] = {
@@ -156,7 +173,6 @@ static __always_inline int type_cache(struct pyleak_type_stats *ts, __u64 type)
 static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
 {
 	struct pyleak_type_stats zero = { .flags = PYLEAK_TYPE_HEAP };
-	struct pyleak_event *ev;
 	__u64 flags;
 	int err = 0;
 
@@ -179,16 +195,7 @@ static __always_inline struct pyleak_type_stats *adopt_type(__u64 type)
 			count(PYLEAK_CNT_TYPES_FULL);
 		return ts;
 	}
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (ev) {
-		ev->kind = PYLEAK_EV_NEW_TYPE;
-		ev->pad = 0;
-		ev->type = type;
-		ev->dealloc = zero.dealloc;
-		bpf_ringbuf_submit(ev, 0);
-	} else {
-		count(PYLEAK_CNT_EVENTS_LOST);
-	}
+	event_send(PYLEAK_EV_NEW_TYPE, type, zero.dealloc);
 	return bpf_map_lookup_elem(&types, &type);
 }
 
@@ -806,7 +813,8 @@ static __always_inline bool fault_sample(struct page_fault_args *ctx)
 		/* A page faulting again (its memory unmapped and mapped anew) holds new objects:
 		 * a sample of its earlier life, taken at a lower rate, would weigh them on top of
 		 * this rate's own samples (2x the words of a segmenter whose rate the brake raised). */
-		bpf_map_delete_elem(&pages, &page);
+		if (bpf_map_lookup_elem(&pages, &page))	/* lock-free: most pages are new */
+			bpf_map_delete_elem(&pages, &page);
 		count(PYLEAK_CNT_PAGES_SKIPPED);
 		return false;
 	}
@@ -1042,7 +1050,6 @@ SEC("uprobe")
 int BPF_KPROBE(pyleak_pool_new)
 {
 	__u64 *cookie = bpf_session_cookie(), t0, t1;
-	struct pyleak_event *ev;
 
 	if (!cookie || !pool_size)
 		return 1;
@@ -1055,18 +1062,8 @@ int BPF_KPROBE(pyleak_pool_new)
 	t1 = bpf_ktime_get_ns();
 	if (bucket_spend(&pool_bucket, t1, t1 - t0 + 2 * PYLEAK_TRAP_NS) || pool_over)
 		return 0;
-	pool_over = true;
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		pool_over = false;	/* asked again at the next one */
-		count(PYLEAK_CNT_EVENTS_LOST);
-		return 0;
-	}
-	ev->kind = PYLEAK_EV_POOL_OVER;
-	ev->pad = 0;
-	ev->type = 0;
-	ev->dealloc = 0;
-	bpf_ringbuf_submit(ev, 0);
+	/* lost, it is asked again at the next one */
+	pool_over = event_send(PYLEAK_EV_POOL_OVER, 0, 0);
 	return 0;
 }
 

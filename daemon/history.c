@@ -203,7 +203,7 @@ int history_score(const struct history *h, double now, double window_s, struct l
 	if (out->gc_fraction >= GC_FRACTION_CYCLIC && 0.45 * out->gc_fraction > out->score)
 		out->score = 0.45 * out->gc_fraction;
 
-	if (out->growth_score >= 0.5)
+	if (out->growth_score >= HISTORY_SCORE_LIKELY)
 		snprintf(out->evidence, sizeof(out->evidence),
 			 "grew by %+ld in %.0f s (%+.0f/min); its floor rose in %d of %d intervals, "
 			 "%s", out->growth, out->span_s, out->growth_per_min, out->rising, k - 1,

@@ -7,6 +7,9 @@
 #include <stdint.h>
 
 #define HISTORY_CAP 512	/* samples kept per type: 17 min at the default 2 s interval */
+/* A score (or growth score) from here up is a likely leak: its evidence, sites, holder and
+ * path are worth their cost. */
+#define HISTORY_SCORE_LIKELY 0.5
 
 struct history_sample {
 	double t;		/* monotonic seconds */

@@ -101,19 +101,27 @@ static void pool_add(void *ctx, uint64_t pool, const void *value)
 		m->err = ret;
 }
 
+/* Whether the object at obj, len bytes of it read, is a str. */
+static bool obj_is_str(const struct census_layout *l, const uint8_t *obj, uint32_t len)
+{
+	uint64_t type;
+
+	if (len < CPY_OB_TYPE + sizeof(type))
+		return false;
+	memcpy(&type, obj + CPY_OB_TYPE, sizeof(type));
+	return type == l->str_type;
+}
+
 /* The bytes a compact str at obj asked pymalloc for; 0 if it is no such str. */
 static uint32_t str_request(const struct census_layout *l, const uint8_t *obj, uint32_t len)
 {
-	uint64_t type, n;
 	uint32_t state, kind;
+	uint64_t n;
 
-	if (len < CPY_STR_STATE + 4 || !l->str_ascii_data)
+	if (len < CPY_STR_STATE + 4 || !l->str_ascii_data || !obj_is_str(l, obj, len))
 		return 0;
-	memcpy(&type, obj + CPY_OB_TYPE, sizeof(type));
 	memcpy(&n, obj + CPY_STR_LENGTH, sizeof(n));
 	memcpy(&state, obj + CPY_STR_STATE, sizeof(state));
-	if (type != l->str_type)
-		return 0;
 	kind = (state >> CPY_STR_KIND_SHIFT) & CPY_STR_KIND_MASK;
 	if (!(state & CPY_STR_COMPACT) || !kind || n > CPY_SMALL_REQUEST_MAX)
 		return 0;
@@ -134,17 +142,6 @@ static int request_check(const struct sample_maps *m, const struct pyleak_page_s
 	if (!want || !n)
 		return 0;
 	return n == cls * 16 + want ? 1 : -1;
-}
-
-static bool block_is_str(const struct sample_maps *m, const uint8_t *bytes, uint32_t size,
-			 uint32_t off)
-{
-	uint64_t type;
-
-	if (off > size || size - off < CPY_OB_TYPE + sizeof(type))
-		return false;
-	memcpy(&type, bytes + off + CPY_OB_TYPE, sizeof(type));
-	return type == m->layout->str_type;
 }
 
 /*
@@ -190,7 +187,8 @@ static uint64_t block_site(void *arg, uint64_t block, const uint8_t *bytes, uint
 		 * all came recycled had no site (the postmortem test's Leaf on Debian's 3.11);
 		 * naming its whole pool skewed three_sites' shares by 6-11 points (16 KiB pools).
 		 */
-		return block == ps->s.block && !checked && !block_is_str(m, bytes, size, off) ?
+		return block == ps->s.block && !checked && off <= size &&
+		       !obj_is_str(m->layout, bytes + off, size - off) ?
 		       ps->s.stack & ~1ull : SITE_PAGE;
 	}
 	own = u64map_lookup(m->pages, block >> PYLEAK_PAGE_SHIFT);

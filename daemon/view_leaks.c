@@ -7,6 +7,9 @@
 #include "sites.h"
 #include "view.h"
 
+/* A suspect that much retained per owner of the leader is the leader's doing. */
+#define FOLD_PER_OWNER_MIN 0.5
+
 /* A suspect's reply entry, with what suspects are ranked by. */
 struct suspect {
 	json_t *doc;
@@ -120,7 +123,7 @@ int view_leak_judge(const struct target *t, const struct type_row *r, double now
  * is among them, as classes that grow together (an owner and its ctypes buffers) swap places
  * from one sample to the next, and each switch would start the walk anew.  Its path and what each of its
  * objects holds alone ("retains", "retained_bytes") go to it, and the other suspects it
- * retains, 0.5 or more per owner, are folded into it: each goes, marked "retained_by", under
+ * retains, FOLD_PER_OWNER_MIN or more per owner, are folded into it: each goes, marked "retained_by", under
  * its "retains" entry ("suspect") instead of being ranked.  An owner that folds a suspect
  * ranked above it leads.
  */
@@ -129,7 +132,7 @@ static size_t leader_pick(struct target *t, const struct suspect *list, size_t m
 	const char *walked = view_path_walked(t);
 	size_t i, first = m;
 
-	for (i = 0; i < m && list[i].score >= 0.5; i++) {
+	for (i = 0; i < m && list[i].score >= HISTORY_SCORE_LIKELY; i++) {
 		if (!list[i].class || !list[i].doc)
 			continue;
 		if (walked && !strcmp(json_string_value(json_object_get(list[i].doc, "type")), walked))
@@ -151,7 +154,7 @@ const char *view_leaks_leader(struct target *t, double window_s)
 	for (i = 0; i < t->rows.n; i++) {
 		const struct type_row *r = &t->rows.v[i];
 
-		if (view_leak_judge(t, r, now, window_s, &sc) != 1 || sc.score < 0.5)
+		if (view_leak_judge(t, r, now, window_s, &sc) != 1 || sc.score < HISTORY_SCORE_LIKELY)
 			continue;
 		s = (struct suspect){ NULL, sc.score, sc.growth_per_min,
 				      (r->st.flags & PYLEAK_TYPE_HEAP) != 0, false };
@@ -190,7 +193,7 @@ static void leader_set(struct suspect *list, size_t m, size_t k, json_t *path)
 	json_array_foreach(retains, j, r)
 		for (i = 0; i < m; i++)
 			if (i != k && list[i].doc &&
-			    json_real_value(json_object_get(r, "per_owner")) >= 0.5 &&
+			    json_real_value(json_object_get(r, "per_owner")) >= FOLD_PER_OWNER_MIN &&
 			    json_equal(json_object_get(r, "type"), json_object_get(list[i].doc, "type"))) {
 				json_object_set_new(list[i].doc, "retained_by", json_string(type));
 				json_object_set_new(r, "suspect", list[i].doc);
@@ -241,12 +244,12 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 		ready++;
 		if (!err)
 			continue;
-		if (sc.growth_score >= 0.5)
+		if (sc.growth_score >= HISTORY_SCORE_LIKELY)
 			holder = view_holder_json(t, now - window_s, sc.growth, sc.evidence,
 						  sizeof(sc.evidence));
 		list[m] = (struct suspect){ suspect_json(r, &sc, holder), sc.score,
 					    sc.growth_per_min, (r->st.flags & PYLEAK_TYPE_HEAP) != 0, false };
-		if (list[m].doc && sc.growth_score >= 0.5) {
+		if (list[m].doc && sc.growth_score >= HISTORY_SCORE_LIKELY) {
 			sites = suspect_sites_json(t, r, &src);
 			if (sites)
 				json_object_set_new(list[m].doc, "sites", sites);
@@ -258,7 +261,7 @@ json_t *view_leaks_json(struct target *t, double window_s, int n)
 	/* The first suspect's retention path, from the reference walk: one budgeted slice per
 	 * reply until it is complete, then the kept walk. */
 	k = leader_pick(t, list, m);
-	if (m && list[k].doc && list[k].score >= 0.5 &&
+	if (m && list[k].doc && list[k].score >= HISTORY_SCORE_LIKELY &&
 	    strcmp(json_string_value(json_object_get(list[k].doc, "type")), "native")) {
 		json_t *path = view_path_first_json(t, json_string_value(json_object_get(list[k].doc, "type")));
 

@@ -390,7 +390,7 @@ size_t view_native_suspects(struct target *t, double now, double window_s, json_
 		json_t *site, *doc;
 
 		if (history_score(s->hist, now, window_s, &sc) ||
-		    sc.growth_score < 0.5 || sc.growth < (int64_t)NATIVE_GROWTH_MIN)
+		    sc.growth_score < HISTORY_SCORE_LIKELY || sc.growth < (int64_t)NATIVE_GROWTH_MIN)
 			continue;
 		if (!cache)
 			cache = pystack_cache_new(&t->py);

@@ -99,7 +99,7 @@ static void holder_add(struct target *t, const char *type_name, json_t *doc)
 		const struct type_row *r = &t->rows.v[i];
 
 		if (strcmp(r->name, type_name) || !r->hist ||
-		    history_score(r->hist, now, SITES_HOLDER_WINDOW, &sc) || sc.growth_score < 0.5)
+		    history_score(r->hist, now, SITES_HOLDER_WINDOW, &sc) || sc.growth_score < HISTORY_SCORE_LIKELY)
 			continue;
 		holder = view_holder_json(t, now - SITES_HOLDER_WINDOW, sc.growth, sc.evidence,
 					  sizeof(sc.evidence));
