@@ -262,7 +262,7 @@ fuzz-run-%: $(OUTPUT)/fuzz/fuzz_%
 	$(Q)grep -E "stat::number_of_executed_units|cov:" $(OUTPUT)/fuzz/$*.log | tail -2
 
 # Overhead (needs root; ~11 min on 2 cores with two interpreters, more with seven): slowdown
-# ratios of 3 workloads x 6 modes (none, pyleak precise and sampled, tracemalloc 1 and 25
+# ratios of 7 workloads x 6 modes (none, pyleak precise and sampled, tracemalloc 1 and 25
 # frames, a naive bpftrace tracer), one table per workload with a row per interpreter, PASS/FAIL
 # on issue #12's targets (alloc: precise <= 3x, sampled <= 1.02x), then pyleakd's CPU and RSS
 # with 20 sampled targets; JSON in bench/results/bench.json. BENCH_PYTHONS (default, or "all":

@@ -9,11 +9,12 @@ Usage: bench.py [--repeats N] [--quick] [--workloads W,..] [--modes M,..] [--che
 Interpreters: the PYTHONs given, else Debian's python3.11 and the newest pyenv build of each of
 3.8-3.13 (a missing one is skipped with a note).
 
-Phase 1, the matrix: six workloads (bench/alloc_loop.py, an allocation-heavy loop;
+Phase 1, the matrix: seven workloads (bench/alloc_loop.py, an allocation-heavy loop;
 bench/mixed.py, a realistic mixed program; bench/idle_service.py, a request every 10 ms;
 bench/native_loop.py, ctypes malloc of 4 KiB per call: fresh heap pages, the native sampler;
-bench/churn_loop.py, pools initialised without pause, and bench/grow_loop.py, a heap growing
-without pause: what the samplers' budgets in BPF bound),
+bench/churn_loop.py, pools initialised without pause, bench/grow_loop.py, a heap growing
+without pause: what the samplers' budgets in BPF bound, and bench/faults_loop.py, 64 MiB
+buffers mapped anew: faults too fast for the least page rate, which the governor pauses),
 each under six modes: none, pyleak precise, pyleak sampled, -X tracemalloc=1,
 -X tracemalloc=25, and a naive bpftrace tracer (bench/naive.bt). Repeats are interleaved
 (every mode once per round, the order rotated each round) so machine noise hits every mode
@@ -87,6 +88,8 @@ WORKLOADS = {
     # without pause (a run is one burst: the first 10 s of budget are spent in full)
     "churn": ("churn_loop.py", (1000, 300), "seconds"),
     "grow": ("grow_loop.py", (2000000, 1000000), "seconds"),
+    # faults too fast for the least page rate: paused by the governor after a few seconds
+    "faults": ("faults_loop.py", (400, 150), "seconds"),
 }
 # A cell whose first run is this much slower than "none" and took over --slow-seconds gets at
 # most --slow-repeats rounds, and one over --once-seconds no more: noise cannot change such a

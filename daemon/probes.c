@@ -120,12 +120,13 @@ static int dispatch_load(void)
 	return 0;
 }
 
-/* Routes the target's page faults to its own program. */
-static int dispatch_add(struct probes *p)
+int probes_route(struct probes *p)
 {
 	__u32 slot, tgid = p->pid;
 	int fd, err;
 
+	if (p->fault_slot)
+		return 0;
 	pthread_mutex_lock(&dispatch_lock);
 	err = dispatch_load();
 	if (err)
@@ -285,7 +286,7 @@ int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, pr
 		goto cleanup;
 	}
 	if (cfg->stacks.runtime) {
-		err = dispatch_add(p);
+		err = probes_route(p);
 		if (err)
 			goto cleanup;
 	}

@@ -68,8 +68,11 @@ void probes_close(struct probes *p);
 /* Removes the uprobes and the page-fault route now (~0.1 s): the target runs none of them
  * when it returns.  The USDT probes stay, for probes_close(). */
 void probes_unhook(struct probes *p);
-/* Removes the page-fault route now (cheap): a pid reused by a process attached next must not
- * lose its own route to a teardown still queued. */
+/* Routes the target's page faults to its own program (probes_open() does, with sites): 0 or
+ * a negative errno.  probes_unroute() removes the route now (cheap): at a pause of the page
+ * sampler, and at the end, as a pid reused by a process attached next must not lose its own
+ * route to a teardown still queued. */
+int probes_route(struct probes *p);
 void probes_unroute(struct probes *p);
 /* probes_close() in a background thread: a USDT probe's perf link takes ~0.12 s to tear down
  * in the kernel (one at a time, host-wide), the uprobes ~0.1 s, which must not stall the

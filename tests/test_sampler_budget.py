@@ -13,9 +13,14 @@ tests/programs/pool_churn.py on every interpreter at once, attached in sampled m
   their weights: `sites --type dict` names the growth's line first, with an estimate within
   40% of what was kept (measured -22% to +8%; without dropping the samples of pages that
   fault anew, a raised rate counted the segmenter's words 2.5 times).
-What the budgets save is measured in bench/ (workloads `churn` and `grow`).
+- `faults`: 64 MiB buffers made and dropped in a loop fault fresh pages so fast that even
+  the least rate (1 page in 4096) costs over budget, as every fault runs the sampler: the
+  governor pauses it (`page_sampler: paused`, a note, one probe less), the intervals after
+  cost less than the budget, and it is routed again when the pause (30 s) ends.
+What the budgets save is measured in bench/ (workloads `churn`, `grow` and `faults`).
 """
 import os
+import time
 
 import pytest
 
@@ -94,3 +99,69 @@ def test_page_sampler_brakes_and_keeps_weights(budget_runs, python):
     assert sites and sites[0]["line"] == line and sites[0]["file"] == PROGRAM, sites[:3]
     assert abs(sites[0]["live"] - GROW) <= TOLERANCE * GROW, "%s: %d dicts at line %d for %d kept" % (
         name, sites[0]["live"], line, GROW)
+
+
+PAUSE_S = 30
+
+
+def wait_for(daemon, pids, pred, timeout):
+    """{pid: the first status of it for which pred holds}, polling every second."""
+    seen, deadline = {}, time.time() + timeout
+    while len(seen) < len(pids) and time.time() < deadline:
+        for t in daemon.ok("status")["targets"]:
+            if t["pid"] in pids and t["pid"] not in seen and pred(t):
+                seen[t["pid"]] = t
+        time.sleep(1)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def fault_runs(daemon):
+    """{path: (id, before, at the pause, 6 s into it, after it)}, the targets side by side."""
+    with started_targets() as make:
+        runs = [(name, python, make([python, PROGRAM])) for name, python in installed_interpreters()]
+        before = {}
+        for _, _, t in runs:
+            t.read()
+            assert daemon.ok("attach", "-p", str(t.pid), "--mode", "sampled")["mode"] == "sampled"
+            before[t.pid] = target_status(daemon, t.pid)
+        for _, _, t in runs:
+            assert t.send("faults")["ready"]
+        pids = {t.pid for _, _, t in runs}
+        paused = wait_for(daemon, pids, lambda s: s["sites"]["page_sampler"] == "paused", 120)
+        time.sleep(6)	# two governor intervals of the loop, paused
+        during = {t.pid: target_status(daemon, t.pid) for _, _, t in runs}
+        for _, _, t in runs:
+            assert t.send("stop")["buffers"] > 0
+        resumed = wait_for(daemon, set(paused), lambda s: s["sites"]["page_sampler"] == "on",
+                           PAUSE_S + 15)
+        yield {python: (name, before[t.pid], paused.get(t.pid), during[t.pid], resumed.get(t.pid))
+               for name, python, t in runs}
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_page_sampler_paused_over_budget(fault_runs, python):
+    name, before, paused, during, _ = fault_runs[require(python)]
+    print("%s: at the pause %s; 6 s later %s, notes %s" % (
+        name, paused and paused["governor"], during["governor"], during["notes"]))
+    assert before["sites"]["page_sampler"] == "on", before["sites"]
+    assert paused, "%s: the page sampler was not paused in 120 s: %s %s" % (
+        name, during["sites"], during["governor"])
+    assert paused["sites"]["page_pauses"] == 1, paused["sites"]
+    assert paused["governor"]["page_sample_every"] == 4096, paused["governor"]
+    assert paused["probes"] == before["probes"] - 1, (before["probes"], paused["probes"])
+    assert during["sites"]["page_sampler"] == "paused", during["sites"]
+    assert any("page sampler is paused" in n for n in during["notes"]), during["notes"]
+    # the intervals since cost what the other probes do: less than the budget
+    assert during["governor"]["spent_ratio"] <= during["governor"]["budget"], during["governor"]
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_page_sampler_resumes(fault_runs, python):
+    name, before, paused, _, resumed = fault_runs[require(python)]
+    assert paused, "%s: not paused (see test_page_sampler_paused_over_budget)" % name
+    assert resumed, "%s: the page sampler was not routed again %d s after its pause" % (
+        name, PAUSE_S + 15)
+    assert resumed["probes"] == before["probes"], (before["probes"], resumed["probes"])
+    assert resumed["sites"]["page_pauses"] == 1, resumed["sites"]
+    assert not any("page sampler is paused" in n for n in resumed["notes"]), resumed["notes"]
