@@ -10,7 +10,6 @@
 #define PYLEAK_MAX_HOOKS	64
 #define PYLEAK_MAX_TYPES	4096
 #define PYLEAK_RINGBUF_SIZE	(64 * 1024)
-#define PYLEAK_MAX_TARGETS	1024	/* processes with allocation sites at once */
 
 /* Where a hook finds the object pointer; daemon/insn.h's enum insn_reg takes these values. */
 enum pyleak_reg {
@@ -116,7 +115,7 @@ enum pyleak_counter {
 	PYLEAK_CNT_PAGES_SKIPPED,	/* not sampled: the governor's page sampling rate */
 	PYLEAK_CNT_NO_STACK,	/* no Python frame to record (thread outside Python) */
 	PYLEAK_CNT_STACKS_FULL,	/* the stack map was full: page left unattributed */
-	PYLEAK_CNT_FAULT_NS,	/* time spent in pyleak_fault (tail calls escape BPF stats) */
+	PYLEAK_CNT_SKIP_NS,	/* time in the faults not sampled: what no rate can thin */
 	PYLEAK_CNT_NATIVE_SAMPLES,	/* native blocks sampled (kept until freed) */
 	PYLEAK_CNT_NATIVE_FREED,	/* of those, freed (or reallocated) */
 	PYLEAK_CNT_NATIVE_DROPPED,	/* sampled but not kept: the block map was full */

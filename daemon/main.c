@@ -32,7 +32,8 @@
 
 #define DEFAULT_SOCKET "/run/pyleakd/pyleakd.sock"
 #define DEFAULT_STATE_DIR "/var/lib/pyleak"
-#define DEFAULT_MAX_TARGETS 256	/* ~40 fds each: the fd limit is raised to match */
+/* ~40 fds each, 2 more per thread with sites: the fd limit is raised to match */
+#define DEFAULT_MAX_TARGETS 256
 /* The object map holds only the births sampled for their site (1 in DEFAULT_BIRTH_SAMPLE),
  * 16 B up front each: 4 MiB, for 16M objects born since attach and alive. */
 #define DEFAULT_MAX_OBJECTS (1u << 18)

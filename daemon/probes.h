@@ -21,6 +21,12 @@ struct probe_link {
 	bool emulated;		/* the probed instruction is emulated, not single-stepped */
 };
 
+struct fault_event {
+	pid_t tid;
+	int fd;			/* the perf event, owned by link */
+	struct bpf_link *link;
+};
+
 typedef int (*probes_event_fn)(void *ctx, const struct pyleak_event *ev);
 
 struct probes {
@@ -30,7 +36,9 @@ struct probes {
 	struct pyleak_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *exec_link;
-	uint32_t fault_slot;	/* slot + 1 in the page-fault dispatcher; 0: none */
+	struct fault_event *faults;	/* its threads' page-fault events (sites only) */
+	int nfaults, faults_cap;
+	bool faults_on;		/* enabled: not paused (probes_faults_enable()) */
 	struct bpf_link *usdt_links[2];
 	struct probe_link links[PYLEAK_MAX_HOOKS];
 	int nlinks;
@@ -65,22 +73,19 @@ bool probes_sessions_supported(void);
 int probes_open(struct probes *p, pid_t pid, const struct probes_config *cfg, probes_event_fn fn,
 		void *ctx);
 void probes_close(struct probes *p);
-/* Removes the uprobes and the page-fault route now (~0.1 s): the target runs none of them
+/* Removes the uprobes and the page-fault events now (~0.1 s): the target runs none of them
  * when it returns.  The USDT probes stay, for probes_close(). */
 void probes_unhook(struct probes *p);
-/* Routes the target's page faults to its own program (probes_open() does, with sites): 0 or
- * a negative errno.  probes_unroute() removes the route now (cheap): at a pause of the page
- * sampler, and at the end, as a pid reused by a process attached next must not lose its own
- * route to a teardown still queued. */
-int probes_route(struct probes *p);
-void probes_unroute(struct probes *p);
+/* Enables or disables the target's page-fault events (probes_open() opens them enabled, with
+ * sites), at once: 0 or a negative errno.  Off at a pause of the page sampler, and at the
+ * end, before the teardown in the background. */
+int probes_faults_enable(struct probes *p, bool on);
 /* probes_close() in a background thread: a USDT probe's perf link takes ~0.12 s to tear down
  * in the kernel (one at a time, host-wide), the uprobes ~0.1 s, which must not stall the
  * daemon's loop.  Returns how long the USDT probes will stay in the target, in seconds (an
  * estimate; 0 if it has none). */
 double probes_close_async(struct probes *p);
-/* Waits for every background teardown and unloads the page-fault dispatcher (at exit: all
- * probes are gone when it returns). */
+/* Waits for every background teardown (at exit: all probes are gone when it returns). */
 void probes_reap_all(void);
 
 /* Counts a static type (its births are then tracked). */
@@ -147,11 +152,13 @@ uint64_t probes_cost_ns(struct probes *p, uint64_t trap_ns);
 /* The same, of the native allocation programs alone; *hits: how often they ran. */
 uint64_t probes_native_cost_ns(struct probes *p, uint64_t trap_ns, uint64_t *hits);
 /* The same, of the death program alone. */
+/* The page-fault program's time in faults it did not sample (cumulative, ns). */
+uint64_t probes_skip_ns(struct probes *p);
 uint64_t probes_death_cost_ns(struct probes *p, uint64_t trap_ns);
 /* Kernel memory the target's maps may use at most, in bytes (from their fdinfo). */
 uint64_t probes_maps_memory(struct probes *p);
 
-/* Probes placed (uprobes, USDT probes and the page-fault route), and how many of them are
+/* Probes placed (uprobes, USDT probes and the page-fault events, as one), and how many are
  * single-stepped (NULL: not wanted). */
 int probes_count(const struct probes *p, int *single_stepped);
 

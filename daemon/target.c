@@ -117,7 +117,7 @@ static double target_end(struct target *t, enum target_state state, const struct
 		ended_record(t, target_state_name(state), cause);
 	if (cause->kind != END_EXIT && cause->kind != END_SIGNAL && cause->kind != END_OOM_KILL)
 		lastwords_forget(t->pid);
-	probes_unroute(&t->probes);
+	probes_faults_enable(&t->probes, false);
 	pending = probes_close_async(&t->probes);
 	nativealloc_detach(t->nalloc);
 	t->nalloc = NULL;

@@ -83,8 +83,12 @@ struct target {
 	const char *nalloc_off;		/* why there are none in precise mode, NULL if there are */
 	uint64_t pool_func;		/* the pool sampler's probe (hooks_place_pool()); 0: none */
 	bool pool_removed;		/* it spent its budget (pyleak.bpf.c): removed */
-	double pages_paused_until;	/* monotonic: faults unrouted until then (sampler.c); 0: not */
+	double pages_paused_until;	/* monotonic: fault events off until then (sampler.c); 0: not */
 	uint32_t page_pauses;		/* times they were */
+	uint64_t floor_skip_ns;		/* probes_skip_ns() at the governor's last interval */
+	double floor_cpu_s;		/* and the target's CPU time then */
+	uint32_t floor_streak;		/* intervals in a row whose unsampled faults alone were
+					 * over budget */
 	struct container_label label;	/* its container, unit and pid there, at attach */
 	int watch_rule;			/* the watch rule that discovered it; -1: attached on request */
 	int pidfd;

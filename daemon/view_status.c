@@ -61,10 +61,10 @@ void view_budget_add(const struct target *t, json_t *doc, json_t *notes)
 		json_array_append_new(notes, json_sprintf(
 			"the page sampler is paused for %.0f s more (pause %u; each lasts twice as "
 			"long as the last, up to 16 min): this process faults fresh pages faster than "
-			"sampling 1 page in %d pays for within its budget (%.1f%% of its CPU: every fault "
-			"runs the sampler); "
-			"its new pages are not sampled meanwhile", t->pages_paused_until - loop_mono(),
-			t->page_pauses, GOVERNOR_PAGE_MASK_MAX + 1, g->budget * 100));
+			"page sampling at any rate pays for within its budget (%.1f%% of its CPU: every "
+			"fault runs the sampler, sampled or not); its new pages are not sampled "
+			"meanwhile", t->pages_paused_until - loop_mono(), t->page_pauses,
+			g->budget * 100));
 	if (t->fell_back_ratio > 0) {
 		json_object_set_new(doc, "fell_back", json_pack("{s:s, s:f, s:f}", "from", "precise",
 			"cost_ratio", t->fell_back_ratio, "budget", g->budget));
@@ -142,8 +142,8 @@ json_t *view_status_json(struct target *t)
 		"pages_skipped", (json_int_t)cnt[PYLEAK_CNT_PAGES_SKIPPED],
 		/* the sampler's own rate halvings, between the governor's intervals */
 		"page_brakes", (json_int_t)cnt[PYLEAK_CNT_FAULT_BRAKES],
-		/* its faults unrouted: over budget at its least rate (sampler.c) */
-		"page_sampler", t->probes.fault_slot ? "on" : t->pages_paused_until > 0 ? "paused" :
+		/* its fault events off: over budget at its least rate (sampler.c) */
+		"page_sampler", t->probes.faults_on ? "on" : t->pages_paused_until > 0 ? "paused" :
 			       "off",
 		"page_pauses", (json_int_t)t->page_pauses,
 		"pools_sampled", (json_int_t)cnt[PYLEAK_CNT_POOLS],
