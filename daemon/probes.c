@@ -95,7 +95,7 @@ static int rb_sample(void *ctx, void *data, size_t size)
  * running the page-fault program.  A tracepoint runs a program on every fault of every
  * process on the host (a lookup of the faulting process, ~0.1 us of BPF, more in the
  * tracepoint): a fault-bound process not even tracked (64 MiB buffers, 380k faults a second)
- * ran 1.06-1.10x slower while any other was.  The software event runs nothing outside the
+ * ran 1.10-1.11x slower while any other was, 1.01-1.02x now.  The software event runs nothing outside the
  * target, and a pause (sampler.c) disables it.
  */
 #define FAULT_THREADS_MAX 1024

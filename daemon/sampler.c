@@ -153,9 +153,9 @@ uint64_t sampler_page_mask(struct target *t)
 }
 
 /*
- * Every fault of a sampled target runs the page sampler, sampled or not (~0.2 us of BPF, as
- * much again in the perf event): a target that faults fresh pages faster than any rate pays
- * for (a loop of 64 MiB buffers: 6-16% of its CPU, 1.15-1.20x slower) has its page-fault
+ * Every fault of a sampled target runs the page sampler, sampled or not (~0.35 us of BPF run
+ * time a fault, and the perf event's own): a target that faults fresh pages faster than any
+ * rate pays for (a loop of 64 MiB buffers: 10-16% of its CPU) has its page-fault
  * events disabled for a while, twice as long at each pause: once the faults it does not
  * sample cost over budget alone for GOVERNOR_OVER_STREAK intervals (no rate can help), or
  * the least rate is over budget as long.  Its new pages go unsampled meanwhile, and a page

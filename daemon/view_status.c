@@ -142,7 +142,8 @@ json_t *view_status_json(struct target *t)
 		"pages_skipped", (json_int_t)cnt[PYLEAK_CNT_PAGES_SKIPPED],
 		/* the sampler's own rate halvings, between the governor's intervals */
 		"page_brakes", (json_int_t)cnt[PYLEAK_CNT_FAULT_BRAKES],
-		/* its fault events off: over budget at its least rate (sampler.c) */
+		/* its fault events off: over budget in its unsampled faults alone, or at its
+		 * least rate (sampler.c) */
 		"page_sampler", t->probes.faults_on ? "on" : t->pages_paused_until > 0 ? "paused" :
 			       "off",
 		"page_pauses", (json_int_t)t->page_pauses,
