@@ -208,9 +208,14 @@ def test_flood_is_rate_limited_and_recovers(daemon):
 def test_unprivileged_connections_are_capped(group_daemon):
     """One member cannot take every connection place; root still gets in."""
     d = group_daemon
+    # a refused connection may be closed before its request is written (EPIPE): its refusal
+    # is read all the same
     helper = ("import socket, sys, time\nsocks = []\nfor i in range(40):\n"
               "    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); socks.append(s)\n"
-              "    s.sendall(b'{\"cmd\":\"status\"}\\n')\n"
+              "    try:\n"
+              "        s.sendall(b'{\"cmd\":\"status\"}\\n')\n"
+              "    except BrokenPipeError:\n"
+              "        pass\n"
               "busy = sum(b'too many connections' in s.recv(65536) for s in socks)\n"
               "print(busy); sys.stdout.flush(); time.sleep(30)\n")
     pw = pwd.getpwnam("pyleak-alice")
